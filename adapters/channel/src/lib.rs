@@ -1,0 +1,111 @@
+//! The channel contract.
+//!
+//! Every chat platform (Telegram, Discord, the local terminal) is an *adapter* that converts its own
+//! types into the plain types in this crate at the edge. Nothing above the adapters knows which
+//! platform a message came from: the core sees [`Inbound`] messages, answers with [`Outbound`]
+//! ones, and addresses chats by [`Target`].
+//!
+//! The contract is a handful of small one-way traits instead of one fat `Channel` trait:
+//! - [`InboundSink`]: implemented by the core; an adapter hands it each message it receives and
+//!   acknowledges the message to its platform only after the sink has stored it.
+//! - [`Sender`]: implemented by an adapter; posts one text message to a chat.
+//! - [`Typing`], [`AudioFetcher`]: optional capabilities, exposed through [`ChannelHandle`]'s
+//!   accessors, so a platform without them says so in its type rather than with a runtime no-op.
+//!
+//! Failures are [`ChannelError`]s that say whether trying again can help.
+
+mod error;
+mod message;
+mod split;
+
+pub use error::{ChannelError, SinkError};
+pub use message::{AudioAttachment, Inbound, Outbound, Sender as SenderInfo, Target, TargetError};
+pub use split::split_message;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where adapters hand inbound messages. Implemented by the core.
+///
+/// `accept` returns only once the message is durably stored, so an adapter may then acknowledge it
+/// to the platform (move Telegram's update offset, for example). A duplicate (same channel and
+/// platform message id) is accepted and ignored, so redelivery after a crash is harmless.
+#[async_trait]
+pub trait InboundSink: Send + Sync {
+    async fn accept(&self, message: Inbound) -> Result<(), SinkError>;
+}
+
+/// Posts messages to a chat on one platform.
+#[async_trait]
+pub trait Sender: Send + Sync {
+    /// Posts `message.text` (already split to fit [`Sender::max_len`]) and returns the platform's
+    /// id for the posted message.
+    async fn send(&self, message: &Outbound) -> Result<String, ChannelError>;
+
+    /// The platform's message length limit, in characters.
+    fn max_len(&self) -> usize;
+}
+
+/// How often callers renew "typing…": platforms expire the indicator after about five seconds.
+pub const TYPING_RENEW_EVERY: Duration = Duration::from_secs(4);
+
+/// Shows "typing…" in a chat, until it expires or a message is posted there.
+#[async_trait]
+pub trait Typing: Send + Sync {
+    async fn typing(&self, target: &Target, thread: Option<&str>) -> Result<(), ChannelError>;
+}
+
+/// Downloads the audio attached to an inbound message.
+#[async_trait]
+pub trait AudioFetcher: Send + Sync {
+    async fn fetch(&self, attachment: &AudioAttachment) -> Result<Vec<u8>, ChannelError>;
+}
+
+/// What the core holds for one channel: its name, its sender and its optional capabilities.
+#[derive(Clone)]
+pub struct ChannelHandle {
+    name: String,
+    sender: Arc<dyn Sender>,
+    typing: Option<Arc<dyn Typing>>,
+    audio: Option<Arc<dyn AudioFetcher>>,
+}
+
+impl ChannelHandle {
+    pub fn new(name: impl Into<String>, sender: Arc<dyn Sender>) -> Self {
+        Self {
+            name: name.into(),
+            sender,
+            typing: None,
+            audio: None,
+        }
+    }
+
+    pub fn with_typing(mut self, typing: Arc<dyn Typing>) -> Self {
+        self.typing = Some(typing);
+        self
+    }
+
+    pub fn with_audio(mut self, audio: Arc<dyn AudioFetcher>) -> Self {
+        self.audio = Some(audio);
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn sender(&self) -> &dyn Sender {
+        self.sender.as_ref()
+    }
+
+    /// `None` when the platform has no typing indicator.
+    pub fn typing(&self) -> Option<&dyn Typing> {
+        self.typing.as_deref()
+    }
+
+    /// `None` when the platform cannot carry audio.
+    pub fn audio(&self) -> Option<&dyn AudioFetcher> {
+        self.audio.as_deref()
+    }
+}

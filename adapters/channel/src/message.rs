@@ -1,0 +1,168 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A chat on some channel: `telegram:CHAT_ID`, `discord:channel:ID`, `discord:dm:USER_ID`,
+/// `local:NAME`. `chat` is everything after the first colon and is opaque to the core.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Target {
+    pub channel: String,
+    pub chat: String,
+}
+
+impl Target {
+    pub fn new(channel: impl Into<String>, chat: impl Into<String>) -> Self {
+        Self {
+            channel: channel.into(),
+            chat: chat.into(),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.channel, self.chat)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "invalid target `{0}`: expected telegram:CHAT_ID, discord:channel:ID, discord:dm:USER_ID or local:NAME"
+)]
+pub struct TargetError(pub String);
+
+impl FromStr for Target {
+    type Err = TargetError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || TargetError(s.to_string());
+        let (channel, chat) = s.split_once(':').ok_or_else(err)?;
+        if chat.is_empty() || chat.chars().any(char::is_whitespace) {
+            return Err(err());
+        }
+        let valid = match channel {
+            "telegram" => chat.parse::<i64>().is_ok(),
+            "discord" => match chat.split_once(':') {
+                Some(("channel" | "dm", id)) => !id.is_empty() && id.parse::<u64>().is_ok(),
+                _ => false,
+            },
+            "local" => true,
+            _ => false,
+        };
+        if valid {
+            Ok(Target::new(channel, chat))
+        } else {
+            Err(err())
+        }
+    }
+}
+
+/// Who sent an inbound message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Sender {
+    /// The platform's user id, as text.
+    pub id: String,
+    /// A display name, for prompts and logs.
+    pub name: Option<String>,
+}
+
+/// Audio attached to an inbound message (a voice note, an audio file). The adapter fills in what
+/// the platform tells before download, so size caps apply before fetching anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioAttachment {
+    /// Whatever the adapter needs to download it (a file id, a URL).
+    pub file_ref: String,
+    pub mime_type: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub duration_secs: Option<u32>,
+}
+
+/// A message a user sent, in our terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inbound {
+    /// The chat it came from; replies go back here.
+    pub chat: Target,
+    /// A thread or forum topic within the chat, kept so the answer lands in it.
+    pub thread: Option<String>,
+    pub sender: Sender,
+    pub text: String,
+    pub audio: Option<AudioAttachment>,
+    /// The platform's id of this message: with `chat.channel` it identifies the message, so a
+    /// redelivered message is recognised.
+    pub message_id: String,
+    /// The text of the message this one replies to, when the platform gives it.
+    pub reply_to_text: Option<String>,
+    /// A one-to-one chat with the bot rather than a group.
+    pub is_direct: bool,
+    /// The bot was @-mentioned or replied to (matters for groups with `requireMention`).
+    pub mentions_bot: bool,
+}
+
+impl Inbound {
+    /// A direct text message, as the local channel and tests make them.
+    pub fn direct(chat: Target, sender_id: &str, message_id: &str, text: &str) -> Self {
+        Self {
+            chat,
+            thread: None,
+            sender: Sender {
+                id: sender_id.to_string(),
+                name: None,
+            },
+            text: text.to_string(),
+            audio: None,
+            message_id: message_id.to_string(),
+            reply_to_text: None,
+            is_direct: true,
+            mentions_bot: false,
+        }
+    }
+}
+
+/// A message to post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outbound {
+    pub target: Target,
+    pub thread: Option<String>,
+    /// The platform message id this answers, so the platform can show it as a reply.
+    pub reply_to: Option<String>,
+    pub text: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_documented_target_form() {
+        assert_eq!(
+            "telegram:-1001234".parse::<Target>(),
+            Ok(Target::new("telegram", "-1001234"))
+        );
+        assert_eq!(
+            "discord:channel:234567890123456789".parse::<Target>(),
+            Ok(Target::new("discord", "channel:234567890123456789"))
+        );
+        assert_eq!(
+            "discord:dm:42".parse::<Target>(),
+            Ok(Target::new("discord", "dm:42"))
+        );
+        assert_eq!(
+            "local:me".parse::<Target>(),
+            Ok(Target::new("local", "me"))
+        );
+        for bad in [
+            "telegram:abc",
+            "discord:42",
+            "discord:channel:",
+            "slack:1",
+            "local:",
+            "nocolon",
+        ] {
+            assert!(bad.parse::<Target>().is_err(), "{bad} should be rejected");
+        }
+        assert_eq!(
+            Target::new("discord", "dm:42").to_string(),
+            "discord:dm:42".to_string()
+        );
+    }
+}

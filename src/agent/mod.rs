@@ -1,0 +1,231 @@
+//! The agent loop: build the prompt from the workspace and the session, call the model, run the
+//! tools it asks for, repeat (bounded), and store every turn as it happens.
+
+pub mod tools;
+pub mod workspace;
+
+use crate::config::Config;
+use crate::providers::{AllFailed, Block, Message, Models, Request, Role};
+use crate::store::{Store, StoreError};
+pub use tools::{ToolHost, TurnContext};
+use std::collections::HashMap;
+use std::sync::Arc;
+pub use workspace::Workspace;
+
+/// Tool rounds per turn before we stop and answer with what we have.
+const MAX_STEPS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Models(#[from] AllFailed),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no agent named `{0}`")]
+    UnknownAgent(String),
+}
+
+/// Every configured agent, with its workspace and model.
+pub struct Agents {
+    config: Arc<Config>,
+    models: Arc<Models>,
+    store: Store,
+    workspaces: HashMap<String, Workspace>,
+}
+
+impl Agents {
+    /// Opens each agent's workspace (creating starter files on first run).
+    pub fn new(config: Arc<Config>, models: Arc<Models>, store: Store) -> std::io::Result<Agents> {
+        let tz = config.tz();
+        let mut workspaces = HashMap::new();
+        for name in config.agents.keys() {
+            workspaces.insert(
+                name.clone(),
+                Workspace::open(&config.workspace(name), name, tz)?,
+            );
+        }
+        Ok(Agents {
+            config,
+            models,
+            store,
+            workspaces,
+        })
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.workspaces.contains_key(name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.workspaces.keys().map(String::as_str).collect();
+        v.sort();
+        v
+    }
+
+    pub fn workspace(&self, name: &str) -> Option<&Workspace> {
+        self.workspaces.get(name)
+    }
+
+    /// The `provider/model` the agent uses.
+    pub fn model_of(&self, name: &str) -> String {
+        let role = self
+            .config
+            .agents
+            .get(name)
+            .and_then(|a| a.model.as_deref())
+            .unwrap_or("default");
+        self.models.resolve(role)
+    }
+
+    /// Runs one user turn in `ctx.session` and returns the reply text.
+    pub async fn run_turn(
+        &self,
+        ctx: &TurnContext,
+        user_text: &str,
+        host: &dyn ToolHost,
+    ) -> Result<String, AgentError> {
+        let ws = self
+            .workspaces
+            .get(&ctx.agent)
+            .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
+        let role = self
+            .config
+            .agents
+            .get(&ctx.agent)
+            .and_then(|a| a.model.clone())
+            .unwrap_or_else(|| "default".into());
+        let mut messages = self.history(ctx.session)?;
+        let user = Message::user(user_text);
+        self.store_turn(ctx, &user, 0)?;
+        messages.push(user);
+        let system = self.system_prompt(ws, ctx);
+        let tools = tools::specs(&self.config.tools.exec, ctx.is_worker);
+        let mut last_text = String::new();
+        for _ in 0..MAX_STEPS {
+            let req = Request {
+                model: String::new(),
+                system: system.clone(),
+                messages: messages.clone(),
+                tools: tools.clone(),
+                max_tokens: 4096,
+            };
+            let (resp, used) = self.models.complete(&role, req).await?;
+            tracing::debug!(model = %used, tokens = resp.usage.output_tokens, "model answered");
+            let reply = Message {
+                role: Role::Assistant,
+                content: resp.content,
+            };
+            self.store_turn(ctx, &reply, resp.usage.output_tokens)?;
+            let text = reply.text();
+            if !text.trim().is_empty() {
+                last_text = text;
+            }
+            let calls: Vec<(String, String, serde_json::Value)> = reply
+                .content
+                .iter()
+                .filter_map(|b| match b {
+                    Block::ToolUse { id, name, input } => {
+                        Some((id.clone(), name.clone(), input.clone()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            messages.push(reply);
+            if calls.is_empty() {
+                return Ok(last_text);
+            }
+            let mut results = Vec::with_capacity(calls.len());
+            for (id, name, input) in calls {
+                let out = tools::run(&name, &input, ws, &self.config.tools.exec, ctx, host).await;
+                tracing::debug!(tool = %name, ok = out.is_ok(), "tool ran");
+                let (content, is_error) = match out {
+                    Ok(s) => (s, false),
+                    Err(s) => (s, true),
+                };
+                results.push(Block::ToolResult {
+                    tool_use_id: id,
+                    content,
+                    is_error,
+                });
+            }
+            let results = Message {
+                role: Role::User,
+                content: results,
+            };
+            self.store_turn(ctx, &results, 0)?;
+            messages.push(results);
+        }
+        Ok(if last_text.is_empty() {
+            format!("(stopped after {MAX_STEPS} tool steps without a final answer)")
+        } else {
+            last_text
+        })
+    }
+
+    fn history(&self, session: crate::store::SessionId) -> Result<Vec<Message>, AgentError> {
+        let mut out = Vec::new();
+        for t in self.store.turns(session)? {
+            let role = if t.role == "assistant" {
+                Role::Assistant
+            } else {
+                Role::User
+            };
+            match serde_json::from_str::<Vec<Block>>(&t.content) {
+                Ok(content) => out.push(Message { role, content }),
+                Err(e) => tracing::warn!(turn = t.id, error = %e, "skipping unreadable turn"),
+            }
+        }
+        // A history must not start with tool results whose call is gone.
+        while out.first().is_some_and(|m| {
+            m.content
+                .iter()
+                .any(|b| matches!(b, Block::ToolResult { .. }))
+        }) {
+            out.remove(0);
+        }
+        Ok(out)
+    }
+
+    fn store_turn(&self, ctx: &TurnContext, m: &Message, tokens: u64) -> Result<(), AgentError> {
+        let content = serde_json::to_string(&m.content)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store
+            .turn_add(ctx.session, ctx.inbox, m.role.as_str(), &content, tokens)?;
+        Ok(())
+    }
+
+    /// IDENTITY.md + MEMORY.md + yesterday's and today's notes + the session summary + context.
+    fn system_prompt(&self, ws: &Workspace, ctx: &TurnContext) -> String {
+        let mut p = ws.identity();
+        let memory = ws.memory();
+        if !memory.trim().is_empty() {
+            p.push_str("\n\n## MEMORY.md\n\n");
+            p.push_str(memory.trim());
+        }
+        for (label, day) in [("Yesterday", ws.yesterday()), ("Today", ws.today())] {
+            let note = ws.daily(day);
+            if !note.trim().is_empty() {
+                p.push_str(&format!("\n\n## {label}'s notes ({day})\n\n{}", note.trim()));
+            }
+        }
+        if let Ok(Some(s)) = self.store.session_get(ctx.session)
+            && let Some(summary) = s.summary.filter(|s| !s.trim().is_empty())
+        {
+            p.push_str("\n\n## Summary of this conversation so far\n\n");
+            p.push_str(&summary);
+        }
+        let now = ws.local(chrono::Utc::now());
+        p.push_str(&format!(
+            "\n\n## Context\n\nNow: {}. You are `{}`.",
+            now.format("%A %Y-%m-%d %H:%M %Z"),
+            ctx.agent
+        ));
+        if let Some(o) = &ctx.origin {
+            p.push_str(&format!(" This chat: {o}."));
+        }
+        if ctx.is_worker {
+            p.push_str(" You are running a background task: do it fully, then reply with the result; it is posted to the chat that asked.");
+        }
+        p
+    }
+}

@@ -1,0 +1,205 @@
+//! The tools an agent can call. Each is a name, a JSON Schema and a function; effects that belong
+//! to the coordinator (spawning tasks, sending messages) go through [`ToolHost`].
+
+use super::workspace::Workspace;
+use crate::config::ExecConfig;
+use crate::providers::ToolSpec;
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// What a turn is running in: used by tools that act on the chat.
+#[derive(Debug, Clone)]
+pub struct TurnContext {
+    pub agent: String,
+    pub session: crate::store::SessionId,
+    /// The chat the turn answers (`None` for cron and CLI-less runs).
+    pub origin: Option<String>,
+    pub thread: Option<String>,
+    pub inbox: Option<crate::store::InboxId>,
+    /// Worker sessions may not spawn further tasks.
+    pub is_worker: bool,
+}
+
+/// The coordinator's side of the tools.
+#[async_trait]
+pub trait ToolHost: Send + Sync {
+    async fn spawn_task(
+        &self,
+        ctx: &TurnContext,
+        agent: Option<&str>,
+        prompt: &str,
+    ) -> Result<String, String>;
+    async fn list_tasks(&self, ctx: &TurnContext) -> Result<String, String>;
+    async fn send_message(&self, target: &str, text: &str) -> Result<String, String>;
+}
+
+const OUTPUT_LIMIT: usize = 8_000;
+
+pub fn specs(exec: &ExecConfig, is_worker: bool) -> Vec<ToolSpec> {
+    let mut v = vec![
+        spec(
+            "remember",
+            "Save a fact for later. `where`: \"memory\" for durable facts (MEMORY.md), \"today\" for today's note.",
+            json!({ "type": "object", "properties": {
+                "text": { "type": "string" },
+                "where": { "type": "string", "enum": ["memory", "today"] }
+            }, "required": ["text"] }),
+        ),
+        spec(
+            "search_memory",
+            "Search MEMORY.md and the daily notes for lines containing all the given words.",
+            json!({ "type": "object", "properties": { "query": { "type": "string" } }, "required": ["query"] }),
+        ),
+        spec(
+            "list_tasks",
+            "List the background tasks of this chat and their state.",
+            json!({ "type": "object", "properties": {} }),
+        ),
+        spec(
+            "send_message",
+            "Post a message to a chat: telegram:CHAT_ID, discord:channel:ID, discord:dm:USER_ID or local:NAME.",
+            json!({ "type": "object", "properties": {
+                "to": { "type": "string" }, "text": { "type": "string" }
+            }, "required": ["to", "text"] }),
+        ),
+    ];
+    if !is_worker {
+        v.push(spec(
+            "spawn_task",
+            "Hand a longer job to a worker agent; it runs in the background and reports to this chat when done.",
+            json!({ "type": "object", "properties": {
+                "agent": { "type": "string", "description": "worker agent name; default: yourself" },
+                "prompt": { "type": "string" }
+            }, "required": ["prompt"] }),
+        ));
+    }
+    if exec.enabled {
+        v.push(spec(
+            "exec",
+            &format!(
+                "Run a command (no shell). Allowed programs: {}.",
+                exec.allow.join(", ")
+            ),
+            json!({ "type": "object", "properties": { "command": { "type": "string" } }, "required": ["command"] }),
+        ));
+    }
+    v
+}
+
+fn spec(name: &str, description: &str, schema: Value) -> ToolSpec {
+    ToolSpec {
+        name: name.into(),
+        description: description.into(),
+        input_schema: schema,
+    }
+}
+
+/// Runs one tool call. `Err` is a message for the model (an error result), never a crash.
+pub async fn run(
+    name: &str,
+    input: &Value,
+    ws: &Workspace,
+    exec: &ExecConfig,
+    ctx: &TurnContext,
+    host: &dyn ToolHost,
+) -> Result<String, String> {
+    let s = |k: &str| input.get(k).and_then(Value::as_str);
+    let need = |k: &str| s(k).filter(|v| !v.trim().is_empty()).ok_or(format!("`{k}` is required"));
+    match name {
+        "remember" => {
+            let text = need("text")?;
+            let res = match s("where") {
+                Some("today") => ws.note_today(text),
+                _ => ws.remember(text),
+            };
+            res.map(|_| "saved".to_string())
+                .map_err(|e| format!("could not save: {e}"))
+        }
+        "search_memory" => {
+            let hits = ws.search(need("query")?, 20);
+            if hits.is_empty() {
+                Ok("no matches".into())
+            } else {
+                Ok(hits
+                    .iter()
+                    .map(|h| format!("{}: {}", h.file, h.line))
+                    .collect::<Vec<_>>()
+                    .join("\n"))
+            }
+        }
+        "list_tasks" => host.list_tasks(ctx).await,
+        "send_message" => host.send_message(need("to")?, need("text")?).await,
+        "spawn_task" if !ctx.is_worker => host.spawn_task(ctx, s("agent"), need("prompt")?).await,
+        "exec" if exec.enabled => run_exec(need("command")?, exec).await,
+        other => Err(format!("no tool named `{other}`")),
+    }
+}
+
+/// Runs an allow-listed program directly (no shell), with a timeout and truncated output.
+async fn run_exec(command: &str, cfg: &ExecConfig) -> Result<String, String> {
+    let argv = shell_words::split(command).map_err(|e| format!("cannot parse command: {e}"))?;
+    let Some(program) = argv.first() else {
+        return Err("empty command".into());
+    };
+    if !cfg.allow.iter().any(|a| a == program) {
+        return Err(format!(
+            "`{program}` is not allowed (allowed: {})",
+            cfg.allow.join(", ")
+        ));
+    }
+    let child = tokio::process::Command::new(program)
+        .args(&argv[1..])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(cfg.timeout_seconds), child)
+        .await
+        .map_err(|_| format!("timed out after {}s", cfg.timeout_seconds))?
+        .map_err(|e| format!("cannot run `{program}`: {e}"))?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !err.is_empty() {
+        text.push_str("\n[stderr]\n");
+        text.push_str(&err);
+    }
+    if text.len() > OUTPUT_LIMIT {
+        let cut = (0..=OUTPUT_LIMIT)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(cut);
+        text.push_str("\n[output truncated]");
+    }
+    let code = out.status.code().map_or("signal".into(), |c| c.to_string());
+    Ok(format!("exit {code}\n{text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn exec_runs_only_allowed_programs_and_truncates() {
+        let cfg = ExecConfig {
+            enabled: true,
+            allow: vec!["echo".into(), "yes".into(), "sleep".into()],
+            timeout_seconds: 1,
+        };
+        let out = run_exec("echo hello 'two words'", &cfg).await.unwrap();
+        assert!(out.starts_with("exit 0\nhello two words"), "{out}");
+        let err = run_exec("rm -rf /tmp/x", &cfg).await.unwrap_err();
+        assert!(err.contains("not allowed"), "{err}");
+        let err = run_exec("sleep 5", &cfg).await.unwrap_err();
+        assert!(err.contains("timed out"), "{err}");
+        let cfg2 = ExecConfig {
+            timeout_seconds: 1,
+            ..cfg
+        };
+        // `yes` never stops: the timeout ends it; truncation is checked on a bounded command.
+        let out = run_exec(&format!("echo {}", "x".repeat(9000)), &cfg2)
+            .await
+            .unwrap();
+        assert!(out.ends_with("[output truncated]"));
+    }
+}

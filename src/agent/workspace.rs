@@ -1,0 +1,195 @@
+//! An agent's workspace: Markdown files the user can read and edit by hand.
+//!
+//! `IDENTITY.md` (persona), `MEMORY.md` (durable facts) and `memory/YYYY-MM-DD.md` (daily notes, in
+//! the configured time zone). Files are read fresh on every turn, so hand edits apply at once.
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono_tz::Tz;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    root: PathBuf,
+    tz: Tz,
+}
+
+/// A line of memory that matched a search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hit {
+    pub file: String,
+    pub line: String,
+}
+
+impl Workspace {
+    /// Opens (creating with starter content on first use) the workspace of agent `name`.
+    pub fn open(root: &Path, name: &str, tz: Tz) -> std::io::Result<Workspace> {
+        std::fs::create_dir_all(root.join("memory"))?;
+        std::fs::create_dir_all(root.join("projects"))?;
+        let identity = root.join("IDENTITY.md");
+        if !identity.exists() {
+            std::fs::write(&identity, starter_identity(name))?;
+        }
+        let memory = root.join("MEMORY.md");
+        if !memory.exists() {
+            std::fs::write(
+                &memory,
+                "# Memory\n\nDurable facts worth keeping across conversations.\n\n",
+            )?;
+        }
+        Ok(Workspace {
+            root: root.to_path_buf(),
+            tz,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.local(Utc::now()).date_naive()
+    }
+
+    pub fn local(&self, t: DateTime<Utc>) -> DateTime<Tz> {
+        t.with_timezone(&self.tz)
+    }
+
+    pub fn identity(&self) -> String {
+        read(&self.root.join("IDENTITY.md"))
+    }
+
+    pub fn memory(&self) -> String {
+        read(&self.root.join("MEMORY.md"))
+    }
+
+    pub fn daily_path(&self, day: NaiveDate) -> PathBuf {
+        self.root
+            .join("memory")
+            .join(format!("{}.md", day.format("%Y-%m-%d")))
+    }
+
+    pub fn daily(&self, day: NaiveDate) -> String {
+        read(&self.daily_path(day))
+    }
+
+    pub fn yesterday(&self) -> NaiveDate {
+        let t = self.today();
+        t.checked_sub_days(Days::new(1)).unwrap_or(t)
+    }
+
+    /// Appends a fact to MEMORY.md.
+    pub fn remember(&self, text: &str) -> std::io::Result<()> {
+        append(&self.root.join("MEMORY.md"), &format!("- {}\n", one_line(text)))
+    }
+
+    /// Appends a timestamped entry to today's note, creating it with a heading if needed.
+    pub fn note_today(&self, text: &str) -> std::io::Result<()> {
+        let now = self.local(Utc::now());
+        let path = self.daily_path(now.date_naive());
+        if !path.exists() {
+            append(&path, &format!("# {}\n\n", now.format("%A %-d %B %Y")))?;
+        }
+        append(
+            &path,
+            &format!("- {} {}\n", now.format("%H:%M"), text.trim()),
+        )
+    }
+
+    /// Lines of MEMORY.md and the daily notes containing every word of `query` (case-insensitive),
+    /// newest notes first, at most `limit`.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
+        let words: Vec<String> = query
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        if words.is_empty() {
+            return Vec::new();
+        }
+        let mut files = vec![self.root.join("MEMORY.md")];
+        let mut notes: Vec<PathBuf> = std::fs::read_dir(self.root.join("memory"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+            .collect();
+        notes.sort();
+        notes.reverse();
+        files.extend(notes);
+        let mut hits = Vec::new();
+        for f in files {
+            let name = f
+                .strip_prefix(&self.root)
+                .unwrap_or(&f)
+                .display()
+                .to_string();
+            for line in read(&f).lines() {
+                let l = line.to_lowercase();
+                if words.iter().all(|w| l.contains(w.as_str())) {
+                    hits.push(Hit {
+                        file: name.clone(),
+                        line: line.trim().to_string(),
+                    });
+                    if hits.len() >= limit {
+                        return hits;
+                    }
+                }
+            }
+        }
+        hits
+    }
+}
+
+fn starter_identity(name: &str) -> String {
+    let mut display = name.to_string();
+    if let Some(first) = display.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    format!(
+        "# {display}\n\nYou are {display}, a personal assistant reachable by chat around the clock.\n\
+         Be brief and concrete: people read you on a phone. Use your tools: remember what matters,\n\
+         search memory before saying you don't know, and hand long jobs to a task.\n"
+    )
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+fn append(p: &Path, text: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)?;
+    f.write_all(text.as_bytes())
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starter_files_remember_and_search() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path(), "jarvis", chrono_tz::Europe::London).unwrap();
+        assert!(ws.identity().contains("You are Jarvis"));
+        ws.remember("Alice's birthday is 3 March").unwrap();
+        ws.note_today("Called the bank about the mortgage").unwrap();
+        assert!(ws.memory().contains("- Alice's birthday is 3 March"));
+        assert!(ws.daily(ws.today()).contains("Called the bank"));
+        let hits = ws.search("alice BIRTHDAY", 10);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].file, "MEMORY.md");
+        assert_eq!(ws.search("bank mortgage", 10).len(), 1);
+        assert!(ws.search("zebra", 10).is_empty());
+        // An existing identity is never overwritten.
+        std::fs::write(dir.path().join("IDENTITY.md"), "custom").unwrap();
+        let ws = Workspace::open(dir.path(), "jarvis", chrono_tz::UTC).unwrap();
+        assert_eq!(ws.identity(), "custom");
+    }
+}

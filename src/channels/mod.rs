@@ -1,0 +1,31 @@
+//! The channels this gateway runs, by name. Platform adapters live in `adapters/`; this is only
+//! the registry the coordinator and the delivery loop look them up in, plus the local channel.
+
+pub mod local;
+
+use std::collections::BTreeMap;
+use switchboard_channel::ChannelHandle;
+
+#[derive(Clone, Default)]
+pub struct Channels {
+    map: BTreeMap<String, ChannelHandle>,
+}
+
+impl Channels {
+    pub fn add(&mut self, handle: ChannelHandle) {
+        self.map.insert(handle.name().to_string(), handle);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ChannelHandle> {
+        self.map.get(name)
+    }
+
+    /// The channel for a stored target string (`telegram:123`).
+    pub fn for_target(&self, target: &str) -> Option<&ChannelHandle> {
+        self.get(target.split(':').next().unwrap_or(target))
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.map.keys().cloned().collect()
+    }
+}

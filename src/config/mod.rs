@@ -1,0 +1,171 @@
+//! Configuration: the JSON5 file a user writes (see SPEC.md), loaded strictly.
+//!
+//! - `types`: the keys and their defaults.
+//! - `source`: parsing with positions, `${VAR}` expansion, error locations and suggestions.
+//! - `validate`: cross-references and ranges.
+//! - `edit`: `config get`/`set`, which keeps the file's comments and layout.
+
+mod edit;
+mod error;
+mod source;
+mod types;
+mod validate;
+
+pub use edit::{get, set};
+pub use error::ConfigError;
+pub use types::*;
+
+use std::path::{Path, PathBuf};
+
+/// The config file to use: `--config`, else `SWITCHBOARD_CONFIG`, else `~/.switchboard/config.json5`.
+pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("SWITCHBOARD_CONFIG").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    home().join(".switchboard").join("config.json5")
+}
+
+fn home() -> PathBuf {
+    dirs::home_dir().unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Expands a leading `~` to the home directory.
+pub fn expand_home(p: &str) -> PathBuf {
+    if p == "~" {
+        home()
+    } else if let Some(rest) = p.strip_prefix("~/") {
+        home().join(rest)
+    } else {
+        PathBuf::from(p)
+    }
+}
+
+impl Config {
+    /// Reads, expands and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_text(path, &text)
+    }
+
+    /// Parses `text` as if it were the file at `path` (used by `config set` before writing).
+    pub fn from_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        source::Located::parse(path, text)?.into_config(path)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        expand_home(&self.state_dir)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.state_dir().join("switchboard.db")
+    }
+
+    /// The configured time zone, else the system's, else UTC.
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .or(iana_time_zone::get_timezone().ok().as_deref())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
+    /// The coordinator agent: the one marked `coordinator`, else the only (or first) agent.
+    pub fn coordinator(&self) -> &str {
+        self.agents
+            .iter()
+            .find(|(_, a)| a.coordinator)
+            .or_else(|| self.agents.iter().next())
+            .map(|(n, _)| n.as_str())
+            .unwrap_or("jarvis")
+    }
+
+    pub fn workspace(&self, agent: &str) -> PathBuf {
+        match self.agents.get(agent).and_then(|a| a.workspace.as_deref()) {
+            Some(w) => expand_home(w),
+            None => self.state_dir().join("agents").join(agent),
+        }
+    }
+
+    /// The address the HTTP API listens on (and the CLI connects to).
+    pub fn listen_ip(&self) -> std::net::IpAddr {
+        use std::net::{IpAddr, Ipv4Addr};
+        match self.gateway.bind.as_str() {
+            "loopback" => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            "lan" => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ip => ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../config.example.json5");
+
+    #[test]
+    fn example_config_is_valid_without_any_environment() {
+        let c = Config::from_text(Path::new("config.example.json5"), EXAMPLE).unwrap();
+        assert_eq!(c.coordinator(), "jarvis");
+        assert_eq!(c.gateway.port, 18789);
+        assert!(c.gateway.token.is_none());
+        assert!(c.channels.telegram.as_ref().unwrap().token.is_none());
+    }
+
+    fn err(text: &str) -> String {
+        Config::from_text(Path::new("c.json5"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn misspelt_key_points_at_line_and_suggests() {
+        let e = err("{\n  gateway: {\n    prot: 1,\n  },\n}");
+        assert!(e.starts_with("c.json5:3:5: gateway.prot: unknown key `prot`"), "{e}");
+        assert!(e.contains("did you mean `port`?"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_and_bad_enum_are_located() {
+        let e = err("{\n gateway: { port: \"x\" } }");
+        assert!(e.starts_with("c.json5:2:13: gateway.port:"), "{e}");
+        let e = err(
+            "{ channels: {\n telegram: { dmPolicy: \"pairng\" } } }",
+        );
+        assert!(e.starts_with("c.json5:2:14: channels.telegram.dmPolicy:"), "{e}");
+        assert!(e.contains("did you mean `pairing`?"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let e = err("{\n  a: 1\n  b: }");
+        assert!(e.starts_with("c.json5:3:"), "{e}");
+        assert!(e.contains("syntax error"), "{e}");
+    }
+
+    #[test]
+    fn cross_references_are_checked() {
+        let e = err("{ agents: { jarvis: { coordinator: true, model: \"nope\" } } }");
+        assert!(e.contains("agents.jarvis.model"), "{e}");
+        let e = err(
+            "{ providers: { a: {} }, models: { default: \"a/m\" },\n routing: [ { match: { channel: \"telegram\" }, agent: \"ghost\" } ] }",
+        );
+        assert!(e.starts_with("c.json5:2:"), "{e}");
+        assert!(e.contains("routing[0].agent: no agent named `ghost`"), "{e}");
+        let e = err("{ timezone: \"Mars/Olympus\" }");
+        assert!(e.contains("timezone"), "{e}");
+    }
+
+    #[test]
+    fn unset_variable_is_an_error_at_its_key() {
+        let e = err("{\n gateway: {\n token: \"${SWITCHBOARD_TEST_SURELY_UNSET}\" } }");
+        assert!(e.starts_with("c.json5:3:2: gateway.token:"), "{e}");
+        assert!(e.contains("SWITCHBOARD_TEST_SURELY_UNSET is not set"), "{e}");
+    }
+}

@@ -1,0 +1,425 @@
+//! The config file's shape, exactly the keys SPEC.md documents.
+//!
+//! Every struct denies unknown keys, so a misspelt key is an error with a suggestion rather than
+//! a silently ignored setting. Defaults live beside the fields they belong to.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    #[serde(default = "default_state_dir")]
+    pub state_dir: String,
+    /// IANA time zone; `None` means the system's.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub models: ModelsConfig,
+    #[serde(default = "default_agents")]
+    pub agents: BTreeMap<String, AgentConfig>,
+    #[serde(default)]
+    pub channels: ChannelsConfig,
+    #[serde(default)]
+    pub routing: Vec<RouteRule>,
+    #[serde(default)]
+    pub workers: WorkersConfig,
+    #[serde(default)]
+    pub voice: VoiceConfig,
+    #[serde(default)]
+    pub compaction: CompactionConfig,
+    #[serde(default)]
+    pub tools: ToolsConfig,
+}
+
+fn default_state_dir() -> String {
+    "~/.switchboard".into()
+}
+
+fn default_agents() -> BTreeMap<String, AgentConfig> {
+    BTreeMap::from([(
+        "jarvis".to_string(),
+        AgentConfig {
+            coordinator: true,
+            model: Some("default".into()),
+            workspace: None,
+        },
+    )])
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GatewayConfig {
+    /// `loopback`, `lan`, or an explicit IP address.
+    #[serde(default = "default_bind")]
+    pub bind: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Bearer token for the HTTP API; empty means none.
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub token: Option<String>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            bind: default_bind(),
+            port: default_port(),
+            token: None,
+        }
+    }
+}
+
+fn default_bind() -> String {
+    "loopback".into()
+}
+
+fn default_port() -> u16 {
+    18789
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Anthropic's Messages API.
+    Anthropic,
+    /// OpenAI-compatible chat completions (OpenAI, Moonshot, Groq, Gemini, Ollama, OpenRouter…).
+    Openai,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProviderConfig {
+    /// Defaults to `anthropic` for a provider named "anthropic", else `openai`.
+    #[serde(default)]
+    pub kind: Option<ProviderKind>,
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub base_url: Option<String>,
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub api_key: Option<String>,
+    #[serde(default = "default_provider_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_provider_timeout() -> u64 {
+    120
+}
+
+impl ProviderConfig {
+    pub fn kind_for(&self, name: &str) -> ProviderKind {
+        self.kind.unwrap_or(if name == "anthropic" {
+            ProviderKind::Anthropic
+        } else {
+            ProviderKind::Openai
+        })
+    }
+}
+
+/// Roles (`default`, `coding`, any name) mapped to `provider/model`, plus the fallback chain.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+pub struct ModelsConfig {
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    #[serde(flatten)]
+    pub roles: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AgentConfig {
+    #[serde(default)]
+    pub coordinator: bool,
+    /// A role from `models` or a `provider/model`; default: the `default` role.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Default: `<stateDir>/agents/NAME`.
+    #[serde(default)]
+    pub workspace: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DmPolicy {
+    #[default]
+    Pairing,
+    Allowlist,
+    Open,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChannelsConfig {
+    #[serde(default)]
+    pub telegram: Option<TelegramConfig>,
+    #[serde(default)]
+    pub discord: Option<DiscordConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TelegramConfig {
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub dm_policy: DmPolicy,
+    #[serde(default, deserialize_with = "ids")]
+    pub allow_from: Vec<String>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, GroupConfig>,
+    #[serde(default = "default_telegram_api")]
+    pub api_url: String,
+}
+
+fn default_telegram_api() -> String {
+    "https://api.telegram.org".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GroupConfig {
+    #[serde(default = "yes")]
+    pub require_mention: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DiscordConfig {
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub dm_policy: DmPolicy,
+    #[serde(default, deserialize_with = "ids")]
+    pub allow_from: Vec<String>,
+    #[serde(default = "yes")]
+    pub require_mention: bool,
+    #[serde(default)]
+    pub guilds: BTreeMap<String, GuildConfig>,
+    #[serde(default = "default_discord_api")]
+    pub api_url: String,
+}
+
+fn default_discord_api() -> String {
+    "https://discord.com/api".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GuildConfig {
+    /// Channel ids served in this guild, or `"*"` (the default) for all.
+    #[serde(default)]
+    pub channels: Option<GuildChannels>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum GuildChannels {
+    /// `"*"`: every channel.
+    All(AllMarker),
+    List(#[serde(deserialize_with = "ids")] Vec<String>),
+}
+
+/// The literal string `"*"`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AllMarker(String);
+
+impl<'de> Deserialize<'de> for AllMarker {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "*" {
+            Ok(AllMarker(s))
+        } else {
+            Err(serde::de::Error::custom(
+                "expected \"*\" or a list of channel ids",
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RouteRule {
+    #[serde(rename = "match")]
+    pub match_: RouteMatch,
+    pub agent: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RouteMatch {
+    #[serde(default)]
+    pub channel: Option<String>,
+    /// The chat id as the platform gives it (a Telegram chat, a Discord channel or guild id).
+    #[serde(default, deserialize_with = "opt_id")]
+    pub chat: Option<String>,
+    #[serde(default, deserialize_with = "opt_id")]
+    pub sender: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WorkersConfig {
+    #[serde(default = "default_max_concurrent")]
+    pub max_concurrent: usize,
+    #[serde(default = "default_worker_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent: default_max_concurrent(),
+            timeout_seconds: default_worker_timeout(),
+        }
+    }
+}
+
+fn default_max_concurrent() -> usize {
+    4
+}
+
+fn default_worker_timeout() -> u64 {
+    600
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VoiceConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_voice_model")]
+    pub model: String,
+    #[serde(default = "default_language")]
+    pub language: String,
+    #[serde(default = "default_voice_threads")]
+    pub threads: u16,
+    #[serde(default = "default_max_seconds")]
+    pub max_seconds: u32,
+    #[serde(default = "yes")]
+    pub echo_transcript: bool,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            model: default_voice_model(),
+            language: default_language(),
+            threads: default_voice_threads(),
+            max_seconds: default_max_seconds(),
+            echo_transcript: true,
+        }
+    }
+}
+
+fn default_voice_model() -> String {
+    "~/.switchboard/models/ggml-base.en.bin".into()
+}
+
+fn default_language() -> String {
+    "en".into()
+}
+
+fn default_voice_threads() -> u16 {
+    2
+}
+
+fn default_max_seconds() -> u32 {
+    300
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CompactionConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_threshold")]
+    pub threshold: u64,
+}
+
+impl Default for CompactionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            threshold: default_threshold(),
+        }
+    }
+}
+
+fn default_threshold() -> u64 {
+    50_000
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ToolsConfig {
+    #[serde(default)]
+    pub exec: ExecConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExecConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Program names (or absolute paths) the agent may run.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    #[serde(default = "default_exec_timeout")]
+    pub timeout_seconds: u64,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            allow: Vec::new(),
+            timeout_seconds: default_exec_timeout(),
+        }
+    }
+}
+
+fn default_exec_timeout() -> u64 {
+    30
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `""` (what `${VAR:-}` gives for an unset variable) means "not set".
+fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v = Option::<String>::deserialize(d)?;
+    Ok(v.filter(|s| !s.trim().is_empty()))
+}
+
+/// Platform ids may be written as numbers or strings; we keep them as strings.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Id {
+    Num(i64),
+    Str(String),
+}
+
+impl From<Id> for String {
+    fn from(id: Id) -> String {
+        match id {
+            Id::Num(n) => n.to_string(),
+            Id::Str(s) => s,
+        }
+    }
+}
+
+fn ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Vec::<Id>::deserialize(d)?
+        .into_iter()
+        .map(String::from)
+        .collect())
+}
+
+fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Id>::deserialize(d)?.map(String::from))
+}

@@ -1,0 +1,195 @@
+//! Checks that need more than types: references between sections, ranges, time zones, URLs.
+//! Each problem is reported with the key path it belongs to, so the file position can be found.
+
+use super::types::Config;
+use std::net::IpAddr;
+
+const CHANNELS: &[&str] = &["telegram", "discord", "local"];
+
+pub fn validate(c: &Config) -> Vec<(String, String)> {
+    let mut errs = Vec::new();
+    let mut err = |path: String, msg: String| errs.push((path, msg));
+
+    let bind = c.gateway.bind.as_str();
+    if !matches!(bind, "loopback" | "lan") && bind.parse::<IpAddr>().is_err() {
+        err(
+            "gateway.bind".into(),
+            format!("`{bind}` is not `loopback`, `lan` or an IP address"),
+        );
+    }
+    if let Some(tz) = &c.timezone
+        && tz.parse::<chrono_tz::Tz>().is_err()
+    {
+        err(
+            "timezone".into(),
+            format!("`{tz}` is not an IANA time zone (e.g. Europe/London)"),
+        );
+    }
+    for (name, p) in &c.providers {
+        if let Some(url) = &p.base_url
+            && reqwest::Url::parse(url).is_err()
+        {
+            err(
+                format!("providers.{name}.baseUrl"),
+                format!("`{url}` is not a URL"),
+            );
+        }
+        if p.timeout_seconds == 0 {
+            err(
+                format!("providers.{name}.timeoutSeconds"),
+                "must be at least 1".into(),
+            );
+        }
+    }
+    let model_ref_ok = |r: &str| match r.split_once('/') {
+        Some((prov, model)) => !model.is_empty() && c.providers.contains_key(prov),
+        None => false,
+    };
+    let providers = || c.providers.keys().cloned().collect::<Vec<_>>().join(", ");
+    for (role, r) in &c.models.roles {
+        if !model_ref_ok(r) {
+            err(
+                format!("models.{role}"),
+                format!(
+                    "`{r}` is not `provider/model` with a configured provider (providers: {})",
+                    providers()
+                ),
+            );
+        }
+    }
+    for (i, r) in c.models.fallbacks.iter().enumerate() {
+        if !model_ref_ok(r) {
+            err(
+                format!("models.fallbacks[{i}]"),
+                format!(
+                    "`{r}` is not `provider/model` with a configured provider (providers: {})",
+                    providers()
+                ),
+            );
+        }
+    }
+    if c.agents.is_empty() {
+        err("agents".into(), "at least one agent is needed".into());
+    }
+    let coordinators: Vec<&String> = c
+        .agents
+        .iter()
+        .filter(|(_, a)| a.coordinator)
+        .map(|(n, _)| n)
+        .collect();
+    if coordinators.len() > 1 {
+        err(
+            format!("agents.{}.coordinator", coordinators[1]),
+            format!(
+                "only one agent can be the coordinator ({} already is)",
+                coordinators[0]
+            ),
+        );
+    }
+    if coordinators.is_empty() && c.agents.len() > 1 {
+        err(
+            "agents".into(),
+            "mark one agent with `coordinator: true`".into(),
+        );
+    }
+    for (name, a) in &c.agents {
+        if !valid_name(name) {
+            err(
+                format!("agents.{name}"),
+                "agent names use lowercase letters, digits, `-` and `_`".into(),
+            );
+        }
+        let m = a.model.as_deref().unwrap_or("default");
+        if !c.models.roles.contains_key(m) && !model_ref_ok(m) {
+            let path = if a.model.is_some() {
+                format!("agents.{name}.model")
+            } else {
+                format!("agents.{name}")
+            };
+            err(
+                path,
+                format!(
+                    "model `{m}` is neither a role in `models` nor `provider/model` with a configured provider"
+                ),
+            );
+        }
+    }
+    for (i, rule) in c.routing.iter().enumerate() {
+        if !c.agents.contains_key(&rule.agent) {
+            err(
+                format!("routing[{i}].agent"),
+                format!("no agent named `{}`", rule.agent),
+            );
+        }
+        if let Some(ch) = &rule.match_.channel
+            && !CHANNELS.contains(&ch.as_str())
+        {
+            err(
+                format!("routing[{i}].match.channel"),
+                format!("`{ch}` is not one of {}", CHANNELS.join(", ")),
+            );
+        }
+    }
+    if c.workers.max_concurrent == 0 {
+        err(
+            "workers.maxConcurrent".into(),
+            "must be at least 1".into(),
+        );
+    }
+    if c.workers.timeout_seconds == 0 {
+        err(
+            "workers.timeoutSeconds".into(),
+            "must be at least 1".into(),
+        );
+    }
+    if let Some(t) = &c.channels.telegram
+        && reqwest::Url::parse(&t.api_url).is_err()
+    {
+        err(
+            "channels.telegram.apiUrl".into(),
+            format!("`{}` is not a URL", t.api_url),
+        );
+    }
+    if let Some(d) = &c.channels.discord
+        && reqwest::Url::parse(&d.api_url).is_err()
+    {
+        err(
+            "channels.discord.apiUrl".into(),
+            format!("`{}` is not a URL", d.api_url),
+        );
+    }
+    if c.voice.threads == 0 {
+        err("voice.threads".into(), "must be at least 1".into());
+    }
+    if c.voice.max_seconds == 0 {
+        err("voice.maxSeconds".into(), "must be at least 1".into());
+    }
+    if c.compaction.threshold < 1000 {
+        err(
+            "compaction.threshold".into(),
+            "must be at least 1000 tokens".into(),
+        );
+    }
+    if c.tools.exec.timeout_seconds == 0 {
+        err(
+            "tools.exec.timeoutSeconds".into(),
+            "must be at least 1".into(),
+        );
+    }
+    for (i, a) in c.tools.exec.allow.iter().enumerate() {
+        if a.trim().is_empty() || a.contains(char::is_whitespace) {
+            err(
+                format!("tools.exec.allow[{i}]"),
+                "each entry is one program name, without arguments".into(),
+            );
+        }
+    }
+    errs
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}

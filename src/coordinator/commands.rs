@@ -1,0 +1,160 @@
+//! Chat commands: `/help`, `/new`, `/status`, `/task`, `/tasks`, `/cancel`, `/agent`.
+
+use super::Coordinator;
+use crate::store::main_key;
+use switchboard_channel::Inbound;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    New,
+    Status,
+    Task(String),
+    Tasks,
+    Cancel(String),
+    Agent(String),
+    Unknown(String),
+}
+
+pub const HELP: &str = "Commands:
+/new — start a fresh conversation in this chat
+/status — agent, model, session and tasks
+/task [AGENT] TEXT — run TEXT as a background task; the result is posted here
+/tasks — this chat's tasks
+/cancel ID — cancel a task
+/agent NAME — switch this chat to another agent
+/help — this list";
+
+/// A command, if the message is one. `/cmd@BotName` (Telegram groups) is accepted.
+pub fn parse(text: &str) -> Option<Command> {
+    let t = text.trim();
+    let rest = t.strip_prefix('/')?;
+    let (head, args) = match rest.find(char::is_whitespace) {
+        Some(i) => (&rest[..i], rest[i..].trim()),
+        None => (rest, ""),
+    };
+    let name = head.split('@').next().unwrap_or(head).to_lowercase();
+    if name.is_empty() {
+        return None;
+    }
+    Some(match name.as_str() {
+        "help" | "start" => Command::Help,
+        "new" | "reset" => Command::New,
+        "status" => Command::Status,
+        "task" => Command::Task(args.to_string()),
+        "tasks" => Command::Tasks,
+        "cancel" => Command::Cancel(args.to_string()),
+        "agent" => Command::Agent(args.to_string()),
+        _ => Command::Unknown(name),
+    })
+}
+
+pub async fn run(c: &Coordinator, m: &Inbound, cmd: Command) -> Option<String> {
+    let target = m.chat.to_string();
+    let thread = m.thread.as_deref();
+    Some(match cmd {
+        Command::Help => HELP.to_string(),
+        Command::New => {
+            let agent = c.agent_for(m);
+            match c.store().sessions_end(&main_key(&agent, &target, thread)) {
+                Ok(_) => format!("Started a fresh conversation with {agent}."),
+                Err(e) => format!("⚠️ Could not reset the session: {e}"),
+            }
+        }
+        Command::Status => status(c, m),
+        Command::Task(args) => {
+            let (agent, text) = split_agent(c, &args).unwrap_or_else(|| (c.agent_for(m), args.clone()));
+            if text.trim().is_empty() {
+                return Some("Usage: /task [AGENT] TEXT".into());
+            }
+            let requester = c
+                .store()
+                .session_open(
+                    &main_key(&c.agent_for(m), &target, thread),
+                    crate::store::SessionKind::Main,
+                    &c.agent_for(m),
+                    Some(&target),
+                    thread,
+                )
+                .ok();
+            match c.start_task(&agent, &text, &target, thread, requester) {
+                Ok(id) => format!("Task #{id} started with {agent}. I'll post the result here."),
+                Err(e) => format!("⚠️ {e}"),
+            }
+        }
+        Command::Tasks => c
+            .describe_tasks(Some(&target))
+            .unwrap_or_else(|e| format!("⚠️ {e}")),
+        Command::Cancel(args) => match args.trim_start_matches('#').parse::<i64>() {
+            Ok(id) => c.cancel_task(id).unwrap_or_else(|e| format!("⚠️ {e}")),
+            Err(_) => "Usage: /cancel ID (see /tasks)".into(),
+        },
+        Command::Agent(name) => {
+            let name = name.trim().to_lowercase();
+            let names = c.agents().names().join(", ");
+            if name.is_empty() {
+                format!("This chat talks to {}. Agents: {names}.", c.agent_for(m))
+            } else if !c.agents().exists(&name) {
+                format!("No agent named `{name}`. Agents: {names}.")
+            } else {
+                match c.store().set_chat_agent(&target, &name) {
+                    Ok(()) => format!("This chat now talks to {name}."),
+                    Err(e) => format!("⚠️ {e}"),
+                }
+            }
+        }
+        Command::Unknown(name) => format!("Unknown command /{name}. Try /help."),
+    })
+}
+
+/// `/task clu fix the build` → ("clu", "fix the build") when the first word is an agent.
+fn split_agent(c: &Coordinator, args: &str) -> Option<(String, String)> {
+    let (first, rest) = args.split_once(char::is_whitespace)?;
+    let first = first.to_lowercase();
+    c.agents()
+        .exists(&first)
+        .then(|| (first, rest.trim().to_string()))
+}
+
+fn status(c: &Coordinator, m: &Inbound) -> String {
+    let agent = c.agent_for(m);
+    let target = m.chat.to_string();
+    let key = main_key(&agent, &target, m.thread.as_deref());
+    let turns = c
+        .store()
+        .sessions_live()
+        .ok()
+        .and_then(|s| s.into_iter().find(|s| s.key == key))
+        .map_or(0, |s| s.turns);
+    let tasks = c
+        .store()
+        .tasks_recent(Some(&target))
+        .map(|t| t.iter().filter(|t| t.status.is_active()).count())
+        .unwrap_or(0);
+    let up = c.uptime().as_secs();
+    format!(
+        "Agent: {agent}\nModel: {}\nSession: {turns} turns\nActive tasks here: {tasks}\nUptime: {}h {}m",
+        c.agents().model_of(&agent),
+        up / 3600,
+        (up % 3600) / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(parse("/help"), Some(Command::Help));
+        assert_eq!(parse("/new@JarvisBot"), Some(Command::New));
+        assert_eq!(
+            parse("/task clu  fix it "),
+            Some(Command::Task("clu  fix it".into()))
+        );
+        assert_eq!(parse("/cancel 3"), Some(Command::Cancel("3".into())));
+        assert_eq!(parse("/frob"), Some(Command::Unknown("frob".into())));
+        assert_eq!(parse("hello /new"), None);
+        assert_eq!(parse("/"), None);
+    }
+}

@@ -1,0 +1,285 @@
+//! The coordinator: the router between channels (sources and sinks) and agents.
+//!
+//! Inbound messages are stored in the inbox first ([`InboundSink::accept`]), then handled in a
+//! lane per chat, so one chat's messages are answered strictly in order while chats proceed in
+//! parallel. Each message gets exactly one reply, stored in the same transaction that marks the
+//! message answered; the delivery loop then sends it. On start-up, whatever a previous run left
+//! unanswered or undelivered is picked up again.
+
+mod commands;
+mod host;
+mod routing;
+mod workers;
+
+use crate::agent::{AgentError, Agents, TurnContext};
+use crate::channels::Channels;
+use crate::config::Config;
+use crate::delivery::Delivery;
+use crate::lanes::Lanes;
+use crate::store::{InboxId, NewOutbox, SessionKind, Store, main_key};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchboard_channel::{Inbound, InboundSink, SinkError, TYPING_RENEW_EVERY, Target};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+pub use workers::Workers;
+
+/// Cheap to clone; every clone is the same coordinator.
+#[derive(Clone)]
+pub struct Coordinator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<Config>,
+    store: Store,
+    agents: Agents,
+    channels: Channels,
+    delivery: Delivery,
+    lanes: Lanes<String>,
+    workers: Workers,
+    shutdown: CancellationToken,
+    started: Instant,
+}
+
+/// What start-up recovered from a previous run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Recovered {
+    pub inbox: usize,
+    pub outbox: usize,
+    pub tasks_rerun: usize,
+    pub tasks_interrupted: usize,
+}
+
+impl Coordinator {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        agents: Agents,
+        channels: Channels,
+        shutdown: CancellationToken,
+    ) -> Coordinator {
+        let delivery = Delivery::new(store.clone(), channels.clone(), shutdown.clone());
+        let workers = Workers::new(&config.workers);
+        Coordinator {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                agents,
+                channels,
+                delivery,
+                lanes: Lanes::new(),
+                workers,
+                shutdown,
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn agents(&self) -> &Agents {
+        &self.inner.agents
+    }
+
+    pub fn channels(&self) -> &Channels {
+        &self.inner.channels
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// Picks up what a previous run left: unanswered messages, undelivered replies, tasks.
+    pub fn recover(&self) -> crate::store::Result<Recovered> {
+        let mut r = Recovered::default();
+        for row in self.inner.store.inbox_pending()? {
+            self.inner.store.inbox_discard_partial(row.id)?;
+            self.dispatch(row.id, row.message);
+            r.inbox += 1;
+        }
+        r.outbox = self.inner.delivery.resume()?;
+        let (rerun, interrupted) = workers::recover(self)?;
+        r.tasks_rerun = rerun;
+        r.tasks_interrupted = interrupted;
+        Ok(r)
+    }
+
+    /// Stores a message for a chat and queues it for delivery.
+    pub fn post(&self, m: &NewOutbox) -> crate::store::Result<bool> {
+        match self.inner.store.outbox_enqueue(m)? {
+            Some(id) => {
+                self.inner.delivery.push(id, &m.target);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Stops taking new work and waits (up to `grace`) for turns in progress to finish and be
+    /// stored. Anything unfinished stays in the database and is resumed at the next start.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.shutdown.cancel();
+        self.inner.workers.cancel_all_for_shutdown();
+        let drained = async {
+            self.inner.lanes.drain().await;
+            self.inner.workers.drain().await;
+            self.inner.delivery.drain().await;
+        };
+        if tokio::time::timeout(grace, drained).await.is_err() {
+            tracing::warn!(
+                "shutdown grace period over; unfinished messages will be answered after restart"
+            );
+        }
+    }
+
+    fn lane_key(m: &Inbound) -> String {
+        format!("{}|{}", m.chat, m.thread.as_deref().unwrap_or(""))
+    }
+
+    fn dispatch(&self, id: InboxId, m: Inbound) {
+        let this = self.clone();
+        let span = tracing::info_span!("inbound", inbox = id, chat = %m.chat);
+        self.inner.lanes.push(
+            Self::lane_key(&m),
+            async move { this.handle(id, m).await }.instrument(span),
+        );
+    }
+
+    async fn handle(&self, id: InboxId, m: Inbound) {
+        if self.inner.shutdown.is_cancelled() {
+            return; // stays pending; answered after restart
+        }
+        let reply = match commands::parse(&m.text) {
+            Some(cmd) => commands::run(self, &m, cmd).await,
+            None => self.converse(id, &m).await,
+        };
+        let Some(text) = reply else {
+            return;
+        };
+        let out = NewOutbox {
+            target: m.chat.to_string(),
+            thread: m.thread.clone(),
+            reply_to: Some(m.message_id.clone()),
+            text,
+            dedupe_key: Some(format!("reply:{id}")),
+        };
+        match self.inner.store.inbox_finish(id, Some(&out)) {
+            Ok(Some(oid)) => self.inner.delivery.push(oid, &out.target),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot store reply"),
+        }
+    }
+
+    /// The agent that answers this chat: `/agent` choice, else routing rules, else coordinator.
+    pub fn agent_for(&self, m: &Inbound) -> String {
+        if let Ok(Some(a)) = self.inner.store.chat_agent(&m.chat.to_string())
+            && self.inner.agents.exists(&a)
+        {
+            return a;
+        }
+        routing::route(&self.inner.config, m)
+    }
+
+    /// Runs an agent turn in the chat's main session. `None` only when shutting down mid-turn
+    /// left nothing to say (the message stays pending).
+    async fn converse(&self, id: InboxId, m: &Inbound) -> Option<String> {
+        let agent = self.agent_for(m);
+        let target = m.chat.to_string();
+        let key = main_key(&agent, &target, m.thread.as_deref());
+        let session = match self.inner.store.session_open(
+            &key,
+            SessionKind::Main,
+            &agent,
+            Some(&target),
+            m.thread.as_deref(),
+        ) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open session");
+                return None;
+            }
+        };
+        let ctx = TurnContext {
+            agent: agent.clone(),
+            session,
+            origin: Some(target),
+            thread: m.thread.clone(),
+            inbox: Some(id),
+            is_worker: false,
+        };
+        let text = user_text(m);
+        let typing = self.start_typing(&m.chat, m.thread.as_deref());
+        let result = self
+            .inner
+            .agents
+            .run_turn(&ctx, &text, self)
+            .instrument(tracing::info_span!("turn", agent = %agent, session))
+            .await;
+        typing.cancel();
+        match result {
+            Ok(t) if t.trim().is_empty() => Some("(no reply)".into()),
+            Ok(t) => Some(t),
+            Err(AgentError::Models(e)) => Some(format!("⚠️ I couldn't get an answer. {e}")),
+            Err(e) => {
+                tracing::error!(error = %e, "turn failed");
+                Some(format!("⚠️ Something went wrong on my side: {e}"))
+            }
+        }
+    }
+
+    /// Shows "typing…" until the returned token is cancelled, if the channel can.
+    fn start_typing(&self, chat: &Target, thread: Option<&str>) -> CancellationToken {
+        let stop = CancellationToken::new();
+        let Some(ch) = self.inner.channels.get(&chat.channel).cloned() else {
+            return stop;
+        };
+        if ch.typing().is_none() {
+            return stop;
+        }
+        let (chat, thread, s) = (chat.clone(), thread.map(str::to_string), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                if let Some(t) = ch.typing()
+                    && let Err(e) = t.typing(&chat, thread.as_deref()).await
+                {
+                    tracing::debug!(error = %e, "typing indicator failed");
+                }
+                tokio::select! {
+                    _ = s.cancelled() => return,
+                    _ = tokio::time::sleep(TYPING_RENEW_EVERY) => {}
+                }
+            }
+        });
+        stop
+    }
+}
+
+/// The text the agent sees: the message, with what it replies to when the platform gives it.
+fn user_text(m: &Inbound) -> String {
+    match &m.reply_to_text {
+        Some(q) if !q.trim().is_empty() => format!("[replying to: {}]\n{}", q.trim(), m.text),
+        _ => m.text.clone(),
+    }
+}
+
+#[async_trait]
+impl InboundSink for Coordinator {
+    async fn accept(&self, m: Inbound) -> Result<(), SinkError> {
+        match self.inner.store.inbox_insert(&m) {
+            Ok(Some(id)) => {
+                self.dispatch(id, m);
+                Ok(())
+            }
+            Ok(None) => Ok(()), // seen before: already answered or queued
+            Err(e) => Err(SinkError(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Delivering the outbox: every stored outbound message is sent, in order per chat, until it is
+//! delivered or refused for good.
+//!
+//! A message is split at the channel's limit; after each part is accepted the count of delivered
+//! parts is stored, so a crash or a retry resumes with the next part and never re-sends one. A
+//! retryable failure waits (the platform's `retry_after` when given, else exponential backoff with
+//! jitter, capped) and tries again; later messages to the same chat wait behind it, so order holds.
+//! The backoff is a few lines here rather than a crate because it must honour the platform's own
+//! wait and stop at shutdown.
+
+use crate::channels::Channels;
+use crate::lanes::Lanes;
+use crate::store::{OutboxId, OutboxStatus, Store};
+use std::time::Duration;
+use switchboard_channel::{ChannelError, Outbound, Target, split_message};
+use tokio_util::sync::CancellationToken;
+
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+#[derive(Clone)]
+pub struct Delivery {
+    store: Store,
+    channels: Channels,
+    lanes: Lanes<String>,
+    shutdown: CancellationToken,
+}
+
+impl Delivery {
+    pub fn new(store: Store, channels: Channels, shutdown: CancellationToken) -> Self {
+        Self {
+            store,
+            channels,
+            lanes: Lanes::new(),
+            shutdown,
+        }
+    }
+
+    /// Queues stored message `id` for delivery behind earlier ones to `target`.
+    pub fn push(&self, id: OutboxId, target: &str) {
+        let this = self.clone();
+        let span = tracing::info_span!("deliver", outbox = id, target = %target);
+        self.lanes.push(
+            target.to_string(),
+            tracing::Instrument::instrument(async move { this.deliver(id).await }, span),
+        );
+    }
+
+    /// Queues everything still undelivered (at start-up).
+    pub fn resume(&self) -> crate::store::Result<usize> {
+        let rows = self.store.outbox_pending()?;
+        for r in &rows {
+            self.push(r.id, &r.target);
+        }
+        Ok(rows.len())
+    }
+
+    pub async fn drain(&self) {
+        self.lanes.drain().await;
+    }
+
+    async fn deliver(&self, id: OutboxId) {
+        loop {
+            if self.shutdown.is_cancelled() {
+                return; // still pending in the database; resumed at next start
+            }
+            let row = match self.store.outbox_get(id) {
+                Ok(Some(r)) if r.status == OutboxStatus::Pending => r,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read outbox");
+                    return;
+                }
+            };
+            let Some(channel) = self.channels.for_target(&row.target) else {
+                let err = format!("channel for `{}` is not enabled", row.target);
+                tracing::warn!(target = %row.target, "{err}");
+                self.record(id, &err, true);
+                return;
+            };
+            let target = match row.target.split_once(':') {
+                Some((ch, chat)) => Target::new(ch, chat),
+                None => {
+                    self.record(id, "malformed target", true);
+                    return;
+                }
+            };
+            let parts = split_message(&row.text, channel.sender().max_len());
+            let total = parts.len();
+            if total == 0 {
+                // Nothing visible to send (an empty reply): done.
+                let _ = self.store.outbox_progress(id, 0, true);
+                return;
+            }
+            let mut failure: Option<ChannelError> = None;
+            for (i, text) in parts.into_iter().enumerate().skip(row.parts_sent) {
+                let out = Outbound {
+                    target: target.clone(),
+                    thread: row.thread.clone(),
+                    // Only the first part is shown as a reply to the user's message.
+                    reply_to: if i == 0 { row.reply_to.clone() } else { None },
+                    text,
+                };
+                match channel.sender().send(&out).await {
+                    Ok(_) => {
+                        if let Err(e) = self.store.outbox_progress(id, i + 1, i + 1 == total) {
+                            tracing::error!(error = %e, "cannot record delivery");
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                }
+            }
+            let Some(err) = failure else {
+                tracing::debug!(target = %row.target, parts = total, "delivered");
+                return;
+            };
+            if !err.is_retryable() {
+                tracing::warn!(target = %row.target, error = %err, "delivery refused; giving up");
+                self.record(id, &err.to_string(), true);
+                return;
+            }
+            self.record(id, &err.to_string(), false);
+            let wait = err
+                .retry_after()
+                .unwrap_or_else(|| backoff(row.attempts + 1));
+            tracing::warn!(target = %row.target, error = %err, ?wait, "delivery failed; will retry");
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    fn record(&self, id: OutboxId, error: &str, permanent: bool) {
+        if let Err(e) = self.store.outbox_failed_attempt(id, error, permanent) {
+            tracing::error!(error = %e, "cannot record delivery failure");
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s … capped at five minutes, with up to 25 % jitter so many chats retrying after
+/// one outage do not all fire at once.
+fn backoff(attempt: u32) -> Duration {
+    let base = Duration::from_secs(1u64 << attempt.min(9)).min(MAX_BACKOFF);
+    let jitter = rand::random::<f64>() * 0.25;
+    base.mul_f64(1.0 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(1) >= Duration::from_secs(2));
+        assert!(backoff(1) < Duration::from_secs(3));
+        assert!(backoff(30) <= MAX_BACKOFF.mul_f64(1.25));
+    }
+}

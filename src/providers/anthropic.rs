@@ -1,0 +1,112 @@
+//! Anthropic's Messages API (`POST {baseUrl}/v1/messages`), with tool use.
+
+use super::http::{post_json, retry_after};
+use super::{Block, Provider, ProviderError, Request, Response, Usage};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+pub struct Anthropic {
+    client: reqwest::Client,
+    base_url: String,
+    api_key: Option<String>,
+}
+
+impl Anthropic {
+    pub fn new(client: reqwest::Client, base_url: Option<&str>, api_key: Option<&str>) -> Self {
+        Self {
+            client,
+            base_url: base_url
+                .unwrap_or("https://api.anthropic.com")
+                .trim_end_matches('/')
+                .to_string(),
+            api_key: api_key.map(str::to_string),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for Anthropic {
+    async fn complete(&self, req: &Request) -> Result<Response, ProviderError> {
+        let key = self.api_key.as_deref().ok_or_else(|| {
+            ProviderError::Auth("no API key (set providers.anthropic.apiKey)".into())
+        })?;
+        let body = to_wire(req);
+        let http = self
+            .client
+            .post(format!("{}/v1/messages", self.base_url))
+            .header("x-api-key", key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&body);
+        let (status, headers, text) = post_json(http).await?;
+        if !(200..300).contains(&status) {
+            return Err(ProviderError::from_status(status, retry_after(&headers), &text));
+        }
+        from_wire(&text)
+    }
+}
+
+fn to_wire(req: &Request) -> Value {
+    let messages: Vec<Value> = super::merge_roles(&req.messages)
+        .iter()
+        .map(|m| {
+            let content: Vec<Value> = m
+                .content
+                .iter()
+                .map(|b| match b {
+                    Block::Text { text } => json!({ "type": "text", "text": text }),
+                    Block::ToolUse { id, name, input } => {
+                        json!({ "type": "tool_use", "id": id, "name": name, "input": input })
+                    }
+                    Block::ToolResult {
+                        tool_use_id,
+                        content,
+                        is_error,
+                    } => json!({
+                        "type": "tool_result", "tool_use_id": tool_use_id,
+                        "content": content, "is_error": is_error
+                    }),
+                })
+                .collect();
+            json!({ "role": m.role.as_str(), "content": content })
+        })
+        .collect();
+    let mut body = json!({
+        "model": req.model,
+        "max_tokens": req.max_tokens,
+        "system": req.system,
+        "messages": messages,
+    });
+    if !req.tools.is_empty() {
+        body["tools"] = json!(req.tools);
+    }
+    body
+}
+
+fn from_wire(text: &str) -> Result<Response, ProviderError> {
+    let v: Value =
+        serde_json::from_str(text).map_err(|e| ProviderError::BadResponse(e.to_string()))?;
+    let blocks = v["content"]
+        .as_array()
+        .ok_or_else(|| ProviderError::BadResponse("no `content` array".into()))?;
+    let mut content = Vec::new();
+    for b in blocks {
+        match b["type"].as_str() {
+            Some("text") => content.push(Block::Text {
+                text: b["text"].as_str().unwrap_or_default().to_string(),
+            }),
+            Some("tool_use") => content.push(Block::ToolUse {
+                id: b["id"].as_str().unwrap_or_default().to_string(),
+                name: b["name"].as_str().unwrap_or_default().to_string(),
+                input: b["input"].clone(),
+            }),
+            _ => {} // thinking and future block types are not part of the conversation we keep
+        }
+    }
+    Ok(Response {
+        content,
+        usage: Usage {
+            input_tokens: v["usage"]["input_tokens"].as_u64().unwrap_or(0),
+            output_tokens: v["usage"]["output_tokens"].as_u64().unwrap_or(0),
+        },
+    })
+}

@@ -1,0 +1,158 @@
+//! Our provider-neutral conversation types. Each provider module converts to and from its wire
+//! format; nothing else sees Anthropic's or OpenAI's JSON.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One piece of a message. Tool results travel in user messages, as in Anthropic's API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Block {
+    Text {
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: serde_json::Value,
+    },
+    ToolResult {
+        tool_use_id: String,
+        content: String,
+        #[serde(default)]
+        is_error: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: Vec<Block>,
+}
+
+impl Message {
+    pub fn user(text: impl Into<String>) -> Self {
+        Self {
+            role: Role::User,
+            content: vec![Block::Text { text: text.into() }],
+        }
+    }
+
+    /// The message's text blocks joined.
+    pub fn text(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|b| match b {
+                Block::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A tool the model may call, with a JSON Schema for its input.
+#[derive(Debug, Clone, Serialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub description: String,
+    pub input_schema: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub model: String,
+    pub system: String,
+    pub messages: Vec<Message>,
+    pub tools: Vec<ToolSpec>,
+    pub max_tokens: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub content: Vec<Block>,
+    pub usage: Usage,
+}
+
+/// Why a model call failed, classified so failover knows what to do next.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// Missing, wrong or revoked credentials (401/403): another try will not help.
+    #[error("{0}")]
+    Auth(String),
+    /// 429; `retry_after` from the response when given.
+    #[error("rate limited")]
+    RateLimited { retry_after: Option<Duration> },
+    /// 529 / "overloaded".
+    #[error("overloaded")]
+    Overloaded,
+    /// Other 5xx.
+    #[error("server error {status}")]
+    Server { status: u16 },
+    /// The prompt is longer than the model's context window.
+    #[error("context too long")]
+    ContextTooLong,
+    /// Connection failures and timeouts.
+    #[error("network error: {0}")]
+    Network(String),
+    /// A request the provider refused (400/404): fix the config or the request.
+    #[error("request refused: {0}")]
+    Refused(String),
+    /// A response we could not understand.
+    #[error("unreadable response: {0}")]
+    BadResponse(String),
+}
+
+impl ProviderError {
+    /// Whether the same request may succeed if tried again soon.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. } | Self::Overloaded | Self::Server { .. } | Self::Network(_)
+        )
+    }
+
+    /// Classifies an HTTP error status and body.
+    pub fn from_status(status: u16, retry_after: Option<Duration>, body: &str) -> Self {
+        let lower = body.to_lowercase();
+        let snippet: String = body.chars().take(200).collect();
+        match status {
+            401 | 403 => Self::Auth(format!("authentication failed ({status})")),
+            429 => Self::RateLimited { retry_after },
+            529 => Self::Overloaded,
+            503 if lower.contains("overloaded") => Self::Overloaded,
+            500..=599 => Self::Server { status },
+            400 | 413
+                if lower.contains("context")
+                    && (lower.contains("too long")
+                        || lower.contains("length")
+                        || lower.contains("exceed")) =>
+            {
+                Self::ContextTooLong
+            }
+            _ => Self::Refused(format!("{status}: {snippet}")),
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The schema, as an append-only list of migrations (tracked in SQLite's `user_version` by
+//! `rusqlite_migration`). Never edit a released migration: add the next one, so a database from
+//! any earlier version upgrades in place and no state is lost on upgrade.
+
+use rusqlite_migration::{M, Migrations};
+
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+/// Times are milliseconds since the Unix epoch. Targets are `channel:chat` strings.
+const V1: &str = r#"
+CREATE TABLE sessions (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT NOT NULL,       -- main: 'agent|target|thread'; task: 'task:N'
+    kind        TEXT NOT NULL,       -- main | task | cron
+    agent       TEXT NOT NULL,
+    target      TEXT,
+    thread      TEXT,
+    summary     TEXT,
+    created_at  INTEGER NOT NULL,
+    ended_at    INTEGER
+);
+CREATE UNIQUE INDEX sessions_live_key ON sessions(key) WHERE ended_at IS NULL;
+
+CREATE TABLE turns (
+    id          INTEGER PRIMARY KEY,
+    session_id  INTEGER NOT NULL REFERENCES sessions(id),
+    inbox_id    INTEGER,             -- the inbound message whose handling wrote it
+    role        TEXT NOT NULL,       -- user | assistant
+    content     TEXT NOT NULL,       -- JSON array of content blocks
+    tokens      INTEGER NOT NULL DEFAULT 0,
+    compacted   INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX turns_session ON turns(session_id, id);
+CREATE INDEX turns_inbox ON turns(inbox_id) WHERE inbox_id IS NOT NULL;
+
+CREATE TABLE inbox (
+    id          INTEGER PRIMARY KEY,
+    target      TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    payload     TEXT NOT NULL,       -- JSON of the inbound message
+    status      TEXT NOT NULL DEFAULT 'pending',   -- pending | done
+    received_at INTEGER NOT NULL,
+    done_at     INTEGER,
+    UNIQUE (target, message_id)
+);
+CREATE INDEX inbox_pending ON inbox(id) WHERE status = 'pending';
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    target          TEXT NOT NULL,
+    thread          TEXT,
+    reply_to        TEXT,
+    text            TEXT NOT NULL,
+    dedupe_key      TEXT UNIQUE,     -- 'reply:INBOX_ID', 'task:ID': one message per cause
+    status          TEXT NOT NULL DEFAULT 'pending',   -- pending | sent | failed
+    parts_sent      INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    sent_at         INTEGER
+);
+CREATE INDEX outbox_pending ON outbox(id) WHERE status = 'pending';
+
+CREATE TABLE tasks (
+    id                INTEGER PRIMARY KEY,
+    agent             TEXT NOT NULL,
+    prompt            TEXT NOT NULL,
+    origin            TEXT NOT NULL,  -- target the result goes to
+    origin_thread     TEXT,
+    requester_session INTEGER REFERENCES sessions(id),
+    session_id        INTEGER REFERENCES sessions(id),
+    status            TEXT NOT NULL,  -- queued | running | done | failed | cancelled | timed_out | interrupted
+    result            TEXT,
+    created_at        INTEGER NOT NULL,
+    started_at        INTEGER,
+    finished_at       INTEGER
+);
+CREATE INDEX tasks_active ON tasks(id) WHERE status IN ('queued', 'running');
+
+-- Per-chat choices made in chat (`/agent NAME`).
+CREATE TABLE chat_prefs (
+    target      TEXT PRIMARY KEY,
+    agent       TEXT
+);
+"#;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations().validate().unwrap();
+    }
+}

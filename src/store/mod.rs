@@ -1,0 +1,111 @@
+//! The one SQLite database (`<stateDir>/switchboard.db`): sessions and their turns, tasks, the
+//! inbox and the outbox.
+//!
+//! This module owns the schema (`migrations`); the rest of the program goes through the typed
+//! methods in the submodules. The database runs in WAL mode with `synchronous = NORMAL`: a
+//! committed transaction survives a crash of the process (what "never lost" promises are about);
+//! only an OS crash or power cut can lose the last moments. Statements are short, so one
+//! connection behind a mutex serves the whole gateway without blocking the runtime noticeably.
+
+mod inbox;
+mod migrations;
+mod outbox;
+mod sessions;
+mod tasks;
+
+pub use inbox::{InboxId, InboxRow};
+pub use outbox::{NewOutbox, OutboxId, OutboxRow, OutboxStatus};
+pub use sessions::{SessionId, SessionKind, SessionRow, TurnRow, main_key};
+pub use tasks::{TaskId, TaskRow, TaskStatus};
+
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("cannot create {path}: {source}")]
+    Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("corrupt stored record: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A handle to the database; clones share one connection.
+#[derive(Clone)]
+pub struct Store {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations::migrations().to_latest(&mut conn)?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection. Keep `f` short: it holds the only connection.
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock();
+        f(&mut conn)
+    }
+
+    /// Runs `f` inside one transaction, committed only if `f` succeeds.
+    pub(crate) fn tx<T>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+
+    /// Counts for `gateway status`.
+    pub fn counts(&self) -> Result<Counts> {
+        self.with(|c| {
+            let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
+            Ok(Counts {
+                sessions: one("SELECT count(*) FROM sessions WHERE ended_at IS NULL")?,
+                inbox_pending: one("SELECT count(*) FROM inbox WHERE status = 'pending'")?,
+                outbox_pending: one("SELECT count(*) FROM outbox WHERE status = 'pending'")?,
+                tasks_active: one(
+                    "SELECT count(*) FROM tasks WHERE status IN ('queued', 'running')",
+                )?,
+            })
+        })
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Counts {
+    pub sessions: i64,
+    pub inbox_pending: i64,
+    pub outbox_pending: i64,
+    pub tasks_active: i64,
+}
+
+/// Milliseconds since the Unix epoch: how every time is stored.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,115 @@
+//! Outbound messages, stored before sending and marked as each part is delivered.
+
+use super::{Result, Store, now_ms};
+use rusqlite::{OptionalExtension, Row, params};
+
+pub type OutboxId = i64;
+
+/// A message to store for delivery.
+#[derive(Debug, Clone)]
+pub struct NewOutbox {
+    pub target: String,
+    pub thread: Option<String>,
+    pub reply_to: Option<String>,
+    pub text: String,
+    /// One message per cause (`reply:INBOX_ID`, `task:ID`): a second insert with the same key is
+    /// ignored, which is what makes "nothing sent twice" hold across retries of the cause.
+    pub dedupe_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: OutboxId,
+    pub target: String,
+    pub thread: Option<String>,
+    pub reply_to: Option<String>,
+    pub text: String,
+    pub status: OutboxStatus,
+    pub parts_sent: usize,
+    pub attempts: u32,
+}
+
+pub(crate) fn insert_outbox(c: &rusqlite::Connection, m: &NewOutbox) -> Result<Option<OutboxId>> {
+    let n = c.execute(
+        "INSERT INTO outbox (target, thread, reply_to, text, dedupe_key, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
+        params![m.target, m.thread, m.reply_to, m.text, m.dedupe_key, now_ms()],
+    )?;
+    Ok((n == 1).then(|| c.last_insert_rowid()))
+}
+
+fn row(r: &Row) -> rusqlite::Result<OutboxRow> {
+    let status: String = r.get(5)?;
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        target: r.get(1)?,
+        thread: r.get(2)?,
+        reply_to: r.get(3)?,
+        text: r.get(4)?,
+        status: match status.as_str() {
+            "sent" => OutboxStatus::Sent,
+            "failed" => OutboxStatus::Failed,
+            _ => OutboxStatus::Pending,
+        },
+        parts_sent: r.get::<_, i64>(6)?.max(0) as usize,
+        attempts: r.get::<_, i64>(7)?.clamp(0, u32::MAX as i64) as u32,
+    })
+}
+
+const COLS: &str = "id, target, thread, reply_to, text, status, parts_sent, attempts";
+
+impl Store {
+    /// Stores a message for delivery; `None` if its dedupe key was used before.
+    pub fn outbox_enqueue(&self, m: &NewOutbox) -> Result<Option<OutboxId>> {
+        self.with(|c| insert_outbox(c, m))
+    }
+
+    pub fn outbox_get(&self, id: OutboxId) -> Result<Option<OutboxRow>> {
+        self.with(|c| {
+            Ok(c.query_row(&format!("SELECT {COLS} FROM outbox WHERE id = ?1"), [id], row)
+                .optional()?)
+        })
+    }
+
+    /// Undelivered messages, oldest first.
+    pub fn outbox_pending(&self) -> Result<Vec<OutboxRow>> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {COLS} FROM outbox WHERE status = 'pending' ORDER BY id"
+            ))?;
+            Ok(st.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Records that the first `parts` parts were delivered (and, if `done`, all of them).
+    pub fn outbox_progress(&self, id: OutboxId, parts: usize, done: bool) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET parts_sent = ?2, status = CASE WHEN ?3 THEN 'sent' ELSE status END,
+                 sent_at = CASE WHEN ?3 THEN ?4 ELSE sent_at END WHERE id = ?1",
+                params![id, parts as i64, done, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Records a failed attempt; a permanent failure stops further attempts.
+    pub fn outbox_failed_attempt(&self, id: OutboxId, error: &str, permanent: bool) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
+                 status = CASE WHEN ?3 THEN 'failed' ELSE status END WHERE id = ?1",
+                params![id, error, permanent],
+            )?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,200 @@
+//! Sessions (a conversation with one agent) and their turns.
+
+use super::{InboxId, Result, Store, now_ms};
+use rusqlite::{OptionalExtension, Row, params};
+
+pub type SessionId = i64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionKind {
+    /// The ongoing conversation of one agent in one chat.
+    Main,
+    /// A worker session for one task.
+    Task,
+    /// One run of a cron job.
+    Cron,
+}
+
+impl SessionKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Main => "main",
+            Self::Task => "task",
+            Self::Cron => "cron",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SessionRow {
+    pub id: SessionId,
+    pub key: String,
+    pub kind: SessionKind,
+    pub agent: String,
+    pub target: Option<String>,
+    pub thread: Option<String>,
+    pub summary: Option<String>,
+    pub created_at: i64,
+    pub turns: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TurnRow {
+    pub id: i64,
+    pub role: String,
+    /// JSON array of content blocks.
+    pub content: String,
+}
+
+const COLS: &str = "s.id, s.key, s.kind, s.agent, s.target, s.thread, s.summary, s.created_at,
+    (SELECT count(*) FROM turns t WHERE t.session_id = s.id AND t.compacted = 0)";
+
+fn row(r: &Row) -> rusqlite::Result<SessionRow> {
+    let kind: String = r.get(2)?;
+    Ok(SessionRow {
+        id: r.get(0)?,
+        key: r.get(1)?,
+        kind: match kind.as_str() {
+            "task" => SessionKind::Task,
+            "cron" => SessionKind::Cron,
+            _ => SessionKind::Main,
+        },
+        agent: r.get(3)?,
+        target: r.get(4)?,
+        thread: r.get(5)?,
+        summary: r.get(6)?,
+        created_at: r.get(7)?,
+        turns: r.get(8)?,
+    })
+}
+
+/// The key of the main session of `agent` in a chat (and thread).
+pub fn main_key(agent: &str, target: &str, thread: Option<&str>) -> String {
+    format!("{agent}|{target}|{}", thread.unwrap_or(""))
+}
+
+impl Store {
+    /// The live session with `key`, created if there is none.
+    pub fn session_open(
+        &self,
+        key: &str,
+        kind: SessionKind,
+        agent: &str,
+        target: Option<&str>,
+        thread: Option<&str>,
+    ) -> Result<SessionId> {
+        self.with(|c| {
+            let existing: Option<i64> = c
+                .query_row(
+                    "SELECT id FROM sessions WHERE key = ?1 AND ended_at IS NULL",
+                    [key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = existing {
+                return Ok(id);
+            }
+            c.execute(
+                "INSERT INTO sessions (key, kind, agent, target, thread, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![key, kind.as_str(), agent, target, thread, now_ms()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Ends the live sessions whose key starts with `prefix` (all main sessions if empty), so the
+    /// next message starts fresh. The old turns stay in the database. Returns how many ended.
+    pub fn sessions_end(&self, prefix: &str) -> Result<usize> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE sessions SET ended_at = ?2 WHERE ended_at IS NULL AND kind = 'main'
+                 AND substr(key, 1, length(?1)) = ?1",
+                params![prefix, now_ms()],
+            )?)
+        })
+    }
+
+    pub fn session_end(&self, id: SessionId) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE sessions SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
+                params![id, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn sessions_live(&self) -> Result<Vec<SessionRow>> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {COLS} FROM sessions s WHERE ended_at IS NULL ORDER BY id"
+            ))?;
+            Ok(st.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub fn session_get(&self, id: SessionId) -> Result<Option<SessionRow>> {
+        self.with(|c| {
+            Ok(c.query_row(&format!("SELECT {COLS} FROM sessions s WHERE id = ?1"), [id], row)
+                .optional()?)
+        })
+    }
+
+    /// The session's current (not compacted) turns, oldest first.
+    pub fn turns(&self, session: SessionId) -> Result<Vec<TurnRow>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, role, content FROM turns WHERE session_id = ?1 AND compacted = 0 ORDER BY id",
+            )?;
+            Ok(st
+                .query_map([session], |r| {
+                    Ok(TurnRow {
+                        id: r.get(0)?,
+                        role: r.get(1)?,
+                        content: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub fn turn_add(
+        &self,
+        session: SessionId,
+        inbox: Option<InboxId>,
+        role: &str,
+        content: &str,
+        tokens: u64,
+    ) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![session, inbox, role, content, tokens as i64, now_ms()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The agent this chat switched to with `/agent`, if any.
+    pub fn chat_agent(&self, target: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            Ok(c.query_row("SELECT agent FROM chat_prefs WHERE target = ?1", [target], |r| r.get(0))
+                .optional()?
+                .flatten())
+        })
+    }
+
+    pub fn set_chat_agent(&self, target: &str, agent: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO chat_prefs (target, agent) VALUES (?1, ?2)
+                 ON CONFLICT (target) DO UPDATE SET agent = excluded.agent",
+                params![target, agent],
+            )?;
+            Ok(())
+        })
+    }
+}

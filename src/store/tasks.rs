@@ -1,0 +1,173 @@
+//! Tasks: work handed to a worker session that reports back to the chat it came from.
+
+use super::outbox::{NewOutbox, OutboxId, insert_outbox};
+use super::{Result, SessionId, Store, now_ms};
+use rusqlite::{OptionalExtension, Row, params};
+
+pub type TaskId = i64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+    TimedOut,
+    /// The gateway stopped while it ran.
+    Interrupted,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::TimedOut => "timed_out",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "queued" => Self::Queued,
+            "running" => Self::Running,
+            "done" => Self::Done,
+            "cancelled" => Self::Cancelled,
+            "timed_out" => Self::TimedOut,
+            "interrupted" => Self::Interrupted,
+            _ => Self::Failed,
+        }
+    }
+
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Queued | Self::Running)
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TaskRow {
+    pub id: TaskId,
+    pub agent: String,
+    pub prompt: String,
+    pub origin: String,
+    pub origin_thread: Option<String>,
+    pub requester_session: Option<SessionId>,
+    pub status: TaskStatus,
+    pub result: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+const COLS: &str =
+    "id, agent, prompt, origin, origin_thread, requester_session, status, result, created_at, finished_at";
+
+fn row(r: &Row) -> rusqlite::Result<TaskRow> {
+    Ok(TaskRow {
+        id: r.get(0)?,
+        agent: r.get(1)?,
+        prompt: r.get(2)?,
+        origin: r.get(3)?,
+        origin_thread: r.get(4)?,
+        requester_session: r.get(5)?,
+        status: TaskStatus::parse(&r.get::<_, String>(6)?),
+        result: r.get(7)?,
+        created_at: r.get(8)?,
+        finished_at: r.get(9)?,
+    })
+}
+
+impl Store {
+    pub fn task_create(
+        &self,
+        agent: &str,
+        prompt: &str,
+        origin: &str,
+        origin_thread: Option<&str>,
+        requester: Option<SessionId>,
+    ) -> Result<TaskId> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO tasks (agent, prompt, origin, origin_thread, requester_session, status, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6)",
+                params![agent, prompt, origin, origin_thread, requester, now_ms()],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    /// Moves a queued task to running; false if it is no longer queued (cancelled meanwhile).
+    pub fn task_start(&self, id: TaskId, session: SessionId) -> Result<bool> {
+        self.with(|c| {
+            Ok(c.execute(
+                "UPDATE tasks SET status = 'running', session_id = ?2, started_at = ?3
+                 WHERE id = ?1 AND status = 'queued'",
+                params![id, session, now_ms()],
+            )? == 1)
+        })
+    }
+
+    /// Ends an active task and, in the same transaction, stores its report for the chat and a
+    /// note in the requesting session. Returns the report's outbox id, or `None` (storing nothing)
+    /// if the task had already ended, so a result is reported exactly once.
+    pub fn task_finish(
+        &self,
+        id: TaskId,
+        status: TaskStatus,
+        result: &str,
+        report: &NewOutbox,
+        note: Option<(SessionId, &str)>,
+    ) -> Result<Option<OutboxId>> {
+        self.tx(|tx| {
+            let n = tx.execute(
+                "UPDATE tasks SET status = ?2, result = ?3, finished_at = ?4
+                 WHERE id = ?1 AND status IN ('queued', 'running')",
+                params![id, status.as_str(), result, now_ms()],
+            )?;
+            if n == 0 {
+                return Ok(None);
+            }
+            let out = insert_outbox(tx, report)?;
+            if let Some((session, text)) = note {
+                let content = serde_json::json!([{ "type": "text", "text": text }]).to_string();
+                tx.execute(
+                    "INSERT INTO turns (session_id, role, content, created_at) VALUES (?1, 'user', ?2, ?3)",
+                    params![session, content, now_ms()],
+                )?;
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn task_get(&self, id: TaskId) -> Result<Option<TaskRow>> {
+        self.with(|c| {
+            Ok(c.query_row(&format!("SELECT {COLS} FROM tasks WHERE id = ?1"), [id], row)
+                .optional()?)
+        })
+    }
+
+    /// Active tasks plus the 50 most recent others, newest first.
+    pub fn tasks_recent(&self, origin: Option<&str>) -> Result<Vec<TaskRow>> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {COLS} FROM tasks WHERE (?1 IS NULL OR origin = ?1)
+                 ORDER BY status IN ('queued', 'running') DESC, id DESC LIMIT 50"
+            ))?;
+            Ok(st.query_map([origin], row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Tasks left active by a previous run of the gateway.
+    pub fn tasks_active(&self) -> Result<Vec<TaskRow>> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {COLS} FROM tasks WHERE status IN ('queued', 'running') ORDER BY id"
+            ))?;
+            Ok(st.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+}
