@@ -7,3 +7,5 @@ pub mod channels;
 pub mod lanes;
 pub mod coordinator;
 pub mod delivery;
+pub mod cli;
+pub mod gateway;

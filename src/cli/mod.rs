@@ -1,0 +1,200 @@
+//! The command line (clap). This is the binary's edge: errors become messages and exit codes
+//! (0 success, 1 runtime failure, 2 usage or config error).
+
+mod chat;
+mod print;
+
+use crate::config::{self, Config, ConfigError};
+use crate::gateway::client::Client;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "A fleet of LLM agents on Telegram and Discord, 24/7")]
+struct Cli {
+    /// Config file (default: $SWITCHBOARD_CONFIG, else ~/.switchboard/config.json5).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything in the foreground (Ctrl-C / SIGTERM: graceful); `gateway status` asks a running one.
+    Gateway {
+        #[command(subcommand)]
+        sub: Option<GatewaySub>,
+    },
+    /// Talk to an agent from the terminal (piped stdin: one message per line).
+    Chat {
+        #[arg(long)]
+        agent: Option<String>,
+        /// The local chat's name (its own session).
+        #[arg(long, default_value = "terminal")]
+        chat: String,
+    },
+    /// Post a message through a channel: telegram:CHAT_ID, discord:channel:ID, discord:dm:USER_ID, local:NAME.
+    Send {
+        #[arg(long)]
+        to: String,
+        #[arg(required = true, trailing_var_arg = true)]
+        text: Vec<String>,
+    },
+    /// Read, change and check the config file.
+    Config {
+        #[command(subcommand)]
+        sub: ConfigSub,
+    },
+    /// Conversations.
+    Sessions {
+        #[command(subcommand)]
+        sub: SessionsSub,
+    },
+    /// Background tasks.
+    Tasks {
+        #[command(subcommand)]
+        sub: TasksSub,
+    },
+}
+
+#[derive(Subcommand)]
+enum GatewaySub {
+    /// Is it up, where is it listening, channels, tasks, uptime.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigSub {
+    /// Print a value (secrets as ***); no key prints everything.
+    Get { key: Option<String> },
+    /// Set a value, keeping the file's comments and layout; refused if it makes the config invalid.
+    Set { key: String, value: String },
+    /// Check the config and say what is wrong, with file:line:column.
+    Validate,
+    /// Print the config file's path.
+    Path,
+}
+
+#[derive(Subcommand)]
+enum SessionsSub {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// End main sessions (all, or those whose key starts with KEY) so chats start fresh.
+    Reset { key: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum TasksSub {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Cancel { id: i64 },
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let is_gateway = matches!(cli.command, Command::Gateway { sub: None });
+    init_logging(if is_gateway { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = if e.downcast_ref::<ConfigError>().is_some() {
+                2
+            } else {
+                1
+            };
+            eprintln!("error: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let path = config::resolve_path(cli.config.as_deref());
+    let load = || Config::load(&path);
+    match cli.command {
+        Command::Gateway { sub: None } => crate::gateway::run(load()?).await?,
+        Command::Gateway {
+            sub: Some(GatewaySub::Status { json }),
+        } => {
+            let c = load()?;
+            let client = Client::from_config(&c);
+            let s = client.status().await?;
+            print::status(&s, client.url(), json)?;
+        }
+        Command::Chat { agent, chat } => chat::run(&load()?, &chat, agent).await?,
+        Command::Send { to, text } => {
+            let c = load()?;
+            let done = Client::from_config(&c).send(&to, &text.join(" ")).await?;
+            println!("{}", done.message);
+        }
+        Command::Config { sub } => match sub {
+            ConfigSub::Path => println!("{}", path.display()),
+            ConfigSub::Validate => {
+                let c = load()?;
+                println!(
+                    "{}: ok ({} agents, coordinator {}, {} providers)",
+                    path.display(),
+                    c.agents.len(),
+                    c.coordinator(),
+                    c.providers.len()
+                );
+            }
+            ConfigSub::Get { key } => {
+                let v = config::get(&load()?, key.as_deref().unwrap_or(""))?;
+                match v {
+                    serde_json::Value::String(s) => println!("{s}"),
+                    other => println!("{}", serde_json::to_string_pretty(&other)?),
+                }
+            }
+            ConfigSub::Set { key, value } => {
+                config::set(&path, &key, &value)?;
+                println!("set {key} in {}", path.display());
+            }
+        },
+        Command::Sessions { sub } => {
+            let client = Client::from_config(&load()?);
+            match sub {
+                SessionsSub::List { json } => print::sessions(&client.sessions().await?, json)?,
+                SessionsSub::Reset { key } => println!("{}", client.reset_sessions(key).await?.message),
+            }
+        }
+        Command::Tasks { sub } => {
+            let client = Client::from_config(&load()?);
+            match sub {
+                TasksSub::List { json } => print::tasks(&client.tasks().await?, json)?,
+                TasksSub::Cancel { id } => println!("{}", client.cancel_task(id).await?.message),
+            }
+        }
+    }
+    Ok(())
+}

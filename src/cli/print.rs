@@ -1,0 +1,65 @@
+//! Human and `--json` output of listing commands.
+
+use crate::gateway::api::StatusReport;
+use crate::store::{SessionRow, TaskRow};
+
+pub fn status(s: &StatusReport, url: &str, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    let up = s.uptime_secs;
+    println!("gateway: up (pid {}, version {})", s.pid, s.version);
+    println!("listening: {} (reached at {url})", s.listen);
+    println!("uptime: {}h {}m {}s", up / 3600, (up % 3600) / 60, up % 60);
+    println!("channels: {}", s.channels.join(", "));
+    println!("agents: {} (coordinator {})", s.agents.join(", "), s.coordinator);
+    println!(
+        "sessions: {} live · inbox pending: {} · outbox pending: {} · tasks active: {}",
+        s.counts.sessions, s.counts.inbox_pending, s.counts.outbox_pending, s.counts.tasks_active
+    );
+    Ok(())
+}
+
+pub fn sessions(rows: &[SessionRow], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no live sessions");
+    }
+    for r in rows {
+        println!(
+            "{:>5}  {:<5} {:<10} {:>4} turns  {}",
+            r.id,
+            format!("{:?}", r.kind).to_lowercase(),
+            r.agent,
+            r.turns,
+            r.key
+        );
+    }
+    Ok(())
+}
+
+pub fn tasks(rows: &[TaskRow], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no tasks");
+    }
+    for t in rows {
+        let prompt: String = t.prompt.chars().take(60).collect();
+        println!(
+            "#{:<4} {:<11} {:<10} {:<24} {}",
+            t.id,
+            t.status.as_str(),
+            t.agent,
+            t.origin,
+            prompt
+        );
+    }
+    Ok(())
+}

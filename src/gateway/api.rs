@@ -1,0 +1,255 @@
+//! The gateway's HTTP API (axum). The CLI is its main client; the request and response types
+//! here are shared with `client.rs` so the two cannot drift apart.
+//!
+//! Every endpoint but `/health` requires `Authorization: Bearer <gateway.token>` when a token is
+//! configured.
+
+use crate::channels::local::{LocalChannel, LocalMessage};
+use crate::coordinator::Coordinator;
+use crate::store::{Counts, SessionRow, TaskRow};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_channel::{Inbound, InboundSink, Target};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub coordinator: Coordinator,
+    pub local: Arc<LocalChannel>,
+    pub token: Option<String>,
+    pub listen: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub version: String,
+    pub pid: u32,
+    pub listen: String,
+    pub uptime_secs: u64,
+    pub channels: Vec<String>,
+    pub agents: Vec<String>,
+    pub coordinator: String,
+    pub counts: Counts,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// The local chat's name (`local:NAME`).
+    pub chat: String,
+    pub text: String,
+    /// Switch this chat to that agent first.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChatResponse {
+    pub reply: String,
+    /// Sequence number of the reply; poll `/v1/local/{chat}/messages?after=` from here.
+    pub seq: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PollQuery {
+    #[serde(default)]
+    pub after: u64,
+    #[serde(default)]
+    pub wait: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendRequest {
+    pub to: String,
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, Default)]
+pub struct ResetRequest {
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Done {
+    pub message: String,
+}
+
+/// An API error: a status and a message the CLI prints as is.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+pub fn router(state: ApiState) -> Router {
+    let api = Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/chat", post(chat))
+        .route("/v1/local/{chat}/messages", get(poll))
+        .route("/v1/send", post(send))
+        .route("/v1/sessions", get(sessions))
+        .route("/v1/sessions/reset", post(reset_sessions))
+        .route("/v1/tasks", get(tasks))
+        .route("/v1/tasks/{id}/cancel", post(cancel_task))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth));
+    Router::new()
+        .route("/health", get(|| async { Json(serde_json::json!({ "ok": true })) }))
+        .merge(api)
+        .with_state(state)
+}
+
+async fn auth(State(s): State<ApiState>, req: Request, next: Next) -> Response {
+    if let Some(token) = &s.token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return ApiError(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong gateway token (gateway.token)".into(),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn status(State(s): State<ApiState>) -> Result<Json<StatusReport>, ApiError> {
+    let c = &s.coordinator;
+    Ok(Json(StatusReport {
+        version: env!("CARGO_PKG_VERSION").into(),
+        pid: std::process::id(),
+        listen: s.listen.clone(),
+        uptime_secs: c.uptime().as_secs(),
+        channels: c.channels().names(),
+        agents: c.agents().names().iter().map(|s| s.to_string()).collect(),
+        coordinator: c.config().coordinator().to_string(),
+        counts: c.store().counts().map_err(internal)?,
+    }))
+}
+
+/// Submits a message to a local chat and waits for its reply.
+async fn chat(
+    State(s): State<ApiState>,
+    Json(req): Json<ChatRequest>,
+) -> Result<Json<ChatResponse>, ApiError> {
+    let name = req.chat.trim();
+    if name.is_empty() || name.contains(char::is_whitespace) {
+        return Err(bad("chat names are one word"));
+    }
+    if req.text.trim().is_empty() {
+        return Err(bad("empty message"));
+    }
+    let target = Target::new("local", name);
+    if let Some(agent) = req.agent.as_deref().filter(|a| !a.is_empty()) {
+        if !s.coordinator.agents().exists(agent) {
+            return Err(bad(format!(
+                "no agent named `{agent}` (agents: {})",
+                s.coordinator.agents().names().join(", ")
+            )));
+        }
+        s.coordinator
+            .store()
+            .set_chat_agent(&target.to_string(), agent)
+            .map_err(internal)?;
+    }
+    let message_id = format!("{}-{:016x}", crate::store::now_ms(), rand::random::<u64>());
+    let mut after = s.local.latest_seq();
+    let inbound = Inbound::direct(target, "local", &message_id, &req.text);
+    s.coordinator.accept(inbound).await.map_err(internal)?;
+    // Replies can take as long as the model does; the client's own timeout decides.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(ApiError(
+                StatusCode::GATEWAY_TIMEOUT,
+                "no reply within an hour".into(),
+            ));
+        }
+        for m in s.local.wait(name, after, left).await {
+            after = after.max(m.seq);
+            if m.reply_to.as_deref() == Some(message_id.as_str()) {
+                return Ok(Json(ChatResponse {
+                    reply: m.text,
+                    seq: m.seq,
+                }));
+            }
+        }
+    }
+}
+
+async fn poll(
+    State(s): State<ApiState>,
+    Path(chat): Path<String>,
+    Query(q): Query<PollQuery>,
+) -> Json<Vec<LocalMessage>> {
+    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(60));
+    Json(s.local.wait(&chat, q.after, wait).await)
+}
+
+async fn send(
+    State(s): State<ApiState>,
+    Json(req): Json<SendRequest>,
+) -> Result<Json<Done>, ApiError> {
+    s.coordinator.send_to(&req.to, &req.text).map_err(bad)?;
+    Ok(Json(Done {
+        message: format!("queued for {}", req.to),
+    }))
+}
+
+async fn sessions(State(s): State<ApiState>) -> Result<Json<Vec<SessionRow>>, ApiError> {
+    Ok(Json(
+        s.coordinator.store().sessions_live().map_err(internal)?,
+    ))
+}
+
+async fn reset_sessions(
+    State(s): State<ApiState>,
+    Json(req): Json<ResetRequest>,
+) -> Result<Json<Done>, ApiError> {
+    let n = s
+        .coordinator
+        .store()
+        .sessions_end(req.key.as_deref().unwrap_or(""))
+        .map_err(internal)?;
+    Ok(Json(Done {
+        message: format!("ended {n} session(s); the next message in each chat starts fresh"),
+    }))
+}
+
+async fn tasks(State(s): State<ApiState>) -> Result<Json<Vec<TaskRow>>, ApiError> {
+    Ok(Json(
+        s.coordinator.store().tasks_recent(None).map_err(internal)?,
+    ))
+}
+
+async fn cancel_task(
+    State(s): State<ApiState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Done>, ApiError> {
+    let message = s.coordinator.cancel_task(id).map_err(bad)?;
+    Ok(Json(Done { message }))
+}

@@ -1,0 +1,189 @@
+//! `switchboard gateway`: assembles the store, models, agents, channels and coordinator, serves
+//! the HTTP API, and shuts everything down gracefully on Ctrl-C / SIGTERM.
+
+pub mod api;
+pub mod client;
+
+use crate::agent::Agents;
+use crate::channels::Channels;
+use crate::channels::local::LocalChannel;
+use crate::config::Config;
+use crate::coordinator::{Coordinator, Recovered};
+use crate::providers::Models;
+use crate::store::Store;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_channel::ChannelHandle;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// How long in-flight turns get to finish at shutdown before we stop anyway (they are resumed
+/// after restart).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(
+        "refusing to listen on {bind} without a gateway token: anyone who can reach this machine could drive your agents.\n\
+         Set one: `switchboard config set gateway.token \"$(openssl rand -hex 24)\"` (or write \"${{SWITCHBOARD_GATEWAY_TOKEN}}\" there and export it), or use `gateway.bind: \"loopback\"`."
+    )]
+    InsecureBind { bind: String },
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+        hint: &'static str,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot set up agent workspaces: {0}")]
+    Workspace(std::io::Error),
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A running gateway core (everything but the HTTP listener).
+pub struct Gateway {
+    pub coordinator: Coordinator,
+    pub local: Arc<LocalChannel>,
+    pub recovered: Recovered,
+    shutdown: CancellationToken,
+}
+
+impl Gateway {
+    /// Opens the state and starts the coordinator, resuming whatever a previous run left.
+    /// `extra` channels are added beside the configured ones (for embedding and benchmarks).
+    pub fn start(
+        config: Arc<Config>,
+        models: Models,
+        extra: Vec<ChannelHandle>,
+    ) -> Result<Gateway, GatewayError> {
+        let store = Store::open(&config.db_path())?;
+        let agents = Agents::new(config.clone(), Arc::new(models), store.clone())
+            .map_err(GatewayError::Workspace)?;
+        let local = Arc::new(LocalChannel::default());
+        let mut channels = Channels::default();
+        channels.add(ChannelHandle::new("local", local.clone()));
+        log_platform_channels(&config);
+        for h in extra {
+            channels.add(h);
+        }
+        let shutdown = CancellationToken::new();
+        let coordinator = Coordinator::new(config, store, agents, channels, shutdown.clone());
+        let recovered = coordinator.recover()?;
+        if recovered.inbox + recovered.outbox + recovered.tasks_rerun + recovered.tasks_interrupted
+            > 0
+        {
+            tracing::info!(?recovered, "resumed work left by the previous run");
+        }
+        Ok(Gateway {
+            coordinator,
+            local,
+            recovered,
+            shutdown,
+        })
+    }
+
+    /// Serves the HTTP API on `listener` until `signal` completes, then shuts down gracefully.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), GatewayError> {
+        use axum::serve::ListenerExt;
+        let listen = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let state = api::ApiState {
+            coordinator: self.coordinator.clone(),
+            local: self.local.clone(),
+            token: self.coordinator.config().gateway.token.clone(),
+            listen,
+        };
+        let stop = self.shutdown.clone();
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = signal => {}
+                    _ = stop.cancelled() => {}
+                }
+            });
+        let result = server.await.map_err(GatewayError::Serve);
+        tracing::info!("shutting down: finishing turns in progress");
+        self.coordinator.shutdown(SHUTDOWN_GRACE).await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+fn log_platform_channels(config: &Config) {
+    let tg = config.channels.telegram.as_ref().and_then(|t| t.token.as_ref());
+    let dc = config.channels.discord.as_ref().and_then(|d| d.token.as_ref());
+    for (name, token) in [("telegram", tg), ("discord", dc)] {
+        match token {
+            None => tracing::info!("{name} channel disabled (no token)"),
+            Some(_) => tracing::warn!(
+                "{name} token is set, but this build has no {name} adapter yet; the channel stays off"
+            ),
+        }
+    }
+}
+
+/// Checks the bind policy, then runs the gateway in the foreground until Ctrl-C or SIGTERM.
+pub async fn run(config: Config) -> Result<(), GatewayError> {
+    let config = Arc::new(config);
+    let ip = config.listen_ip();
+    if !ip.is_loopback() && config.gateway.token.is_none() {
+        return Err(GatewayError::InsecureBind {
+            bind: config.gateway.bind.clone(),
+        });
+    }
+    let addr = SocketAddr::new(ip, config.gateway.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| GatewayError::Listen {
+            addr,
+            hint: if source.kind() == std::io::ErrorKind::AddrInUse {
+                " (is another gateway already running? `switchboard gateway status`)"
+            } else {
+                ""
+            },
+            source,
+        })?;
+    let gateway = Gateway::start(config.clone(), Models::from_config(&config), Vec::new())?;
+    tracing::info!(
+        %addr,
+        state = %config.state_dir().display(),
+        coordinator = config.coordinator(),
+        "gateway listening"
+    );
+    gateway.serve(listener, shutdown_signal()).await
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
