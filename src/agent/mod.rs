@@ -7,9 +7,9 @@ pub mod workspace;
 use crate::config::Config;
 use crate::providers::{AllFailed, Block, Message, Models, Request, Role};
 use crate::store::{Store, StoreError};
-pub use tools::{ToolHost, TurnContext};
 use std::collections::HashMap;
 use std::sync::Arc;
+pub use tools::{ToolHost, TurnContext};
 pub use workspace::Workspace;
 
 /// Tool rounds per turn before we stop and answer with what we have.
@@ -187,8 +187,8 @@ impl Agents {
     }
 
     fn store_turn(&self, ctx: &TurnContext, m: &Message, tokens: u64) -> Result<(), AgentError> {
-        let content = serde_json::to_string(&m.content)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let content =
+            serde_json::to_string(&m.content).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.store
             .turn_add(ctx.session, ctx.inbox, m.role.as_str(), &content, tokens)?;
         Ok(())
@@ -205,7 +205,10 @@ impl Agents {
         for (label, day) in [("Yesterday", ws.yesterday()), ("Today", ws.today())] {
             let note = ws.daily(day);
             if !note.trim().is_empty() {
-                p.push_str(&format!("\n\n## {label}'s notes ({day})\n\n{}", note.trim()));
+                p.push_str(&format!(
+                    "\n\n## {label}'s notes ({day})\n\n{}",
+                    note.trim()
+                ));
             }
         }
         if let Ok(Some(s)) = self.store.session_get(ctx.session)

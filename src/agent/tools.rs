@@ -105,7 +105,10 @@ pub async fn run(
     host: &dyn ToolHost,
 ) -> Result<String, String> {
     let s = |k: &str| input.get(k).and_then(Value::as_str);
-    let need = |k: &str| s(k).filter(|v| !v.trim().is_empty()).ok_or(format!("`{k}` is required"));
+    let need = |k: &str| {
+        s(k).filter(|v| !v.trim().is_empty())
+            .ok_or(format!("`{k}` is required"))
+    };
     match name {
         "remember" => {
             let text = need("text")?;

@@ -80,7 +80,10 @@ impl Workspace {
 
     /// Appends a fact to MEMORY.md.
     pub fn remember(&self, text: &str) -> std::io::Result<()> {
-        append(&self.root.join("MEMORY.md"), &format!("- {}\n", one_line(text)))
+        append(
+            &self.root.join("MEMORY.md"),
+            &format!("- {}\n", one_line(text)),
+        )
     }
 
     /// Appends a timestamped entry to today's note, creating it with a heading if needed.
@@ -99,10 +102,7 @@ impl Workspace {
     /// Lines of MEMORY.md and the daily notes containing every word of `query` (case-insensitive),
     /// newest notes first, at most `limit`.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
-        let words: Vec<String> = query
-            .split_whitespace()
-            .map(str::to_lowercase)
-            .collect();
+        let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
         if words.is_empty() {
             return Vec::new();
         }

@@ -24,7 +24,9 @@ pub async fn run(config: &Config, chat: &str, agent: Option<String>) -> anyhow::
         }
     });
     let mut agent = agent;
-    let name = agent.clone().unwrap_or_else(|| config.coordinator().to_string());
+    let name = agent
+        .clone()
+        .unwrap_or_else(|| config.coordinator().to_string());
     let mut seen = 0u64;
     if interactive {
         println!("Talking to {name} in local:{chat}. /help for commands, Ctrl-D to quit.");

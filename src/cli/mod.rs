@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "A fleet of LLM agents on Telegram and Discord, 24/7")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A fleet of LLM agents on Telegram and Discord, 24/7"
+)]
 struct Cli {
     /// Config file (default: $SWITCHBOARD_CONFIG, else ~/.switchboard/config.json5).
     #[arg(long, global = true, value_name = "PATH")]
@@ -96,7 +100,9 @@ enum TasksSub {
         #[arg(long)]
         json: bool,
     },
-    Cancel { id: i64 },
+    Cancel {
+        id: i64,
+    },
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -117,11 +123,12 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = if e.downcast_ref::<ConfigError>().is_some() {
-                2
-            } else {
-                1
-            };
+            let config_problem = e.downcast_ref::<ConfigError>().is_some()
+                || matches!(
+                    e.downcast_ref::<crate::gateway::GatewayError>(),
+                    Some(crate::gateway::GatewayError::InsecureBind { .. })
+                );
+            let code = if config_problem { 2 } else { 1 };
             eprintln!("error: {e:#}");
             ExitCode::from(code)
         }
@@ -185,7 +192,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let client = Client::from_config(&load()?);
             match sub {
                 SessionsSub::List { json } => print::sessions(&client.sessions().await?, json)?,
-                SessionsSub::Reset { key } => println!("{}", client.reset_sessions(key).await?.message),
+                SessionsSub::Reset { key } => {
+                    println!("{}", client.reset_sessions(key).await?.message)
+                }
             }
         }
         Command::Tasks { sub } => {

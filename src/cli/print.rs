@@ -13,7 +13,11 @@ pub fn status(s: &StatusReport, url: &str, json: bool) -> anyhow::Result<()> {
     println!("listening: {} (reached at {url})", s.listen);
     println!("uptime: {}h {}m {}s", up / 3600, (up % 3600) / 60, up % 60);
     println!("channels: {}", s.channels.join(", "));
-    println!("agents: {} (coordinator {})", s.agents.join(", "), s.coordinator);
+    println!(
+        "agents: {} (coordinator {})",
+        s.agents.join(", "),
+        s.coordinator
+    );
     println!(
         "sessions: {} live · inbox pending: {} · outbox pending: {} · tasks active: {}",
         s.counts.sessions, s.counts.inbox_pending, s.counts.outbox_pending, s.counts.tasks_active

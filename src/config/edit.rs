@@ -48,7 +48,8 @@ fn mask_secrets(v: &mut Value) {
     match v {
         Value::Object(o) => {
             for (k, v) in o.iter_mut() {
-                if SECRET_KEYS.contains(&k.as_str()) && matches!(v, Value::String(s) if !s.is_empty())
+                if SECRET_KEYS.contains(&k.as_str())
+                    && matches!(v, Value::String(s) if !s.is_empty())
                 {
                     *v = Value::String("***".into());
                 } else {
@@ -86,14 +87,13 @@ pub(crate) fn set_in_text(
     let Some((last, parents)) = segs.split_last() else {
         return Err(ConfigError::Key("give a key, e.g. gateway.port".into()));
     };
-    let root = CstRootNode::parse(text, &ParseOptions::default()).map_err(|e| {
-        ConfigError::Syntax {
+    let root =
+        CstRootNode::parse(text, &ParseOptions::default()).map_err(|e| ConfigError::Syntax {
             file: path.display().to_string(),
             line: e.line_display(),
             column: e.column_display(),
             message: e.kind().to_string(),
-        }
-    })?;
+        })?;
     let mut obj = root.object_value_or_set();
     for (i, seg) in parents.iter().enumerate() {
         obj = obj.object_value_or_create(seg).ok_or_else(|| {
@@ -127,15 +127,23 @@ fn to_input(v: Value) -> CstInputValue {
         Value::Number(n) => CstInputValue::Number(n.to_string()),
         Value::String(s) => CstInputValue::String(s),
         Value::Array(a) => CstInputValue::Array(a.into_iter().map(to_input).collect()),
-        Value::Object(o) => CstInputValue::Object(o.into_iter().map(|(k, v)| (k, to_input(v))).collect()),
+        Value::Object(o) => {
+            CstInputValue::Object(o.into_iter().map(|(k, v)| (k, to_input(v))).collect())
+        }
     }
 }
 
 /// Writes via a temporary file and a rename, keeping the original's permissions, so a crash
 /// never leaves a half-written config.
 pub(crate) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("config");
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("config");
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     std::fs::write(&tmp, text)?;
     if let Ok(meta) = std::fs::metadata(path) {
@@ -174,7 +182,10 @@ mod tests {
     fn get_masks_secrets() {
         let text = TEXT.replace("port: 1234", "port: 1234, token: \"hunter2\"");
         let c = Config::from_text(Path::new("c"), &text).unwrap();
-        assert_eq!(get(&c, "gateway.token").unwrap(), Value::String("***".into()));
+        assert_eq!(
+            get(&c, "gateway.token").unwrap(),
+            Value::String("***".into())
+        );
         let all = get(&c, "").unwrap().to_string();
         assert!(!all.contains("hunter2"));
         let e = get(&c, "gateway.prot").unwrap_err().to_string();

@@ -127,7 +127,10 @@ mod tests {
     #[test]
     fn misspelt_key_points_at_line_and_suggests() {
         let e = err("{\n  gateway: {\n    prot: 1,\n  },\n}");
-        assert!(e.starts_with("c.json5:3:5: gateway.prot: unknown key `prot`"), "{e}");
+        assert!(
+            e.starts_with("c.json5:3:5: gateway.prot: unknown key `prot`"),
+            "{e}"
+        );
         assert!(e.contains("did you mean `port`?"), "{e}");
     }
 
@@ -135,10 +138,11 @@ mod tests {
     fn wrong_type_and_bad_enum_are_located() {
         let e = err("{\n gateway: { port: \"x\" } }");
         assert!(e.starts_with("c.json5:2:13: gateway.port:"), "{e}");
-        let e = err(
-            "{ channels: {\n telegram: { dmPolicy: \"pairng\" } } }",
+        let e = err("{ channels: {\n telegram: { dmPolicy: \"pairng\" } } }");
+        assert!(
+            e.starts_with("c.json5:2:14: channels.telegram.dmPolicy:"),
+            "{e}"
         );
-        assert!(e.starts_with("c.json5:2:14: channels.telegram.dmPolicy:"), "{e}");
         assert!(e.contains("did you mean `pairing`?"), "{e}");
     }
 
@@ -157,7 +161,10 @@ mod tests {
             "{ providers: { a: {} }, models: { default: \"a/m\" },\n routing: [ { match: { channel: \"telegram\" }, agent: \"ghost\" } ] }",
         );
         assert!(e.starts_with("c.json5:2:"), "{e}");
-        assert!(e.contains("routing[0].agent: no agent named `ghost`"), "{e}");
+        assert!(
+            e.contains("routing[0].agent: no agent named `ghost`"),
+            "{e}"
+        );
         let e = err("{ timezone: \"Mars/Olympus\" }");
         assert!(e.contains("timezone"), "{e}");
     }
@@ -166,6 +173,9 @@ mod tests {
     fn unset_variable_is_an_error_at_its_key() {
         let e = err("{\n gateway: {\n token: \"${SWITCHBOARD_TEST_SURELY_UNSET}\" } }");
         assert!(e.starts_with("c.json5:3:2: gateway.token:"), "{e}");
-        assert!(e.contains("SWITCHBOARD_TEST_SURELY_UNSET is not set"), "{e}");
+        assert!(
+            e.contains("SWITCHBOARD_TEST_SURELY_UNSET is not set"),
+            "{e}"
+        );
     }
 }

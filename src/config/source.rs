@@ -30,7 +30,7 @@ impl Located {
             })?;
         let mut positions = HashMap::new();
         let value = match parsed.value {
-            Some(ast) => to_json(&ast, String::new(), &mut positions, text)
+            Some(ast) => to_json(&ast, String::new(), &mut positions)
                 .map_err(|(offset, message)| located_syntax(file, text, offset, message))?,
             None => Value::Object(Map::new()),
         };
@@ -140,13 +140,12 @@ fn to_json(
     ast: &Ast,
     path: String,
     positions: &mut HashMap<String, usize>,
-    text: &str,
 ) -> Result<Value, (usize, String)> {
     Ok(match ast {
         Ast::StringLit(s) => Value::String(s.value.to_string()),
         Ast::BooleanLit(b) => Value::Bool(b.value),
         Ast::NullKeyword(_) => Value::Null,
-        Ast::NumberLit(n) => Value::Number(parse_number(&n.value).ok_or_else(|| {
+        Ast::NumberLit(n) => Value::Number(parse_number(n.value).ok_or_else(|| {
             (
                 n.range.start,
                 format!("`{}` is not a number I can read", n.value),
@@ -157,7 +156,7 @@ fn to_json(
             for (i, el) in a.elements.iter().enumerate() {
                 let p = format!("{path}[{i}]");
                 positions.insert(p.clone(), el_start(el));
-                out.push(to_json(el, p, positions, text)?);
+                out.push(to_json(el, p, positions)?);
             }
             Value::Array(out)
         }
@@ -173,7 +172,7 @@ fn to_json(
                     return Err((start, format!("`{p}` is set twice")));
                 }
                 positions.insert(p.clone(), start);
-                let v = to_json(&prop.value, p, positions, text)?;
+                let v = to_json(&prop.value, p, positions)?;
                 out.insert(key, v);
             }
             Value::Object(out)
@@ -198,10 +197,7 @@ fn parse_number(s: &str) -> Option<Number> {
         Some(b) => (true, b),
         None => (false, t),
     };
-    if let Some(hex) = body
-        .strip_prefix("0x")
-        .or_else(|| body.strip_prefix("0X"))
-    {
+    if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
         let n = i64::from_str_radix(hex, 16).ok()?;
         return Some(Number::from(if neg { -n } else { n }));
     }
@@ -253,10 +249,8 @@ fn expand_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String
             Some((n, d)) => (n, Some(d)),
             None => (expr, None),
         };
-        let valid_name = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let valid_name =
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid_name {
             return Err(format!("`${{{expr}}}` is not a valid variable reference"));
         }

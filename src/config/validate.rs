@@ -131,16 +131,10 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
         }
     }
     if c.workers.max_concurrent == 0 {
-        err(
-            "workers.maxConcurrent".into(),
-            "must be at least 1".into(),
-        );
+        err("workers.maxConcurrent".into(), "must be at least 1".into());
     }
     if c.workers.timeout_seconds == 0 {
-        err(
-            "workers.timeoutSeconds".into(),
-            "must be at least 1".into(),
-        );
+        err("workers.timeoutSeconds".into(), "must be at least 1".into());
     }
     if let Some(t) = &c.channels.telegram
         && reqwest::Url::parse(&t.api_url).is_err()

@@ -63,7 +63,8 @@ pub async fn run(c: &Coordinator, m: &Inbound, cmd: Command) -> Option<String> {
         }
         Command::Status => status(c, m),
         Command::Task(args) => {
-            let (agent, text) = split_agent(c, &args).unwrap_or_else(|| (c.agent_for(m), args.clone()));
+            let (agent, text) =
+                split_agent(c, &args).unwrap_or_else(|| (c.agent_for(m), args.clone()));
             if text.trim().is_empty() {
                 return Some("Usage: /task [AGENT] TEXT".into());
             }

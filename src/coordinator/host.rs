@@ -20,7 +20,13 @@ impl ToolHost for Coordinator {
             .ok_or("this session has no chat to report to")?;
         let agent = agent.unwrap_or(&ctx.agent);
         let id = self
-            .start_task(agent, prompt, origin, ctx.thread.as_deref(), Some(ctx.session))
+            .start_task(
+                agent,
+                prompt,
+                origin,
+                ctx.thread.as_deref(),
+                Some(ctx.session),
+            )
             .map_err(|e| e.to_string())?;
         Ok(format!(
             "task #{id} started with {agent}; its result will be posted to this chat"
@@ -40,7 +46,9 @@ impl ToolHost for Coordinator {
 impl Coordinator {
     /// Validates `to` and queues `text` for it (the `send` CLI, the send tool).
     pub fn send_to(&self, to: &str, text: &str) -> Result<(), String> {
-        let target: Target = to.parse().map_err(|e: switchboard_channel::TargetError| e.to_string())?;
+        let target: Target = to
+            .parse()
+            .map_err(|e: switchboard_channel::TargetError| e.to_string())?;
         if self.channels().get(&target.channel).is_none() {
             return Err(format!(
                 "the {} channel is not enabled (set its token in the config)",

@@ -8,9 +8,10 @@ pub fn route(config: &Config, m: &Inbound) -> String {
         let r = &rule.match_;
         let channel_ok = r.channel.as_deref().is_none_or(|c| c == m.chat.channel);
         // `chat` may be written as the bare id (`123`) or as our chat form (`channel:123`).
-        let chat_ok = r.chat.as_deref().is_none_or(|c| {
-            c == m.chat.chat || m.chat.chat.rsplit(':').next() == Some(c)
-        });
+        let chat_ok = r
+            .chat
+            .as_deref()
+            .is_none_or(|c| c == m.chat.chat || m.chat.chat.rsplit(':').next() == Some(c));
         let sender_ok = r.sender.as_deref().is_none_or(|s| s == m.sender.id);
         if channel_ok && chat_ok && sender_ok {
             return rule.agent.clone();

@@ -87,8 +87,10 @@ impl Coordinator {
         let token = CancellationToken::new();
         w.running.lock().insert(id, token.clone());
         let this = self.clone();
-        w.tracker
-            .spawn(async move { this.run_task(id, token).await }.instrument(tracing::info_span!("task", task = id)));
+        w.tracker.spawn(
+            async move { this.run_task(id, token).await }
+                .instrument(tracing::info_span!("task", task = id)),
+        );
     }
 
     /// Cancels a queued or running task; its cancellation is reported to its chat.
@@ -202,10 +204,7 @@ impl Coordinator {
             ),
         };
         let short: String = result.chars().take(2000).collect();
-        let note = format!(
-            "[Task #{id} ({agent}) {}: {short}]",
-            status.as_str()
-        );
+        let note = format!("[Task #{id} ({agent}) {}: {short}]", status.as_str());
         let report = NewOutbox {
             target: task.origin.clone(),
             thread: task.origin_thread.clone(),

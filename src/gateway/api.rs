@@ -21,6 +21,7 @@ use switchboard_channel::{Inbound, InboundSink, Target};
 #[derive(Clone)]
 pub struct ApiState {
     pub coordinator: Coordinator,
+    pub shutdown: tokio_util::sync::CancellationToken,
     pub local: Arc<LocalChannel>,
     pub token: Option<String>,
     pub listen: String,
@@ -109,7 +110,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/tasks/{id}/cancel", post(cancel_task))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
-        .route("/health", get(|| async { Json(serde_json::json!({ "ok": true })) }))
+        .route(
+            "/health",
+            get(|| async { Json(serde_json::json!({ "ok": true })) }),
+        )
         .merge(api)
         .with_state(state)
 }
@@ -189,7 +193,14 @@ async fn chat(
                 "no reply within an hour".into(),
             ));
         }
-        for m in s.local.wait(name, after, left).await {
+        let msgs = tokio::select! {
+            m = s.local.wait(name, after, left) => m,
+            _ = s.shutdown.cancelled() => return Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the gateway is shutting down; your message is stored and will be answered after it restarts".into(),
+            )),
+        };
+        for m in msgs {
             after = after.max(m.seq);
             if m.reply_to.as_deref() == Some(message_id.as_str()) {
                 return Ok(Json(ChatResponse {
@@ -207,7 +218,10 @@ async fn poll(
     Query(q): Query<PollQuery>,
 ) -> Json<Vec<LocalMessage>> {
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(60));
-    Json(s.local.wait(&chat, q.after, wait).await)
+    tokio::select! {
+        m = s.local.wait(&chat, q.after, wait) => Json(m),
+        _ = s.shutdown.cancelled() => Json(Vec::new()),
+    }
 }
 
 async fn send(

@@ -118,7 +118,11 @@ impl Client {
         }
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str, timeout: Duration) -> Result<T, ClientError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
         self.call(self.http.get(format!("{}{path}", self.base)), timeout)
             .await
     }
@@ -170,8 +174,12 @@ impl Client {
     }
 
     pub async fn reset_sessions(&self, key: Option<String>) -> Result<Done, ClientError> {
-        self.post("/v1/sessions/reset", &ResetRequest { key }, Duration::from_secs(10))
-            .await
+        self.post(
+            "/v1/sessions/reset",
+            &ResetRequest { key },
+            Duration::from_secs(10),
+        )
+        .await
     }
 
     pub async fn tasks(&self) -> Result<Vec<TaskRow>, ClientError> {

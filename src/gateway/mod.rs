@@ -98,22 +98,24 @@ impl Gateway {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let state = api::ApiState {
+            shutdown: self.shutdown.clone(),
             coordinator: self.coordinator.clone(),
             local: self.local.clone(),
             token: self.coordinator.config().gateway.token.clone(),
             listen,
         };
+        // The signal cancels the shared token: the listener stops accepting, waiting clients are
+        // told to come back, lanes stop taking new messages, and turns in progress finish.
         let stop = self.shutdown.clone();
+        tokio::spawn(async move {
+            signal.await;
+            stop.cancel();
+        });
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
         let server = axum::serve(listener, api::router(state))
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = signal => {}
-                    _ = stop.cancelled() => {}
-                }
-            });
+            .with_graceful_shutdown(self.shutdown.clone().cancelled_owned());
         let result = server.await.map_err(GatewayError::Serve);
         tracing::info!("shutting down: finishing turns in progress");
         self.coordinator.shutdown(SHUTDOWN_GRACE).await;
@@ -123,8 +125,16 @@ impl Gateway {
 }
 
 fn log_platform_channels(config: &Config) {
-    let tg = config.channels.telegram.as_ref().and_then(|t| t.token.as_ref());
-    let dc = config.channels.discord.as_ref().and_then(|d| d.token.as_ref());
+    let tg = config
+        .channels
+        .telegram
+        .as_ref()
+        .and_then(|t| t.token.as_ref());
+    let dc = config
+        .channels
+        .discord
+        .as_ref()
+        .and_then(|d| d.token.as_ref());
     for (name, token) in [("telegram", tg), ("discord", dc)] {
         match token {
             None => tracing::info!("{name} channel disabled (no token)"),

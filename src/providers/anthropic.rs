@@ -39,7 +39,11 @@ impl Provider for Anthropic {
             .json(&body);
         let (status, headers, text) = post_json(http).await?;
         if !(200..300).contains(&status) {
-            return Err(ProviderError::from_status(status, retry_after(&headers), &text));
+            return Err(ProviderError::from_status(
+                status,
+                retry_after(&headers),
+                &text,
+            ));
         }
         from_wire(&text)
     }

@@ -39,5 +39,9 @@ fn network(e: reqwest::Error) -> ProviderError {
 /// `retry-after` in seconds (the form model APIs use).
 pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
     let v = h.get("retry-after")?.to_str().ok()?;
-    v.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    v.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
 }

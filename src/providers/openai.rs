@@ -38,7 +38,11 @@ impl Provider for OpenAi {
         }
         let (status, headers, text) = post_json(http).await?;
         if !(200..300).contains(&status) {
-            return Err(ProviderError::from_status(status, retry_after(&headers), &text));
+            return Err(ProviderError::from_status(
+                status,
+                retry_after(&headers),
+                &text,
+            ));
         }
         from_wire(&text)
     }
@@ -88,7 +92,8 @@ fn to_wire(req: &Request) -> Value {
             }
         }
     }
-    let mut body = json!({ "model": req.model, "max_tokens": req.max_tokens, "messages": messages });
+    let mut body =
+        json!({ "model": req.model, "max_tokens": req.max_tokens, "messages": messages });
     if !req.tools.is_empty() {
         body["tools"] = Value::Array(
             req.tools
@@ -113,7 +118,9 @@ fn from_wire(text: &str) -> Result<Response, ProviderError> {
     }
     let mut content = Vec::new();
     if let Some(t) = msg["content"].as_str().filter(|t| !t.is_empty()) {
-        content.push(Block::Text { text: t.to_string() });
+        content.push(Block::Text {
+            text: t.to_string(),
+        });
     }
     for call in msg["tool_calls"].as_array().into_iter().flatten() {
         let args = call["function"]["arguments"].as_str().unwrap_or("{}");

@@ -41,7 +41,14 @@ pub(crate) fn insert_outbox(c: &rusqlite::Connection, m: &NewOutbox) -> Result<O
     let n = c.execute(
         "INSERT INTO outbox (target, thread, reply_to, text, dedupe_key, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
-        params![m.target, m.thread, m.reply_to, m.text, m.dedupe_key, now_ms()],
+        params![
+            m.target,
+            m.thread,
+            m.reply_to,
+            m.text,
+            m.dedupe_key,
+            now_ms()
+        ],
     )?;
     Ok((n == 1).then(|| c.last_insert_rowid()))
 }
@@ -74,8 +81,12 @@ impl Store {
 
     pub fn outbox_get(&self, id: OutboxId) -> Result<Option<OutboxRow>> {
         self.with(|c| {
-            Ok(c.query_row(&format!("SELECT {COLS} FROM outbox WHERE id = ?1"), [id], row)
-                .optional()?)
+            Ok(c.query_row(
+                &format!("SELECT {COLS} FROM outbox WHERE id = ?1"),
+                [id],
+                row,
+            )
+            .optional()?)
         })
     }
 
@@ -85,7 +96,9 @@ impl Store {
             let mut st = c.prepare(&format!(
                 "SELECT {COLS} FROM outbox WHERE status = 'pending' ORDER BY id"
             ))?;
-            Ok(st.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(st
+                .query_map([], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 

@@ -131,14 +131,20 @@ impl Store {
             let mut st = c.prepare(&format!(
                 "SELECT {COLS} FROM sessions s WHERE ended_at IS NULL ORDER BY id"
             ))?;
-            Ok(st.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(st
+                .query_map([], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
     pub fn session_get(&self, id: SessionId) -> Result<Option<SessionRow>> {
         self.with(|c| {
-            Ok(c.query_row(&format!("SELECT {COLS} FROM sessions s WHERE id = ?1"), [id], row)
-                .optional()?)
+            Ok(c.query_row(
+                &format!("SELECT {COLS} FROM sessions s WHERE id = ?1"),
+                [id],
+                row,
+            )
+            .optional()?)
         })
     }
 
@@ -181,9 +187,13 @@ impl Store {
     /// The agent this chat switched to with `/agent`, if any.
     pub fn chat_agent(&self, target: &str) -> Result<Option<String>> {
         self.with(|c| {
-            Ok(c.query_row("SELECT agent FROM chat_prefs WHERE target = ?1", [target], |r| r.get(0))
-                .optional()?
-                .flatten())
+            Ok(c.query_row(
+                "SELECT agent FROM chat_prefs WHERE target = ?1",
+                [target],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
         })
     }
 

@@ -63,8 +63,7 @@ pub struct TaskRow {
     pub finished_at: Option<i64>,
 }
 
-const COLS: &str =
-    "id, agent, prompt, origin, origin_thread, requester_session, status, result, created_at, finished_at";
+const COLS: &str = "id, agent, prompt, origin, origin_thread, requester_session, status, result, created_at, finished_at";
 
 fn row(r: &Row) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -145,8 +144,12 @@ impl Store {
 
     pub fn task_get(&self, id: TaskId) -> Result<Option<TaskRow>> {
         self.with(|c| {
-            Ok(c.query_row(&format!("SELECT {COLS} FROM tasks WHERE id = ?1"), [id], row)
-                .optional()?)
+            Ok(c.query_row(
+                &format!("SELECT {COLS} FROM tasks WHERE id = ?1"),
+                [id],
+                row,
+            )
+            .optional()?)
         })
     }
 
@@ -157,7 +160,9 @@ impl Store {
                 "SELECT {COLS} FROM tasks WHERE (?1 IS NULL OR origin = ?1)
                  ORDER BY status IN ('queued', 'running') DESC, id DESC LIMIT 50"
             ))?;
-            Ok(st.query_map([origin], row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(st
+                .query_map([origin], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
@@ -167,7 +172,9 @@ impl Store {
             let mut st = c.prepare(&format!(
                 "SELECT {COLS} FROM tasks WHERE status IN ('queued', 'running') ORDER BY id"
             ))?;
-            Ok(st.query_map([], row)?.collect::<rusqlite::Result<Vec<_>>>()?)
+            Ok(st
+                .query_map([], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 }

@@ -146,10 +146,7 @@ mod tests {
             "discord:dm:42".parse::<Target>(),
             Ok(Target::new("discord", "dm:42"))
         );
-        assert_eq!(
-            "local:me".parse::<Target>(),
-            Ok(Target::new("local", "me"))
-        );
+        assert_eq!("local:me".parse::<Target>(), Ok(Target::new("local", "me")));
         for bad in [
             "telegram:abc",
             "discord:42",

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `switchboard` binary, real SQLite, real HTTP, against fakes of the
+//! remote services (see `support/`). One test binary, so it links once.
+
+mod chat;
+mod config_cli;
+mod reliability;
+mod support;
+mod tasks;

@@ -1,0 +1,282 @@
+//! A fake model API on 127.0.0.1 speaking both Anthropic Messages (`POST /v1/messages`) and
+//! OpenAI chat completions (`POST /v1/chat/completions`), as real HTTP.
+//!
+//! Tests script it with rules: the first rule whose `when` text occurs in the last user message
+//! (or any rule without `when`) answers, once. Without a matching rule it echoes: `echo: <text>`.
+//! Every request body is recorded for assertions. Answers can be text, a tool call, an HTTP error
+//! (401/429/500/529…, with `retry-after`), and can be delayed or held until the test releases them.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+#[derive(Clone, Debug)]
+pub enum Reply {
+    Text(String),
+    Tool {
+        name: String,
+        input: Value,
+    },
+    Status {
+        code: u16,
+        retry_after: Option<u64>,
+        body: String,
+    },
+    Delay(Duration, Box<Reply>),
+    /// Waits until the test calls [`Gate::open`].
+    Hold(Gate, Box<Reply>),
+}
+
+/// A latch a test opens to let held replies through.
+#[derive(Clone, Debug)]
+pub struct Gate(Arc<Semaphore>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self(Arc::new(Semaphore::new(0)))
+    }
+}
+
+impl Gate {
+    pub fn open(&self) {
+        self.0.add_permits(1_000_000);
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Format {
+    Anthropic,
+    OpenAi,
+}
+
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub format: Format,
+    pub body: Value,
+}
+
+impl Recorded {
+    /// The system prompt, whichever format.
+    pub fn system(&self) -> String {
+        match self.format {
+            Format::Anthropic => self.body["system"].as_str().unwrap_or_default().to_string(),
+            Format::OpenAi => self.body["messages"][0]["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+
+    /// The text of the last user message.
+    pub fn last_user_text(&self) -> String {
+        last_user_text(&self.format, &self.body)
+    }
+
+    /// All message texts, in order (tool results included), without the system prompt.
+    pub fn transcript(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in self.body["messages"].as_array().into_iter().flatten() {
+            if m["role"] == "system" {
+                continue;
+            }
+            match &m["content"] {
+                Value::String(s) => out.push(s.clone()),
+                Value::Array(blocks) => {
+                    for b in blocks {
+                        if let Some(t) = b["text"].as_str() {
+                            out.push(t.to_string());
+                        } else if let Some(t) = b["content"].as_str() {
+                            out.push(t.to_string());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+struct Rule {
+    when: Option<String>,
+    reply: Reply,
+}
+
+#[derive(Default)]
+struct Inner {
+    rules: Vec<Rule>,
+    requests: Vec<Recorded>,
+}
+
+#[derive(Clone)]
+pub struct FakeModel {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl FakeModel {
+    pub async fn start() -> FakeModel {
+        let inner: Arc<Mutex<Inner>> = Arc::default();
+        let app = Router::new()
+            .route("/v1/messages", post(anthropic))
+            .route("/v1/chat/completions", post(openai))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let listener = axum::serve::ListenerExt::tap_io(listener, |t| {
+            let _ = t.set_nodelay(true);
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        FakeModel { url, inner }
+    }
+
+    /// Answers the next request whose last user message contains `when` (any, if `None`).
+    pub fn on(&self, when: Option<&str>, reply: Reply) {
+        self.inner.lock().unwrap().rules.push(Rule {
+            when: when.map(str::to_string),
+            reply,
+        });
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.lock().unwrap().requests.clone()
+    }
+
+    /// Waits until at least `n` requests arrived (bounded, so a broken gateway fails the test).
+    pub async fn wait_requests(&self, n: usize) -> Vec<Recorded> {
+        for _ in 0..400 {
+            let r = self.requests();
+            if r.len() >= n {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("expected {n} model requests, got {}", self.requests().len());
+    }
+}
+
+fn last_user_text(format: &Format, body: &Value) -> String {
+    let msgs = body["messages"].as_array().cloned().unwrap_or_default();
+    for m in msgs.iter().rev() {
+        if m["role"] != "user" {
+            continue;
+        }
+        let text = match &m["content"] {
+            Value::String(s) => s.clone(),
+            Value::Array(blocks) => blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        };
+        let _ = format;
+        if !text.is_empty() {
+            return text;
+        }
+    }
+    String::new()
+}
+
+fn pick(inner: &Mutex<Inner>, format: Format, body: Value) -> Reply {
+    let text = last_user_text(&format, &body);
+    let mut g = inner.lock().unwrap();
+    g.requests.push(Recorded { format, body });
+    let idx = g
+        .rules
+        .iter()
+        .position(|r| r.when.as_deref().is_none_or(|w| text.contains(w)));
+    match idx {
+        Some(i) => g.rules.remove(i).reply,
+        None => Reply::Text(format!("echo: {text}")),
+    }
+}
+
+async fn resolve(mut reply: Reply) -> Reply {
+    loop {
+        reply = match reply {
+            Reply::Delay(d, r) => {
+                tokio::time::sleep(d).await;
+                *r
+            }
+            Reply::Hold(g, r) => {
+                let _ = g.0.acquire().await.map(|p| p.forget());
+                g.0.add_permits(1);
+                *r
+            }
+            other => return other,
+        }
+    }
+}
+
+fn error(code: u16, retry_after: Option<u64>, body: String) -> Response {
+    let mut headers = HeaderMap::new();
+    if let Some(s) = retry_after {
+        headers.insert("retry-after", s.to_string().parse().unwrap());
+    }
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, headers, body).into_response()
+}
+
+async fn anthropic(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Response {
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return error(400, None, "bad json".into());
+    };
+    let n = body["messages"].as_array().map_or(0, Vec::len);
+    let content = match resolve(pick(&inner, Format::Anthropic, body)).await {
+        Reply::Text(t) => json!([{ "type": "text", "text": t }]),
+        Reply::Tool { name, input } => json!([{
+            "type": "tool_use", "id": format!("toolu_{n}"), "name": name, "input": input
+        }]),
+        Reply::Status {
+            code,
+            retry_after,
+            body,
+        } => return error(code, retry_after, body),
+        Reply::Delay(..) | Reply::Hold(..) => unreachable!(),
+    };
+    let stop = if content[0]["type"] == "tool_use" {
+        "tool_use"
+    } else {
+        "end_turn"
+    };
+    axum::Json(json!({
+        "id": "msg_fake", "type": "message", "role": "assistant", "model": "fake",
+        "content": content, "stop_reason": stop,
+        "usage": { "input_tokens": 10, "output_tokens": 5 }
+    }))
+    .into_response()
+}
+
+async fn openai(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Response {
+    let Ok(body) = serde_json::from_str::<Value>(&body) else {
+        return error(400, None, "bad json".into());
+    };
+    let n = body["messages"].as_array().map_or(0, Vec::len);
+    let message = match resolve(pick(&inner, Format::OpenAi, body)).await {
+        Reply::Text(t) => json!({ "role": "assistant", "content": t }),
+        Reply::Tool { name, input } => json!({
+            "role": "assistant", "content": null,
+            "tool_calls": [{ "id": format!("call_{n}"), "type": "function",
+                "function": { "name": name, "arguments": input.to_string() } }]
+        }),
+        Reply::Status {
+            code,
+            retry_after,
+            body,
+        } => return error(code, retry_after, body),
+        Reply::Delay(..) | Reply::Hold(..) => unreachable!(),
+    };
+    axum::Json(json!({
+        "id": "chatcmpl-fake", "object": "chat.completion", "model": "fake",
+        "choices": [{ "index": 0, "message": message, "finish_reason": "stop" }],
+        "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 }
+    }))
+    .into_response()
+}

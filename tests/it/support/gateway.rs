@@ -1,0 +1,251 @@
+//! Runs the real `switchboard` binary as a gateway on a free loopback port, with a config that
+//! points its providers at a [`FakeModel`], and drives it through its CLI and HTTP API.
+
+use super::fake_model::FakeModel;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
+
+pub struct TestGateway {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub port: u16,
+    pub url: String,
+    child: Option<Child>,
+    http: reqwest::Client,
+}
+
+/// A free port on 127.0.0.1 (bound and released; the gateway binds it right after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The standard test config: Anthropic- and OpenAI-format providers on the fake, jarvis as
+/// coordinator on the Anthropic one, clu on the OpenAI one. `extra` adds top-level keys.
+pub fn config_text(model_url: &str, port: u16, state: &Path, extra: &str) -> String {
+    format!(
+        r#"// test config
+{{
+  stateDir: "{state}",
+  timezone: "Europe/London",
+  gateway: {{ port: {port} }},
+  providers: {{
+    anthropic: {{ apiKey: "sk-ant-test-SECRET", baseUrl: "{model_url}" }},
+    openai: {{ kind: "openai", apiKey: "sk-oai-test-SECRET", baseUrl: "{model_url}/v1" }},
+  }},
+  models: {{ default: "anthropic/claude-test", coding: "openai/gpt-test" }},
+  agents: {{ jarvis: {{ coordinator: true }}, clu: {{ model: "coding" }} }},
+  workers: {{ maxConcurrent: 2, timeoutSeconds: 30 }},
+  {extra}
+}}
+"#,
+        state = state.display()
+    )
+}
+
+impl TestGateway {
+    /// Writes the standard config (plus `extra`) and starts the gateway.
+    pub async fn start(model: &FakeModel, extra: &str) -> TestGateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let text = config_text(&model.url, port, &dir.path().join("state"), extra);
+        Self::start_in(dir, port, &text).await
+    }
+
+    pub async fn start_in(dir: tempfile::TempDir, port: u16, config_text: &str) -> TestGateway {
+        let config = dir.path().join("config.json5");
+        std::fs::write(&config, config_text).expect("write config");
+        let mut g = TestGateway {
+            dir,
+            config,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            child: None,
+            http: reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .build()
+                .expect("client"),
+        };
+        g.restart().await;
+        g
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("gateway.log")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Starts the gateway process (again) and waits until `/health` answers.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "gateway already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let child = Command::new(BIN)
+            .args(["gateway", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "debug")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn gateway");
+        self.child = Some(child);
+        for _ in 0..200 {
+            if self
+                .http
+                .get(format!("{}/health", self.url))
+                .send()
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("gateway exited with {status}:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("gateway did not come up:\n{}", self.log());
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, `INT`) and waits for the process to exit.
+    pub async fn stop(&mut self, signal: &str) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("gateway running");
+        let pid = child.id().expect("pid");
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+        tokio::time::timeout(Duration::from_secs(60), child.wait())
+            .await
+            .expect("gateway exits after signal")
+            .expect("wait")
+    }
+
+    /// Runs the CLI with this config.
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        self.cli_stdin(args, "").await
+    }
+
+    pub async fn cli_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        run_cli(&self.config, args, stdin).await
+    }
+
+    /// Sends `text` to local chat `chat` over the HTTP API and returns the reply.
+    pub async fn chat(&self, chat: &str, text: &str) -> String {
+        let v: Value = self
+            .http
+            .post(format!("{}/v1/chat", self.url))
+            .json(&serde_json::json!({ "chat": chat, "text": text }))
+            .send()
+            .await
+            .expect("chat request")
+            .json()
+            .await
+            .expect("chat json");
+        v["reply"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no reply in {v}"))
+            .to_string()
+    }
+
+    /// Every message delivered to local chat `chat` so far (waiting up to `wait_secs` for one).
+    pub async fn messages(&self, chat: &str, wait_secs: u64) -> Vec<String> {
+        let v: Value = self
+            .http
+            .get(format!(
+                "{}/v1/local/{chat}/messages?after=0&wait={wait_secs}",
+                self.url
+            ))
+            .send()
+            .await
+            .expect("poll")
+            .json()
+            .await
+            .expect("poll json");
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["text"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Polls until `pred` holds for the messages of `chat` (bounded).
+    pub async fn wait_messages(&self, chat: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+        for _ in 0..100 {
+            let m = self.messages(chat, 0).await;
+            if pred(&m) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "messages of {chat} never matched: {:?}\n{}",
+            self.messages(chat, 0).await,
+            self.log()
+        );
+    }
+
+    /// The gateway's database, opened read-only next to the running gateway.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.dir.path().join("state/switchboard.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open db")
+    }
+
+    pub fn workspace(&self, agent: &str) -> PathBuf {
+        self.dir.path().join("state/agents").join(agent)
+    }
+}
+
+pub async fn run_cli(config: &Path, args: &[&str], stdin: &str) -> Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("SWITCHBOARD_GATEWAY_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn cli");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write stdin");
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("cli finishes")
+        .expect("cli output")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

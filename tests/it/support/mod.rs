@@ -1,0 +1,8 @@
+//! Reusable test support: fakes of remote services and a harness for the real gateway.
+#![allow(dead_code)]
+
+pub mod fake_model;
+pub mod gateway;
+
+pub use fake_model::{FakeModel, Gate, Reply};
+pub use gateway::{TestGateway, stderr, stdout};
