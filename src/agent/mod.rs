@@ -6,7 +6,7 @@ pub mod workspace;
 
 use crate::config::Config;
 use crate::providers::{AllFailed, Block, Message, Models, Request, Role};
-use crate::store::{Store, StoreError};
+use crate::store::{NewTurn, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 pub use tools::{ToolHost, TurnContext};
@@ -23,6 +23,25 @@ pub enum AgentError {
     Store(#[from] StoreError),
     #[error("no agent named `{0}`")]
     UnknownAgent(String),
+}
+
+/// What a turn produced: the reply, and the turns to store with it.
+#[derive(Debug)]
+pub struct TurnResult {
+    pub reply: String,
+    pub turns: Vec<NewTurn>,
+}
+
+fn new_turn(m: &Message, tokens: u64) -> Result<NewTurn, AgentError> {
+    Ok(NewTurn {
+        role: match m.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        },
+        content: serde_json::to_string(&m.content)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        tokens,
+    })
 }
 
 /// Every configured agent, with its workspace and model.
@@ -77,13 +96,14 @@ impl Agents {
         self.models.resolve(role)
     }
 
-    /// Runs one user turn in `ctx.session` and returns the reply text.
+    /// Runs one user turn in `ctx.session`. Returns the reply and the turns to store; the caller
+    /// stores them together with the reply, so a turn is recorded whole or not at all.
     pub async fn run_turn(
         &self,
         ctx: &TurnContext,
         user_text: &str,
         host: &dyn ToolHost,
-    ) -> Result<String, AgentError> {
+    ) -> Result<TurnResult, AgentError> {
         let ws = self
             .workspaces
             .get(&ctx.agent)
@@ -96,7 +116,7 @@ impl Agents {
             .unwrap_or_else(|| "default".into());
         let mut messages = self.history(ctx.session)?;
         let user = Message::user(user_text);
-        self.store_turn(ctx, &user, 0)?;
+        let mut turns = vec![new_turn(&user, 0)?];
         messages.push(user);
         let system = self.system_prompt(ws, ctx);
         let tools = tools::specs(&self.config.tools.exec, ctx.is_worker);
@@ -115,7 +135,7 @@ impl Agents {
                 role: Role::Assistant,
                 content: resp.content,
             };
-            self.store_turn(ctx, &reply, resp.usage.output_tokens)?;
+            turns.push(new_turn(&reply, resp.usage.output_tokens)?);
             let text = reply.text();
             if !text.trim().is_empty() {
                 last_text = text;
@@ -132,7 +152,10 @@ impl Agents {
                 .collect();
             messages.push(reply);
             if calls.is_empty() {
-                return Ok(last_text);
+                return Ok(TurnResult {
+                    reply: last_text,
+                    turns,
+                });
             }
             let mut results = Vec::with_capacity(calls.len());
             for (id, name, input) in calls {
@@ -152,14 +175,15 @@ impl Agents {
                 role: Role::User,
                 content: results,
             };
-            self.store_turn(ctx, &results, 0)?;
+            turns.push(new_turn(&results, 0)?);
             messages.push(results);
         }
-        Ok(if last_text.is_empty() {
+        let reply = if last_text.is_empty() {
             format!("(stopped after {MAX_STEPS} tool steps without a final answer)")
         } else {
             last_text
-        })
+        };
+        Ok(TurnResult { reply, turns })
     }
 
     fn history(&self, session: crate::store::SessionId) -> Result<Vec<Message>, AgentError> {
@@ -186,14 +210,6 @@ impl Agents {
         Ok(out)
     }
 
-    fn store_turn(&self, ctx: &TurnContext, m: &Message, tokens: u64) -> Result<(), AgentError> {
-        let content =
-            serde_json::to_string(&m.content).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.store
-            .turn_add(ctx.session, ctx.inbox, m.role.as_str(), &content, tokens)?;
-        Ok(())
-    }
-
     /// IDENTITY.md + MEMORY.md + yesterday's and today's notes + the session summary + context.
     fn system_prompt(&self, ws: &Workspace, ctx: &TurnContext) -> String {
         let mut p = ws.identity();
@@ -211,8 +227,8 @@ impl Agents {
                 ));
             }
         }
-        if let Ok(Some(s)) = self.store.session_get(ctx.session)
-            && let Some(summary) = s.summary.filter(|s| !s.trim().is_empty())
+        if let Ok(Some(summary)) = self.store.session_summary(ctx.session)
+            && !summary.trim().is_empty()
         {
             p.push_str("\n\n## Summary of this conversation so far\n\n");
             p.push_str(&summary);

@@ -157,9 +157,12 @@ impl Coordinator {
         if self.inner.shutdown.is_cancelled() {
             return; // stays pending; answered after restart
         }
-        let reply = match commands::parse(&m.text) {
-            Some(cmd) => commands::run(self, &m, cmd).await,
-            None => self.converse(id, &m).await,
+        let (reply, turns) = match commands::parse(&m.text) {
+            Some(cmd) => (commands::run(self, &m, cmd).await, None),
+            None => match self.converse(id, &m).await {
+                Some((text, turns)) => (Some(text), turns),
+                None => (None, None),
+            },
         };
         let Some(text) = reply else {
             return;
@@ -171,7 +174,8 @@ impl Coordinator {
             text,
             dedupe_key: Some(format!("reply:{id}")),
         };
-        match self.inner.store.inbox_finish(id, Some(&out)) {
+        let turns = turns.as_ref().map(|(s, t)| (*s, t.as_slice()));
+        match self.inner.store.inbox_finish(id, turns, Some(&out)) {
             Ok(Some(oid)) => self.inner.delivery.push(oid, &out.target),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot store reply"),
@@ -188,9 +192,9 @@ impl Coordinator {
         routing::route(&self.inner.config, m)
     }
 
-    /// Runs an agent turn in the chat's main session. `None` only when shutting down mid-turn
-    /// left nothing to say (the message stays pending).
-    async fn converse(&self, id: InboxId, m: &Inbound) -> Option<String> {
+    /// Runs an agent turn in the chat's main session: the reply, and the turns to store with it.
+    /// `None` when the session cannot be opened (the message stays pending).
+    async fn converse(&self, id: InboxId, m: &Inbound) -> Option<(String, SessionTurns)> {
         let agent = self.agent_for(m);
         let target = m.chat.to_string();
         let key = main_key(&agent, &target, m.thread.as_deref());
@@ -224,15 +228,15 @@ impl Coordinator {
             .instrument(tracing::info_span!("turn", agent = %agent, session))
             .await;
         typing.cancel();
-        match result {
-            Ok(t) if t.trim().is_empty() => Some("(no reply)".into()),
-            Ok(t) => Some(t),
-            Err(AgentError::Models(e)) => Some(format!("⚠️ I couldn't get an answer. {e}")),
+        Some(match result {
+            Ok(t) if t.reply.trim().is_empty() => ("(no reply)".into(), Some((session, t.turns))),
+            Ok(t) => (t.reply, Some((session, t.turns))),
+            Err(AgentError::Models(e)) => (format!("⚠️ I couldn't get an answer. {e}"), None),
             Err(e) => {
                 tracing::error!(error = %e, "turn failed");
-                Some(format!("⚠️ Something went wrong on my side: {e}"))
+                (format!("⚠️ Something went wrong on my side: {e}"), None)
             }
-        }
+        })
     }
 
     /// Shows "typing…" until the returned token is cancelled, if the channel can.
@@ -261,6 +265,9 @@ impl Coordinator {
         stop
     }
 }
+
+/// Turns to store in a session along with a reply.
+pub(crate) type SessionTurns = Option<(crate::store::SessionId, Vec<crate::store::NewTurn>)>;
 
 /// The text the agent sees: the message, with what it replies to when the platform gives it.
 fn user_text(m: &Inbound) -> String {

@@ -17,6 +17,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+/// How a task ended: the task, its status, its result text and the worker session's turns.
+type Outcome = (TaskRow, TaskStatus, String, super::SessionTurns);
+
 pub struct Workers {
     slots: Arc<Semaphore>,
     timeout: Duration,
@@ -113,19 +116,15 @@ impl Coordinator {
     async fn run_task(&self, id: TaskId, cancel: CancellationToken) {
         let outcome = self.run_task_inner(id, &cancel).await;
         self.inner.workers.running.lock().remove(&id);
-        let Some((task, status, text)) = outcome else {
+        let Some((task, status, text, turns)) = outcome else {
             return;
         };
-        if let Err(e) = self.finish_task(&task, status, &text) {
+        if let Err(e) = self.finish_task(&task, status, &text, turns) {
             tracing::error!(error = %e, "cannot store task result");
         }
     }
 
-    async fn run_task_inner(
-        &self,
-        id: TaskId,
-        cancel: &CancellationToken,
-    ) -> Option<(TaskRow, TaskStatus, String)> {
+    async fn run_task_inner(&self, id: TaskId, cancel: &CancellationToken) -> Option<Outcome> {
         let task = match self.store().task_get(id) {
             Ok(Some(t)) => t,
             other => {
@@ -169,17 +168,17 @@ impl Coordinator {
         };
         let _ = self.store().session_end(session);
         Some(match result {
-            Ok(Ok(text)) => (task, TaskStatus::Done, text),
-            Ok(Err(e)) => (task, TaskStatus::Failed, e.to_string()),
-            Err(_) => (task, TaskStatus::TimedOut, String::new()),
+            Ok(Ok(t)) => (task, TaskStatus::Done, t.reply, Some((session, t.turns))),
+            Ok(Err(e)) => (task, TaskStatus::Failed, e.to_string(), None),
+            Err(_) => (task, TaskStatus::TimedOut, String::new(), None),
         })
     }
 
-    fn cancelled(&self, task: TaskRow) -> Option<(TaskRow, TaskStatus, String)> {
+    fn cancelled(&self, task: TaskRow) -> Option<Outcome> {
         if self.inner.workers.stopping.load(Ordering::SeqCst) {
             None // shutdown: left `running`/`queued`, handled at the next start
         } else {
-            Some((task, TaskStatus::Cancelled, String::new()))
+            Some((task, TaskStatus::Cancelled, String::new(), None))
         }
     }
 
@@ -189,6 +188,7 @@ impl Coordinator {
         task: &TaskRow,
         status: TaskStatus,
         result: &str,
+        turns: super::SessionTurns,
     ) -> crate::store::Result<()> {
         let (id, agent) = (task.id, &task.agent);
         let text = match status {
@@ -213,10 +213,14 @@ impl Coordinator {
             dedupe_key: Some(format!("task:{id}")),
         };
         let requester = task.requester_session.map(|s| (s, note.as_str()));
-        if let Some(oid) = self
-            .store()
-            .task_finish(id, status, result, &report, requester)?
-        {
+        if let Some(oid) = self.store().task_finish(
+            id,
+            status,
+            result,
+            &report,
+            requester,
+            turns.as_ref().map(|(s, t)| (*s, t.as_slice())),
+        )? {
             self.inner.delivery.push(oid, &report.target);
         }
         Ok(())
@@ -228,7 +232,7 @@ pub fn recover(c: &Coordinator) -> crate::store::Result<(usize, usize)> {
     let (mut rerun, mut interrupted) = (0, 0);
     for t in c.store().tasks_active()? {
         if t.status == TaskStatus::Running {
-            c.finish_task(&t, TaskStatus::Interrupted, "")?;
+            c.finish_task(&t, TaskStatus::Interrupted, "", None)?;
             interrupted += 1;
         } else {
             c.launch(t.id);

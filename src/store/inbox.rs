@@ -1,6 +1,8 @@
 //! Inbound messages, stored before the platform is told we have them.
 
+use super::Cached;
 use super::outbox::{NewOutbox, OutboxId, insert_outbox};
+use super::sessions::{NewTurn, SessionId, insert_turns};
 use super::{Result, Store, StoreError, now_ms};
 use rusqlite::{OptionalExtension, params};
 use switchboard_channel::Inbound;
@@ -19,7 +21,7 @@ impl Store {
     pub fn inbox_insert(&self, m: &Inbound) -> Result<Option<InboxId>> {
         let payload = serde_json::to_string(m).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.with(|c| {
-            let n = c.execute(
+            let n = c.run(
                 "INSERT INTO inbox (target, message_id, payload, received_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (target, message_id) DO NOTHING",
                 params![m.chat.to_string(), m.message_id, payload, now_ms()],
@@ -31,8 +33,9 @@ impl Store {
     /// Messages not yet answered, oldest first (after a restart, they are answered now).
     pub fn inbox_pending(&self) -> Result<Vec<InboxRow>> {
         self.with(|c| {
-            let mut st =
-                c.prepare("SELECT id, payload FROM inbox WHERE status = 'pending' ORDER BY id")?;
+            let mut st = c.prepare_cached(
+                "SELECT id, payload FROM inbox WHERE status = 'pending' ORDER BY id",
+            )?;
             let rows = st
                 .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -49,23 +52,32 @@ impl Store {
     /// Forgets the turns a half-finished handling of `id` wrote (the process stopped mid-turn),
     /// so handling it again starts clean.
     pub fn inbox_discard_partial(&self, id: InboxId) -> Result<usize> {
-        self.with(|c| Ok(c.execute("DELETE FROM turns WHERE inbox_id = ?1", [id])?))
+        self.with(|c| Ok(c.run("DELETE FROM turns WHERE inbox_id = ?1", [id])?))
     }
 
-    /// Marks `id` answered and stores its reply, in one transaction: either both happen or
-    /// neither, so a crash can neither lose the reply nor cause it twice.
-    pub fn inbox_finish(&self, id: InboxId, reply: Option<&NewOutbox>) -> Result<Option<OutboxId>> {
+    /// Marks `id` answered and stores the session turns it produced and its reply, in one
+    /// transaction: all of it happens or none, so a crash can neither lose the reply nor cause it
+    /// twice, and a session never holds half a turn.
+    pub fn inbox_finish(
+        &self,
+        id: InboxId,
+        turns: Option<(SessionId, &[NewTurn])>,
+        reply: Option<&NewOutbox>,
+    ) -> Result<Option<OutboxId>> {
         self.tx(|tx| {
             let status: Option<String> = tx
-                .query_row("SELECT status FROM inbox WHERE id = ?1", [id], |r| r.get(0))
+                .one("SELECT status FROM inbox WHERE id = ?1", [id], |r| r.get(0))
                 .optional()?;
             if status.as_deref() != Some("pending") {
                 return Ok(None);
             }
-            tx.execute(
+            tx.run(
                 "UPDATE inbox SET status = 'done', done_at = ?2 WHERE id = ?1",
                 params![id, now_ms()],
             )?;
+            if let Some((session, turns)) = turns {
+                insert_turns(tx, session, Some(id), turns)?;
+            }
             match reply {
                 Some(r) => insert_outbox(tx, r),
                 None => Ok(None),

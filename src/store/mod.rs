@@ -15,7 +15,7 @@ mod tasks;
 
 pub use inbox::{InboxId, InboxRow};
 pub use outbox::{NewOutbox, OutboxId, OutboxRow, OutboxStatus};
-pub use sessions::{SessionId, SessionKind, SessionRow, TurnRow, main_key};
+pub use sessions::{NewTurn, SessionId, SessionKind, SessionRow, TurnRow, main_key};
 pub use tasks::{TaskId, TaskRow, TaskStatus};
 
 use parking_lot::Mutex;
@@ -59,7 +59,14 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(64);
+        conn.pragma_update(None, "cache_size", -16_000)?; // 16 MiB of page cache at most
+        // Checkpoints copy the WAL into the database and fsync; done inline they put a multi-
+        // millisecond stall on whichever message happens to commit the 1000th page. A background
+        // thread with its own connection does them instead.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         migrations::migrations().to_latest(&mut conn)?;
+        spawn_checkpointer(path);
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -84,7 +91,7 @@ impl Store {
     /// Counts for `gateway status`.
     pub fn counts(&self) -> Result<Counts> {
         self.with(|c| {
-            let one = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0));
+            let one = |sql: &str| c.one(sql, [], |r| r.get::<_, i64>(0));
             Ok(Counts {
                 sessions: one("SELECT count(*) FROM sessions WHERE ended_at IS NULL")?,
                 inbox_pending: one("SELECT count(*) FROM inbox WHERE status = 'pending'")?,
@@ -94,6 +101,33 @@ impl Store {
                 )?,
             })
         })
+    }
+}
+
+/// Checkpoints the WAL every half second while there is something to checkpoint. PASSIVE never
+/// blocks writers; the thread ends when the database file goes away (a test's temp dir) .
+fn spawn_checkpointer(path: &Path) {
+    let path = path.to_path_buf();
+    let spawned = std::thread::Builder::new()
+        .name("wal-checkpoint".into())
+        .spawn(move || {
+            let Ok(conn) = Connection::open(&path) else {
+                return;
+            };
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                if !path.exists() {
+                    return;
+                }
+                let r =
+                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "checkpoint failed");
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the checkpoint thread; the WAL will grow");
     }
 }
 
@@ -108,4 +142,31 @@ pub struct Counts {
 /// Milliseconds since the Unix epoch: how every time is stored.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// Statement helpers that go through the connection's prepared-statement cache: parsing SQL was
+/// the largest single cost on the message path before they were used.
+pub(crate) trait Cached {
+    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    fn one<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn one<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
 }

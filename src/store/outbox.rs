@@ -1,5 +1,6 @@
 //! Outbound messages, stored before sending and marked as each part is delivered.
 
+use super::Cached;
 use super::{Result, Store, now_ms};
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -38,7 +39,7 @@ pub struct OutboxRow {
 }
 
 pub(crate) fn insert_outbox(c: &rusqlite::Connection, m: &NewOutbox) -> Result<Option<OutboxId>> {
-    let n = c.execute(
+    let n = c.run(
         "INSERT INTO outbox (target, thread, reply_to, text, dedupe_key, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
         params![
@@ -81,7 +82,7 @@ impl Store {
 
     pub fn outbox_get(&self, id: OutboxId) -> Result<Option<OutboxRow>> {
         self.with(|c| {
-            Ok(c.query_row(
+            Ok(c.one(
                 &format!("SELECT {COLS} FROM outbox WHERE id = ?1"),
                 [id],
                 row,
@@ -93,7 +94,7 @@ impl Store {
     /// Undelivered messages, oldest first.
     pub fn outbox_pending(&self) -> Result<Vec<OutboxRow>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                 "SELECT {COLS} FROM outbox WHERE status = 'pending' ORDER BY id"
             ))?;
             Ok(st
@@ -105,7 +106,7 @@ impl Store {
     /// Records that the first `parts` parts were delivered (and, if `done`, all of them).
     pub fn outbox_progress(&self, id: OutboxId, parts: usize, done: bool) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.run(
                 "UPDATE outbox SET parts_sent = ?2, status = CASE WHEN ?3 THEN 'sent' ELSE status END,
                  sent_at = CASE WHEN ?3 THEN ?4 ELSE sent_at END WHERE id = ?1",
                 params![id, parts as i64, done, now_ms()],
@@ -117,7 +118,7 @@ impl Store {
     /// Records a failed attempt; a permanent failure stops further attempts.
     pub fn outbox_failed_attempt(&self, id: OutboxId, error: &str, permanent: bool) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.run(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
                  status = CASE WHEN ?3 THEN 'failed' ELSE status END WHERE id = ?1",
                 params![id, error, permanent],

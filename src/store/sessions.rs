@@ -1,5 +1,6 @@
 //! Sessions (a conversation with one agent) and their turns.
 
+use super::Cached;
 use super::{InboxId, Result, Store, now_ms};
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -37,6 +38,32 @@ pub struct SessionRow {
     pub summary: Option<String>,
     pub created_at: i64,
     pub turns: i64,
+}
+
+/// A turn to store: role, JSON content blocks, and output tokens.
+#[derive(Debug, Clone)]
+pub struct NewTurn {
+    pub role: &'static str,
+    pub content: String,
+    pub tokens: u64,
+}
+
+/// Stores the turns of one handled message (in the caller's transaction).
+pub(crate) fn insert_turns(
+    c: &rusqlite::Connection,
+    session: SessionId,
+    inbox: Option<InboxId>,
+    turns: &[NewTurn],
+) -> rusqlite::Result<()> {
+    let now = now_ms();
+    for t in turns {
+        c.run(
+            "INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![session, inbox, t.role, t.content, t.tokens as i64, now],
+        )?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -86,7 +113,7 @@ impl Store {
     ) -> Result<SessionId> {
         self.with(|c| {
             let existing: Option<i64> = c
-                .query_row(
+                .one(
                     "SELECT id FROM sessions WHERE key = ?1 AND ended_at IS NULL",
                     [key],
                     |r| r.get(0),
@@ -95,7 +122,7 @@ impl Store {
             if let Some(id) = existing {
                 return Ok(id);
             }
-            c.execute(
+            c.run(
                 "INSERT INTO sessions (key, kind, agent, target, thread, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![key, kind.as_str(), agent, target, thread, now_ms()],
@@ -108,7 +135,7 @@ impl Store {
     /// next message starts fresh. The old turns stay in the database. Returns how many ended.
     pub fn sessions_end(&self, prefix: &str) -> Result<usize> {
         self.with(|c| {
-            Ok(c.execute(
+            Ok(c.run(
                 "UPDATE sessions SET ended_at = ?2 WHERE ended_at IS NULL AND kind = 'main'
                  AND substr(key, 1, length(?1)) = ?1",
                 params![prefix, now_ms()],
@@ -118,7 +145,7 @@ impl Store {
 
     pub fn session_end(&self, id: SessionId) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.run(
                 "UPDATE sessions SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
                 params![id, now_ms()],
             )?;
@@ -128,7 +155,7 @@ impl Store {
 
     pub fn sessions_live(&self) -> Result<Vec<SessionRow>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                 "SELECT {COLS} FROM sessions s WHERE ended_at IS NULL ORDER BY id"
             ))?;
             Ok(st
@@ -139,7 +166,7 @@ impl Store {
 
     pub fn session_get(&self, id: SessionId) -> Result<Option<SessionRow>> {
         self.with(|c| {
-            Ok(c.query_row(
+            Ok(c.one(
                 &format!("SELECT {COLS} FROM sessions s WHERE id = ?1"),
                 [id],
                 row,
@@ -151,7 +178,7 @@ impl Store {
     /// The session's current (not compacted) turns, oldest first.
     pub fn turns(&self, session: SessionId) -> Result<Vec<TurnRow>> {
         self.with(|c| {
-            let mut st = c.prepare(
+            let mut st = c.prepare_cached(
                 "SELECT id, role, content FROM turns WHERE session_id = ?1 AND compacted = 0 ORDER BY id",
             )?;
             Ok(st
@@ -166,28 +193,23 @@ impl Store {
         })
     }
 
-    pub fn turn_add(
-        &self,
-        session: SessionId,
-        inbox: Option<InboxId>,
-        role: &str,
-        content: &str,
-        tokens: u64,
-    ) -> Result<()> {
+    /// The summary written by compaction, if any.
+    pub fn session_summary(&self, id: SessionId) -> Result<Option<String>> {
         self.with(|c| {
-            c.execute(
-                "INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![session, inbox, role, content, tokens as i64, now_ms()],
-            )?;
-            Ok(())
+            Ok(
+                c.one("SELECT summary FROM sessions WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .flatten(),
+            )
         })
     }
 
     /// The agent this chat switched to with `/agent`, if any.
     pub fn chat_agent(&self, target: &str) -> Result<Option<String>> {
         self.with(|c| {
-            Ok(c.query_row(
+            Ok(c.one(
                 "SELECT agent FROM chat_prefs WHERE target = ?1",
                 [target],
                 |r| r.get(0),
@@ -199,7 +221,7 @@ impl Store {
 
     pub fn set_chat_agent(&self, target: &str, agent: &str) -> Result<()> {
         self.with(|c| {
-            c.execute(
+            c.run(
                 "INSERT INTO chat_prefs (target, agent) VALUES (?1, ?2)
                  ON CONFLICT (target) DO UPDATE SET agent = excluded.agent",
                 params![target, agent],

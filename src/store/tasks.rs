@@ -1,6 +1,8 @@
 //! Tasks: work handed to a worker session that reports back to the chat it came from.
 
+use super::Cached;
 use super::outbox::{NewOutbox, OutboxId, insert_outbox};
+use super::sessions::{NewTurn, insert_turns};
 use super::{Result, SessionId, Store, now_ms};
 use rusqlite::{OptionalExtension, Row, params};
 
@@ -90,7 +92,7 @@ impl Store {
         requester: Option<SessionId>,
     ) -> Result<TaskId> {
         self.with(|c| {
-            c.execute(
+            c.run(
                 "INSERT INTO tasks (agent, prompt, origin, origin_thread, requester_session, status, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6)",
                 params![agent, prompt, origin, origin_thread, requester, now_ms()],
@@ -102,7 +104,7 @@ impl Store {
     /// Moves a queued task to running; false if it is no longer queued (cancelled meanwhile).
     pub fn task_start(&self, id: TaskId, session: SessionId) -> Result<bool> {
         self.with(|c| {
-            Ok(c.execute(
+            Ok(c.run(
                 "UPDATE tasks SET status = 'running', session_id = ?2, started_at = ?3
                  WHERE id = ?1 AND status = 'queued'",
                 params![id, session, now_ms()],
@@ -120,9 +122,10 @@ impl Store {
         result: &str,
         report: &NewOutbox,
         note: Option<(SessionId, &str)>,
+        turns: Option<(SessionId, &[NewTurn])>,
     ) -> Result<Option<OutboxId>> {
         self.tx(|tx| {
-            let n = tx.execute(
+            let n = tx.run(
                 "UPDATE tasks SET status = ?2, result = ?3, finished_at = ?4
                  WHERE id = ?1 AND status IN ('queued', 'running')",
                 params![id, status.as_str(), result, now_ms()],
@@ -131,9 +134,12 @@ impl Store {
                 return Ok(None);
             }
             let out = insert_outbox(tx, report)?;
+            if let Some((session, turns)) = turns {
+                insert_turns(tx, session, None, turns)?;
+            }
             if let Some((session, text)) = note {
                 let content = serde_json::json!([{ "type": "text", "text": text }]).to_string();
-                tx.execute(
+                tx.run(
                     "INSERT INTO turns (session_id, role, content, created_at) VALUES (?1, 'user', ?2, ?3)",
                     params![session, content, now_ms()],
                 )?;
@@ -144,7 +150,7 @@ impl Store {
 
     pub fn task_get(&self, id: TaskId) -> Result<Option<TaskRow>> {
         self.with(|c| {
-            Ok(c.query_row(
+            Ok(c.one(
                 &format!("SELECT {COLS} FROM tasks WHERE id = ?1"),
                 [id],
                 row,
@@ -156,7 +162,7 @@ impl Store {
     /// Active tasks plus the 50 most recent others, newest first.
     pub fn tasks_recent(&self, origin: Option<&str>) -> Result<Vec<TaskRow>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                 "SELECT {COLS} FROM tasks WHERE (?1 IS NULL OR origin = ?1)
                  ORDER BY status IN ('queued', 'running') DESC, id DESC LIMIT 50"
             ))?;
@@ -169,7 +175,7 @@ impl Store {
     /// Tasks left active by a previous run of the gateway.
     pub fn tasks_active(&self) -> Result<Vec<TaskRow>> {
         self.with(|c| {
-            let mut st = c.prepare(&format!(
+            let mut st = c.prepare_cached(&format!(
                 "SELECT {COLS} FROM tasks WHERE status IN ('queued', 'running') ORDER BY id"
             ))?;
             Ok(st

@@ -1,0 +1,232 @@
+//! Core benchmark (prints figures; asserts nothing about time).
+//!
+//! 1. Throughput and added latency of the whole message path — inbox (SQLite, WAL) → lane →
+//!    session → agent loop → outbox → delivery — driven through the real coordinator with an
+//!    instant in-process model and an in-process channel.
+//! 2. The real `switchboard gateway` binary: time from spawn to accepting connections, and its
+//!    idle RSS.
+//!
+//! Run: `cargo bench --bench core` (release build).
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchboard::config::Config;
+use switchboard::gateway::Gateway;
+use switchboard::providers::{Block, Models, Provider, ProviderError, Request, Response, Usage};
+use switchboard_channel::{
+    ChannelError, ChannelHandle, Inbound, InboundSink, Outbound, Sender, Target,
+};
+use tokio::sync::Notify;
+
+struct Instant0;
+
+#[async_trait]
+impl Provider for Instant0 {
+    async fn complete(&self, _req: &Request) -> Result<Response, ProviderError> {
+        Ok(Response {
+            content: vec![Block::Text { text: "ok".into() }],
+            usage: Usage::default(),
+        })
+    }
+}
+
+/// Records when each reply (by the message id it answers) was delivered.
+#[derive(Default)]
+struct Recorder {
+    delivered: Mutex<HashMap<String, Instant>>,
+    notify: Notify,
+}
+
+#[async_trait]
+impl Sender for Recorder {
+    async fn send(&self, m: &Outbound) -> Result<String, ChannelError> {
+        if let Some(id) = &m.reply_to {
+            self.delivered.lock().insert(id.clone(), Instant::now());
+            self.notify.notify_waiters();
+        }
+        Ok("1".into())
+    }
+    fn max_len(&self) -> usize {
+        4096
+    }
+}
+
+fn config(dir: &std::path::Path, port: u16) -> Config {
+    let text = format!(
+        r#"{{ stateDir: "{}", gateway: {{ port: {port} }},
+        providers: {{ instant: {{ kind: "openai", baseUrl: "http://127.0.0.1:9/v1" }} }},
+        models: {{ default: "instant/x" }}, agents: {{ jarvis: {{ coordinator: true }} }} }}"#,
+        dir.display()
+    );
+    Config::from_text(std::path::Path::new("bench.json5"), &text).expect("bench config")
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn wait_for(rec: &Recorder, n: usize) {
+    loop {
+        let notified = rec.notify.notified();
+        if rec.delivered.lock().len() >= n {
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+    }
+}
+
+async fn core_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Arc::new(config(dir.path(), 0));
+    let mut models = Models::from_config(&config);
+    models.set_provider("instant", Arc::new(Instant0));
+    let rec = Arc::new(Recorder::default());
+    let gw = Gateway::start(
+        config,
+        models,
+        vec![ChannelHandle::new("bench", rec.clone())],
+    )
+    .expect("start");
+    let c = gw.coordinator.clone();
+    let msg = |chat: usize, i: usize| {
+        Inbound::direct(
+            Target::new("bench", chat.to_string()),
+            "u",
+            &format!("m{i}"),
+            "hello",
+        )
+    };
+
+    // Sequential: one message at a time, so latency is the path's own cost.
+    let n_seq = 2_000;
+    let mut lat = Vec::with_capacity(n_seq);
+    for i in 0..n_seq {
+        let t0 = Instant::now();
+        c.accept(msg(i % 50, i)).await.expect("accept");
+        wait_for(&rec, i + 1).await;
+        let done = rec.delivered.lock()[&format!("m{i}")];
+        lat.push(done - t0);
+    }
+    lat.sort();
+    println!(
+        "core path, sequential ({n_seq} msgs): added latency p50 {:?}, p99 {:?}, max {:?}",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+
+    // Burst: many chats at once, throughput of the whole path.
+    let n = 20_000;
+    let chats = 200;
+    let base = rec.delivered.lock().len();
+    let t0 = Instant::now();
+    let mut submitted = HashMap::with_capacity(n);
+    for i in 0..n {
+        let id = n_seq + i;
+        submitted.insert(format!("m{id}"), Instant::now());
+        c.accept(msg(i % chats, id)).await.expect("accept");
+    }
+    wait_for(&rec, base + n).await;
+    let elapsed = t0.elapsed();
+    let delivered = rec.delivered.lock();
+    let mut lat: Vec<Duration> = submitted
+        .iter()
+        .map(|(id, t)| delivered[id].saturating_duration_since(*t))
+        .collect();
+    lat.sort();
+    println!(
+        "core path, burst ({n} msgs over {chats} chats): {:.0} msgs/s, {:?} total; latency under load p50 {:?}, p99 {:?}",
+        n as f64 / elapsed.as_secs_f64(),
+        elapsed,
+        pct(&lat, 0.5),
+        pct(&lat, 0.99)
+    );
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn gateway_process() {
+    let bin = env!("CARGO_BIN_EXE_switchboard");
+    let mut starts = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..7 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("port");
+        let cfg = dir.path().join("c.json5");
+        std::fs::write(
+            &cfg,
+            format!(
+                r#"{{ stateDir: "{}", gateway: {{ port: {port} }},
+                providers: {{ anthropic: {{ apiKey: "x" }} }},
+                models: {{ default: "anthropic/m" }} }}"#,
+                dir.path().display()
+            ),
+        )
+        .expect("config");
+        let t0 = Instant::now();
+        let mut child = std::process::Command::new(bin)
+            .args(["gateway", "--config"])
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        loop {
+            if std::net::TcpStream::connect(addr).is_ok() {
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                panic!("gateway did not listen");
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        starts.push(t0.elapsed());
+        std::thread::sleep(Duration::from_secs(1));
+        if let Some(r) = rss_kib(child.id()) {
+            rss.push(r);
+        }
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+    starts.sort();
+    rss.sort();
+    println!(
+        "gateway binary: start-to-listening median {:?} (min {:?}, first run incl. DB creation {:?}); idle RSS median {:.1} MiB (min {:.1})",
+        starts[starts.len() / 2],
+        starts[0],
+        starts[starts.len() - 1],
+        rss[rss.len() / 2] as f64 / 1024.0,
+        rss[0] as f64 / 1024.0
+    );
+}
+
+fn main() {
+    // `cargo test --benches` runs bench binaries with `--bench` absent; do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(core_path());
+    gateway_process();
+}
