@@ -1,4 +1,5 @@
 //! switchboard: one binary that keeps a fleet of LLM agents reachable on chat platforms.
+pub mod access;
 pub mod agent;
 pub mod channels;
 pub mod cli;

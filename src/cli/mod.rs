@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         sub: SessionsSub,
     },
+    /// Who may talk to the agents: pending pairing codes and approved senders (works with the gateway down).
+    Pairing {
+        #[command(subcommand)]
+        sub: PairingSub,
+    },
     /// Background tasks.
     Tasks {
         #[command(subcommand)]
@@ -92,6 +97,18 @@ enum SessionsSub {
     },
     /// End main sessions (all, or those whose key starts with KEY) so chats start fresh.
     Reset { key: Option<String> },
+}
+
+#[derive(Subcommand)]
+enum PairingSub {
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve the sender who was given CODE on CHANNEL (telegram, discord).
+    Approve { channel: String, code: String },
+    /// Withdraw USER's access on CHANNEL.
+    Revoke { channel: String, user: String },
 }
 
 #[derive(Subcommand)]
@@ -194,6 +211,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 SessionsSub::List { json } => print::sessions(&client.sessions().await?, json)?,
                 SessionsSub::Reset { key } => {
                     println!("{}", client.reset_sessions(key).await?.message)
+                }
+            }
+        }
+        Command::Pairing { sub } => {
+            let c = load()?;
+            let store = crate::store::Store::open(&c.db_path())?;
+            match sub {
+                PairingSub::List { json } => {
+                    let (pending, allowed) = store.pairing_list()?;
+                    print::pairing(&pending, &allowed, json)?;
+                }
+                PairingSub::Approve { channel, code } => {
+                    match store.pairing_approve(&channel, &code)? {
+                        Some(a) => println!(
+                            "approved {channel} user {}{}; they can talk to the agents now",
+                            a.sender,
+                            a.name.map(|n| format!(" ({n})")).unwrap_or_default()
+                        ),
+                        None => anyhow::bail!(
+                            "no live pairing code {code} on {channel} (codes expire after an hour; see `switchboard pairing list`)"
+                        ),
+                    }
+                }
+                PairingSub::Revoke { channel, user } => {
+                    if store.pairing_revoke(&channel, &user)? {
+                        println!("revoked {channel} user {user}");
+                    } else {
+                        anyhow::bail!("{channel} user {user} was not approved");
+                    }
                 }
             }
         }

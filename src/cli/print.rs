@@ -1,7 +1,7 @@
 //! Human and `--json` output of listing commands.
 
 use crate::gateway::api::StatusReport;
-use crate::store::{SessionRow, TaskRow};
+use crate::store::{AllowedSender, PairingRequest, SessionRow, TaskRow};
 
 pub fn status(s: &StatusReport, url: &str, json: bool) -> anyhow::Result<()> {
     if json {
@@ -63,6 +63,52 @@ pub fn tasks(rows: &[TaskRow], json: bool) -> anyhow::Result<()> {
             t.agent,
             t.origin,
             prompt
+        );
+    }
+    Ok(())
+}
+
+pub fn pairing(
+    pending: &[PairingRequest],
+    allowed: &[AllowedSender],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        let v = serde_json::json!({ "pending": pending, "allowed": allowed });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!("pending codes:");
+    if pending.is_empty() {
+        println!("  (none)");
+    }
+    let now = crate::store::now_ms();
+    for p in pending {
+        println!(
+            "  {} {}  user {}{}  expires in {} min",
+            p.channel,
+            p.code,
+            p.sender,
+            p.name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default(),
+            (p.expires_at - now).max(0) / 60_000
+        );
+    }
+    println!("approved:");
+    if allowed.is_empty() {
+        println!("  (none)");
+    }
+    for a in allowed {
+        println!(
+            "  {} user {}{}",
+            a.channel,
+            a.sender,
+            a.name
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
         );
     }
     Ok(())

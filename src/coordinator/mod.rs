@@ -11,6 +11,7 @@ mod host;
 mod routing;
 mod workers;
 
+use crate::access::{Access, Decision};
 use crate::agent::{AgentError, Agents, TurnContext};
 use crate::channels::Channels;
 use crate::config::Config;
@@ -33,6 +34,7 @@ pub struct Coordinator {
 
 struct Inner {
     config: Arc<Config>,
+    access: Access,
     store: Store,
     agents: Agents,
     channels: Channels,
@@ -64,6 +66,7 @@ impl Coordinator {
         let workers = Workers::new(&config.workers);
         Coordinator {
             inner: Arc::new(Inner {
+                access: Access::from_config(&config),
                 config,
                 store,
                 agents,
@@ -157,12 +160,17 @@ impl Coordinator {
         if self.inner.shutdown.is_cancelled() {
             return; // stays pending; answered after restart
         }
-        let (reply, turns) = match commands::parse(&m.text) {
-            Some(cmd) => (commands::run(self, &m, cmd).await, None),
-            None => match self.converse(id, &m).await {
-                Some((text, turns)) => (Some(text), turns),
-                None => (None, None),
-            },
+        let voice_only = m.audio.is_some() && m.text.trim().is_empty();
+        let (reply, turns) = if voice_only {
+            (Some(VOICE_OFF.to_string()), None)
+        } else {
+            match commands::parse(&m.text) {
+                Some(cmd) => (commands::run(self, &m, cmd).await, None),
+                None => match self.converse(id, &m).await {
+                    Some((text, turns)) => (Some(text), turns),
+                    None => (None, None),
+                },
+            }
         };
         let Some(text) = reply else {
             return;
@@ -266,6 +274,9 @@ impl Coordinator {
     }
 }
 
+const VOICE_OFF: &str =
+    "🎙️ Voice notes are not enabled on this gateway yet — please type your message.";
+
 /// Turns to store in a session along with a reply.
 pub(crate) type SessionTurns = Option<(crate::store::SessionId, Vec<crate::store::NewTurn>)>;
 
@@ -280,6 +291,26 @@ fn user_text(m: &Inbound) -> String {
 #[async_trait]
 impl InboundSink for Coordinator {
     async fn accept(&self, m: Inbound) -> Result<(), SinkError> {
+        match self.inner.access.decide(&self.inner.store, &m) {
+            Decision::Allow => {}
+            Decision::Ignore => {
+                tracing::debug!(chat = %m.chat, sender = %m.sender.id, "message not for us or not allowed; ignored");
+                return Ok(());
+            }
+            Decision::Pair => {
+                if let Some(text) = self.inner.access.pair(&self.inner.store, &m) {
+                    let out = NewOutbox {
+                        target: m.chat.to_string(),
+                        thread: m.thread.clone(),
+                        reply_to: Some(m.message_id.clone()),
+                        text,
+                        dedupe_key: Some(format!("pair:{}:{}", m.chat, m.message_id)),
+                    };
+                    self.post(&out).map_err(|e| SinkError(e.to_string()))?;
+                }
+                return Ok(());
+            }
+        }
         match self.inner.store.inbox_insert(&m) {
             Ok(Some(id)) => {
                 self.dispatch(id, m);

@@ -42,6 +42,8 @@ pub enum GatewayError {
     Workspace(std::io::Error),
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Channel(#[from] switchboard_telegram::TelegramError),
 }
 
 /// A running gateway core (everything but the HTTP listener).
@@ -66,12 +68,43 @@ impl Gateway {
         let local = Arc::new(LocalChannel::default());
         let mut channels = Channels::default();
         channels.add(ChannelHandle::new("local", local.clone()));
-        log_platform_channels(&config);
+        let mut telegram_poller = None;
+        match config.channels.telegram.as_ref() {
+            Some(t) if t.token.is_some() => {
+                let settings = switchboard_telegram::TelegramSettings {
+                    token: t.token.clone().unwrap_or_default(),
+                    api_url: t.api_url.clone(),
+                    poll_timeout: Duration::from_secs(25),
+                };
+                let (handle, poller) =
+                    switchboard_telegram::connect(settings).map_err(GatewayError::Channel)?;
+                channels.add(handle);
+                telegram_poller = Some(poller);
+            }
+            _ => tracing::info!("telegram channel disabled (no token)"),
+        }
+        if config
+            .channels
+            .discord
+            .as_ref()
+            .and_then(|d| d.token.as_ref())
+            .is_some()
+        {
+            tracing::warn!(
+                "discord token is set, but this build has no discord adapter yet; the channel stays off"
+            );
+        } else {
+            tracing::info!("discord channel disabled (no token)");
+        }
         for h in extra {
             channels.add(h);
         }
         let shutdown = CancellationToken::new();
         let coordinator = Coordinator::new(config, store, agents, channels, shutdown.clone());
+        if let Some(p) = telegram_poller {
+            let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
+            tokio::spawn(p.run(sink, shutdown.clone()));
+        }
         let recovered = coordinator.recover()?;
         if recovered.inbox + recovered.outbox + recovered.tasks_rerun + recovered.tasks_interrupted
             > 0
@@ -121,27 +154,6 @@ impl Gateway {
         self.coordinator.shutdown(SHUTDOWN_GRACE).await;
         tracing::info!("stopped");
         result
-    }
-}
-
-fn log_platform_channels(config: &Config) {
-    let tg = config
-        .channels
-        .telegram
-        .as_ref()
-        .and_then(|t| t.token.as_ref());
-    let dc = config
-        .channels
-        .discord
-        .as_ref()
-        .and_then(|d| d.token.as_ref());
-    for (name, token) in [("telegram", tg), ("discord", dc)] {
-        match token {
-            None => tracing::info!("{name} channel disabled (no token)"),
-            Some(_) => tracing::warn!(
-                "{name} token is set, but this build has no {name} adapter yet; the channel stays off"
-            ),
-        }
     }
 }
 

@@ -5,7 +5,7 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// Times are milliseconds since the Unix epoch. Targets are `channel:chat` strings.
@@ -84,6 +84,26 @@ CREATE INDEX tasks_active ON tasks(id) WHERE status IN ('queued', 'running');
 CREATE TABLE chat_prefs (
     target      TEXT PRIMARY KEY,
     agent       TEXT
+);
+"#;
+
+/// Access control: pairing requests from unknown senders, and the senders the owner approved.
+const V2: &str = r#"
+CREATE TABLE pairing_requests (
+    channel     TEXT NOT NULL,
+    sender      TEXT NOT NULL,
+    name        TEXT,
+    code        TEXT NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (channel, sender)
+);
+CREATE TABLE allowed_senders (
+    channel     TEXT NOT NULL,
+    sender      TEXT NOT NULL,
+    name        TEXT,
+    approved_at INTEGER NOT NULL,
+    PRIMARY KEY (channel, sender)
 );
 "#;
 

@@ -7,12 +7,14 @@
 //! only an OS crash or power cut can lose the last moments. Statements are short, so one
 //! connection behind a mutex serves the whole gateway without blocking the runtime noticeably.
 
+mod access;
 mod inbox;
 mod migrations;
 mod outbox;
 mod sessions;
 mod tasks;
 
+pub use access::{AllowedSender, PairingOutcome, PairingRequest};
 pub use inbox::{InboxId, InboxRow};
 pub use outbox::{NewOutbox, OutboxId, OutboxRow, OutboxStatus};
 pub use sessions::{NewTurn, SessionId, SessionKind, SessionRow, TurnRow, main_key};

@@ -6,3 +6,4 @@ mod config_cli;
 mod reliability;
 mod support;
 mod tasks;
+mod telegram;

@@ -84,6 +84,9 @@ pub struct Inbound {
     pub chat: Target,
     /// A thread or forum topic within the chat, kept so the answer lands in it.
     pub thread: Option<String>,
+    /// The server the chat belongs to, where the platform has them (a Discord guild id).
+    #[serde(default)]
+    pub space: Option<String>,
     pub sender: Sender,
     pub text: String,
     pub audio: Option<AudioAttachment>,
@@ -104,6 +107,7 @@ impl Inbound {
         Self {
             chat,
             thread: None,
+            space: None,
             sender: Sender {
                 id: sender_id.to_string(),
                 name: None,

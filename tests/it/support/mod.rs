@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake_model;
+pub mod fake_telegram;
 pub mod gateway;
 
 pub use fake_model::{FakeModel, Gate, Reply};

@@ -1,0 +1,140 @@
+//! The Telegram channel: teloxide (long polling, rustls) converted to the channel contract.
+//!
+//! - `convert`: Telegram updates → our [`Inbound`](switchboard_channel::Inbound) (the only place
+//!   that reads teloxide's message types).
+//! - `poll`: the `getUpdates` loop; the offset moves past an update only after the core stored it.
+//! - `send`: posting, typing and file download, with Telegram errors classified.
+//! - `html`: the model's Markdown rendered as Telegram HTML.
+
+mod convert;
+mod html;
+mod poll;
+mod send;
+
+pub use html::markdown_to_html;
+/// Re-exported so tests can check fixtures against the real types.
+pub use teloxide;
+
+use std::sync::Arc;
+use std::time::Duration;
+use switchboard_channel::{ChannelHandle, InboundSink};
+use teloxide::prelude::*;
+use teloxide::types::BotCommand;
+use tokio_util::sync::CancellationToken;
+
+/// What the adapter needs from the config.
+#[derive(Debug, Clone)]
+pub struct TelegramSettings {
+    pub token: String,
+    /// Bot API root, e.g. `https://api.telegram.org`.
+    pub api_url: String,
+    /// Long-poll timeout asked of Telegram.
+    pub poll_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    #[error("telegram: `{0}` is not a valid apiUrl")]
+    ApiUrl(String),
+    #[error("telegram: the bot token was rejected (getMe: {0}); check channels.telegram.token")]
+    Token(String),
+    #[error("telegram: cannot reach the Bot API at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+}
+
+/// The bot's own identity, for mention detection.
+#[derive(Debug, Clone)]
+pub(crate) struct BotInfo {
+    pub id: u64,
+    pub username: String,
+}
+
+const COMMANDS: &[(&str, &str)] = &[
+    ("help", "What I can do"),
+    ("new", "Start a fresh conversation"),
+    ("status", "Agent, model, session and tasks"),
+    ("task", "Run a background task: /task [agent] text"),
+    ("tasks", "This chat's tasks"),
+    ("cancel", "Cancel a task: /cancel ID"),
+    ("agent", "Switch this chat's agent: /agent name"),
+];
+
+/// Builds the client and the channel handle (for sending) at once; returns the poller, which
+/// [`Poller::run`]s until shutdown. Telegram being unreachable at start-up is not fatal: the
+/// poller keeps trying, and the outbox keeps retrying sends.
+pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), TelegramError> {
+    let url = reqwest_url(&settings.api_url)?;
+    let client = teloxide::net::default_reqwest_settings()
+        .tcp_nodelay(true)
+        // Long polls hold the request open for `poll_timeout`; allow for it.
+        .timeout(settings.poll_timeout + Duration::from_secs(20))
+        .build()
+        .map_err(|e| TelegramError::Unreachable {
+            url: settings.api_url.clone(),
+            reason: e.to_string(),
+        })?;
+    let bot = Bot::with_client(settings.token.clone(), client).set_api_url(url);
+    let sender = Arc::new(send::TelegramSender::new(bot.clone()));
+    let handle = ChannelHandle::new("telegram", sender.clone())
+        .with_typing(sender.clone())
+        .with_audio(sender);
+    Ok((handle, Poller { bot, settings }))
+}
+
+/// Receives updates by long polling.
+pub struct Poller {
+    bot: Bot,
+    settings: TelegramSettings,
+}
+
+impl Poller {
+    /// Identifies the bot (getMe), clears any webhook, registers the command menu, then polls
+    /// into `sink` until `shutdown`. A rejected token stops the channel with a clear error.
+    pub async fn run(self, sink: Arc<dyn InboundSink>, shutdown: CancellationToken) {
+        let Some(info) = self.hello(&shutdown).await else {
+            return;
+        };
+        poll::run(self.bot, info, sink, self.settings.poll_timeout, shutdown).await;
+    }
+
+    async fn hello(&self, shutdown: &CancellationToken) -> Option<BotInfo> {
+        let mut wait = Duration::from_secs(1);
+        let me = loop {
+            match self.bot.get_me().await {
+                Ok(me) => break me,
+                Err(teloxide::RequestError::Api(api)) => {
+                    tracing::error!("{}", TelegramError::Token(api.to_string()));
+                    return None;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %send::describe(&e), ?wait, "telegram: cannot reach the Bot API; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return None,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(60));
+                }
+            }
+        };
+        let info = BotInfo {
+            id: me.user.id.0,
+            username: me.user.username.clone().unwrap_or_default(),
+        };
+        tracing::info!(bot = %info.username, "telegram connected");
+        if let Err(e) = self.bot.delete_webhook().await {
+            tracing::warn!(error = %send::describe(&e), "telegram: deleteWebhook failed; polling may conflict with a webhook");
+        }
+        let commands: Vec<BotCommand> = COMMANDS
+            .iter()
+            .map(|(c, d)| BotCommand::new(*c, *d))
+            .collect();
+        if let Err(e) = self.bot.set_my_commands(commands).await {
+            tracing::warn!(error = %send::describe(&e), "telegram: setMyCommands failed; the command menu stays as it was");
+        }
+        Some(info)
+    }
+}
+
+fn reqwest_url(s: &str) -> Result<reqwest::Url, TelegramError> {
+    reqwest::Url::parse(s).map_err(|_| TelegramError::ApiUrl(s.to_string()))
+}

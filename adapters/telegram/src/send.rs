@@ -1,0 +1,173 @@
+//! Posting to Telegram: messages (as HTML, falling back to plain text when Telegram rejects the
+//! entities), "typing", and file downloads, with Telegram's errors classified for the outbox.
+
+use async_trait::async_trait;
+use std::time::Duration;
+use switchboard_channel::{AudioAttachment, ChannelError, Outbound, Sender, Target, Typing};
+use teloxide::net::Download;
+use teloxide::prelude::*;
+use teloxide::types::{ChatAction, FileId, MessageId, ParseMode, ReplyParameters, ThreadId};
+use teloxide::{ApiError, RequestError};
+
+pub(crate) struct TelegramSender {
+    bot: Bot,
+}
+
+impl TelegramSender {
+    pub fn new(bot: Bot) -> Self {
+        Self { bot }
+    }
+}
+
+fn chat_id(t: &Target) -> Result<ChatId, ChannelError> {
+    t.chat
+        .parse::<i64>()
+        .map(ChatId)
+        .map_err(|_| ChannelError::Rejected(format!("`{}` is not a Telegram chat id", t.chat)))
+}
+
+fn message_id(s: &str) -> Option<MessageId> {
+    s.parse::<i32>().ok().map(MessageId)
+}
+
+#[async_trait]
+impl Sender for TelegramSender {
+    async fn send(&self, m: &Outbound) -> Result<String, ChannelError> {
+        let chat = chat_id(&m.target)?;
+        let build = |text: String, html: bool| {
+            let mut req = self.bot.send_message(chat, text);
+            if html {
+                req = req.parse_mode(ParseMode::Html);
+            }
+            if let Some(t) = m.thread.as_deref().and_then(message_id) {
+                req = req.message_thread_id(ThreadId(t));
+            }
+            if let Some(r) = m.reply_to.as_deref().and_then(message_id) {
+                req = req.reply_parameters(ReplyParameters::new(r).allow_sending_without_reply());
+            }
+            req
+        };
+        let html = crate::html::markdown_to_html(&m.text);
+        match build(html, true).await {
+            Ok(sent) => Ok(sent.id.0.to_string()),
+            Err(RequestError::Api(ApiError::CantParseEntities(why))) => {
+                tracing::debug!(%why, "telegram refused our HTML; sending plain text");
+                build(m.text.clone(), false)
+                    .await
+                    .map(|sent| sent.id.0.to_string())
+                    .map_err(classify)
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    fn max_len(&self) -> usize {
+        4096
+    }
+}
+
+#[async_trait]
+impl Typing for TelegramSender {
+    async fn typing(&self, target: &Target, thread: Option<&str>) -> Result<(), ChannelError> {
+        let mut req = self
+            .bot
+            .send_chat_action(chat_id(target)?, ChatAction::Typing);
+        if let Some(t) = thread.and_then(message_id) {
+            req = req.message_thread_id(ThreadId(t));
+        }
+        req.await.map(|_| ()).map_err(classify)
+    }
+}
+
+#[async_trait]
+impl switchboard_channel::AudioFetcher for TelegramSender {
+    async fn fetch(&self, a: &AudioAttachment) -> Result<Vec<u8>, ChannelError> {
+        let file = self
+            .bot
+            .get_file(FileId(a.file_ref.clone()))
+            .await
+            .map_err(classify)?;
+        let mut buf: Vec<u8> = Vec::new();
+        self.bot
+            .download_file(&file.path, &mut buf)
+            .await
+            .map_err(|e| ChannelError::Transient(redact(&e.to_string())))?;
+        Ok(buf)
+    }
+}
+
+/// Telegram's error → what the outbox should do about it.
+pub(crate) fn classify(e: RequestError) -> ChannelError {
+    match e {
+        RequestError::RetryAfter(s) => ChannelError::RateLimited {
+            retry_after: Duration::from_secs(s.seconds().into()),
+        },
+        RequestError::Network(_) | RequestError::Io(_) | RequestError::InvalidJson { .. } => {
+            ChannelError::Transient(describe(&e))
+        }
+        RequestError::Api(ApiError::InvalidToken) => ChannelError::Unauthorized(
+            "the bot token was rejected; check channels.telegram.token".into(),
+        ),
+        RequestError::Api(ApiError::Unknown(ref s)) if is_server_side(s) => {
+            ChannelError::Transient(describe(&e))
+        }
+        other => ChannelError::Rejected(describe(&other)),
+    }
+}
+
+fn is_server_side(description: &str) -> bool {
+    let d = description.to_lowercase();
+    [
+        "bad gateway",
+        "internal server error",
+        "service unavailable",
+        "gateway timeout",
+        "too many requests",
+    ]
+    .iter()
+    .any(|k| d.contains(k))
+}
+
+/// The error as text, with the bot token (part of every Bot API URL) removed.
+pub(crate) fn describe(e: &RequestError) -> String {
+    redact(&e.to_string())
+}
+
+/// Replaces the token in `/bot<TOKEN>/` paths.
+pub(crate) fn redact(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("/bot") {
+        out.push_str(&rest[..i + 4]);
+        let after = &rest[i + 4..];
+        match after.find('/') {
+            Some(j) if j > 0 => {
+                out.push_str("***");
+                rest = &after[j..];
+            }
+            _ => {
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_redacted_from_urls() {
+        assert_eq!(
+            redact("error sending request for url (http://127.0.0.1:1/bot123:ABC/SendMessage)"),
+            "error sending request for url (http://127.0.0.1:1/bot***/SendMessage)"
+        );
+        assert_eq!(redact("no url here"), "no url here");
+        assert_eq!(
+            redact("/file/bot9:X/voice/a.oga"),
+            "/file/bot***/voice/a.oga"
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! Pairing requests and approved senders (see `crate::access` for the policy).
+
+use super::Cached;
+use super::{Result, Store, now_ms};
+use rusqlite::{OptionalExtension, params};
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PairingRequest {
+    pub channel: String,
+    pub sender: String,
+    pub name: Option<String>,
+    pub code: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AllowedSender {
+    pub channel: String,
+    pub sender: String,
+    pub name: Option<String>,
+    pub approved_at: i64,
+}
+
+/// What happened when an unknown sender asked for pairing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairingOutcome {
+    /// A new code: tell the sender.
+    NewCode(String),
+    /// The sender already has a live code: say nothing more.
+    AlreadyPending,
+    /// Too many requests are pending: say nothing.
+    TooManyPending,
+}
+
+impl Store {
+    pub fn is_allowed(&self, channel: &str, sender: &str) -> Result<bool> {
+        self.with(|c| {
+            Ok(c.one(
+                "SELECT 1 FROM allowed_senders WHERE channel = ?1 AND sender = ?2",
+                params![channel, sender],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+        })
+    }
+
+    /// Creates a pairing code for an unknown sender, unless one is live or too many are pending.
+    pub fn pairing_request(
+        &self,
+        channel: &str,
+        sender: &str,
+        name: Option<&str>,
+        code: &str,
+        ttl_ms: i64,
+        max_pending: i64,
+    ) -> Result<PairingOutcome> {
+        let now = now_ms();
+        self.tx(|tx| {
+            tx.run("DELETE FROM pairing_requests WHERE expires_at <= ?1", [now])?;
+            let live = tx
+                .one(
+                    "SELECT 1 FROM pairing_requests WHERE channel = ?1 AND sender = ?2",
+                    params![channel, sender],
+                    |_| Ok(()),
+                )
+                .optional()?;
+            if live.is_some() {
+                return Ok(PairingOutcome::AlreadyPending);
+            }
+            let pending: i64 = tx.one(
+                "SELECT count(*) FROM pairing_requests WHERE channel = ?1",
+                [channel],
+                |r| r.get(0),
+            )?;
+            if pending >= max_pending {
+                return Ok(PairingOutcome::TooManyPending);
+            }
+            tx.run(
+                "INSERT INTO pairing_requests (channel, sender, name, code, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![channel, sender, name, code, now, now + ttl_ms],
+            )?;
+            Ok(PairingOutcome::NewCode(code.to_string()))
+        })
+    }
+
+    /// Approves the live request with `code` on `channel`; returns the approved sender.
+    pub fn pairing_approve(&self, channel: &str, code: &str) -> Result<Option<AllowedSender>> {
+        let now = now_ms();
+        self.tx(|tx| {
+            let req = tx
+                .one(
+                    "SELECT sender, name FROM pairing_requests
+                     WHERE channel = ?1 AND upper(code) = upper(?2) AND expires_at > ?3",
+                    params![channel, code, now],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+                )
+                .optional()?;
+            let Some((sender, name)) = req else {
+                return Ok(None);
+            };
+            tx.run(
+                "DELETE FROM pairing_requests WHERE channel = ?1 AND sender = ?2",
+                params![channel, sender],
+            )?;
+            tx.run(
+                "INSERT INTO allowed_senders (channel, sender, name, approved_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (channel, sender) DO NOTHING",
+                params![channel, sender, name, now],
+            )?;
+            Ok(Some(AllowedSender {
+                channel: channel.to_string(),
+                sender,
+                name,
+                approved_at: now,
+            }))
+        })
+    }
+
+    pub fn pairing_revoke(&self, channel: &str, sender: &str) -> Result<bool> {
+        self.with(|c| {
+            Ok(c.run(
+                "DELETE FROM allowed_senders WHERE channel = ?1 AND sender = ?2",
+                params![channel, sender],
+            )? > 0)
+        })
+    }
+
+    pub fn pairing_list(&self) -> Result<(Vec<PairingRequest>, Vec<AllowedSender>)> {
+        let now = now_ms();
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT channel, sender, name, code, expires_at FROM pairing_requests
+                 WHERE expires_at > ?1 ORDER BY created_at",
+            )?;
+            let pending = st
+                .query_map([now], |r| {
+                    Ok(PairingRequest {
+                        channel: r.get(0)?,
+                        sender: r.get(1)?,
+                        name: r.get(2)?,
+                        code: r.get(3)?,
+                        expires_at: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut st = c.prepare_cached(
+                "SELECT channel, sender, name, approved_at FROM allowed_senders ORDER BY approved_at",
+            )?;
+            let allowed = st
+                .query_map([], |r| {
+                    Ok(AllowedSender {
+                        channel: r.get(0)?,
+                        sender: r.get(1)?,
+                        name: r.get(2)?,
+                        approved_at: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((pending, allowed))
+        })
+    }
+}

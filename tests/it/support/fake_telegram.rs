@@ -1,0 +1,395 @@
+//! A fake Telegram Bot API on 127.0.0.1: real HTTP with the Bot API's JSON shapes, for teloxide
+//! to talk to through `channels.telegram.apiUrl`.
+//!
+//! It implements `getMe`, `getUpdates` (long polling with `offset` confirmation and `timeout`),
+//! `sendMessage`, `sendChatAction`, `setMyCommands`, `deleteWebhook`, `getFile` and file download.
+//! Tests queue user updates (checked against teloxide's own `Update` type, since teloxide drops
+//! updates it cannot parse), read what the bot sent, and inject failures per method: an HTTP error
+//! with Telegram's error body (429 with `retry_after`, 400, 502), malformed JSON, or a dropped
+//! connection. Method names match case-insensitively (teloxide sends `SendMessage`).
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+pub const BOT_ID: i64 = 999;
+pub const BOT_USERNAME: &str = "jarvis_bot";
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// An error answer: status, Telegram description, optional `retry_after`.
+    Error {
+        code: u16,
+        description: String,
+        retry_after: Option<u64>,
+    },
+    /// A 200 whose body is not JSON.
+    Malformed,
+    /// Close the connection without answering.
+    Drop,
+}
+
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub chat_id: i64,
+    pub text: String,
+    pub parse_mode: Option<String>,
+    pub thread: Option<i64>,
+    pub reply_to: Option<i64>,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_update: i64,
+    next_message: i64,
+    updates: Vec<Value>,
+    sent: Vec<Sent>,
+    /// Every sendMessage attempt (including refused ones), with its time.
+    attempts: Vec<Instant>,
+    actions: Vec<(i64, String)>,
+    commands: Vec<String>,
+    faults: HashMap<String, VecDeque<Fault>>,
+    files: HashMap<String, (String, Vec<u8>)>,
+    confirmed: i64,
+}
+
+#[derive(Clone)]
+pub struct FakeTelegram {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+    notify: Arc<Notify>,
+}
+
+type St = (Arc<Mutex<Inner>>, Arc<Notify>);
+
+impl FakeTelegram {
+    pub async fn start() -> FakeTelegram {
+        let inner = Arc::new(Mutex::new(Inner {
+            next_update: 1,
+            next_message: 1000,
+            ..Inner::default()
+        }));
+        let notify = Arc::new(Notify::new());
+        let app = Router::new()
+            .route("/{bot}/{method}", post(method).get(method))
+            .route("/file/{bot}/{*path}", get(file))
+            .with_state((inner.clone(), notify.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let listener = axum::serve::ListenerExt::tap_io(listener, |t| {
+            let _ = t.set_nodelay(true);
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        FakeTelegram { url, inner, notify }
+    }
+
+    /// Queues a raw update (its `update_id` is assigned here) after checking that teloxide can
+    /// parse it. Returns the update id.
+    pub fn push(&self, mut update: Value) -> i64 {
+        let mut g = self.inner.lock().unwrap();
+        let id = g.next_update;
+        g.next_update += 1;
+        update["update_id"] = json!(id);
+        let text = update.to_string();
+        if let Err(e) = serde_json::from_str::<switchboard_telegram::teloxide::types::Update>(&text)
+        {
+            panic!("fixture does not match teloxide's Update: {e}\n{text}");
+        }
+        g.updates.push(update);
+        drop(g);
+        self.notify.notify_waiters();
+        id
+    }
+
+    fn next_message_id(&self) -> i64 {
+        let mut g = self.inner.lock().unwrap();
+        g.next_message += 1;
+        g.next_message
+    }
+
+    /// A private message from user `user`; returns its message id.
+    pub fn dm(&self, user: i64, text: &str) -> i64 {
+        let id = self.next_message_id();
+        self.push(json!({ "message": {
+            "message_id": id, "date": 1_700_000_000,
+            "chat": { "id": user, "type": "private", "first_name": format!("User{user}") },
+            "from": { "id": user, "is_bot": false, "first_name": format!("User{user}") },
+            "text": text
+        }}));
+        id
+    }
+
+    /// A message in group `chat` (a forum topic when `thread` is set).
+    pub fn group(&self, chat: i64, user: i64, text: &str, thread: Option<i64>) -> i64 {
+        let id = self.next_message_id();
+        let mut msg = json!({
+            "message_id": id, "date": 1_700_000_000,
+            "chat": { "id": chat, "type": "supergroup", "title": "Team", "is_forum": thread.is_some() },
+            "from": { "id": user, "is_bot": false, "first_name": format!("User{user}") },
+            "text": text
+        });
+        if let Some(t) = thread {
+            msg["message_thread_id"] = json!(t);
+            msg["is_topic_message"] = json!(true);
+        }
+        self.push(json!({ "message": msg }));
+        id
+    }
+
+    /// A voice note from `user` whose file holds `bytes`.
+    pub fn voice(&self, user: i64, file_id: &str, bytes: Vec<u8>, duration: u32) -> i64 {
+        let id = self.next_message_id();
+        let size = bytes.len();
+        self.inner
+            .lock()
+            .unwrap()
+            .files
+            .insert(file_id.to_string(), (format!("voice/{file_id}.oga"), bytes));
+        self.push(json!({ "message": {
+            "message_id": id, "date": 1_700_000_000,
+            "chat": { "id": user, "type": "private", "first_name": "U" },
+            "from": { "id": user, "is_bot": false, "first_name": "U" },
+            "voice": { "file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+                       "duration": duration, "mime_type": "audio/ogg", "file_size": size }
+        }}));
+        id
+    }
+
+    /// The next calls of `method` (case-insensitive) fail with `fault`, once each.
+    pub fn fail(&self, method: &str, fault: Fault) {
+        self.inner
+            .lock()
+            .unwrap()
+            .faults
+            .entry(method.to_lowercase())
+            .or_default()
+            .push_back(fault);
+    }
+
+    pub fn sent(&self) -> Vec<Sent> {
+        self.inner.lock().unwrap().sent.clone()
+    }
+
+    pub fn sent_to(&self, chat: i64) -> Vec<Sent> {
+        self.sent()
+            .into_iter()
+            .filter(|s| s.chat_id == chat)
+            .collect()
+    }
+
+    pub fn send_attempts(&self) -> Vec<Instant> {
+        self.inner.lock().unwrap().attempts.clone()
+    }
+
+    pub fn actions(&self) -> Vec<(i64, String)> {
+        self.inner.lock().unwrap().actions.clone()
+    }
+
+    pub fn commands(&self) -> Vec<String> {
+        self.inner.lock().unwrap().commands.clone()
+    }
+
+    /// The highest offset the bot has confirmed.
+    pub fn confirmed(&self) -> i64 {
+        self.inner.lock().unwrap().confirmed
+    }
+
+    /// Waits (bounded) until `pred` holds for what was sent.
+    pub async fn wait_sent(&self, pred: impl Fn(&[Sent]) -> bool) -> Vec<Sent> {
+        for _ in 0..300 {
+            let s = self.sent();
+            if pred(&s) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "telegram never received the expected messages; sent: {:#?}",
+            self.sent()
+        );
+    }
+}
+
+fn ok(result: Value) -> Response {
+    axum::Json(json!({ "ok": true, "result": result })).into_response()
+}
+
+fn fault_response(f: Fault) -> Response {
+    match f {
+        Fault::Error {
+            code,
+            description,
+            retry_after,
+        } => {
+            let mut body = json!({ "ok": false, "error_code": code, "description": description });
+            if let Some(s) = retry_after {
+                body["parameters"] = json!({ "retry_after": s });
+            }
+            (
+                StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+                axum::Json(body),
+            )
+                .into_response()
+        }
+        Fault::Malformed => (StatusCode::OK, "{\"ok\": tru").into_response(),
+        Fault::Drop => unreachable!("handled by the caller"),
+    }
+}
+
+fn bot_user() -> Value {
+    json!({ "id": BOT_ID, "is_bot": true, "first_name": "Jarvis", "username": BOT_USERNAME })
+}
+
+async fn method(
+    State((inner, notify)): State<St>,
+    Path((bot, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if !bot.starts_with("bot") {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let name = name.to_lowercase();
+    let params: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
+    if name == "sendmessage" {
+        inner.lock().unwrap().attempts.push(Instant::now());
+    }
+    let fault = inner
+        .lock()
+        .unwrap()
+        .faults
+        .get_mut(&name)
+        .and_then(VecDeque::pop_front);
+    match fault {
+        Some(Fault::Drop) => {
+            // Never answer: the client sees its connection die when this future is dropped.
+            std::future::pending::<()>().await;
+            unreachable!()
+        }
+        Some(f) => return fault_response(f),
+        None => {}
+    }
+    match name.as_str() {
+        "getme" => {
+            let mut me = bot_user();
+            for (k, v) in [
+                ("can_join_groups", true),
+                ("can_read_all_group_messages", false),
+                ("supports_inline_queries", false),
+                ("can_connect_to_business", false),
+                ("has_main_web_app", false),
+            ] {
+                me[k] = json!(v);
+            }
+            ok(me)
+        }
+        "deletewebhook" => ok(json!(true)),
+        "setmycommands" => {
+            let names = params["commands"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["command"].as_str().map(str::to_string))
+                .collect();
+            inner.lock().unwrap().commands = names;
+            ok(json!(true))
+        }
+        "sendchataction" => {
+            let chat = params["chat_id"].as_i64().unwrap_or_default();
+            let action = params["action"].as_str().unwrap_or_default().to_string();
+            inner.lock().unwrap().actions.push((chat, action));
+            ok(json!(true))
+        }
+        "sendmessage" => {
+            let chat = params["chat_id"].as_i64().unwrap_or_default();
+            let text = params["text"].as_str().unwrap_or_default().to_string();
+            let mut g = inner.lock().unwrap();
+            g.next_message += 1;
+            let id = g.next_message;
+            g.sent.push(Sent {
+                chat_id: chat,
+                text: text.clone(),
+                parse_mode: params["parse_mode"].as_str().map(str::to_string),
+                thread: params["message_thread_id"].as_i64(),
+                reply_to: params["reply_parameters"]["message_id"].as_i64(),
+                at: Instant::now(),
+            });
+            let chat_json = if chat > 0 {
+                json!({ "id": chat, "type": "private", "first_name": "U" })
+            } else {
+                json!({ "id": chat, "type": "supergroup", "title": "Team" })
+            };
+            ok(
+                json!({ "message_id": id, "date": 1_700_000_000, "chat": chat_json,
+                       "from": bot_user(), "text": text }),
+            )
+        }
+        "getfile" => {
+            let id = params["file_id"].as_str().unwrap_or_default();
+            match inner.lock().unwrap().files.get(id) {
+                Some((path, bytes)) => ok(json!({
+                    "file_id": id, "file_unique_id": format!("u-{id}"),
+                    "file_size": bytes.len(), "file_path": path
+                })),
+                None => fault_response(Fault::Error {
+                    code: 400,
+                    description: "Bad Request: invalid file_id".into(),
+                    retry_after: None,
+                }),
+            }
+        }
+        "getupdates" => {
+            let offset = params["offset"].as_i64().unwrap_or(0);
+            let timeout = params["timeout"].as_u64().unwrap_or(0).min(30);
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+            loop {
+                let notified = notify.notified();
+                {
+                    let mut g = inner.lock().unwrap();
+                    if offset > 0 {
+                        // Confirmation: updates below the offset are forgotten.
+                        g.confirmed = g.confirmed.max(offset);
+                        g.updates
+                            .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+                    }
+                    let ready: Vec<Value> = g
+                        .updates
+                        .iter()
+                        .filter(|u| u["update_id"].as_i64().unwrap_or(0) >= offset)
+                        .cloned()
+                        .collect();
+                    if !ready.is_empty() {
+                        return ok(Value::Array(ready));
+                    }
+                }
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    return ok(json!([]));
+                }
+            }
+        }
+        other => fault_response(Fault::Error {
+            code: 404,
+            description: format!("Not Found: method {other} is not in the fake"),
+            retry_after: None,
+        }),
+    }
+}
+
+async fn file(State((inner, _)): State<St>, Path((bot, path)): Path<(String, String)>) -> Response {
+    if !bot.starts_with("bot") {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let g = inner.lock().unwrap();
+    match g.files.values().find(|(p, _)| *p == path) {
+        Some((_, bytes)) => bytes.clone().into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
