@@ -11,17 +11,23 @@
 use crate::channels::Channels;
 use crate::lanes::Lanes;
 use crate::store::{OutboxId, OutboxStatus, Store};
+use std::sync::Arc;
 use std::time::Duration;
 use switchboard_channel::{ChannelError, Outbound, Target, split_message};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+const MAX_IN_FLIGHT: usize = 16;
 
 #[derive(Clone)]
 pub struct Delivery {
     store: Store,
     channels: Channels,
     lanes: Lanes<String>,
+    /// Sends in flight at once, across all chats: platforms limit bursts anyway (Telegram about
+    /// 30 messages a second), and each in-flight send holds a connection and its buffers.
+    sending: Arc<Semaphore>,
     shutdown: CancellationToken,
 }
 
@@ -31,6 +37,7 @@ impl Delivery {
             store,
             channels,
             lanes: Lanes::new(),
+            sending: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
             shutdown,
         }
     }
@@ -100,7 +107,11 @@ impl Delivery {
                     reply_to: if i == 0 { row.reply_to.clone() } else { None },
                     text,
                 };
-                match channel.sender().send(&out).await {
+                let sent = {
+                    let _slot = self.sending.acquire().await;
+                    channel.sender().send(&out).await
+                };
+                match sent {
                     Ok(_) => {
                         if let Err(e) = self.store.outbox_progress(id, i + 1, i + 1 == total) {
                             tracing::error!(error = %e, "cannot record delivery");

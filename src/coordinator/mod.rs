@@ -258,6 +258,12 @@ impl Coordinator {
         }
         let (chat, thread, s) = (chat.clone(), thread.map(str::to_string), stop.clone());
         tokio::spawn(async move {
+            // A reply that comes quickly needs no indicator; this also spares the platform's rate
+            // limits (and our connections) a call per message in a burst.
+            tokio::select! {
+                _ = s.cancelled() => return,
+                _ = tokio::time::sleep(TYPING_DELAY) => {}
+            }
             loop {
                 if let Some(t) = ch.typing()
                     && let Err(e) = t.typing(&chat, thread.as_deref()).await
@@ -273,6 +279,9 @@ impl Coordinator {
         stop
     }
 }
+
+/// How long a turn runs before "typing…" is shown.
+const TYPING_DELAY: Duration = Duration::from_millis(250);
 
 const VOICE_OFF: &str =
     "🎙️ Voice notes are not enabled on this gateway yet — please type your message.";

@@ -11,6 +11,8 @@ pub fn client(timeout: Duration) -> reqwest::Client {
         .timeout(timeout)
         .connect_timeout(Duration::from_secs(10))
         .tcp_nodelay(true)
+        // Bursts open many connections; keep only a few idle ones afterwards.
+        .pool_max_idle_per_host(8)
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
 }

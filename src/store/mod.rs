@@ -62,7 +62,7 @@ impl Store {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.set_prepared_statement_cache_capacity(64);
-        conn.pragma_update(None, "cache_size", -16_000)?; // 16 MiB of page cache at most
+        conn.pragma_update(None, "cache_size", -4_000)?; // 4 MiB of page cache at most
         // Checkpoints copy the WAL into the database and fsync; done inline they put a multi-
         // millisecond stall on whichever message happens to commit the 1000th page. A background
         // thread with its own connection does them instead.

@@ -66,6 +66,8 @@ pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), Te
     let url = reqwest_url(&settings.api_url)?;
     let client = teloxide::net::default_reqwest_settings()
         .tcp_nodelay(true)
+        // A burst to many chats opens many connections; keep only a few afterwards.
+        .pool_max_idle_per_host(4)
         // Long polls hold the request open for `poll_timeout`; allow for it.
         .timeout(settings.poll_timeout + Duration::from_secs(20))
         .build()

@@ -77,6 +77,11 @@ impl TestGateway {
         g
     }
 
+    /// The gateway's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
+    }
+
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("gateway.log")
     }
@@ -96,7 +101,10 @@ impl TestGateway {
         let child = Command::new(BIN)
             .args(["gateway", "--config"])
             .arg(&self.config)
-            .env("RUST_LOG", "debug")
+            .env(
+                "RUST_LOG",
+                std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "debug".into()),
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))

@@ -5,5 +5,7 @@ pub mod fake_model;
 pub mod fake_telegram;
 pub mod gateway;
 
+#[allow(unused_imports)]
 pub use fake_model::{FakeModel, Gate, Reply};
+#[allow(unused_imports)]
 pub use gateway::{TestGateway, stderr, stdout};
