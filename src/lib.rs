@@ -5,6 +5,7 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod coordinator;
+pub mod cron;
 pub mod delivery;
 pub mod gateway;
 pub mod lanes;

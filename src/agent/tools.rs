@@ -32,6 +32,13 @@ pub trait ToolHost: Send + Sync {
     ) -> Result<String, String>;
     async fn list_tasks(&self, ctx: &TurnContext) -> Result<String, String>;
     async fn send_message(&self, target: &str, text: &str) -> Result<String, String>;
+    async fn cron_add(
+        &self,
+        ctx: &TurnContext,
+        spec: crate::cron::JobSpec,
+    ) -> Result<String, String>;
+    async fn cron_list(&self, ctx: &TurnContext) -> Result<String, String>;
+    async fn cron_remove(&self, id: i64) -> Result<String, String>;
 }
 
 const OUTPUT_LIMIT: usize = 8_000;
@@ -64,6 +71,25 @@ pub fn specs(exec: &ExecConfig, is_worker: bool) -> Vec<ToolSpec> {
             }, "required": ["to", "text"] }),
         ),
     ];
+    v.push(spec(
+        "cron_add",
+        "Schedule a recurring run of yourself: `schedule` is 5-field cron in the user's time zone (\"0 8 * * 1-5\" = weekdays 08:00), \
+         `message` is the prompt you will get then; your reply is posted to `to` (default: this chat). Reply exactly NO_REPLY then to post nothing.",
+        json!({ "type": "object", "properties": {
+            "schedule": { "type": "string" }, "message": { "type": "string" },
+            "to": { "type": "string" }, "tz": { "type": "string" }, "name": { "type": "string" }
+        }, "required": ["schedule", "message"] }),
+    ));
+    v.push(spec(
+        "cron_list",
+        "List the scheduled jobs of this chat.",
+        json!({ "type": "object", "properties": {} }),
+    ));
+    v.push(spec(
+        "cron_remove",
+        "Remove a scheduled job by its id.",
+        json!({ "type": "object", "properties": { "id": { "type": "integer" } }, "required": ["id"] }),
+    ));
     if !is_worker {
         v.push(spec(
             "spawn_task",
@@ -133,6 +159,30 @@ pub async fn run(
         }
         "list_tasks" => host.list_tasks(ctx).await,
         "send_message" => host.send_message(need("to")?, need("text")?).await,
+        "cron_add" => {
+            let spec = crate::cron::JobSpec {
+                schedule: need("schedule")?.to_string(),
+                message: need("message")?.to_string(),
+                target: s("to").map(str::to_string).or_else(|| ctx.origin.clone()),
+                agent: Some(ctx.agent.clone()),
+                tz: s("tz").map(str::to_string),
+                name: s("name").map(str::to_string),
+            };
+            host.cron_add(ctx, spec).await
+        }
+        "cron_list" => host.cron_list(ctx).await,
+        "cron_remove" => {
+            let id = input
+                .get("id")
+                .and_then(|v| {
+                    v.as_i64().or_else(|| {
+                        v.as_str()
+                            .and_then(|s| s.trim_start_matches('#').parse().ok())
+                    })
+                })
+                .ok_or("`id` is required")?;
+            host.cron_remove(id).await
+        }
         "spawn_task" if !ctx.is_worker => host.spawn_task(ctx, s("agent"), need("prompt")?).await,
         "exec" if exec.enabled => run_exec(need("command")?, exec).await,
         other => Err(format!("no tool named `{other}`")),

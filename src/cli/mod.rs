@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         sub: SessionsSub,
     },
+    /// Scheduled agent runs posted to a chat (work with the gateway down, except `run`).
+    Cron {
+        #[command(subcommand)]
+        sub: CronSub,
+    },
     /// Who may talk to the agents: pending pairing codes and approved senders (works with the gateway down).
     Pairing {
         #[command(subcommand)]
@@ -100,6 +105,44 @@ enum SessionsSub {
 }
 
 #[derive(Subcommand)]
+enum CronSub {
+    /// Add a job: SCHEDULE is 5-field cron ("0 9 * * 1-5") or @hourly/@daily/@weekly.
+    Add {
+        schedule: String,
+        message: String,
+        /// Where the reply goes: telegram:ID, discord:channel:ID, discord:dm:ID, local:NAME.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        /// IANA time zone (default: the config's `timezone`, else the system's).
+        #[arg(long)]
+        tz: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Rm {
+        id: i64,
+    },
+    /// Remove every job.
+    Clear,
+    /// Run a job now (needs the running gateway).
+    Run {
+        id: i64,
+    },
+    Enable {
+        id: i64,
+    },
+    Disable {
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
 enum PairingSub {
     List {
         #[arg(long)]
@@ -122,6 +165,11 @@ enum TasksSub {
     },
 }
 
+/// A request the command line cannot carry out as given (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -141,6 +189,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let config_problem = e.downcast_ref::<ConfigError>().is_some()
+                || e.downcast_ref::<UsageError>().is_some()
                 || matches!(
                     e.downcast_ref::<crate::gateway::GatewayError>(),
                     Some(crate::gateway::GatewayError::InsecureBind { .. })
@@ -214,6 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Cron { sub } => cron(&load()?, sub).await?,
         Command::Pairing { sub } => {
             let c = load()?;
             let store = crate::store::Store::open(&c.db_path())?;
@@ -250,6 +300,63 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 TasksSub::Cancel { id } => println!("{}", client.cancel_task(id).await?.message),
             }
         }
+    }
+    Ok(())
+}
+
+async fn cron(c: &Config, sub: CronSub) -> anyhow::Result<()> {
+    use crate::cron;
+    let clock = cron::clock::from_env();
+    if let CronSub::Run { id } = sub {
+        let done = Client::from_config(c).cron_run(id).await?;
+        println!("{}", done.message);
+        return Ok(());
+    }
+    let store = crate::store::Store::open(&c.db_path())?;
+    match sub {
+        CronSub::Add {
+            schedule,
+            message,
+            to,
+            agent,
+            tz,
+            name,
+        } => {
+            let spec = cron::JobSpec {
+                schedule,
+                message,
+                target: to,
+                agent,
+                tz,
+                name,
+            };
+            let job = cron::add_job(c, &store, clock.now(), spec).map_err(UsageError)?;
+            println!("added {}", cron::describe(&[job], c.tz()));
+        }
+        CronSub::List { json } => {
+            let jobs = store.cron_jobs(None)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+            } else {
+                println!("{}", cron::describe(&jobs, c.tz()));
+            }
+        }
+        CronSub::Rm { id } => {
+            if !store.cron_remove(id)? {
+                anyhow::bail!("no cron job #{id}");
+            }
+            println!("removed cron job #{id}");
+        }
+        CronSub::Clear => println!("removed {} cron job(s)", store.cron_clear()?),
+        CronSub::Enable { id } | CronSub::Disable { id } => {
+            let enable = matches!(sub, CronSub::Enable { .. });
+            cron::set_enabled(&store, clock.now(), id, enable).map_err(UsageError)?;
+            println!(
+                "{} cron job #{id}",
+                if enable { "enabled" } else { "disabled" }
+            );
+        }
+        CronSub::Run { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

@@ -22,6 +22,24 @@ pub fn status(s: &StatusReport, url: &str, json: bool) -> anyhow::Result<()> {
         "sessions: {} live · inbox pending: {} · outbox pending: {} · tasks active: {}",
         s.counts.sessions, s.counts.inbox_pending, s.counts.outbox_pending, s.counts.tasks_active
     );
+    let when = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    println!(
+        "cron: {} jobs · next wake-up: {} · last run: {}",
+        s.cron.jobs,
+        s.cron.next_wake.map_or("none".into(), when),
+        s.cron
+            .last_run
+            .as_ref()
+            .map_or("none".into(), |(t, st)| format!("{} ({st})", when(*t)))
+    );
     Ok(())
 }
 

@@ -13,6 +13,7 @@ pub enum Command {
     Tasks,
     Cancel(String),
     Agent(String),
+    Cron,
     Unknown(String),
 }
 
@@ -23,6 +24,7 @@ pub const HELP: &str = "Commands:
 /tasks — this chat's tasks
 /cancel ID — cancel a task
 /agent NAME — switch this chat to another agent
+/cron — this chat's scheduled jobs
 /help — this list";
 
 /// A command, if the message is one. `/cmd@BotName` (Telegram groups) is accepted.
@@ -45,6 +47,7 @@ pub fn parse(text: &str) -> Option<Command> {
         "tasks" => Command::Tasks,
         "cancel" => Command::Cancel(args.to_string()),
         "agent" => Command::Agent(args.to_string()),
+        "cron" => Command::Cron,
         _ => Command::Unknown(name),
     })
 }
@@ -104,6 +107,10 @@ pub async fn run(c: &Coordinator, m: &Inbound, cmd: Command) -> Option<String> {
                 }
             }
         }
+        Command::Cron => match c.store().cron_jobs(Some(&target)) {
+            Ok(jobs) => crate::cron::describe(&jobs, c.config().tz()),
+            Err(e) => format!("⚠️ {e}"),
+        },
         Command::Unknown(name) => format!("Unknown command /{name}. Try /help."),
     })
 }

@@ -41,6 +41,34 @@ impl ToolHost for Coordinator {
     async fn send_message(&self, to: &str, text: &str) -> Result<String, String> {
         self.send_to(to, text).map(|_| format!("queued for {to}"))
     }
+
+    async fn cron_add(
+        &self,
+        _ctx: &TurnContext,
+        spec: crate::cron::JobSpec,
+    ) -> Result<String, String> {
+        let job = crate::cron::add_job(self.config(), self.store(), self.clock().now(), spec)?;
+        Ok(format!(
+            "scheduled: {}",
+            crate::cron::describe(&[job], self.config().tz())
+        ))
+    }
+
+    async fn cron_list(&self, ctx: &TurnContext) -> Result<String, String> {
+        let jobs = self
+            .store()
+            .cron_jobs(ctx.origin.as_deref())
+            .map_err(|e| e.to_string())?;
+        Ok(crate::cron::describe(&jobs, self.config().tz()))
+    }
+
+    async fn cron_remove(&self, id: i64) -> Result<String, String> {
+        match self.store().cron_remove(id) {
+            Ok(true) => Ok(format!("removed cron job #{id}")),
+            Ok(false) => Err(format!("no cron job #{id}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 impl Coordinator {

@@ -43,6 +43,7 @@ struct Inner {
     workers: Workers,
     shutdown: CancellationToken,
     started: Instant,
+    clock: Arc<dyn crate::cron::clock::Clock>,
 }
 
 /// What start-up recovered from a previous run.
@@ -76,6 +77,7 @@ impl Coordinator {
                 workers,
                 shutdown,
                 started: Instant::now(),
+                clock: crate::cron::clock::from_env(),
             }),
         }
     }
@@ -94,6 +96,16 @@ impl Coordinator {
 
     pub fn channels(&self) -> &Channels {
         &self.inner.channels
+    }
+
+    /// The clock cron uses (the system's, or a test's).
+    pub fn clock(&self) -> Arc<dyn crate::cron::clock::Clock> {
+        self.inner.clock.clone()
+    }
+
+    /// Queues stored outbox message `id` for delivery.
+    pub(crate) fn deliver(&self, id: crate::store::OutboxId, target: &str) {
+        self.inner.delivery.push(id, target);
     }
 
     pub fn uptime(&self) -> Duration {

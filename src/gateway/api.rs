@@ -37,6 +37,16 @@ pub struct StatusReport {
     pub agents: Vec<String>,
     pub coordinator: String,
     pub counts: Counts,
+    pub cron: CronHealth,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CronHealth {
+    pub jobs: i64,
+    /// When the scheduler next has something to do (ms since the epoch).
+    pub next_wake: Option<i64>,
+    /// The latest finished run: when (ms) and how.
+    pub last_run: Option<(i64, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -108,6 +118,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/sessions/reset", post(reset_sessions))
         .route("/v1/tasks", get(tasks))
         .route("/v1/tasks/{id}/cancel", post(cancel_task))
+        .route("/v1/cron/{id}/run", post(cron_run))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
         .route(
@@ -151,6 +162,14 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusReport>, ApiErro
         agents: c.agents().names().iter().map(|s| s.to_string()).collect(),
         coordinator: c.config().coordinator().to_string(),
         counts: c.store().counts().map_err(internal)?,
+        cron: {
+            let (jobs, next_wake, last_run) = c.store().cron_health().map_err(internal)?;
+            CronHealth {
+                jobs,
+                next_wake,
+                last_run,
+            }
+        },
     }))
 }
 
@@ -265,5 +284,11 @@ async fn cancel_task(
     Path(id): Path<i64>,
 ) -> Result<Json<Done>, ApiError> {
     let message = s.coordinator.cancel_task(id).map_err(bad)?;
+    Ok(Json(Done { message }))
+}
+
+async fn cron_run(State(s): State<ApiState>, Path(id): Path<i64>) -> Result<Json<Done>, ApiError> {
+    let c = &s.coordinator;
+    let message = crate::cron::run_now(c, c.clock(), id).map_err(bad)?;
     Ok(Json(Done { message }))
 }

@@ -186,6 +186,15 @@ impl Client {
         self.get("/v1/tasks", Duration::from_secs(10)).await
     }
 
+    pub async fn cron_run(&self, id: i64) -> Result<Done, ClientError> {
+        self.post(
+            &format!("/v1/cron/{id}/run"),
+            &serde_json::json!({}),
+            Duration::from_secs(10),
+        )
+        .await
+    }
+
     pub async fn cancel_task(&self, id: i64) -> Result<Done, ClientError> {
         self.post(
             &format!("/v1/tasks/{id}/cancel"),

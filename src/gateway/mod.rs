@@ -101,6 +101,10 @@ impl Gateway {
         }
         let shutdown = CancellationToken::new();
         let coordinator = Coordinator::new(config, store, agents, channels, shutdown.clone());
+        tokio::spawn(
+            crate::cron::Scheduler::new(coordinator.clone(), coordinator.clock())
+                .run(shutdown.clone()),
+        );
         if let Some(p) = telegram_poller {
             let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
             tokio::spawn(p.run(sink, shutdown.clone()));

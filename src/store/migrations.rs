@@ -5,7 +5,7 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// Times are milliseconds since the Unix epoch. Targets are `channel:chat` strings.
@@ -105,6 +105,38 @@ CREATE TABLE allowed_senders (
     approved_at INTEGER NOT NULL,
     PRIMARY KEY (channel, sender)
 );
+"#;
+
+/// Cron jobs and their runs. A run row per (job, slot) is what makes a slot fire at most once.
+const V3: &str = r#"
+CREATE TABLE cron_jobs (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    schedule    TEXT NOT NULL,
+    tz          TEXT NOT NULL,
+    agent       TEXT NOT NULL,
+    message     TEXT NOT NULL,
+    target      TEXT,
+    enabled     INTEGER NOT NULL DEFAULT 1,
+    created_at  INTEGER NOT NULL,
+    next_run    INTEGER            -- the next slot, ms; NULL when disabled
+);
+CREATE INDEX cron_jobs_due ON cron_jobs(next_run) WHERE enabled = 1;
+
+CREATE TABLE cron_runs (
+    id          INTEGER PRIMARY KEY,
+    job_id      INTEGER NOT NULL,
+    slot        INTEGER NOT NULL,  -- the scheduled time, ms
+    status      TEXT NOT NULL,     -- running | ok | no_reply | error | failed | skipped
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_retry  INTEGER,
+    started_at  INTEGER,
+    finished_at INTEGER,
+    output      TEXT,
+    error       TEXT,
+    UNIQUE (job_id, slot)
+);
+CREATE INDEX cron_runs_retry ON cron_runs(next_retry) WHERE status IN ('error', 'running');
 "#;
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! connection behind a mutex serves the whole gateway without blocking the runtime noticeably.
 
 mod access;
+mod cron;
 mod inbox;
 mod migrations;
 mod outbox;
@@ -15,6 +16,7 @@ mod sessions;
 mod tasks;
 
 pub use access::{AllowedSender, PairingOutcome, PairingRequest};
+pub use cron::{CronJob, CronRun, JobId, NewJob};
 pub use inbox::{InboxId, InboxRow};
 pub use outbox::{NewOutbox, OutboxId, OutboxRow, OutboxStatus};
 pub use sessions::{NewTurn, SessionId, SessionKind, SessionRow, TurnRow, main_key};

@@ -3,6 +3,7 @@
 
 mod chat;
 mod config_cli;
+mod cron;
 mod reliability;
 mod support;
 mod tasks;

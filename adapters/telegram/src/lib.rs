@@ -57,6 +57,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("tasks", "This chat's tasks"),
     ("cancel", "Cancel a task: /cancel ID"),
     ("agent", "Switch this chat's agent: /agent name"),
+    ("cron", "This chat's scheduled jobs"),
 ];
 
 /// Builds the client and the channel handle (for sending) at once; returns the poller, which

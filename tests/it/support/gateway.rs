@@ -106,6 +106,7 @@ impl TestGateway {
                 std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "debug".into()),
             )
             .env("NO_COLOR", "1")
+            .env("SWITCHBOARD_TEST_CLOCK", self.clock_path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -146,13 +147,29 @@ impl TestGateway {
             .expect("wait")
     }
 
-    /// Runs the CLI with this config.
+    /// Runs the CLI with this config (and this gateway's clock).
     pub async fn cli(&self, args: &[&str]) -> Output {
         self.cli_stdin(args, "").await
     }
 
     pub async fn cli_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        run_cli(&self.config, args, stdin).await
+        run_cli_env(
+            &self.config,
+            args,
+            stdin,
+            &[("SWITCHBOARD_TEST_CLOCK", &self.clock_path())],
+        )
+        .await
+    }
+
+    /// The file the gateway and the CLI read the time from (system time while it does not exist).
+    pub fn clock_path(&self) -> PathBuf {
+        self.dir.path().join("clock")
+    }
+
+    /// Sets the time the scheduler sees (RFC 3339).
+    pub fn set_clock(&self, rfc3339: &str) {
+        std::fs::write(self.clock_path(), rfc3339).expect("write clock");
     }
 
     /// Sends `text` to local chat `chat` over the HTTP API and returns the reply.
@@ -225,8 +242,21 @@ impl TestGateway {
 }
 
 pub async fn run_cli(config: &Path, args: &[&str], stdin: &str) -> Output {
+    run_cli_env(config, args, stdin, &[]).await
+}
+
+pub async fn run_cli_env(
+    config: &Path,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &Path)],
+) -> Output {
     use tokio::io::AsyncWriteExt;
-    let mut child = Command::new(BIN)
+    let mut cmd = Command::new(BIN);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .arg("--config")
         .arg(config)
         .args(args)

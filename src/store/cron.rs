@@ -1,0 +1,294 @@
+//! Cron jobs and runs. The scheduling logic is in `crate::cron`; this is their storage.
+
+use super::outbox::{NewOutbox, OutboxId, insert_outbox};
+use super::sessions::{NewTurn, SessionId, insert_turns};
+use super::{Cached, Result, Store, now_ms};
+use rusqlite::{OptionalExtension, Row, params};
+
+pub type JobId = i64;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CronJob {
+    pub id: JobId,
+    pub name: String,
+    pub schedule: String,
+    pub tz: String,
+    pub agent: String,
+    pub message: String,
+    pub target: Option<String>,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub next_run: Option<i64>,
+    /// The latest run: its slot, status and error.
+    pub last_slot: Option<i64>,
+    pub last_status: Option<String>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub name: String,
+    pub schedule: String,
+    pub tz: String,
+    pub agent: String,
+    pub message: String,
+    pub target: Option<String>,
+    pub next_run: Option<i64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CronRun {
+    pub id: i64,
+    pub job_id: JobId,
+    pub slot: i64,
+    pub status: String,
+    pub attempts: i64,
+}
+
+const JOB_COLS: &str = "j.id, j.name, j.schedule, j.tz, j.agent, j.message, j.target, j.enabled,
+    j.created_at, j.next_run, r.slot, r.status, r.error";
+const JOB_FROM: &str = "FROM cron_jobs j LEFT JOIN cron_runs r ON r.id =
+    (SELECT id FROM cron_runs WHERE job_id = j.id ORDER BY slot DESC LIMIT 1)";
+
+fn job(r: &Row) -> rusqlite::Result<CronJob> {
+    Ok(CronJob {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        schedule: r.get(2)?,
+        tz: r.get(3)?,
+        agent: r.get(4)?,
+        message: r.get(5)?,
+        target: r.get(6)?,
+        enabled: r.get(7)?,
+        created_at: r.get(8)?,
+        next_run: r.get(9)?,
+        last_slot: r.get(10)?,
+        last_status: r.get(11)?,
+        last_error: r.get(12)?,
+    })
+}
+
+fn run(r: &Row) -> rusqlite::Result<CronRun> {
+    Ok(CronRun {
+        id: r.get(0)?,
+        job_id: r.get(1)?,
+        slot: r.get(2)?,
+        status: r.get(3)?,
+        attempts: r.get(4)?,
+    })
+}
+
+impl Store {
+    pub fn cron_add(&self, j: &NewJob) -> Result<JobId> {
+        self.with(|c| {
+            c.run(
+                "INSERT INTO cron_jobs (name, schedule, tz, agent, message, target, created_at, next_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![j.name, j.schedule, j.tz, j.agent, j.message, j.target, now_ms(), j.next_run],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn cron_jobs(&self, target: Option<&str>) -> Result<Vec<CronJob>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {JOB_COLS} {JOB_FROM} WHERE (?1 IS NULL OR j.target = ?1) ORDER BY j.id"
+            ))?;
+            Ok(st
+                .query_map([target], job)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    pub fn cron_job(&self, id: JobId) -> Result<Option<CronJob>> {
+        self.with(|c| {
+            Ok(c.one(
+                &format!("SELECT {JOB_COLS} {JOB_FROM} WHERE j.id = ?1"),
+                [id],
+                job,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Removes a job and its run history; false if there was none.
+    pub fn cron_remove(&self, id: JobId) -> Result<bool> {
+        self.tx(|tx| {
+            tx.run("DELETE FROM cron_runs WHERE job_id = ?1", [id])?;
+            Ok(tx.run("DELETE FROM cron_jobs WHERE id = ?1", [id])? > 0)
+        })
+    }
+
+    pub fn cron_clear(&self) -> Result<usize> {
+        self.tx(|tx| {
+            tx.run("DELETE FROM cron_runs", [])?;
+            Ok(tx.run("DELETE FROM cron_jobs", [])?)
+        })
+    }
+
+    /// Enables (with its next slot) or disables a job; false if there is no such job.
+    pub fn cron_set_enabled(
+        &self,
+        id: JobId,
+        enabled: bool,
+        next_run: Option<i64>,
+    ) -> Result<bool> {
+        self.with(|c| {
+            Ok(c.run(
+                "UPDATE cron_jobs SET enabled = ?2, next_run = ?3 WHERE id = ?1",
+                params![id, enabled, next_run],
+            )? > 0)
+        })
+    }
+
+    /// The earliest slot of any enabled job, and the earliest pending retry: when to wake up.
+    pub fn cron_next_wake(&self) -> Result<Option<i64>> {
+        self.with(|c| {
+            let job: Option<i64> = c.one(
+                "SELECT min(next_run) FROM cron_jobs WHERE enabled = 1",
+                [],
+                |r| r.get(0),
+            )?;
+            let retry: Option<i64> = c.one(
+                "SELECT min(next_retry) FROM cron_runs WHERE status = 'error'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(match (job, retry) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            })
+        })
+    }
+
+    /// Enabled jobs whose next slot is due at `now`.
+    pub fn cron_due(&self, now: i64) -> Result<Vec<CronJob>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {JOB_COLS} {JOB_FROM} WHERE j.enabled = 1 AND j.next_run <= ?1 ORDER BY j.next_run"
+            ))?;
+            Ok(st.query_map([now], job)?.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Moves a job to its next slot and records what happens to `slot`: `running` (returns the
+    /// run id to execute) or `skipped`. A slot already recorded is never recorded again, so it
+    /// fires at most once however often this is called.
+    pub fn cron_claim(
+        &self,
+        job: JobId,
+        slot: i64,
+        next_run: Option<i64>,
+        skip: bool,
+    ) -> Result<Option<i64>> {
+        let now = now_ms();
+        self.tx(|tx| {
+            tx.run(
+                "UPDATE cron_jobs SET next_run = ?2 WHERE id = ?1",
+                params![job, next_run],
+            )?;
+            let status = if skip { "skipped" } else { "running" };
+            let n = tx.run(
+                "INSERT INTO cron_runs (job_id, slot, status, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?4 END) ON CONFLICT (job_id, slot) DO NOTHING",
+                params![job, slot, status, now, skip],
+            )?;
+            Ok((n == 1 && !skip).then(|| tx.last_insert_rowid()))
+        })
+    }
+
+    /// Records a manual run (`cron run ID`) as its own slot.
+    pub fn cron_claim_manual(&self, job: JobId, slot: i64) -> Result<Option<i64>> {
+        self.with(|c| {
+            let n = c.run(
+                "INSERT INTO cron_runs (job_id, slot, status, started_at) VALUES (?1, ?2, 'running', ?3)
+                 ON CONFLICT (job_id, slot) DO NOTHING",
+                params![job, slot, now_ms()],
+            )?;
+            Ok((n == 1).then(|| c.last_insert_rowid()))
+        })
+    }
+
+    /// Runs to (re)start: interrupted by a stop (`running`) or waiting for a retry that is due.
+    pub fn cron_runs_to_resume(&self, now: i64, include_running: bool) -> Result<Vec<CronRun>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, job_id, slot, status, attempts FROM cron_runs
+                 WHERE (status = 'error' AND next_retry <= ?1) OR (?2 AND status = 'running')
+                 ORDER BY slot",
+            )?;
+            Ok(st
+                .query_map(params![now, include_running], run)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Marks a retry as started again; false if another start got there first.
+    pub fn cron_restart(&self, run: i64) -> Result<bool> {
+        self.with(|c| {
+            Ok(c.run(
+                "UPDATE cron_runs SET status = 'running', next_retry = NULL WHERE id = ?1 AND status = 'error'",
+                [run],
+            )? == 1)
+        })
+    }
+
+    /// Ends a run: its status and output, the session turns, and the post for the target, in one
+    /// transaction (the post's dedupe key makes a re-run after a crash post nothing twice).
+    #[allow(clippy::too_many_arguments)]
+    pub fn cron_finish(
+        &self,
+        run: i64,
+        status: &str,
+        output: Option<&str>,
+        error: Option<&str>,
+        next_retry: Option<i64>,
+        turns: Option<(SessionId, &[NewTurn])>,
+        post: Option<&NewOutbox>,
+    ) -> Result<Option<OutboxId>> {
+        let now = now_ms();
+        self.tx(|tx| {
+            tx.run(
+                "UPDATE cron_runs SET status = ?2, output = ?3, error = ?4, next_retry = ?5,
+                 attempts = attempts + 1, finished_at = ?6 WHERE id = ?1",
+                params![run, status, output, error, next_retry, now],
+            )?;
+            if let Some((s, t)) = turns {
+                insert_turns(tx, s, None, t)?;
+            }
+            match post {
+                Some(p) => insert_outbox(tx, p),
+                None => Ok(None),
+            }
+        })
+    }
+
+    pub fn cron_run_get(&self, run_id: i64) -> Result<Option<CronRun>> {
+        self.with(|c| {
+            Ok(c.one(
+                "SELECT id, job_id, slot, status, attempts FROM cron_runs WHERE id = ?1",
+                [run_id],
+                run,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Jobs, the next wake-up and the latest finished run, for `gateway status` and `doctor`.
+    pub fn cron_health(&self) -> Result<(i64, Option<i64>, Option<(i64, String)>)> {
+        let next = self.cron_next_wake()?;
+        self.with(|c| {
+            let jobs: i64 = c.one("SELECT count(*) FROM cron_jobs", [], |r| r.get(0))?;
+            let last = c
+                .one(
+                    "SELECT finished_at, status FROM cron_runs WHERE finished_at IS NOT NULL
+                     ORDER BY finished_at DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            Ok((jobs, next, last))
+        })
+    }
+}
