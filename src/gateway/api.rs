@@ -6,7 +6,7 @@
 
 use crate::channels::local::{LocalChannel, LocalMessage};
 use crate::coordinator::Coordinator;
-use crate::store::{Counts, SessionRow, TaskRow};
+use crate::store::{Counts, CronHealth, SessionRow, TaskRow};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
@@ -38,15 +38,6 @@ pub struct StatusReport {
     pub coordinator: String,
     pub counts: Counts,
     pub cron: CronHealth,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct CronHealth {
-    pub jobs: i64,
-    /// When the scheduler next has something to do (ms since the epoch).
-    pub next_wake: Option<i64>,
-    /// The latest finished run: when (ms) and how.
-    pub last_run: Option<(i64, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -162,14 +153,7 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusReport>, ApiErro
         agents: c.agents().names().iter().map(|s| s.to_string()).collect(),
         coordinator: c.config().coordinator().to_string(),
         counts: c.store().counts().map_err(internal)?,
-        cron: {
-            let (jobs, next_wake, last_run) = c.store().cron_health().map_err(internal)?;
-            CronHealth {
-                jobs,
-                next_wake,
-                last_run,
-            }
-        },
+        cron: c.store().cron_health().map_err(internal)?,
     }))
 }
 

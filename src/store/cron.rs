@@ -25,6 +25,16 @@ pub struct CronJob {
     pub last_error: Option<String>,
 }
 
+/// The scheduler's state at a glance.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CronHealth {
+    pub jobs: i64,
+    /// When the scheduler next has something to do (ms since the epoch).
+    pub next_wake: Option<i64>,
+    /// The latest finished run: when (ms) and how.
+    pub last_run: Option<(i64, String)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub name: String,
@@ -276,7 +286,7 @@ impl Store {
     }
 
     /// Jobs, the next wake-up and the latest finished run, for `gateway status` and `doctor`.
-    pub fn cron_health(&self) -> Result<(i64, Option<i64>, Option<(i64, String)>)> {
+    pub fn cron_health(&self) -> Result<CronHealth> {
         let next = self.cron_next_wake()?;
         self.with(|c| {
             let jobs: i64 = c.one("SELECT count(*) FROM cron_jobs", [], |r| r.get(0))?;
@@ -288,7 +298,11 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            Ok((jobs, next, last))
+            Ok(CronHealth {
+                jobs,
+                next_wake: next,
+                last_run: last,
+            })
         })
     }
 }

@@ -16,7 +16,7 @@ mod sessions;
 mod tasks;
 
 pub use access::{AllowedSender, PairingOutcome, PairingRequest};
-pub use cron::{CronJob, CronRun, JobId, NewJob};
+pub use cron::{CronHealth, CronJob, CronRun, JobId, NewJob};
 pub use inbox::{InboxId, InboxRow};
 pub use outbox::{NewOutbox, OutboxId, OutboxRow, OutboxStatus};
 pub use sessions::{NewTurn, SessionId, SessionKind, SessionRow, TurnRow, main_key};
