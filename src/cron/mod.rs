@@ -230,9 +230,25 @@ impl Scheduler {
         }
         loop {
             self.tick();
+            // Sleep until the next slot, but never more than a second, so jobs added or changed
+            // by the CLI, and clock jumps, are noticed within a second.
+            let now = ms(self.clock.now());
+            let until_next = store
+                .cron_next_wake()
+                .ok()
+                .flatten()
+                // Still due right after a tick means it cannot fire now (its run is in progress or
+                // the database refused it): look again in a second rather than spin.
+                .map_or(1000, |next| {
+                    if next > now {
+                        (next - now).min(1000)
+                    } else {
+                        1000
+                    }
+                });
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(until_next as u64)) => {}
             }
         }
     }
