@@ -2,6 +2,7 @@
 //! (0 success, 1 runtime failure, 2 usage or config error).
 
 mod chat;
+mod doctor;
 mod print;
 
 use crate::config::{self, Config, ConfigError};
@@ -66,6 +67,8 @@ enum Command {
         #[command(subcommand)]
         sub: PairingSub,
     },
+    /// Diagnose config, state, gateway reachability and bind, tokens, models and the scheduler.
+    Doctor,
     /// Background tasks.
     Tasks {
         #[command(subcommand)]
@@ -264,6 +267,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Cron { sub } => cron(&load()?, sub).await?,
+        Command::Doctor => {
+            let problems = doctor::run(&path).await?;
+            if problems > 0 {
+                anyhow::bail!("doctor found {problems} problem(s)");
+            }
+        }
         Command::Pairing { sub } => {
             let c = load()?;
             let store = crate::store::Store::open(&c.db_path())?;

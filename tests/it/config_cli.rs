@@ -151,3 +151,35 @@ async fn the_api_requires_the_token_when_one_is_set() {
     let out = gw.cli_stdin(&["chat"], "hi\n").await;
     assert_eq!(stdout(&out).trim(), "echo: hi");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_reports_health_and_problems() {
+    let model = FakeModel::start().await;
+    let gw = TestGateway::start(&model, "").await;
+    let out = gw.cli(&["doctor"]).await;
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("✓ config:"), "{text}");
+    assert!(text.contains("✓ gateway: up at"), "{text}");
+    assert!(text.contains("✓ cron: 0 jobs"), "{text}");
+    assert!(text.contains("✓ provider anthropic: API key set"), "{text}");
+    assert!(!text.contains("SECRET"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(&model.url, free_port(), &dir.path().join("state"), "")
+        .replace("gateway: {", "gateway: { bind: \"lan\",")
+        .replace("apiKey: \"sk-oai-test-SECRET\", ", "");
+    let p = write(&dir, &text);
+    let out = run_cli(&p, &["doctor"], "").await;
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("✗ gateway bind: lan without gateway.token"),
+        "{text}"
+    );
+    assert!(text.contains("✗ provider openai: no API key"), "{text}");
+    assert!(
+        text.contains("! gateway: cannot reach the gateway"),
+        "{text}"
+    );
+}

@@ -1,0 +1,156 @@
+//! `switchboard doctor`: checks what usually goes wrong, one line each, with what to do.
+
+use crate::config::{Config, ProviderKind};
+use crate::gateway::client::Client;
+use crate::store::Store;
+use std::path::Path;
+
+struct Report {
+    problems: usize,
+}
+
+impl Report {
+    fn ok(&self, what: &str, detail: impl AsRef<str>) {
+        println!("✓ {what}: {}", detail.as_ref());
+    }
+    fn warn(&self, what: &str, detail: impl AsRef<str>) {
+        println!("! {what}: {}", detail.as_ref());
+    }
+    fn bad(&mut self, what: &str, detail: impl AsRef<str>) {
+        self.problems += 1;
+        println!("✗ {what}: {}", detail.as_ref());
+    }
+}
+
+/// Prints the checks; returns how many problems were found.
+pub async fn run(path: &Path) -> anyhow::Result<usize> {
+    let mut r = Report { problems: 0 };
+    let c = match Config::load(path) {
+        Ok(c) => {
+            r.ok("config", format!("{} is valid", path.display()));
+            c
+        }
+        Err(e) => {
+            r.bad("config", e.to_string());
+            return Ok(r.problems);
+        }
+    };
+    let state = c.state_dir();
+    match Store::open(&c.db_path()) {
+        Ok(store) => {
+            r.ok(
+                "state",
+                format!("{} (database opens, schema up to date)", state.display()),
+            );
+            match store.cron_health() {
+                Ok(h) => {
+                    let next = h
+                        .next_wake
+                        .and_then(chrono::DateTime::from_timestamp_millis)
+                        .map_or("none".into(), |t| t.with_timezone(&c.tz()).to_rfc2822());
+                    let last = h.last_run.map_or("none".into(), |(t, s)| {
+                        chrono::DateTime::from_timestamp_millis(t).map_or(s.clone(), |t| {
+                            format!("{} ({s})", t.with_timezone(&c.tz()).to_rfc2822())
+                        })
+                    });
+                    r.ok(
+                        "cron",
+                        format!("{} jobs; next wake-up {next}; last run {last}", h.jobs),
+                    );
+                }
+                Err(e) => r.bad("cron", e.to_string()),
+            }
+        }
+        Err(e) => r.bad("state", format!("{}: {e}", state.display())),
+    }
+    let ip = c.listen_ip();
+    if !ip.is_loopback() && c.gateway.token.is_none() {
+        r.bad(
+            "gateway bind",
+            format!(
+                "{} without gateway.token: the gateway will refuse to start; set a token",
+                c.gateway.bind
+            ),
+        );
+    } else {
+        r.ok(
+            "gateway bind",
+            format!("{} port {}", c.gateway.bind, c.gateway.port),
+        );
+    }
+    let client = Client::from_config(&c);
+    match client.status().await {
+        Ok(s) => r.ok(
+            "gateway",
+            format!(
+                "up at {} (pid {}, channels: {})",
+                client.url(),
+                s.pid,
+                s.channels.join(", ")
+            ),
+        ),
+        Err(e) => r.warn(
+            "gateway",
+            e.to_string().lines().next().unwrap_or_default().to_string(),
+        ),
+    }
+    for (name, token) in [
+        (
+            "telegram",
+            c.channels.telegram.as_ref().map(|t| t.token.is_some()),
+        ),
+        (
+            "discord",
+            c.channels.discord.as_ref().map(|d| d.token.is_some()),
+        ),
+    ] {
+        match token {
+            Some(true) => r.ok(name, "token set"),
+            Some(false) => r.warn(
+                name,
+                format!("no token: channel disabled (set channels.{name}.token)"),
+            ),
+            None => r.ok(name, "not configured"),
+        }
+    }
+    let mut used: Vec<String> = c.models.roles.values().cloned().collect();
+    used.extend(c.models.fallbacks.iter().cloned());
+    for (name, p) in &c.providers {
+        if !used.iter().any(|m| m.starts_with(&format!("{name}/"))) {
+            continue;
+        }
+        let local = p
+            .base_url
+            .as_deref()
+            .is_some_and(|u| u.contains("127.0.0.1") || u.contains("localhost"));
+        match (p.api_key.is_some(), p.kind_for(name), local) {
+            (true, _, _) => r.ok(&format!("provider {name}"), "API key set"),
+            (false, _, true) => r.ok(&format!("provider {name}"), "local endpoint, no key needed"),
+            (false, ProviderKind::Anthropic, _) | (false, ProviderKind::Openai, false) => r.bad(
+                &format!("provider {name}"),
+                format!(
+                    "no API key: set providers.{name}.apiKey (e.g. \"${{{}_API_KEY}}\")",
+                    name.to_uppercase()
+                ),
+            ),
+        }
+    }
+    if c.voice.enabled {
+        let model = crate::config::expand_home(&c.voice.model);
+        if model.exists() {
+            r.ok("voice model", model.display().to_string());
+        } else {
+            r.warn(
+                "voice model",
+                format!(
+                    "{} is missing: voice notes cannot be transcribed",
+                    model.display()
+                ),
+            );
+        }
+    }
+    if r.problems == 0 {
+        println!("no problems found");
+    }
+    Ok(r.problems)
+}
