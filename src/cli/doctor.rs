@@ -89,10 +89,7 @@ pub async fn run(path: &Path) -> anyhow::Result<usize> {
                 s.channels.join(", ")
             ),
         ),
-        Err(e) => r.warn(
-            "gateway",
-            e.to_string().lines().next().unwrap_or_default().to_string(),
-        ),
+        Err(e) => r.warn("gateway", e.to_string().lines().next().unwrap_or_default()),
     }
     for (name, token) in [
         (
@@ -125,8 +122,10 @@ pub async fn run(path: &Path) -> anyhow::Result<usize> {
             .is_some_and(|u| u.contains("127.0.0.1") || u.contains("localhost"));
         match (p.api_key.is_some(), p.kind_for(name), local) {
             (true, _, _) => r.ok(&format!("provider {name}"), "API key set"),
-            (false, _, true) => r.ok(&format!("provider {name}"), "local endpoint, no key needed"),
-            (false, ProviderKind::Anthropic, _) | (false, ProviderKind::Openai, false) => r.bad(
+            (false, ProviderKind::Openai, true) => {
+                r.ok(&format!("provider {name}"), "local endpoint, no key needed")
+            }
+            (false, _, _) => r.bad(
                 &format!("provider {name}"),
                 format!(
                     "no API key: set providers.{name}.apiKey (e.g. \"${{{}_API_KEY}}\")",

@@ -168,7 +168,7 @@ async fn doctor_reports_health_and_problems() {
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(&model.url, free_port(), &dir.path().join("state"), "")
         .replace("gateway: {", "gateway: { bind: \"lan\",")
-        .replace("apiKey: \"sk-oai-test-SECRET\", ", "");
+        .replace("apiKey: \"sk-ant-test-SECRET\", ", "");
     let p = write(&dir, &text);
     let out = run_cli(&p, &["doctor"], "").await;
     assert_eq!(out.status.code(), Some(1));
@@ -177,7 +177,7 @@ async fn doctor_reports_health_and_problems() {
         text.contains("✗ gateway bind: lan without gateway.token"),
         "{text}"
     );
-    assert!(text.contains("✗ provider openai: no API key"), "{text}");
+    assert!(text.contains("✗ provider anthropic: no API key"), "{text}");
     assert!(
         text.contains("! gateway: cannot reach the gateway"),
         "{text}"
