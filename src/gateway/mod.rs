@@ -44,6 +44,8 @@ pub enum GatewayError {
     Serve(std::io::Error),
     #[error(transparent)]
     Channel(#[from] switchboard_telegram::TelegramError),
+    #[error("{0}")]
+    Discord(String),
 }
 
 /// A running gateway core (everything but the HTTP listener).
@@ -83,18 +85,19 @@ impl Gateway {
             }
             _ => tracing::info!("telegram channel disabled (no token)"),
         }
-        if config
-            .channels
-            .discord
-            .as_ref()
-            .and_then(|d| d.token.as_ref())
-            .is_some()
-        {
-            tracing::warn!(
-                "discord token is set, but this build has no discord adapter yet; the channel stays off"
-            );
-        } else {
-            tracing::info!("discord channel disabled (no token)");
+        let mut discord_runner = None;
+        match config.channels.discord.as_ref() {
+            Some(d) if d.token.is_some() => {
+                let settings = switchboard_discord::DiscordSettings {
+                    token: d.token.clone().unwrap_or_default(),
+                    api_url: d.api_url.clone(),
+                };
+                let (handle, runner) = switchboard_discord::connect(settings)
+                    .map_err(|e| GatewayError::Discord(e.to_string()))?;
+                channels.add(handle);
+                discord_runner = Some(runner);
+            }
+            _ => tracing::info!("discord channel disabled (no token)"),
         }
         for h in extra {
             channels.add(h);
@@ -105,6 +108,10 @@ impl Gateway {
             crate::cron::Scheduler::new(coordinator.clone(), coordinator.clock())
                 .run(shutdown.clone()),
         );
+        if let Some(r) = discord_runner {
+            let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
+            tokio::spawn(r.run(sink, shutdown.clone()));
+        }
         if let Some(p) = telegram_poller {
             let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
             tokio::spawn(p.run(sink, shutdown.clone()));

@@ -4,6 +4,7 @@
 mod chat;
 mod config_cli;
 mod cron;
+mod discord;
 mod reliability;
 mod support;
 mod tasks;

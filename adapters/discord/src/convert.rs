@@ -1,0 +1,121 @@
+//! serenity messages → our inbound messages. Messages from bots (ourselves included) are dropped.
+
+use serenity::model::channel::{Message, MessageFlags};
+use switchboard_channel::{AudioAttachment, Inbound, SenderInfo, Target};
+
+pub(crate) fn inbound(msg: &Message, me: u64) -> Option<Inbound> {
+    if msg.author.bot || msg.author.id.get() == me {
+        return None;
+    }
+    let is_direct = msg.guild_id.is_none();
+    let mention_forms = [format!("<@{me}>"), format!("<@!{me}>")];
+    let mentioned = msg.mentions.iter().any(|u| u.id.get() == me)
+        || mention_forms
+            .iter()
+            .any(|m| msg.content.contains(m.as_str()));
+    let replied_to_bot = msg
+        .referenced_message
+        .as_ref()
+        .is_some_and(|r| r.author.id.get() == me);
+    let mut text = msg.content.clone();
+    for m in &mention_forms {
+        text = text.replace(m.as_str(), "");
+    }
+    let text = text.trim().to_string();
+    let audio = audio(msg);
+    if text.is_empty() && audio.is_none() {
+        return None;
+    }
+    let chat = if is_direct {
+        format!("dm:{}", msg.author.id.get())
+    } else {
+        // A thread is a channel of its own in Discord: answering in it keeps the thread.
+        format!("channel:{}", msg.channel_id.get())
+    };
+    Some(Inbound {
+        chat: Target::new("discord", chat),
+        thread: None,
+        space: msg.guild_id.map(|g| g.get().to_string()),
+        sender: SenderInfo {
+            id: msg.author.id.get().to_string(),
+            name: Some(
+                msg.author
+                    .global_name
+                    .clone()
+                    .unwrap_or_else(|| msg.author.name.clone()),
+            ),
+        },
+        text,
+        audio,
+        message_id: msg.id.get().to_string(),
+        reply_to_text: msg
+            .referenced_message
+            .as_ref()
+            .map(|r| r.content.clone())
+            .filter(|c| !c.is_empty()),
+        is_direct,
+        mentions_bot: mentioned || replied_to_bot,
+    })
+}
+
+fn audio(msg: &Message) -> Option<AudioAttachment> {
+    let voice = msg
+        .flags
+        .is_some_and(|f| f.contains(MessageFlags::IS_VOICE_MESSAGE));
+    msg.attachments
+        .iter()
+        .find(|a| {
+            voice
+                || a.content_type
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("audio/"))
+        })
+        .map(|a| AudioAttachment {
+            file_ref: a.url.clone(),
+            mime_type: a.content_type.clone(),
+            size_bytes: Some(a.size.into()),
+            duration_secs: a.duration_secs.map(|d| d.ceil() as u32),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(extra: &str) -> Message {
+        let text = format!(
+            r#"{{"id":"10","channel_id":"20","author":{{"id":"30","username":"alice","discriminator":"0","avatar":null,"global_name":"Alice"}},
+            "content":"hello <@99> there","timestamp":"2026-11-23T12:00:00.000000+00:00","edited_timestamp":null,"tts":false,
+            "mention_everyone":false,"mentions":[],"mention_roles":[],"attachments":[],"embeds":[],"pinned":false,"type":0{extra}}}"#
+        );
+        serde_json::from_str(&text).expect("fixture matches serenity's Message")
+    }
+
+    #[test]
+    fn guild_and_direct_messages() {
+        let m = inbound(&msg(r#","guild_id":"40""#), 99).unwrap();
+        assert_eq!(m.chat, Target::new("discord", "channel:20"));
+        assert_eq!(m.space.as_deref(), Some("40"));
+        assert!(m.mentions_bot);
+        assert!(!m.is_direct);
+        assert_eq!(m.text, "hello  there");
+        assert_eq!(m.sender.name.as_deref(), Some("Alice"));
+        let m = inbound(&msg(""), 99).unwrap();
+        assert_eq!(m.chat, Target::new("discord", "dm:30"));
+        assert!(m.is_direct);
+    }
+
+    #[test]
+    fn bots_are_ignored_and_voice_messages_carry_audio() {
+        let bot = msg(r#","guild_id":"40""#);
+        let mut bot = bot;
+        bot.author.bot = true;
+        assert!(inbound(&bot, 99).is_none());
+        let v = msg(
+            r#","flags":8192,"attachments":[{"id":"5","filename":"voice-message.ogg","size":1234,"url":"http://cdn/x.ogg","proxy_url":"http://cdn/x.ogg","content_type":"audio/ogg","duration_secs":3.4}]"#,
+        );
+        let a = inbound(&v, 99).unwrap().audio.unwrap();
+        assert_eq!(a.file_ref, "http://cdn/x.ogg");
+        assert_eq!(a.duration_secs, Some(4));
+    }
+}

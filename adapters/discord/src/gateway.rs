@@ -1,0 +1,180 @@
+//! The gateway connection (serenity): events in, reconnects with backoff, fatal close codes
+//! reported with the fix, and messages missed during a gap fetched over REST.
+
+use crate::DiscordSettings;
+use crate::rest::{Rest, next_session};
+use serenity::all::{Context, EventHandler, GatewayIntents, Message, Ready, ResumedEvent};
+use serenity::gateway::GatewayError;
+use serenity::http::HttpBuilder;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use switchboard_channel::{Inbound, InboundSink};
+use tokio_util::sync::CancellationToken;
+
+pub struct Runner {
+    settings: DiscordSettings,
+    rest: Arc<Rest>,
+}
+
+struct Handler {
+    sink: Arc<dyn InboundSink>,
+    rest: Arc<Rest>,
+    me: Arc<AtomicU64>,
+}
+
+impl Runner {
+    pub(crate) fn new(settings: DiscordSettings, rest: Arc<Rest>) -> Runner {
+        Runner { settings, rest }
+    }
+
+    /// Connects and handles events until `shutdown`. Ordinary disconnects are resumed by
+    /// serenity; if the client itself stops, it is restarted with backoff and jitter. A rejected
+    /// token or intents stop the channel with a message naming the fix.
+    pub async fn run(self, sink: Arc<dyn InboundSink>, shutdown: CancellationToken) {
+        // serenity appends `/api/v10/...` to its proxy base.
+        let base = self.settings.api_url.trim_end_matches('/');
+        let base = base.strip_suffix("/api").unwrap_or(base).to_string();
+        let intents = GatewayIntents::GUILD_MESSAGES
+            | GatewayIntents::DIRECT_MESSAGES
+            | GatewayIntents::MESSAGE_CONTENT;
+        let me = Arc::new(AtomicU64::new(0));
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let http = HttpBuilder::new(&self.settings.token)
+                .proxy(base.clone())
+                .ratelimiter_disabled(true)
+                .build();
+            let handler = Handler {
+                sink: sink.clone(),
+                rest: self.rest.clone(),
+                me: me.clone(),
+            };
+            let client = serenity::client::ClientBuilder::new_with_http(http, intents)
+                .event_handler(handler);
+            let mut client = match client.await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "discord: cannot build the client; retrying");
+                    if sleep_or_stop(&shutdown, &mut wait).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let manager = client.shard_manager.clone();
+            let result = tokio::select! {
+                r = client.start() => r,
+                _ = shutdown.cancelled() => {
+                    manager.shutdown_all().await;
+                    return;
+                }
+            };
+            match result {
+                Err(serenity::Error::Gateway(GatewayError::InvalidAuthentication)) => {
+                    tracing::error!(
+                        "discord: the bot token was rejected (close code 4004); fix channels.discord.token and restart"
+                    );
+                    return;
+                }
+                Err(serenity::Error::Gateway(GatewayError::DisallowedGatewayIntents)) => {
+                    tracing::error!(
+                        "discord: the gateway refused our intents (close code 4014): enable the Message Content intent for this bot in the Discord developer portal (Bot → Privileged Gateway Intents), then restart"
+                    );
+                    return;
+                }
+                Err(serenity::Error::Gateway(GatewayError::InvalidGatewayIntents)) => {
+                    tracing::error!(
+                        "discord: invalid gateway intents (close code 4013); this is a bug, please report it"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ?wait, "discord: the gateway client stopped; reconnecting")
+                }
+                Ok(()) => tracing::warn!(?wait, "discord: the gateway client ended; reconnecting"),
+            }
+            if sleep_or_stop(&shutdown, &mut wait).await {
+                return;
+            }
+        }
+    }
+}
+
+/// Sleeps `wait` with up to 25 % jitter (doubling it, capped at a minute); true if stopping.
+async fn sleep_or_stop(shutdown: &CancellationToken, wait: &mut Duration) -> bool {
+    let jitter = 1.0
+        + (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            % 250) as f64
+            / 1000.0;
+    let this = wait.mul_f64(jitter);
+    *wait = (*wait * 2).min(Duration::from_secs(60));
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(this) => false,
+    }
+}
+
+impl Handler {
+    async fn deliver(&self, m: Inbound) {
+        for attempt in 0..30u32 {
+            match self.sink.accept(m.clone()).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, attempt, "discord: cannot store a message; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// After a fresh session (not a resume), fetch what was posted during the gap.
+    async fn catch_up(&self) {
+        let me = self.me.load(Ordering::SeqCst);
+        for (channel, after) in self.rest.seen_channels() {
+            match self.rest.history_after(channel, after).await {
+                Ok(msgs) => {
+                    for msg in msgs {
+                        self.rest.saw(channel, msg.id.get());
+                        if let Some(m) = crate::convert::inbound(&msg, me) {
+                            tracing::info!(
+                                channel,
+                                "discord: recovered a message posted during a gap"
+                            );
+                            self.deliver(m).await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(channel, error = %e, "discord: cannot fetch messages missed during a gap")
+                }
+            }
+        }
+    }
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, _ctx: Context, ready: Ready) {
+        self.me.store(ready.user.id.get(), Ordering::SeqCst);
+        let n = next_session(&self.rest);
+        tracing::info!(bot = %ready.user.name, session = n, "discord connected");
+        if n > 1 {
+            self.catch_up().await;
+        }
+    }
+
+    async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
+        tracing::info!("discord: session resumed");
+    }
+
+    async fn message(&self, _ctx: Context, msg: Message) {
+        self.rest.saw(msg.channel_id.get(), msg.id.get());
+        let me = self.me.load(Ordering::SeqCst);
+        if let Some(m) = crate::convert::inbound(&msg, me) {
+            self.deliver(m).await;
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Discord's REST API over reqwest: messages, typing, DM channels, history, attachments.
+//! Every failure is classified for the outbox; `429` carries the wait Discord asked for.
+
+use async_trait::async_trait;
+use reqwest::header::HeaderMap;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use switchboard_channel::{
+    AudioAttachment, AudioFetcher, ChannelError, Outbound, Sender, Target, Typing,
+};
+
+pub(crate) struct Rest {
+    client: reqwest::Client,
+    api: String,
+    auth: String,
+    /// DM channel of each user we talk to.
+    dm_channels: Mutex<HashMap<u64, u64>>,
+    /// The newest message id seen per channel, to fetch what a gateway gap missed.
+    last_seen: Mutex<HashMap<u64, u64>>,
+    /// Channels whose rate-limit bucket is empty until the given instant.
+    blocked: Mutex<HashMap<u64, Instant>>,
+    /// READY events seen: the second and later mean a fresh session after a gap.
+    pub sessions: AtomicU32,
+}
+
+impl Rest {
+    pub fn new(api: &str, token: &str) -> Rest {
+        Rest {
+            client: reqwest::Client::builder()
+                .tcp_nodelay(true)
+                .connect_timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(4)
+                .build()
+                .unwrap_or_default(),
+            api: api.to_string(),
+            auth: format!("Bot {token}"),
+            dm_channels: Mutex::default(),
+            last_seen: Mutex::default(),
+            blocked: Mutex::default(),
+            sessions: AtomicU32::new(0),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v10{path}", self.api)
+    }
+
+    pub fn saw(&self, channel: u64, message: u64) {
+        if let Ok(mut m) = self.last_seen.lock() {
+            let e = m.entry(channel).or_insert(0);
+            *e = (*e).max(message);
+        }
+    }
+
+    pub fn seen_channels(&self) -> Vec<(u64, u64)> {
+        self.last_seen
+            .lock()
+            .map(|m| m.iter().map(|(c, id)| (*c, *id)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Messages posted in `channel` after `after`, oldest first.
+    pub async fn history_after(
+        &self,
+        channel: u64,
+        after: u64,
+    ) -> Result<Vec<serenity::model::channel::Message>, ChannelError> {
+        let resp = self
+            .client
+            .get(self.url(&format!(
+                "/channels/{channel}/messages?after={after}&limit=100"
+            )))
+            .header("Authorization", &self.auth)
+            .send()
+            .await
+            .map_err(network)?;
+        let resp = check(resp).await?;
+        let mut msgs: Vec<serenity::model::channel::Message> = resp
+            .json()
+            .await
+            .map_err(|e| ChannelError::Transient(format!("unreadable history: {e}")))?;
+        msgs.sort_by_key(|m| m.id);
+        Ok(msgs)
+    }
+
+    async fn channel_for(&self, target: &Target) -> Result<u64, ChannelError> {
+        let bad = || ChannelError::Rejected(format!("`{target}` is not a Discord target"));
+        let (kind, id) = target.chat.split_once(':').ok_or_else(bad)?;
+        let id: u64 = id.parse().map_err(|_| bad())?;
+        match kind {
+            "channel" => Ok(id),
+            "dm" => {
+                if let Some(c) = self
+                    .dm_channels
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(&id).copied())
+                {
+                    return Ok(c);
+                }
+                let resp = self
+                    .client
+                    .post(self.url("/users/@me/channels"))
+                    .header("Authorization", &self.auth)
+                    .json(&serde_json::json!({ "recipient_id": id.to_string() }))
+                    .send()
+                    .await
+                    .map_err(network)?;
+                let v: serde_json::Value = check(resp)
+                    .await?
+                    .json()
+                    .await
+                    .map_err(|e| ChannelError::Transient(e.to_string()))?;
+                let channel = v["id"]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| ChannelError::Transient("no DM channel id".into()))?;
+                if let Ok(mut m) = self.dm_channels.lock() {
+                    m.insert(id, channel);
+                }
+                Ok(channel)
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// Waits while the channel's bucket is known to be empty (from the last response's headers).
+    async fn respect_bucket(&self, channel: u64) {
+        let until = self
+            .blocked
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&channel).copied());
+        if let Some(t) = until {
+            tokio::time::sleep_until(t.into()).await;
+        }
+    }
+
+    fn note_bucket(&self, channel: u64, h: &HeaderMap) {
+        let remaining = header_f64(h, "x-ratelimit-remaining");
+        let reset = header_f64(h, "x-ratelimit-reset-after");
+        if let (Some(r), Some(after), Ok(mut m)) = (remaining, reset, self.blocked.lock()) {
+            if r <= 0.0 {
+                m.insert(
+                    channel,
+                    Instant::now() + Duration::from_secs_f64(after.min(60.0)),
+                );
+            } else {
+                m.remove(&channel);
+            }
+        }
+    }
+}
+
+fn header_f64(h: &HeaderMap, name: &str) -> Option<f64> {
+    h.get(name)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+}
+
+fn network(e: reqwest::Error) -> ChannelError {
+    ChannelError::Transient(e.without_url().to_string())
+}
+
+/// A successful response, or its status classified.
+async fn check(resp: reqwest::Response) -> Result<reqwest::Response, ChannelError> {
+    let status = resp.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(resp);
+    }
+    let headers = resp.headers().clone();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    let message = body["message"].as_str().unwrap_or("").to_string();
+    Err(match status {
+        429 => {
+            let secs = header_f64(&headers, "retry-after")
+                .or_else(|| body["retry_after"].as_f64())
+                .unwrap_or(1.0);
+            ChannelError::RateLimited {
+                retry_after: Duration::from_secs_f64(secs.clamp(0.0, 3600.0)),
+            }
+        }
+        401 => ChannelError::Unauthorized(
+            "the bot token was rejected; check channels.discord.token".into(),
+        ),
+        500..=599 => ChannelError::Transient(format!("discord answered {status}")),
+        _ => ChannelError::Rejected(format!("discord answered {status}: {message}")),
+    })
+}
+
+#[async_trait]
+impl Sender for Rest {
+    async fn send(&self, m: &Outbound) -> Result<String, ChannelError> {
+        let channel = self.channel_for(&m.target).await?;
+        self.respect_bucket(channel).await;
+        let mut body = serde_json::json!({
+            "content": m.text,
+            // Never ping @everyone or roles because a model wrote them.
+            "allowed_mentions": { "parse": [], "replied_user": true },
+        });
+        if let Some(r) = &m.reply_to {
+            body["message_reference"] =
+                serde_json::json!({ "message_id": r, "fail_if_not_exists": false });
+        }
+        let resp = self
+            .client
+            .post(self.url(&format!("/channels/{channel}/messages")))
+            .header("Authorization", &self.auth)
+            .json(&body)
+            .send()
+            .await
+            .map_err(network)?;
+        self.note_bucket(channel, resp.headers());
+        let v: serde_json::Value = check(resp)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ChannelError::Transient(e.to_string()))?;
+        Ok(v["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    fn max_len(&self) -> usize {
+        2000
+    }
+}
+
+#[async_trait]
+impl Typing for Rest {
+    async fn typing(&self, target: &Target, _thread: Option<&str>) -> Result<(), ChannelError> {
+        let channel = self.channel_for(target).await?;
+        let resp = self
+            .client
+            .post(self.url(&format!("/channels/{channel}/typing")))
+            .header("Authorization", &self.auth)
+            .send()
+            .await
+            .map_err(network)?;
+        check(resp).await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl AudioFetcher for Rest {
+    async fn fetch(&self, a: &AudioAttachment) -> Result<Vec<u8>, ChannelError> {
+        let resp = self.client.get(&a.file_ref).send().await.map_err(network)?;
+        let resp = check(resp).await?;
+        Ok(resp.bytes().await.map_err(network)?.to_vec())
+    }
+}
+
+/// Marks `n` as used so the counter is not reported as dead in builds without catch-up.
+pub(crate) fn next_session(rest: &Rest) -> u32 {
+    rest.sessions.fetch_add(1, Ordering::SeqCst) + 1
+}

@@ -1,0 +1,419 @@
+//! A fake Discord on 127.0.0.1: REST (axum) and the gateway (WebSocket, tokio-tungstenite 0.21 as
+//! serenity uses), speaking the real opcodes: HELLO, IDENTIFY, READY, HEARTBEAT/ACK, RESUME/RESUMED,
+//! INVALID_SESSION, and MESSAGE_CREATE dispatches. Tests post user messages (checked against
+//! serenity's `Message` type), read what the bot posted, drop the connection, invalidate the
+//! session, close with a code (4004, 4014), and make `POST /channels/{id}/messages` answer 429 with
+//! Discord's rate-limit headers and body.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as Ws;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+pub const BOT_ID: u64 = 99;
+
+#[derive(Clone, Debug)]
+pub struct DSent {
+    pub channel: u64,
+    pub content: String,
+    pub reply_to: Option<String>,
+    pub at: Instant,
+}
+
+enum Cmd {
+    Send(Value),
+    Close(u16),
+    Drop,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_id: u64,
+    seq: u64,
+    session: Option<String>,
+    session_valid: bool,
+    close_on_identify: Option<u16>,
+    conn: Option<mpsc::UnboundedSender<Cmd>>,
+    /// Dispatches not delivered while disconnected (replayed on RESUME, lost on IDENTIFY).
+    pending: Vec<Value>,
+    history: HashMap<u64, Vec<Value>>,
+    sent: Vec<DSent>,
+    attempts: Vec<Instant>,
+    faults: VecDeque<(u16, f64)>,
+    identifies: u32,
+    resumes: u32,
+    typing: Vec<u64>,
+}
+
+#[derive(Clone)]
+pub struct FakeDiscord {
+    /// REST root to configure as `channels.discord.apiUrl`.
+    pub api_url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn message_json(
+    id: u64,
+    channel: u64,
+    guild: Option<u64>,
+    author: u64,
+    content: &str,
+    mentions_bot: bool,
+) -> Value {
+    let user = |id: u64, bot: bool| {
+        json!({ "id": id.to_string(), "username": format!("user{id}"), "discriminator": "0",
+                "avatar": null, "global_name": format!("User {id}"), "bot": bot })
+    };
+    let mut m = json!({
+        "id": id.to_string(), "channel_id": channel.to_string(), "author": user(author, author == BOT_ID),
+        "content": content, "timestamp": "2026-11-23T12:00:00.000000+00:00", "edited_timestamp": null,
+        "tts": false, "mention_everyone": false,
+        "mentions": if mentions_bot { json!([user(BOT_ID, true)]) } else { json!([]) },
+        "mention_roles": [], "attachments": [], "embeds": [], "pinned": false, "type": 0
+    });
+    if let Some(g) = guild {
+        m["guild_id"] = json!(g.to_string());
+    }
+    m
+}
+
+impl FakeDiscord {
+    pub async fn start() -> FakeDiscord {
+        let inner = Arc::new(Mutex::new(Inner {
+            next_id: 1_000_000,
+            ..Inner::default()
+        }));
+        // Gateway.
+        let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ws_url = format!("ws://{}", ws.local_addr().unwrap());
+        let st = inner.clone();
+        let resume_url = ws_url.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = ws.accept().await {
+                let _ = tcp.set_nodelay(true);
+                tokio::spawn(session(tcp, st.clone(), resume_url.clone()));
+            }
+        });
+        // REST.
+        let app = Router::new()
+            .route("/api/v10/gateway", get(gateway_url))
+            .route("/api/v10/gateway/bot", get(gateway_url))
+            .route(
+                "/api/v10/users/@me",
+                get(|| async { axum::Json(bot_user()) }),
+            )
+            .route("/api/v10/users/@me/channels", post(dm_channel))
+            .route(
+                "/api/v10/channels/{id}/messages",
+                post(create_message).get(history),
+            )
+            .route("/api/v10/channels/{id}/typing", post(typing))
+            .with_state((inner.clone(), ws_url));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let api_url = format!("http://{}/api", listener.local_addr().unwrap());
+        let listener = axum::serve::ListenerExt::tap_io(listener, |t| {
+            let _ = t.set_nodelay(true);
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+        FakeDiscord { api_url, inner }
+    }
+
+    /// A user message in `channel` (a guild channel when `guild` is set, else a DM); returns its id.
+    pub fn message(
+        &self,
+        channel: u64,
+        guild: Option<u64>,
+        author: u64,
+        content: &str,
+        mentions_bot: bool,
+    ) -> u64 {
+        let mut g = self.inner.lock().unwrap();
+        g.next_id += 1;
+        let id = g.next_id;
+        let m = message_json(id, channel, guild, author, content, mentions_bot);
+        if let Err(e) = serde_json::from_value::<
+            switchboard_discord::serenity::model::channel::Message,
+        >(m.clone())
+        {
+            panic!("fixture does not match serenity's Message: {e}\n{m}");
+        }
+        g.history.entry(channel).or_default().push(m.clone());
+        g.seq += 1;
+        let event = json!({ "op": 0, "t": "MESSAGE_CREATE", "s": g.seq, "d": m });
+        match &g.conn {
+            Some(tx) if tx.send(Cmd::Send(event.clone())).is_ok() => {}
+            _ => g.pending.push(event),
+        }
+        id
+    }
+
+    pub fn sent(&self) -> Vec<DSent> {
+        self.inner.lock().unwrap().sent.clone()
+    }
+
+    pub fn attempts(&self) -> Vec<Instant> {
+        self.inner.lock().unwrap().attempts.clone()
+    }
+
+    pub fn typing(&self) -> Vec<u64> {
+        self.inner.lock().unwrap().typing.clone()
+    }
+
+    pub fn identifies(&self) -> u32 {
+        self.inner.lock().unwrap().identifies
+    }
+
+    pub fn resumes(&self) -> u32 {
+        self.inner.lock().unwrap().resumes
+    }
+
+    pub fn connected(&self) -> bool {
+        self.inner.lock().unwrap().conn.is_some()
+    }
+
+    /// The next `POST /channels/{id}/messages` answers 429 asking to wait `secs`.
+    pub fn rate_limit_next(&self, secs: f64) {
+        self.inner.lock().unwrap().faults.push_back((429, secs));
+    }
+
+    /// The next IDENTIFY is answered by closing with `code` (4004 bad token, 4014 intents).
+    pub fn close_on_identify(&self, code: u16) {
+        self.inner.lock().unwrap().close_on_identify = Some(code);
+    }
+
+    /// Cuts the connection without a close frame (as a network failure would).
+    pub fn drop_connection(&self) {
+        if let Some(tx) = self.inner.lock().unwrap().conn.take() {
+            let _ = tx.send(Cmd::Drop);
+        }
+    }
+
+    /// Makes the session unresumable: the next RESUME gets INVALID_SESSION.
+    pub fn invalidate_session(&self) {
+        self.inner.lock().unwrap().session_valid = false;
+    }
+
+    pub async fn wait_sent(&self, pred: impl Fn(&[DSent]) -> bool) -> Vec<DSent> {
+        for _ in 0..400 {
+            let s = self.sent();
+            if pred(&s) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "discord never received the expected messages; sent: {:#?}",
+            self.sent()
+        );
+    }
+
+    pub async fn wait_until(&self, what: &str, pred: impl Fn(&FakeDiscord) -> bool) {
+        for _ in 0..400 {
+            if pred(self) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("discord fake: timed out waiting for {what}");
+    }
+}
+
+fn bot_user() -> Value {
+    json!({ "id": BOT_ID.to_string(), "username": "jarvis", "discriminator": "0", "avatar": null,
+            "global_name": "Jarvis", "bot": true })
+}
+
+type St = (Arc<Mutex<Inner>>, String);
+
+async fn gateway_url(State((_, ws)): State<St>) -> Response {
+    axum::Json(json!({ "url": ws, "shards": 1,
+        "session_start_limit": { "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1 } }))
+    .into_response()
+}
+
+async fn dm_channel(State((inner, _)): State<St>, body: Bytes) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let user: u64 = v["recipient_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let _ = inner;
+    axum::Json(json!({ "id": (500_000 + user).to_string(), "type": 1, "last_message_id": null,
+        "recipients": [{ "id": user.to_string(), "username": "u", "discriminator": "0", "avatar": null }] }))
+    .into_response()
+}
+
+async fn typing(State((inner, _)): State<St>, Path(id): Path<u64>) -> Response {
+    inner.lock().unwrap().typing.push(id);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn history(
+    State((inner, _)): State<St>,
+    Path(id): Path<u64>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let after: u64 = q.get("after").and_then(|a| a.parse().ok()).unwrap_or(0);
+    let g = inner.lock().unwrap();
+    let mut msgs: Vec<Value> = g
+        .history
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .filter(|m| {
+            m["id"]
+                .as_str()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0)
+                > after
+        })
+        .cloned()
+        .collect();
+    msgs.reverse(); // Discord returns newest first
+    axum::Json(Value::Array(msgs)).into_response()
+}
+
+async fn create_message(
+    State((inner, _)): State<St>,
+    Path(id): Path<u64>,
+    body: Bytes,
+) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let mut g = inner.lock().unwrap();
+    g.attempts.push(Instant::now());
+    if let Some((code, secs)) = g.faults.pop_front() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            format!("{}", secs.ceil() as u64).parse().unwrap(),
+        );
+        h.insert("x-ratelimit-limit", "5".parse().unwrap());
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        h.insert(
+            "x-ratelimit-reset-after",
+            format!("{secs:.3}").parse().unwrap(),
+        );
+        h.insert("x-ratelimit-scope", "user".parse().unwrap());
+        let body = json!({ "message": "You are being rate limited.", "retry_after": secs, "global": false, "code": 0 });
+        return (StatusCode::from_u16(code).unwrap(), h, axum::Json(body)).into_response();
+    }
+    g.next_id += 1;
+    let mid = g.next_id;
+    let content = v["content"].as_str().unwrap_or_default().to_string();
+    g.sent.push(DSent {
+        channel: id,
+        content: content.clone(),
+        reply_to: v["message_reference"]["message_id"]
+            .as_str()
+            .map(str::to_string),
+        at: Instant::now(),
+    });
+    let m = message_json(mid, id, None, BOT_ID, &content, false);
+    g.history.entry(id).or_default().push(m.clone());
+    let mut h = HeaderMap::new();
+    h.insert("x-ratelimit-remaining", "4".parse().unwrap());
+    h.insert("x-ratelimit-reset-after", "1.000".parse().unwrap());
+    (StatusCode::OK, h, axum::Json(m)).into_response()
+}
+
+async fn session(tcp: tokio::net::TcpStream, inner: Arc<Mutex<Inner>>, resume_url: String) {
+    let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+        return;
+    };
+    let (mut out, mut incoming) = ws.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
+    let hello = json!({ "op": 10, "d": { "heartbeat_interval": 1000 } });
+    if out.send(Ws::Text(hello.to_string())).await.is_err() {
+        return;
+    }
+    loop {
+        tokio::select! {
+            frame = incoming.next() => {
+                let Some(Ok(frame)) = frame else { break };
+                let Ws::Text(text) = frame else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                match v["op"].as_u64() {
+                    Some(1) => {
+                        let _ = out.send(Ws::Text(json!({ "op": 11 }).to_string())).await;
+                    }
+                    Some(2) => {
+                        let close = inner.lock().unwrap().close_on_identify.take();
+                        if let Some(code) = close {
+                            let _ = out.send(Ws::Close(Some(CloseFrame { code: CloseCode::from(code), reason: "closed by fake".into() }))).await;
+                            break;
+                        }
+                        let ready = {
+                            let mut g = inner.lock().unwrap();
+                            g.identifies += 1;
+                            let sid = format!("session-{}", g.identifies);
+                            g.session = Some(sid.clone());
+                            g.session_valid = true;
+                            g.pending.clear(); // a fresh session does not replay
+                            g.seq += 1;
+                            g.conn = Some(tx.clone());
+                            json!({ "op": 0, "t": "READY", "s": g.seq, "d": {
+                                "v": 10, "user": bot_user(), "guilds": [], "session_id": sid,
+                                "resume_gateway_url": resume_url, "application": { "id": "1", "flags": 0 }
+                            }})
+                        };
+                        let _ = out.send(Ws::Text(ready.to_string())).await;
+                    }
+                    Some(6) => {
+                        let replay = {
+                            let mut g = inner.lock().unwrap();
+                            let ok = g.session_valid && g.session.as_deref() == v["d"]["session_id"].as_str();
+                            if ok {
+                                g.resumes += 1;
+                                g.conn = Some(tx.clone());
+                                let mut events: Vec<Value> = g.pending.drain(..).collect();
+                                g.seq += 1;
+                                events.push(json!({ "op": 0, "t": "RESUMED", "s": g.seq, "d": {} }));
+                                Some(events)
+                            } else {
+                                None
+                            }
+                        };
+                        match replay {
+                            Some(events) => {
+                                for e in events {
+                                    let _ = out.send(Ws::Text(e.to_string())).await;
+                                }
+                            }
+                            None => {
+                                let _ = out.send(Ws::Text(json!({ "op": 9, "d": false }).to_string())).await;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            cmd = rx.recv() => match cmd {
+                Some(Cmd::Send(v)) => {
+                    if out.send(Ws::Text(v.to_string())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Cmd::Close(code)) => {
+                    let _ = out.send(Ws::Close(Some(CloseFrame { code: CloseCode::from(code), reason: "".into() }))).await;
+                    break;
+                }
+                Some(Cmd::Drop) | None => break,
+            }
+        }
+    }
+    let mut g = inner.lock().unwrap();
+    if g.conn.as_ref().is_some_and(|c| c.same_channel(&tx)) {
+        g.conn = None;
+    }
+}
