@@ -111,8 +111,12 @@ mod tests {
         let mut bot = bot;
         bot.author.bot = true;
         assert!(inbound(&bot, 99).is_none());
-        let v = msg(
-            r#","flags":8192,"attachments":[{"id":"5","filename":"voice-message.ogg","size":1234,"url":"http://cdn/x.ogg","proxy_url":"http://cdn/x.ogg","content_type":"audio/ogg","duration_secs":3.4}]"#,
+        let mut v = msg(r#","flags":8192"#);
+        v.attachments.push(
+            serde_json::from_str(
+                r#"{"id":"5","filename":"voice-message.ogg","size":1234,"url":"http://cdn/x.ogg","proxy_url":"http://cdn/x.ogg","content_type":"audio/ogg","duration_secs":3.4}"#,
+            )
+            .expect("fixture matches serenity's Attachment"),
         );
         let a = inbound(&v, 99).unwrap().audio.unwrap();
         assert_eq!(a.file_ref, "http://cdn/x.ogg");
