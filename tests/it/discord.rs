@@ -188,3 +188,27 @@ async fn a_429_is_honoured_and_a_restart_loses_and_doubles_nothing() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(d.sent().len(), 2, "{:#?}", d.sent());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cron_check_in_is_posted_to_a_discord_channel() {
+    let (_model, d, gw) = setup(GUILDS).await;
+    gw.set_clock("2026-07-01T07:59:50Z");
+    let out = gw
+        .cli(&[
+            "cron",
+            "add",
+            "0 9 * * *",
+            "Good morning check-in",
+            "--to",
+            "discord:channel:41",
+            "--tz",
+            "Europe/London",
+        ])
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    gw.set_clock("2026-07-01T08:00:02Z");
+    let sent = d.wait_sent(|s| !s.is_empty()).await;
+    assert_eq!(sent[0].channel, 41);
+    assert_eq!(sent[0].content, "echo: Good morning check-in");
+    assert_eq!(sent[0].reply_to, None);
+}
