@@ -39,6 +39,8 @@ pub trait ToolHost: Send + Sync {
     ) -> Result<String, String>;
     async fn cron_list(&self, ctx: &TurnContext) -> Result<String, String>;
     async fn cron_remove(&self, id: i64) -> Result<String, String>;
+    /// Full-text search of the agent's memory files and past conversations.
+    async fn search_memory(&self, ctx: &TurnContext, query: &str) -> Result<String, String>;
 }
 
 const OUTPUT_LIMIT: usize = 8_000;
@@ -55,7 +57,7 @@ pub fn specs(exec: &ExecConfig, is_worker: bool) -> Vec<ToolSpec> {
         ),
         spec(
             "search_memory",
-            "Search MEMORY.md and the daily notes for lines containing all the given words.",
+            "Search your memory (MEMORY.md, daily notes) and past conversations; best matches first.",
             json!({ "type": "object", "properties": { "query": { "type": "string" } }, "required": ["query"] }),
         ),
         spec(
@@ -145,18 +147,7 @@ pub async fn run(
             res.map(|_| "saved".to_string())
                 .map_err(|e| format!("could not save: {e}"))
         }
-        "search_memory" => {
-            let hits = ws.search(need("query")?, 20);
-            if hits.is_empty() {
-                Ok("no matches".into())
-            } else {
-                Ok(hits
-                    .iter()
-                    .map(|h| format!("{}: {}", h.file, h.line))
-                    .collect::<Vec<_>>()
-                    .join("\n"))
-            }
-        }
+        "search_memory" => host.search_memory(ctx, need("query")?).await,
         "list_tasks" => host.list_tasks(ctx).await,
         "send_message" => host.send_message(need("to")?, need("text")?).await,
         "cron_add" => {

@@ -14,13 +14,6 @@ pub struct Workspace {
     tz: Tz,
 }
 
-/// A line of memory that matched a search.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hit {
-    pub file: String,
-    pub line: String,
-}
-
 impl Workspace {
     /// Opens (creating with starter content on first use) the workspace of agent `name`.
     pub fn open(root: &Path, name: &str, tz: Tz) -> std::io::Result<Workspace> {
@@ -98,47 +91,6 @@ impl Workspace {
             &format!("- {} {}\n", now.format("%H:%M"), text.trim()),
         )
     }
-
-    /// Lines of MEMORY.md and the daily notes containing every word of `query` (case-insensitive),
-    /// newest notes first, at most `limit`.
-    pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
-        let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
-        if words.is_empty() {
-            return Vec::new();
-        }
-        let mut files = vec![self.root.join("MEMORY.md")];
-        let mut notes: Vec<PathBuf> = std::fs::read_dir(self.root.join("memory"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "md"))
-            .collect();
-        notes.sort();
-        notes.reverse();
-        files.extend(notes);
-        let mut hits = Vec::new();
-        for f in files {
-            let name = f
-                .strip_prefix(&self.root)
-                .unwrap_or(&f)
-                .display()
-                .to_string();
-            for line in read(&f).lines() {
-                let l = line.to_lowercase();
-                if words.iter().all(|w| l.contains(w.as_str())) {
-                    hits.push(Hit {
-                        file: name.clone(),
-                        line: line.trim().to_string(),
-                    });
-                    if hits.len() >= limit {
-                        return hits;
-                    }
-                }
-            }
-        }
-        hits
-    }
 }
 
 fn starter_identity(name: &str) -> String {
@@ -174,7 +126,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn starter_files_remember_and_search() {
+    fn starter_files_and_remembering() {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::open(dir.path(), "jarvis", chrono_tz::Europe::London).unwrap();
         assert!(ws.identity().contains("You are Jarvis"));
@@ -182,11 +134,6 @@ mod tests {
         ws.note_today("Called the bank about the mortgage").unwrap();
         assert!(ws.memory().contains("- Alice's birthday is 3 March"));
         assert!(ws.daily(ws.today()).contains("Called the bank"));
-        let hits = ws.search("alice BIRTHDAY", 10);
-        assert_eq!(hits.len(), 1);
-        assert_eq!(hits[0].file, "MEMORY.md");
-        assert_eq!(ws.search("bank mortgage", 10).len(), 1);
-        assert!(ws.search("zebra", 10).is_empty());
         // An existing identity is never overwritten.
         std::fs::write(dir.path().join("IDENTITY.md"), "custom").unwrap();
         let ws = Workspace::open(dir.path(), "jarvis", chrono_tz::UTC).unwrap();

@@ -62,6 +62,34 @@ impl ToolHost for Coordinator {
         Ok(crate::cron::describe(&jobs, self.config().tz()))
     }
 
+    async fn search_memory(&self, ctx: &TurnContext, query: &str) -> Result<String, String> {
+        let ws = self
+            .agents()
+            .workspace(&ctx.agent)
+            .ok_or("no workspace for this agent")?;
+        self.store()
+            .memory_index_files(&ctx.agent, ws.root())
+            .map_err(|e| e.to_string())?;
+        let hits = self
+            .store()
+            .memory_search(&ctx.agent, query, 15)
+            .map_err(|e| e.to_string())?;
+        if hits.is_empty() {
+            return Ok("no matches".into());
+        }
+        Ok(hits
+            .iter()
+            .map(|h| {
+                format!(
+                    "{}: {}",
+                    h.source,
+                    h.text.chars().take(400).collect::<String>()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"))
+    }
+
     async fn cron_remove(&self, id: i64) -> Result<String, String> {
         match self.store().cron_remove(id) {
             Ok(true) => Ok(format!("removed cron job #{id}")),

@@ -5,7 +5,7 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
 }
 
 /// Times are milliseconds since the Unix epoch. Targets are `channel:chat` strings.
@@ -137,6 +137,23 @@ CREATE TABLE cron_runs (
     UNIQUE (job_id, slot)
 );
 CREATE INDEX cron_runs_retry ON cron_runs(next_retry) WHERE status IN ('error', 'running');
+"#;
+
+/// Full-text memory search (FTS5, BM25): memory files line by line, and conversation turns.
+/// `memory_files` remembers what was indexed, so a file edited by hand is re-indexed.
+const V4: &str = r#"
+CREATE VIRTUAL TABLE memory_fts USING fts5(
+    text, source UNINDEXED, agent UNINDEXED, ref UNINDEXED,
+    tokenize = 'porter unicode61'
+);
+CREATE TABLE memory_files (
+    agent   TEXT NOT NULL,
+    path    TEXT NOT NULL,
+    mtime   INTEGER NOT NULL,
+    size    INTEGER NOT NULL,
+    PRIMARY KEY (agent, path)
+);
+ALTER TABLE sessions ADD COLUMN context_tokens INTEGER NOT NULL DEFAULT 0;
 "#;
 
 #[cfg(test)]

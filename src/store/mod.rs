@@ -10,6 +10,7 @@
 mod access;
 mod cron;
 mod inbox;
+mod memory;
 mod migrations;
 mod outbox;
 mod sessions;
@@ -18,6 +19,7 @@ mod tasks;
 pub use access::{AllowedSender, PairingOutcome, PairingRequest};
 pub use cron::{CronHealth, CronJob, CronRun, JobId, NewJob};
 pub use inbox::{InboxId, InboxRow};
+pub use memory::MemoryHit;
 pub use outbox::{NewOutbox, OutboxId, OutboxRow, OutboxStatus};
 pub use sessions::{NewTurn, SessionId, SessionKind, SessionRow, TurnRow, main_key};
 pub use tasks::{TaskId, TaskRow, TaskStatus};

@@ -5,6 +5,7 @@ mod chat;
 mod config_cli;
 mod cron;
 mod discord;
+mod memory;
 mod reliability;
 mod support;
 mod tasks;

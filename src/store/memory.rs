@@ -1,0 +1,159 @@
+//! The memory search index: SQLite FTS5 with BM25 ranking over the agents' Markdown memory (line by
+//! line) and the text of every conversation turn. Turns are indexed as they are stored; files are
+//! re-indexed when their modification time or size changes, so hand edits are found.
+
+use super::{Cached, Result, Store};
+use rusqlite::{OptionalExtension, params};
+use std::path::Path;
+
+/// A search result: where it came from and the matching text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryHit {
+    /// `MEMORY.md`, `memory/2026-11-23.md`, or `conversation <session id>`.
+    pub source: String,
+    pub text: String,
+}
+
+/// The text blocks of a stored turn (a JSON array of content blocks).
+pub(crate) fn turn_text(content: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(content)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|b| b["text"].as_str().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub(crate) fn index_turn(
+    c: &rusqlite::Connection,
+    agent: &str,
+    session: i64,
+    content: &str,
+) -> rusqlite::Result<()> {
+    let text = turn_text(content);
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    c.run(
+        "INSERT INTO memory_fts (text, source, agent, ref) VALUES (?1, 'turn', ?2, ?3)",
+        params![text, agent, session.to_string()],
+    )?;
+    Ok(())
+}
+
+/// `alice birthday?` → `"alice" OR "birthday"`: words only, quoted, so no user input is FTS syntax.
+fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"", w.to_lowercase()))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" OR "))
+}
+
+impl Store {
+    /// Re-indexes the agent's memory files that changed since they were last indexed.
+    pub fn memory_index_files(&self, agent: &str, root: &Path) -> Result<usize> {
+        let mut files = vec![root.join("MEMORY.md")];
+        if let Ok(dir) = std::fs::read_dir(root.join("memory")) {
+            files.extend(
+                dir.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "md")),
+            );
+        }
+        let mut changed = 0;
+        for path in files {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as i64);
+            let size = meta.len() as i64;
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            let known: Option<(i64, i64)> = self.with(|c| {
+                Ok(c.one(
+                    "SELECT mtime, size FROM memory_files WHERE agent = ?1 AND path = ?2",
+                    params![agent, rel],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?)
+            })?;
+            if known == Some((mtime, size)) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            self.tx(|tx| {
+                tx.run(
+                    "DELETE FROM memory_fts WHERE agent = ?1 AND source = ?2",
+                    params![agent, rel],
+                )?;
+                for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+                    tx.run(
+                        "INSERT INTO memory_fts (text, source, agent, ref) VALUES (?1, ?2, ?3, NULL)",
+                        params![line.trim_start_matches("- "), rel, agent],
+                    )?;
+                }
+                tx.run(
+                    "INSERT INTO memory_files (agent, path, mtime, size) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (agent, path) DO UPDATE SET mtime = excluded.mtime, size = excluded.size",
+                    params![agent, rel, mtime, size],
+                )?;
+                Ok(())
+            })?;
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    /// The best matches for `query` in the agent's memory and conversations (BM25 order).
+    pub fn memory_search(&self, agent: &str, query: &str, limit: usize) -> Result<Vec<MemoryHit>> {
+        let Some(q) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT source, ref, text FROM memory_fts WHERE memory_fts MATCH ?1 AND agent = ?2
+                 ORDER BY bm25(memory_fts) LIMIT ?3",
+            )?;
+            let rows = st
+                .query_map(params![q, agent, limit as i64], |r| {
+                    let source: String = r.get(0)?;
+                    let reference: Option<String> = r.get(1)?;
+                    Ok(MemoryHit {
+                        source: if source == "turn" {
+                            format!("conversation {}", reference.unwrap_or_default())
+                        } else {
+                            source
+                        },
+                        text: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_words_only() {
+        assert_eq!(
+            fts_query("Alice's birthday?").as_deref(),
+            Some(r#""alice" OR "s" OR "birthday""#)
+        );
+        assert_eq!(fts_query("*** ()"), None);
+    }
+}
