@@ -24,7 +24,7 @@ fn last_tool_result(model: &FakeModel) -> String {
         .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
         .filter(|b| b["type"] == "tool_result")
         .map(|b| b["content"].as_str().unwrap_or_default().to_string())
-        .last()
+        .next_back()
         .unwrap_or_default()
 }
 
