@@ -1,6 +1,8 @@
 //! The agent loop: build the prompt from the workspace and the session, call the model, run the
 //! tools it asks for, repeat (bounded), and store every turn as it happens.
 
+mod compaction;
+pub mod tokens;
 pub mod tools;
 pub mod workspace;
 
@@ -30,6 +32,9 @@ pub enum AgentError {
 pub struct TurnResult {
     pub reply: String,
     pub turns: Vec<NewTurn>,
+    /// How large the session's context now is, in tokens (the provider's count of the last
+    /// request plus its answer; estimated when the provider gives none).
+    pub context_tokens: u64,
 }
 
 fn new_turn(m: &Message, tokens: u64) -> Result<NewTurn, AgentError> {
@@ -121,6 +126,7 @@ impl Agents {
         let system = self.system_prompt(ws, ctx);
         let tools = tools::specs(&self.config.tools.exec, ctx.is_worker);
         let mut last_text = String::new();
+        let mut context_tokens = 0;
         for _ in 0..MAX_STEPS {
             let req = Request {
                 model: String::new(),
@@ -129,8 +135,14 @@ impl Agents {
                 tools: tools.clone(),
                 max_tokens: 4096,
             };
+            let estimate = tokens::estimate(&req.system, &req.messages);
             let (resp, used) = self.models.complete(&role, req).await?;
             tracing::debug!(model = %used, tokens = resp.usage.output_tokens, "model answered");
+            context_tokens = if resp.usage.input_tokens > 0 {
+                resp.usage.input_tokens + resp.usage.output_tokens
+            } else {
+                estimate + resp.usage.output_tokens
+            };
             let reply = Message {
                 role: Role::Assistant,
                 content: resp.content,
@@ -155,6 +167,7 @@ impl Agents {
                 return Ok(TurnResult {
                     reply: last_text,
                     turns,
+                    context_tokens,
                 });
             }
             let mut results = Vec::with_capacity(calls.len());
@@ -183,10 +196,17 @@ impl Agents {
         } else {
             last_text
         };
-        Ok(TurnResult { reply, turns })
+        Ok(TurnResult {
+            reply,
+            turns,
+            context_tokens,
+        })
     }
 
-    fn history(&self, session: crate::store::SessionId) -> Result<Vec<Message>, AgentError> {
+    pub(crate) fn history(
+        &self,
+        session: crate::store::SessionId,
+    ) -> Result<Vec<Message>, AgentError> {
         let mut out = Vec::new();
         for t in self.store.turns(session)? {
             let role = if t.role == "assistant" {
@@ -211,7 +231,7 @@ impl Agents {
     }
 
     /// IDENTITY.md + MEMORY.md + yesterday's and today's notes + the session summary + context.
-    fn system_prompt(&self, ws: &Workspace, ctx: &TurnContext) -> String {
+    pub(crate) fn system_prompt(&self, ws: &Workspace, ctx: &TurnContext) -> String {
         let mut p = ws.identity();
         let memory = ws.memory();
         if !memory.trim().is_empty() {

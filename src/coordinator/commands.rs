@@ -14,6 +14,7 @@ pub enum Command {
     Cancel(String),
     Agent(String),
     Cron,
+    Compact,
     Unknown(String),
 }
 
@@ -25,6 +26,7 @@ pub const HELP: &str = "Commands:
 /cancel ID — cancel a task
 /agent NAME — switch this chat to another agent
 /cron — this chat's scheduled jobs
+/compact — summarize older messages of this conversation now
 /help — this list";
 
 /// A command, if the message is one. `/cmd@BotName` (Telegram groups) is accepted.
@@ -48,6 +50,7 @@ pub fn parse(text: &str) -> Option<Command> {
         "cancel" => Command::Cancel(args.to_string()),
         "agent" => Command::Agent(args.to_string()),
         "cron" => Command::Cron,
+        "compact" => Command::Compact,
         _ => Command::Unknown(name),
     })
 }
@@ -107,6 +110,7 @@ pub async fn run(c: &Coordinator, m: &Inbound, cmd: Command) -> Option<String> {
                 }
             }
         }
+        Command::Compact => c.compact_chat(m).await,
         Command::Cron => match c.store().cron_jobs(Some(&target)) {
             Ok(jobs) => crate::cron::describe(&jobs, c.config().tz()),
             Err(e) => format!("⚠️ {e}"),

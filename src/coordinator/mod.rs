@@ -173,18 +173,20 @@ impl Coordinator {
             return; // stays pending; answered after restart
         }
         let voice_only = m.audio.is_some() && m.text.trim().is_empty();
-        let (reply, turns) = if voice_only {
-            (Some(VOICE_OFF.to_string()), None)
+        let answer = if voice_only {
+            Some(Answer::text(VOICE_OFF.to_string()))
         } else {
             match commands::parse(&m.text) {
-                Some(cmd) => (commands::run(self, &m, cmd).await, None),
-                None => match self.converse(id, &m).await {
-                    Some((text, turns)) => (Some(text), turns),
-                    None => (None, None),
-                },
+                Some(cmd) => commands::run(self, &m, cmd).await.map(Answer::text),
+                None => self.converse(id, &m).await,
             }
         };
-        let Some(text) = reply else {
+        let Some(Answer {
+            text,
+            turns,
+            context,
+        }) = answer
+        else {
             return;
         };
         let out = NewOutbox {
@@ -198,7 +200,13 @@ impl Coordinator {
         match self.inner.store.inbox_finish(id, turns, Some(&out)) {
             Ok(Some(oid)) => self.inner.delivery.push(oid, &out.target),
             Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "cannot store reply"),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store reply");
+                return;
+            }
+        }
+        if let Some((ctx, tokens)) = context {
+            self.after_turn(&m, ctx, tokens).await;
         }
     }
 
@@ -214,7 +222,7 @@ impl Coordinator {
 
     /// Runs an agent turn in the chat's main session: the reply, and the turns to store with it.
     /// `None` when the session cannot be opened (the message stays pending).
-    async fn converse(&self, id: InboxId, m: &Inbound) -> Option<(String, SessionTurns)> {
+    async fn converse(&self, id: InboxId, m: &Inbound) -> Option<Answer> {
         let agent = self.agent_for(m);
         let target = m.chat.to_string();
         let key = main_key(&agent, &target, m.thread.as_deref());
@@ -241,22 +249,115 @@ impl Coordinator {
         };
         let text = user_text(m);
         let typing = self.start_typing(&m.chat, m.thread.as_deref());
-        let result = self
+        let span = tracing::info_span!("turn", agent = %agent, session);
+        let mut result = self
             .inner
             .agents
             .run_turn(&ctx, &text, self)
-            .instrument(tracing::info_span!("turn", agent = %agent, session))
+            .instrument(span.clone())
             .await;
+        // The provider says the prompt no longer fits: compact, then try once more.
+        if let Err(AgentError::Models(e)) = &result
+            && e.context_too_long()
+        {
+            tracing::warn!("context too long; compacting and retrying");
+            if let Ok(Some(_)) = self.inner.agents.compact(&ctx, self).await {
+                self.notice_compacted(m, session);
+            }
+            result = self
+                .inner
+                .agents
+                .run_turn(&ctx, &text, self)
+                .instrument(span)
+                .await;
+        }
         typing.cancel();
         Some(match result {
-            Ok(t) if t.reply.trim().is_empty() => ("(no reply)".into(), Some((session, t.turns))),
-            Ok(t) => (t.reply, Some((session, t.turns))),
-            Err(AgentError::Models(e)) => (format!("⚠️ I couldn't get an answer. {e}"), None),
+            Ok(t) => Answer {
+                text: if t.reply.trim().is_empty() {
+                    "(no reply)".into()
+                } else {
+                    t.reply
+                },
+                turns: Some((session, t.turns)),
+                context: Some((ctx, t.context_tokens)),
+            },
+            Err(AgentError::Models(e)) => Answer::text(format!("⚠️ I couldn't get an answer. {e}")),
             Err(e) => {
                 tracing::error!(error = %e, "turn failed");
-                (format!("⚠️ Something went wrong on my side: {e}"), None)
+                Answer::text(format!("⚠️ Something went wrong on my side: {e}"))
             }
         })
+    }
+
+    /// After a turn is stored: record the context size and compact when it passed the threshold.
+    async fn after_turn(&self, m: &Inbound, ctx: TurnContext, tokens: u64) {
+        let cfg = &self.inner.config.compaction;
+        if let Err(e) = self.inner.store.session_set_context(ctx.session, tokens) {
+            tracing::warn!(error = %e, "cannot record context size");
+        }
+        if !cfg.enabled || tokens <= cfg.threshold {
+            return;
+        }
+        tracing::info!(
+            session = ctx.session,
+            tokens,
+            threshold = cfg.threshold,
+            "compacting"
+        );
+        match self.inner.agents.compact(&ctx, self).await {
+            Ok(Some(_)) => self.notice_compacted(m, ctx.session),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "compaction failed; will try again after the next turn")
+            }
+        }
+    }
+
+    /// Compacts this chat's main session now (`/compact`).
+    pub(crate) async fn compact_chat(&self, m: &Inbound) -> String {
+        let agent = self.agent_for(m);
+        let target = m.chat.to_string();
+        let key = main_key(&agent, &target, m.thread.as_deref());
+        let session = match self.inner.store.session_open(
+            &key,
+            SessionKind::Main,
+            &agent,
+            Some(&target),
+            m.thread.as_deref(),
+        ) {
+            Ok(s) => s,
+            Err(e) => return format!("⚠️ {e}"),
+        };
+        let ctx = TurnContext {
+            agent,
+            session,
+            origin: Some(target),
+            thread: m.thread.clone(),
+            inbox: None,
+            is_worker: false,
+        };
+        match self.inner.agents.compact(&ctx, self).await {
+            Ok(Some(summary)) => format!(
+                "🧹 Compacted this conversation. Summary:\n\n{}",
+                summary.trim()
+            ),
+            Ok(None) => "Nothing to compact yet.".into(),
+            Err(e) => format!("⚠️ Compaction failed: {e}"),
+        }
+    }
+
+    fn notice_compacted(&self, m: &Inbound, session: crate::store::SessionId) {
+        let out = NewOutbox {
+            target: m.chat.to_string(),
+            thread: m.thread.clone(),
+            reply_to: None,
+            text: "🧹 This conversation was getting long, so I summarized the older messages (the summary is in my daily notes).".into(),
+            dedupe_key: Some(format!("compact:{session}:{}", m.message_id)),
+        };
+        if let Err(e) = self.post(&out) {
+            tracing::warn!(error = %e, "cannot post the compaction notice");
+        }
     }
 
     /// Shows "typing…" until the returned token is cancelled, if the channel can.
@@ -297,6 +398,23 @@ const TYPING_DELAY: Duration = Duration::from_millis(250);
 
 const VOICE_OFF: &str =
     "🎙️ Voice notes are not enabled on this gateway yet — please type your message.";
+
+/// What handling a message produced: the reply, the turns to store, and the context size.
+struct Answer {
+    text: String,
+    turns: SessionTurns,
+    context: Option<(TurnContext, u64)>,
+}
+
+impl Answer {
+    fn text(text: String) -> Answer {
+        Answer {
+            text,
+            turns: None,
+            context: None,
+        }
+    }
+}
 
 /// Turns to store in a session along with a reply.
 pub(crate) type SessionTurns = Option<(crate::store::SessionId, Vec<crate::store::NewTurn>)>;

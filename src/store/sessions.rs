@@ -197,6 +197,31 @@ impl Store {
         })
     }
 
+    /// Marks the turns up to `last_turn` compacted (they stay stored) and sets the summary.
+    pub fn session_compact(&self, id: SessionId, last_turn: i64, summary: &str) -> Result<()> {
+        self.tx(|tx| {
+            tx.run(
+                "UPDATE turns SET compacted = 1 WHERE session_id = ?1 AND id <= ?2",
+                params![id, last_turn],
+            )?;
+            tx.run(
+                "UPDATE sessions SET summary = ?2, context_tokens = 0 WHERE id = ?1",
+                params![id, summary],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn session_set_context(&self, id: SessionId, tokens: u64) -> Result<()> {
+        self.with(|c| {
+            c.run(
+                "UPDATE sessions SET context_tokens = ?2 WHERE id = ?1",
+                params![id, tokens as i64],
+            )?;
+            Ok(())
+        })
+    }
+
     /// The summary written by compaction, if any.
     pub fn session_summary(&self, id: SessionId) -> Result<Option<String>> {
         self.with(|c| {

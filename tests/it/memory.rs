@@ -74,3 +74,101 @@ async fn memory_and_conversations_are_found_by_search_after_a_restart() {
     gw.chat("b", "nothing to find").await;
     assert_eq!(last_tool_result(&model), "no matches");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compaction_flushes_memory_summarizes_and_keeps_recent_turns() {
+    let model = FakeModel::start().await;
+    let gw = TestGateway::start(&model, "compaction: { enabled: true, threshold: 2000 },").await;
+    for i in 0..6 {
+        gw.chat("c", &format!("note {i}: order #4{i} for Bob"))
+            .await;
+    }
+    // The flush turn saves a fact; the summary request gets the older turns.
+    model.on(
+        Some("about to be compacted"),
+        Reply::Tool {
+            name: "remember".into(),
+            input: json!({ "text": "Bob's orders are #40-#45" }),
+        },
+    );
+    model.on(Some("about to be compacted"), Reply::Text("DONE".into()));
+    model.on(
+        Some("Summarize this conversation"),
+        Reply::Text("SUMMARY: Bob placed orders #40 to #45.".into()),
+    );
+    model.set_input_tokens(2500);
+    let reply = gw.chat("c", "note 6: that's all").await;
+    assert_eq!(reply, "echo: note 6: that's all");
+    let msgs = gw
+        .wait_messages("c", |m| m.iter().any(|t| t.starts_with("🧹")))
+        .await;
+    assert!(
+        msgs.iter()
+            .any(|t| t.contains("summarized the older messages"))
+    );
+    model.set_input_tokens(100);
+    let memory = std::fs::read_to_string(gw.workspace("jarvis").join("MEMORY.md")).unwrap();
+    assert!(memory.contains("Bob's orders are #40-#45"), "{memory}");
+    let summary_req = model
+        .requests()
+        .into_iter()
+        .find(|r| {
+            r.last_user_text()
+                .starts_with("Summarize this conversation")
+        })
+        .unwrap();
+    assert!(summary_req.last_user_text().contains("order #40 for Bob"));
+    // The session keeps working: the summary is in the prompt, older turns are not, recent ones are.
+    gw.chat("c", "what next?").await;
+    let last = model.requests().pop().unwrap();
+    assert!(
+        last.system()
+            .contains("SUMMARY: Bob placed orders #40 to #45."),
+        "{}",
+        last.system()
+    );
+    let t = last.transcript();
+    assert!(!t.iter().any(|x| x.contains("note 0")), "{t:?}");
+    assert!(t.iter().any(|x| x.contains("note 6")), "{t:?}");
+    // Nothing deleted: compacted turns are kept, marked.
+    let (all, compacted): (i64, i64) = gw
+        .db()
+        .query_row("SELECT count(*), sum(compacted) FROM turns", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert!(
+        compacted > 0 && all > compacted,
+        "{all} turns, {compacted} compacted"
+    );
+    let notes = std::fs::read_dir(gw.workspace("jarvis").join("memory")).unwrap();
+    let text: String = notes
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(text.contains("Compaction summary"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn context_too_long_compacts_and_retries_once() {
+    let model = FakeModel::start().await;
+    let gw = TestGateway::start(&model, "").await;
+    for i in 0..8 {
+        gw.chat("c", &format!("message {i}")).await;
+    }
+    model.on(
+        Some("big question"),
+        Reply::Status {
+            code: 400,
+            retry_after: None,
+            body: r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: context length exceeded"}}"#.into(),
+        },
+    );
+    model.on(
+        Some("Summarize this conversation"),
+        Reply::Text("SUMMARY: eight messages".into()),
+    );
+    assert_eq!(gw.chat("c", "big question").await, "echo: big question");
+    let last = model.requests().pop().unwrap();
+    assert!(last.system().contains("SUMMARY: eight messages"));
+}

@@ -112,6 +112,8 @@ struct Rule {
 struct Inner {
     rules: Vec<Rule>,
     requests: Vec<Recorded>,
+    /// Reported `input_tokens` (0 means the default of 10).
+    input_tokens: u64,
 }
 
 #[derive(Clone)]
@@ -142,6 +144,11 @@ impl FakeModel {
             when: when.map(str::to_string),
             reply,
         });
+    }
+
+    /// Makes later answers report this many input tokens (the context size compaction watches).
+    pub fn set_input_tokens(&self, n: u64) {
+        self.inner.lock().unwrap().input_tokens = n;
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -229,6 +236,10 @@ async fn anthropic(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Resp
         return error(400, None, "bad json".into());
     };
     let n = body["messages"].as_array().map_or(0, Vec::len);
+    let input_tokens = match inner.lock().unwrap().input_tokens {
+        0 => 10,
+        n => n,
+    };
     let content = match resolve(pick(&inner, Format::Anthropic, body)).await {
         Reply::Text(t) => json!([{ "type": "text", "text": t }]),
         Reply::Tool { name, input } => json!([{
@@ -249,7 +260,7 @@ async fn anthropic(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Resp
     axum::Json(json!({
         "id": "msg_fake", "type": "message", "role": "assistant", "model": "fake",
         "content": content, "stop_reason": stop,
-        "usage": { "input_tokens": 10, "output_tokens": 5 }
+        "usage": { "input_tokens": input_tokens, "output_tokens": 5 }
     }))
     .into_response()
 }
@@ -259,6 +270,10 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Respons
         return error(400, None, "bad json".into());
     };
     let n = body["messages"].as_array().map_or(0, Vec::len);
+    let input_tokens = match inner.lock().unwrap().input_tokens {
+        0 => 10,
+        n => n,
+    };
     let message = match resolve(pick(&inner, Format::OpenAi, body)).await {
         Reply::Text(t) => json!({ "role": "assistant", "content": t }),
         Reply::Tool { name, input } => json!({
@@ -276,7 +291,7 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Respons
     axum::Json(json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "model": "fake",
         "choices": [{ "index": 0, "message": message, "finish_reason": "stop" }],
-        "usage": { "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15 }
+        "usage": { "prompt_tokens": input_tokens, "completion_tokens": 5, "total_tokens": input_tokens + 5 }
     }))
     .into_response()
 }
