@@ -45,12 +45,7 @@ impl Agents {
             .workspaces
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
-        let role = self
-            .config
-            .agents
-            .get(&ctx.agent)
-            .and_then(|a| a.model.clone())
-            .unwrap_or_else(|| "default".into());
+        let role = self.role_for(ctx);
         let system = self.system_prompt(ws, ctx);
 
         // 1. The memory flush: a silent turn with tools; its messages are not kept.

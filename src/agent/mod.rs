@@ -90,6 +90,29 @@ impl Agents {
         self.workspaces.get(name)
     }
 
+    /// The role or `provider/model` a turn uses: the chat's `/model` choice, else the agent's.
+    pub(crate) fn role_for(&self, ctx: &TurnContext) -> String {
+        ctx.model.clone().unwrap_or_else(|| {
+            self.config
+                .agents
+                .get(&ctx.agent)
+                .and_then(|a| a.model.clone())
+                .unwrap_or_else(|| "default".into())
+        })
+    }
+
+    /// Whether `role_or_ref` names a configured role or a `provider/model` of a configured provider.
+    pub fn model_exists(&self, role_or_ref: &str) -> bool {
+        self.config.models.roles.contains_key(role_or_ref)
+            || role_or_ref
+                .split_once('/')
+                .is_some_and(|(p, m)| !m.is_empty() && self.config.providers.contains_key(p))
+    }
+
+    pub fn resolve_model(&self, role_or_ref: &str) -> String {
+        self.models.resolve(role_or_ref)
+    }
+
     /// The `provider/model` the agent uses.
     pub fn model_of(&self, name: &str) -> String {
         let role = self
@@ -113,12 +136,7 @@ impl Agents {
             .workspaces
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
-        let role = self
-            .config
-            .agents
-            .get(&ctx.agent)
-            .and_then(|a| a.model.clone())
-            .unwrap_or_else(|| "default".into());
+        let role = self.role_for(ctx);
         let mut messages = self.history(ctx.session)?;
         let user = Message::user(user_text);
         let mut turns = vec![new_turn(&user, 0)?];

@@ -16,7 +16,8 @@ pub struct TurnContext {
     /// The chat the turn answers (`None` for cron and CLI-less runs).
     pub origin: Option<String>,
     pub thread: Option<String>,
-    pub inbox: Option<crate::store::InboxId>,
+    /// The chat's `/model` choice, overriding the agent's configured model.
+    pub model: Option<String>,
     /// Worker sessions may not spawn further tasks.
     pub is_worker: bool,
 }

@@ -15,6 +15,7 @@ pub enum Command {
     Agent(String),
     Cron,
     Compact,
+    Model(String),
     Unknown(String),
 }
 
@@ -27,6 +28,7 @@ pub const HELP: &str = "Commands:
 /agent NAME — switch this chat to another agent
 /cron — this chat's scheduled jobs
 /compact — summarize older messages of this conversation now
+/model ROLE — use another model here (a role such as fast or coding, or provider/model; `reset` to undo)
 /help — this list";
 
 /// A command, if the message is one. `/cmd@BotName` (Telegram groups) is accepted.
@@ -51,6 +53,7 @@ pub fn parse(text: &str) -> Option<Command> {
         "agent" => Command::Agent(args.to_string()),
         "cron" => Command::Cron,
         "compact" => Command::Compact,
+        "model" => Command::Model(args.to_string()),
         _ => Command::Unknown(name),
     })
 }
@@ -111,6 +114,36 @@ pub async fn run(c: &Coordinator, m: &Inbound, cmd: Command) -> Option<String> {
             }
         }
         Command::Compact => c.compact_chat(m).await,
+        Command::Model(arg) => {
+            let arg = arg.trim();
+            let roles = c
+                .config()
+                .models
+                .roles
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if arg.is_empty() {
+                let current = c.chat_model(m).unwrap_or_else(|| "the agent's own".into());
+                format!("This chat uses {current} model. Roles: {roles}.")
+            } else if arg == "reset" {
+                match c.store().set_chat_model(&target, None) {
+                    Ok(()) => "This chat is back on the agent's own model.".into(),
+                    Err(e) => format!("⚠️ {e}"),
+                }
+            } else if !c.agents().model_exists(arg) {
+                format!("No model `{arg}`. Use a role ({roles}) or provider/model.")
+            } else {
+                match c.store().set_chat_model(&target, Some(arg)) {
+                    Ok(()) => format!(
+                        "This chat now uses {arg} ({}).",
+                        c.agents().resolve_model(arg)
+                    ),
+                    Err(e) => format!("⚠️ {e}"),
+                }
+            }
+        }
         Command::Cron => match c.store().cron_jobs(Some(&target)) {
             Ok(jobs) => crate::cron::describe(&jobs, c.config().tz()),
             Err(e) => format!("⚠️ {e}"),
@@ -144,9 +177,12 @@ fn status(c: &Coordinator, m: &Inbound) -> String {
         .map(|t| t.iter().filter(|t| t.status.is_active()).count())
         .unwrap_or(0);
     let up = c.uptime().as_secs();
+    let model = match c.chat_model(m) {
+        Some(r) => c.agents().resolve_model(&r),
+        None => c.agents().model_of(&agent),
+    };
     format!(
-        "Agent: {agent}\nModel: {}\nSession: {turns} turns\nActive tasks here: {tasks}\nUptime: {}h {}m",
-        c.agents().model_of(&agent),
+        "Agent: {agent}\nModel: {model}\nSession: {turns} turns\nActive tasks here: {tasks}\nUptime: {}h {}m",
         up / 3600,
         (up % 3600) / 60
     )

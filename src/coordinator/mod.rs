@@ -178,7 +178,7 @@ impl Coordinator {
         } else {
             match commands::parse(&m.text) {
                 Some(cmd) => commands::run(self, &m, cmd).await.map(Answer::text),
-                None => self.converse(id, &m).await,
+                None => self.converse(&m).await,
             }
         };
         let Some(Answer {
@@ -210,6 +210,15 @@ impl Coordinator {
         }
     }
 
+    /// The model this chat switched to with `/model`, if any.
+    pub fn chat_model(&self, m: &Inbound) -> Option<String> {
+        self.inner
+            .store
+            .chat_model(&m.chat.to_string())
+            .ok()
+            .flatten()
+    }
+
     /// The agent that answers this chat: `/agent` choice, else routing rules, else coordinator.
     pub fn agent_for(&self, m: &Inbound) -> String {
         if let Ok(Some(a)) = self.inner.store.chat_agent(&m.chat.to_string())
@@ -222,7 +231,7 @@ impl Coordinator {
 
     /// Runs an agent turn in the chat's main session: the reply, and the turns to store with it.
     /// `None` when the session cannot be opened (the message stays pending).
-    async fn converse(&self, id: InboxId, m: &Inbound) -> Option<Answer> {
+    async fn converse(&self, m: &Inbound) -> Option<Answer> {
         let agent = self.agent_for(m);
         let target = m.chat.to_string();
         let key = main_key(&agent, &target, m.thread.as_deref());
@@ -244,7 +253,7 @@ impl Coordinator {
             session,
             origin: Some(target),
             thread: m.thread.clone(),
-            inbox: Some(id),
+            model: self.chat_model(m),
             is_worker: false,
         };
         let text = user_text(m);
@@ -334,7 +343,7 @@ impl Coordinator {
             session,
             origin: Some(target),
             thread: m.thread.clone(),
-            inbox: None,
+            model: self.chat_model(m),
             is_worker: false,
         };
         match self.inner.agents.compact(&ctx, self).await {

@@ -155,7 +155,7 @@ impl Coordinator {
             session,
             origin: Some(task.origin.clone()),
             thread: task.origin_thread.clone(),
-            inbox: None,
+            model: None,
             is_worker: true,
         };
         let turn = self.agents().run_turn(&ctx, &task.prompt, self);

@@ -350,7 +350,7 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
         session,
         origin: job.target.clone(),
         thread: None,
-        inbox: None,
+        model: None,
         is_worker: true,
     };
     let result = c.agents().run_turn(&ctx, &job.message, c).await;

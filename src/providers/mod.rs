@@ -61,6 +61,25 @@ pub struct Models {
     fallbacks: Vec<String>,
     /// Retries of a retryable error on one model before moving on.
     retries: u32,
+    /// Providers that just failed, until when, and why: skipped while a fallback can answer, so
+    /// a dead provider is not hammered with every message.
+    cooling: parking_lot::Mutex<HashMap<String, (std::time::Instant, String)>>,
+}
+
+/// How long a failing provider is skipped (longer for credentials, which need a person).
+fn cooldown_for(e: &ProviderError) -> Option<Duration> {
+    match e {
+        ProviderError::Auth(_) => Some(Duration::from_secs(300)),
+        ProviderError::RateLimited { retry_after } => Some(
+            retry_after
+                .unwrap_or(Duration::from_secs(30))
+                .min(Duration::from_secs(600)),
+        ),
+        ProviderError::Overloaded | ProviderError::Server { .. } | ProviderError::Network(_) => {
+            Some(Duration::from_secs(60))
+        }
+        _ => None,
+    }
 }
 
 impl Models {
@@ -87,6 +106,7 @@ impl Models {
             roles: config.models.roles.clone(),
             fallbacks: config.models.fallbacks.clone(),
             retries: 2,
+            cooling: parking_lot::Mutex::default(),
         }
     }
 
@@ -118,44 +138,83 @@ impl Models {
             }
         }
         let mut reasons = Vec::new();
+        let mut skipped = Vec::new();
         for model_ref in chain {
-            let Some((prov, model)) = model_ref.split_once('/') else {
+            let provider = model_ref.split('/').next().unwrap_or_default().to_string();
+            let cooling = self.cooling.lock().get(&provider).cloned();
+            if let Some((until, why)) = cooling
+                && until > std::time::Instant::now()
+            {
+                skipped.push((model_ref, why));
                 continue;
-            };
-            let Some(provider) = self.providers.get(prov) else {
-                continue;
-            };
-            req.model = model.to_string();
-            let mut attempt = 0;
-            let err = loop {
-                match provider.complete(&req).await {
-                    Ok(resp) => return Ok((resp, model_ref)),
-                    Err(e) if e.is_retryable() && attempt < self.retries => {
-                        let wait = match &e {
-                            ProviderError::RateLimited {
-                                retry_after: Some(d),
-                            } => *d,
-                            _ => Duration::from_millis(500 * 2u64.pow(attempt)),
-                        };
-                        // A long wait is better spent on the next model.
-                        if wait > Duration::from_secs(10) {
-                            break e;
-                        }
-                        tracing::warn!(model = %model_ref, error = %e, ?wait, "model call failed; retrying");
-                        tokio::time::sleep(wait).await;
-                        attempt += 1;
+            }
+            match self.try_model(&model_ref, &mut req).await {
+                Ok(resp) => return Ok((resp, model_ref)),
+                Err(None) => {}
+                Err(Some(e)) => {
+                    let stop = matches!(e, ProviderError::ContextTooLong);
+                    reasons.push((model_ref, e));
+                    if stop {
+                        return Err(AllFailed { reasons });
                     }
-                    Err(e) => break e,
                 }
-            };
-            tracing::warn!(model = %model_ref, error = %err, "model failed");
-            let stop = matches!(err, ProviderError::ContextTooLong);
-            reasons.push((model_ref, err));
-            if stop {
-                break;
+            }
+        }
+        // Everything else failed: a cooling provider is better than no answer (one try each).
+        for (model_ref, why) in skipped {
+            match self.try_model(&model_ref, &mut req).await {
+                Ok(resp) => return Ok((resp, model_ref)),
+                Err(Some(e)) => reasons.push((model_ref, e)),
+                Err(None) => reasons.push((model_ref, ProviderError::CoolingDown(why))),
             }
         }
         Err(AllFailed { reasons })
+    }
+}
+
+impl Models {
+    /// One model, with brief retries. `Err(None)` when the ref names no configured provider.
+    async fn try_model(
+        &self,
+        model_ref: &str,
+        req: &mut Request,
+    ) -> Result<Response, Option<ProviderError>> {
+        let (prov, model) = model_ref.split_once('/').ok_or(None)?;
+        let provider = self.providers.get(prov).ok_or(None)?;
+        req.model = model.to_string();
+        let mut attempt = 0;
+        let err = loop {
+            match provider.complete(req).await {
+                Ok(resp) => {
+                    self.cooling.lock().remove(prov);
+                    return Ok(resp);
+                }
+                Err(e) if e.is_retryable() && attempt < self.retries => {
+                    let wait = match &e {
+                        ProviderError::RateLimited {
+                            retry_after: Some(d),
+                        } => *d,
+                        _ => Duration::from_millis(500 * 2u64.pow(attempt)),
+                    };
+                    // A long wait is better spent on the next model.
+                    if wait > Duration::from_secs(10) {
+                        break e;
+                    }
+                    tracing::warn!(model = %model_ref, error = %e, ?wait, "model call failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => break e,
+            }
+        };
+        tracing::warn!(model = %model_ref, error = %err, "model failed");
+        if let Some(d) = cooldown_for(&err) {
+            self.cooling.lock().insert(
+                prov.to_string(),
+                (std::time::Instant::now() + d, err.to_string()),
+            );
+        }
+        Err(Some(err))
     }
 }
 

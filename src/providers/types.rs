@@ -123,6 +123,9 @@ pub enum ProviderError {
     /// A response we could not understand.
     #[error("unreadable response: {0}")]
     BadResponse(String),
+    /// Skipped: this provider failed moments ago and is given time to recover.
+    #[error("cooling down after: {0}")]
+    CoolingDown(String),
 }
 
 impl ProviderError {

@@ -5,7 +5,7 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
 }
 
 /// Times are milliseconds since the Unix epoch. Targets are `channel:chat` strings.
@@ -155,6 +155,9 @@ CREATE TABLE memory_files (
 );
 ALTER TABLE sessions ADD COLUMN context_tokens INTEGER NOT NULL DEFAULT 0;
 "#;
+
+/// A chat's `/model` choice.
+const V5: &str = "ALTER TABLE chat_prefs ADD COLUMN model TEXT;";
 
 #[cfg(test)]
 mod tests {

@@ -248,6 +248,31 @@ impl Store {
         })
     }
 
+    /// The model this chat switched to with `/model`, if any.
+    pub fn chat_model(&self, target: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            Ok(c.one(
+                "SELECT model FROM chat_prefs WHERE target = ?1",
+                [target],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+        })
+    }
+
+    /// Sets (or with `None` clears) this chat's model.
+    pub fn set_chat_model(&self, target: &str, model: Option<&str>) -> Result<()> {
+        self.with(|c| {
+            c.run(
+                "INSERT INTO chat_prefs (target, model) VALUES (?1, ?2)
+                 ON CONFLICT (target) DO UPDATE SET model = excluded.model",
+                params![target, model],
+            )?;
+            Ok(())
+        })
+    }
+
     pub fn set_chat_agent(&self, target: &str, agent: &str) -> Result<()> {
         self.with(|c| {
             c.run(

@@ -6,6 +6,7 @@ mod config_cli;
 mod cron;
 mod discord;
 mod memory;
+mod models;
 mod reliability;
 mod support;
 mod tasks;

@@ -1,0 +1,100 @@
+//! Model roles and failover: retries, fallbacks, cooldowns, `/model`.
+
+use crate::support::fake_model::Format;
+use crate::support::gateway::{config_text, free_port};
+use crate::support::*;
+
+async fn with_fallback(model: &FakeModel) -> TestGateway {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let text = config_text(&model.url, port, &dir.path().join("state"), "").replace(
+        r#"coding: "openai/gpt-test" }"#,
+        r#"coding: "openai/gpt-test", fast: "openai/gpt-fast", fallbacks: ["openai/gpt-fallback"] }"#,
+    );
+    TestGateway::start_in(dir, port, &text).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overloaded_provider_falls_back_and_then_cools_down() {
+    let model = FakeModel::start().await;
+    for _ in 0..3 {
+        model.on(
+            Some("hello"),
+            Reply::Status {
+                code: 529,
+                retry_after: None,
+                body: "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}".into(),
+            },
+        );
+    }
+    let gw = with_fallback(&model).await;
+    assert_eq!(gw.chat("c", "hello").await, "echo: hello");
+    let reqs = model.requests();
+    assert_eq!(
+        reqs.len(),
+        4,
+        "three tries on the primary, then the fallback"
+    );
+    assert!(matches!(reqs[3].format, Format::OpenAi));
+    assert_eq!(reqs[3].body["model"], "gpt-fallback");
+    // The overloaded provider is left alone for a while: the next message goes to the fallback.
+    assert_eq!(gw.chat("c", "again").await, "echo: again");
+    let reqs = model.requests();
+    assert_eq!(reqs.len(), 5);
+    assert_eq!(reqs[4].body["model"], "gpt-fallback");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_model_failing_gives_the_specific_reasons() {
+    let model = FakeModel::start().await;
+    model.on(
+        None,
+        Reply::Status {
+            code: 401,
+            retry_after: None,
+            body: "{}".into(),
+        },
+    );
+    model.on(
+        None,
+        Reply::Status {
+            code: 429,
+            retry_after: Some(60),
+            body: "{}".into(),
+        },
+    );
+    let gw = with_fallback(&model).await;
+    let r = gw.chat("c", "anyone?").await;
+    assert_eq!(
+        r,
+        "⚠️ I couldn't get an answer. anthropic: authentication failed (401); openai: rate limited"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn model_switches_this_chats_model() {
+    let model = FakeModel::start().await;
+    let gw = with_fallback(&model).await;
+    assert_eq!(
+        gw.chat("c", "/model fast").await,
+        "This chat now uses fast (openai/gpt-fast)."
+    );
+    gw.chat("c", "quick one").await;
+    assert_eq!(model.requests().pop().unwrap().body["model"], "gpt-fast");
+    assert!(
+        gw.chat("c", "/status")
+            .await
+            .contains("Model: openai/gpt-fast")
+    );
+    // Other chats are unaffected.
+    gw.chat("d", "normal").await;
+    assert_eq!(model.requests().pop().unwrap().body["model"], "claude-test");
+    assert!(
+        gw.chat("c", "/model nonsense")
+            .await
+            .starts_with("No model `nonsense`")
+    );
+    gw.chat("c", "/model reset").await;
+    gw.chat("c", "back").await;
+    assert_eq!(model.requests().pop().unwrap().body["model"], "claude-test");
+}
