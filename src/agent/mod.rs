@@ -27,6 +27,37 @@ pub enum AgentError {
     UnknownAgent(String),
 }
 
+/// The part of `text` that fits in `budget` characters (its start, or its end when `keep_tail`,
+/// cut at a line), and how many characters were left out.
+fn fit(text: &str, budget: usize, keep_tail: bool) -> (String, usize) {
+    let total = text.chars().count();
+    if total <= budget {
+        return (text.to_string(), 0);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let mut kept: Vec<&str> = Vec::new();
+    let mut used = 0;
+    let order: Box<dyn Iterator<Item = &&str>> = if keep_tail {
+        Box::new(lines.iter().rev())
+    } else {
+        Box::new(lines.iter())
+    };
+    for l in order {
+        let n = l.chars().count() + 1;
+        if used + n > budget {
+            break;
+        }
+        used += n;
+        kept.push(l);
+    }
+    if keep_tail {
+        kept.reverse();
+    }
+    let kept = kept.join("\n");
+    let dropped = total - kept.chars().count();
+    (kept, dropped)
+}
+
 /// What a turn produced: the reply, and the turns to store with it.
 #[derive(Debug)]
 pub struct TurnResult {
@@ -251,19 +282,50 @@ impl Agents {
     /// IDENTITY.md + MEMORY.md + yesterday's and today's notes + the session summary + context.
     pub(crate) fn system_prompt(&self, ws: &Workspace, ctx: &TurnContext) -> String {
         let mut p = ws.identity();
-        let memory = ws.memory();
-        if !memory.trim().is_empty() {
-            p.push_str("\n\n## MEMORY.md\n\n");
-            p.push_str(memory.trim());
+        // Within the budget: MEMORY.md first (from its top), then today's and yesterday's notes
+        // (their latest lines). What does not fit is named, never silently dropped.
+        let mut left = self
+            .config
+            .memory
+            .prompt_chars
+            .saturating_sub(p.chars().count());
+        let mut sections = vec![("MEMORY.md".to_string(), ws.memory(), false)];
+        for (label, day) in [
+            ("Today's notes", ws.today()),
+            ("Yesterday's notes", ws.yesterday()),
+        ] {
+            sections.push((format!("{label} ({day})"), ws.daily(day), true));
         }
-        for (label, day) in [("Yesterday", ws.yesterday()), ("Today", ws.today())] {
-            let note = ws.daily(day);
-            if !note.trim().is_empty() {
-                p.push_str(&format!(
-                    "\n\n## {label}'s notes ({day})\n\n{}",
-                    note.trim()
-                ));
+        let mut omitted = Vec::new();
+        let mut parts = Vec::new();
+        for (title, text, keep_tail) in sections {
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
             }
+            let (kept, dropped) = fit(text, left, keep_tail);
+            left -= kept.chars().count().min(left);
+            if dropped > 0 {
+                omitted.push(format!("{dropped} characters of {title}"));
+            }
+            if !kept.is_empty() {
+                parts.push((title, kept));
+            }
+        }
+        // Read order: memory, yesterday, today.
+        parts.sort_by_key(|(t, _)| match t.as_str() {
+            "MEMORY.md" => 0,
+            t if t.starts_with("Yesterday") => 1,
+            _ => 2,
+        });
+        for (title, kept) in parts {
+            p.push_str(&format!("\n\n## {title}\n\n{kept}"));
+        }
+        if !omitted.is_empty() {
+            p.push_str(&format!(
+                "\n\n(Left out to fit the prompt: {}. Use search_memory to find them.)",
+                omitted.join(", ")
+            ));
         }
         if let Ok(Some(summary)) = self.store.session_summary(ctx.session)
             && !summary.trim().is_empty()

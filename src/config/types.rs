@@ -33,7 +33,30 @@ pub struct Config {
     #[serde(default)]
     pub compaction: CompactionConfig,
     #[serde(default)]
+    pub memory: MemoryConfig,
+    #[serde(default)]
     pub tools: ToolsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MemoryConfig {
+    /// Characters of IDENTITY.md, MEMORY.md and the daily notes put into each prompt; what does
+    /// not fit is left out with a note saying so (the search tool still finds it).
+    #[serde(default = "default_prompt_chars")]
+    pub prompt_chars: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        Self {
+            prompt_chars: default_prompt_chars(),
+        }
+    }
+}
+
+fn default_prompt_chars() -> usize {
+    24_000
 }
 
 fn default_state_dir() -> String {

@@ -164,6 +164,12 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
             "must be at least 1000 tokens".into(),
         );
     }
+    if c.memory.prompt_chars < 1000 {
+        err(
+            "memory.promptChars".into(),
+            "must be at least 1000 characters".into(),
+        );
+    }
     if c.tools.exec.timeout_seconds == 0 {
         err(
             "tools.exec.timeoutSeconds".into(),

@@ -212,6 +212,11 @@ impl Coordinator {
             text,
             dedupe_key: Some(format!("task:{id}")),
         };
+        if let Some(ws) = self.agents().workspace(agent)
+            && let Err(e) = ws.note_today(&note)
+        {
+            tracing::warn!(error = %e, "cannot write the daily note");
+        }
         let requester = task.requester_session.map(|s| (s, note.as_str()));
         if let Some(oid) = self.store().task_finish(
             id,

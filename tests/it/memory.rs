@@ -172,3 +172,47 @@ async fn context_too_long_compacts_and_retries_once() {
     let last = model.requests().pop().unwrap();
     assert!(last.system().contains("SUMMARY: eight messages"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prompt_memory_stays_within_budget_and_says_what_it_left_out() {
+    let model = FakeModel::start().await;
+    let gw = TestGateway::start(&model, "memory: { promptChars: 1500 },").await;
+    let path = gw.workspace("jarvis").join("MEMORY.md");
+    let mut text = String::from("# Memory\n\n");
+    for i in 0..100 {
+        text.push_str(&format!("- fact number {i:03} about the household\n"));
+    }
+    std::fs::write(&path, text).unwrap();
+    gw.chat("c", "hi").await;
+    let system = model.requests().pop().unwrap().system();
+    assert!(system.contains("fact number 000"), "{system}");
+    assert!(!system.contains("fact number 099"), "{system}");
+    assert!(
+        system.contains("characters of MEMORY.md. Use search_memory to find them.)"),
+        "{system}"
+    );
+    assert!(
+        system.chars().count() < 2500,
+        "{} chars",
+        system.chars().count()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn task_results_are_noted_in_the_daily_note() {
+    let model = FakeModel::start().await;
+    let gw = TestGateway::start(&model, "").await;
+    gw.chat("t", "/task clu tidy the repo").await;
+    gw.wait_messages("t", |m| m.iter().any(|x| x.starts_with("✅ Task #1")))
+        .await;
+    let dir = gw.workspace("clu").join("memory");
+    let notes: String = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        notes.contains("[Task #1 (clu) done: echo: tidy the repo]"),
+        "{notes}"
+    );
+}
