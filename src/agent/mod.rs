@@ -132,6 +132,19 @@ impl Agents {
         })
     }
 
+    /// The system prompt and history a turn in `ctx.session` would send (for diagnostics and
+    /// benchmarks): the prompt text and the number of history messages.
+    pub fn assemble(&self, ctx: &TurnContext) -> Result<(String, usize), AgentError> {
+        let ws = self
+            .workspaces
+            .get(&ctx.agent)
+            .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
+        Ok((
+            self.system_prompt(ws, ctx),
+            self.history(ctx.session)?.len(),
+        ))
+    }
+
     /// Whether `role_or_ref` names a configured role or a `provider/model` of a configured provider.
     pub fn model_exists(&self, role_or_ref: &str) -> bool {
         self.config.models.roles.contains_key(role_or_ref)

@@ -3,7 +3,7 @@
 //! re-indexed when their modification time or size changes, so hand edits are found.
 
 use super::{Cached, Result, Store};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use std::path::Path;
 
 /// A search result: where it came from and the matching text.
@@ -43,14 +43,19 @@ pub(crate) fn index_turn(
     Ok(())
 }
 
-/// `alice birthday?` → `"alice" OR "birthday"`: words only, quoted, so no user input is FTS syntax.
-fn fts_query(q: &str) -> Option<String> {
+/// `alice birthday?` → `"alice" OR "birthday"` (or with AND): words only, quoted, so no user
+/// input is FTS syntax.
+fn fts_query_with(q: &str, op: &str) -> Option<String> {
     let words: Vec<String> = q
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| format!("\"{}\"", w.to_lowercase()))
         .collect();
-    (!words.is_empty()).then(|| words.join(" OR "))
+    (!words.is_empty()).then(|| words.join(op))
+}
+
+fn fts_query(q: &str) -> Option<String> {
+    fts_query_with(q, " OR ")
 }
 
 impl Store {
@@ -64,6 +69,16 @@ impl Store {
                     .filter(|p| p.extension().is_some_and(|e| e == "md")),
             );
         }
+        let known: std::collections::HashMap<String, (i64, i64)> = self.with(|c| {
+            let mut st =
+                c.prepare_cached("SELECT path, mtime, size FROM memory_files WHERE agent = ?1")?;
+            let rows = st
+                .query_map([agent], |r| {
+                    Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })?;
         let mut changed = 0;
         for path in files {
             let Ok(meta) = std::fs::metadata(&path) else {
@@ -80,27 +95,31 @@ impl Store {
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            let known: Option<(i64, i64)> = self.with(|c| {
-                Ok(c.one(
-                    "SELECT mtime, size FROM memory_files WHERE agent = ?1 AND path = ?2",
-                    params![agent, rel],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?)
-            })?;
-            if known == Some((mtime, size)) {
+            let seen = known.get(&rel);
+            if seen == Some(&(mtime, size)) {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             self.tx(|tx| {
-                tx.run(
-                    "DELETE FROM memory_fts WHERE agent = ?1 AND source = ?2",
-                    params![agent, rel],
-                )?;
+                if seen.is_some() {
+                    tx.run(
+                        "DELETE FROM memory_fts WHERE rowid IN
+                         (SELECT fts_rowid FROM memory_rows WHERE agent = ?1 AND path = ?2)",
+                        params![agent, rel],
+                    )?;
+                    tx.run(
+                        "DELETE FROM memory_rows WHERE agent = ?1 AND path = ?2",
+                        params![agent, rel],
+                    )?;
+                }
                 for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
                     tx.run(
                         "INSERT INTO memory_fts (text, source, agent, ref) VALUES (?1, ?2, ?3, NULL)",
                         params![line.trim_start_matches("- "), rel, agent],
+                    )?;
+                    tx.run(
+                        "INSERT INTO memory_rows (fts_rowid, agent, path) VALUES (last_insert_rowid(), ?1, ?2)",
+                        params![agent, rel],
                     )?;
                 }
                 tx.run(
@@ -115,11 +134,23 @@ impl Store {
         Ok(changed)
     }
 
-    /// The best matches for `query` in the agent's memory and conversations (BM25 order).
+    /// The best matches for `query` in the agent's memory and conversations (BM25 order): lines
+    /// with every word first; only if there are none, lines with any of them.
     pub fn memory_search(&self, agent: &str, query: &str, limit: usize) -> Result<Vec<MemoryHit>> {
-        let Some(q) = fts_query(query) else {
+        let Some(all) = fts_query_with(query, " AND ") else {
             return Ok(Vec::new());
         };
+        let hits = self.memory_match(agent, &all, limit)?;
+        if !hits.is_empty() {
+            return Ok(hits);
+        }
+        match fts_query(query) {
+            Some(any) => self.memory_match(agent, &any, limit),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn memory_match(&self, agent: &str, q: &str, limit: usize) -> Result<Vec<MemoryHit>> {
         self.with(|c| {
             let mut st = c.prepare_cached(
                 "SELECT source, ref, text FROM memory_fts WHERE memory_fts MATCH ?1 AND agent = ?2

@@ -153,6 +153,13 @@ CREATE TABLE memory_files (
     size    INTEGER NOT NULL,
     PRIMARY KEY (agent, path)
 );
+-- Which index rows belong to which file, so re-indexing one file does not scan the index.
+CREATE TABLE memory_rows (
+    fts_rowid INTEGER PRIMARY KEY,
+    agent     TEXT NOT NULL,
+    path      TEXT NOT NULL
+);
+CREATE INDEX memory_rows_file ON memory_rows(agent, path);
 ALTER TABLE sessions ADD COLUMN context_tokens INTEGER NOT NULL DEFAULT 0;
 "#;
 

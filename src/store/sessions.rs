@@ -222,6 +222,11 @@ impl Store {
         })
     }
 
+    /// Stores turns outside a message's handling (imports, benchmarks).
+    pub fn turns_add(&self, session: SessionId, turns: &[NewTurn]) -> Result<()> {
+        self.tx(|tx| Ok(insert_turns(tx, session, None, turns)?))
+    }
+
     /// The summary written by compaction, if any.
     pub fn session_summary(&self, id: SessionId) -> Result<Option<String>> {
         self.with(|c| {
