@@ -67,6 +67,15 @@ enum Command {
         #[command(subcommand)]
         sub: PairingSub,
     },
+    /// Set a provider's credentials: an API key (prompted on stdin, never an argument) or OAuth
+    /// tokens imported from a JSON file. `auth status` shows each provider's state.
+    Auth {
+        /// A provider name from the config, or `status`.
+        provider: String,
+        /// JSON with access_token, refresh_token, expires_at (ms or RFC 3339), token_url, client_id.
+        #[arg(long, value_name = "FILE")]
+        oauth: Option<PathBuf>,
+    },
     /// Diagnose config, state, gateway reachability and bind, tokens, models and the scheduler.
     Doctor,
     /// Background tasks.
@@ -267,6 +276,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Cron { sub } => cron(&load()?, sub).await?,
+        Command::Auth { provider, oauth } => auth(&load()?, &provider, oauth.as_deref())?,
         Command::Doctor => {
             let problems = doctor::run(&path).await?;
             if problems > 0 {
@@ -366,6 +376,75 @@ async fn cron(c: &Config, sub: CronSub) -> anyhow::Result<()> {
             );
         }
         CronSub::Run { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+fn auth(c: &Config, provider: &str, oauth: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use crate::providers::credentials::{self, Stored};
+    if provider == "status" {
+        for line in credentials::status(c)? {
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    if !c.providers.contains_key(provider) {
+        return Err(UsageError(format!(
+            "no provider `{provider}` in the config (providers: {})",
+            c.providers.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+        .into());
+    }
+    let cred = match oauth {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| UsageError(format!("{} is not JSON: {e}", file.display())))?;
+            let field = |k: &str| {
+                v[k].as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .ok_or_else(|| UsageError(format!("{} lacks `{k}`", file.display())))
+            };
+            let expires_at = match &v["expires_at"] {
+                serde_json::Value::Number(n) => n.as_i64().unwrap_or(0),
+                serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                    .map(|t| t.timestamp_millis())
+                    .map_err(|_| UsageError("expires_at is not a time".into()))?,
+                _ => 0,
+            };
+            Stored::Oauth {
+                access_token: field("access_token")?,
+                refresh_token: field("refresh_token")?,
+                expires_at,
+                token_url: field("token_url")?,
+                client_id: field("client_id")?,
+            }
+        }
+        None => {
+            eprint!("API key for {provider}: ");
+            let mut key = String::new();
+            std::io::stdin().read_line(&mut key)?;
+            let key = key.trim().to_string();
+            if key.is_empty() {
+                return Err(UsageError("no key given".into()).into());
+            }
+            Stored::ApiKey { key }
+        }
+    };
+    credentials::save(&c.state_dir(), provider, cred)?;
+    println!(
+        "stored credentials for {provider} in {} (mode 0600); restart the gateway to use them",
+        credentials::path(&c.state_dir()).display()
+    );
+    if c.providers
+        .get(provider)
+        .is_some_and(|p| p.api_key.is_some())
+    {
+        println!(
+            "note: providers.{provider}.apiKey in the config takes precedence; remove it to use these"
+        );
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Anthropic's Messages API (`POST {baseUrl}/v1/messages`), with tool use.
 
+use super::credentials::Credential;
 use super::http::{post_json, retry_after};
 use super::{Block, Provider, ProviderError, Request, Response, Usage};
 use async_trait::async_trait;
@@ -8,18 +9,18 @@ use serde_json::{Value, json};
 pub struct Anthropic {
     client: reqwest::Client,
     base_url: String,
-    api_key: Option<String>,
+    cred: Credential,
 }
 
 impl Anthropic {
-    pub fn new(client: reqwest::Client, base_url: Option<&str>, api_key: Option<&str>) -> Self {
+    pub fn new(client: reqwest::Client, base_url: Option<&str>, cred: Credential) -> Self {
         Self {
             client,
             base_url: base_url
                 .unwrap_or("https://api.anthropic.com")
                 .trim_end_matches('/')
                 .to_string(),
-            api_key: api_key.map(str::to_string),
+            cred,
         }
     }
 }
@@ -27,25 +28,49 @@ impl Anthropic {
 #[async_trait]
 impl Provider for Anthropic {
     async fn complete(&self, req: &Request) -> Result<Response, ProviderError> {
-        let key = self.api_key.as_deref().ok_or_else(|| {
-            ProviderError::Auth("no API key (set providers.anthropic.apiKey)".into())
-        })?;
+        let (mut token, oauth) = match &self.cred {
+            Credential::None => {
+                return Err(ProviderError::Auth(
+                    "no API key (set providers.anthropic.apiKey or run `switchboard auth anthropic`)"
+                        .into(),
+                ));
+            }
+            Credential::ApiKey(k) => (k.clone(), None),
+            Credential::OAuth(o) => (o.access_token().await?, Some(o)),
+        };
         let body = to_wire(req);
-        let http = self
-            .client
-            .post(format!("{}/v1/messages", self.base_url))
-            .header("x-api-key", key)
-            .header("anthropic-version", "2023-06-01")
-            .json(&body);
-        let (status, headers, text) = post_json(http).await?;
-        if !(200..300).contains(&status) {
-            return Err(ProviderError::from_status(
-                status,
-                retry_after(&headers),
-                &text,
-            ));
+        let mut retried = false;
+        loop {
+            let mut http = self
+                .client
+                .post(format!("{}/v1/messages", self.base_url))
+                .header("anthropic-version", "2023-06-01")
+                .json(&body);
+            http = match oauth {
+                Some(_) => http
+                    .bearer_auth(&token)
+                    .header("anthropic-beta", "oauth-2025-04-20"),
+                None => http.header("x-api-key", &token),
+            };
+            let (status, headers, text) = post_json(http).await?;
+            if status == 401
+                && !retried
+                && let Some(o) = oauth
+            {
+                // Revoked before its expiry: refresh once and try again.
+                token = o.after_unauthorized(&token).await?;
+                retried = true;
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                return Err(ProviderError::from_status(
+                    status,
+                    retry_after(&headers),
+                    &text,
+                ));
+            }
+            return from_wire(&text);
         }
-        from_wire(&text)
     }
 }
 

@@ -6,6 +6,7 @@
 //!   along `models.fallbacks` when a provider errors, so a dead provider costs a note, not an answer.
 
 mod anthropic;
+pub mod credentials;
 mod http;
 mod openai;
 mod types;
@@ -87,17 +88,21 @@ impl Models {
         let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
         for (name, p) in &config.providers {
             let client = http::client(Duration::from_secs(p.timeout_seconds));
+            let cred = credentials::Credential::for_provider(
+                name,
+                p.api_key.as_deref(),
+                &config.state_dir(),
+                http::client(Duration::from_secs(30)),
+            );
             let provider: Arc<dyn Provider> = match p.kind_for(name) {
                 ProviderKind::Anthropic => Arc::new(anthropic::Anthropic::new(
                     client,
                     p.base_url.as_deref(),
-                    p.api_key.as_deref(),
+                    cred,
                 )),
-                ProviderKind::Openai => Arc::new(openai::OpenAi::new(
-                    client,
-                    p.base_url.as_deref(),
-                    p.api_key.as_deref(),
-                )),
+                ProviderKind::Openai => {
+                    Arc::new(openai::OpenAi::new(client, p.base_url.as_deref(), cred))
+                }
             };
             providers.insert(name.clone(), provider);
         }

@@ -1,6 +1,7 @@
 //! OpenAI-compatible chat completions (`POST {baseUrl}/chat/completions`), with tool calls.
 //! Moonshot, Groq, Gemini's OpenAI endpoint, Ollama and OpenRouter all speak it.
 
+use super::credentials::Credential;
 use super::http::{post_json, retry_after};
 use super::{Block, Provider, ProviderError, Request, Response, Role, Usage};
 use async_trait::async_trait;
@@ -9,18 +10,18 @@ use serde_json::{Value, json};
 pub struct OpenAi {
     client: reqwest::Client,
     base_url: String,
-    api_key: Option<String>,
+    cred: Credential,
 }
 
 impl OpenAi {
-    pub fn new(client: reqwest::Client, base_url: Option<&str>, api_key: Option<&str>) -> Self {
+    pub fn new(client: reqwest::Client, base_url: Option<&str>, cred: Credential) -> Self {
         Self {
             client,
             base_url: base_url
                 .unwrap_or("https://api.openai.com/v1")
                 .trim_end_matches('/')
                 .to_string(),
-            api_key: api_key.map(str::to_string),
+            cred,
         }
     }
 }
@@ -28,23 +29,40 @@ impl OpenAi {
 #[async_trait]
 impl Provider for OpenAi {
     async fn complete(&self, req: &Request) -> Result<Response, ProviderError> {
-        let mut http = self
-            .client
-            .post(format!("{}/chat/completions", self.base_url))
-            .json(&to_wire(req));
         // Local servers (Ollama) need no key; hosted ones answer 401, which we classify.
-        if let Some(key) = &self.api_key {
-            http = http.bearer_auth(key);
+        let (mut token, oauth) = match &self.cred {
+            Credential::None => (None, None),
+            Credential::ApiKey(k) => (Some(k.clone()), None),
+            Credential::OAuth(o) => (Some(o.access_token().await?), Some(o)),
+        };
+        let body = to_wire(req);
+        let mut retried = false;
+        loop {
+            let mut http = self
+                .client
+                .post(format!("{}/chat/completions", self.base_url))
+                .json(&body);
+            if let Some(t) = &token {
+                http = http.bearer_auth(t);
+            }
+            let (status, headers, text) = post_json(http).await?;
+            if status == 401
+                && !retried
+                && let (Some(o), Some(t)) = (oauth, &token)
+            {
+                token = Some(o.after_unauthorized(t).await?);
+                retried = true;
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                return Err(ProviderError::from_status(
+                    status,
+                    retry_after(&headers),
+                    &text,
+                ));
+            }
+            return from_wire(&text);
         }
-        let (status, headers, text) = post_json(http).await?;
-        if !(200..300).contains(&status) {
-            return Err(ProviderError::from_status(
-                status,
-                retry_after(&headers),
-                &text,
-            ));
-        }
-        from_wire(&text)
     }
 }
 

@@ -59,6 +59,8 @@ pub enum Format {
 pub struct Recorded {
     pub format: Format,
     pub body: Value,
+    /// The credential sent: `Bearer …` or the `x-api-key` value.
+    pub auth: String,
 }
 
 impl Recorded {
@@ -114,6 +116,11 @@ struct Inner {
     requests: Vec<Recorded>,
     /// Reported `input_tokens` (0 means the default of 10).
     input_tokens: u64,
+    /// Requests carrying this credential get 401 (a revoked token).
+    reject_auth: Option<String>,
+    /// Scripted answers of the OAuth token endpoint (status, body); 400 when empty.
+    oauth: std::collections::VecDeque<(u16, Value)>,
+    oauth_calls: usize,
 }
 
 #[derive(Clone)]
@@ -128,6 +135,7 @@ impl FakeModel {
         let app = Router::new()
             .route("/v1/messages", post(anthropic))
             .route("/v1/chat/completions", post(openai))
+            .route("/oauth/token", post(token))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -144,6 +152,20 @@ impl FakeModel {
             when: when.map(str::to_string),
             reply,
         });
+    }
+
+    /// Requests with credential `auth` (e.g. `Bearer old`) are answered 401.
+    pub fn reject_auth(&self, auth: &str) {
+        self.inner.lock().unwrap().reject_auth = Some(auth.to_string());
+    }
+
+    /// The next call of the OAuth token endpoint (`POST /oauth/token`) answers this.
+    pub fn on_token(&self, status: u16, body: Value) {
+        self.inner.lock().unwrap().oauth.push_back((status, body));
+    }
+
+    pub fn token_calls(&self) -> usize {
+        self.inner.lock().unwrap().oauth_calls
     }
 
     /// Makes later answers report this many input tokens (the context size compaction watches).
@@ -191,10 +213,18 @@ fn last_user_text(format: &Format, body: &Value) -> String {
     String::new()
 }
 
-fn pick(inner: &Mutex<Inner>, format: Format, body: Value) -> Reply {
+fn pick(inner: &Mutex<Inner>, format: Format, body: Value, auth: String) -> Reply {
     let text = last_user_text(&format, &body);
     let mut g = inner.lock().unwrap();
-    g.requests.push(Recorded { format, body });
+    let rejected = g.reject_auth.as_deref() == Some(auth.as_str());
+    g.requests.push(Recorded { format, body, auth });
+    if rejected {
+        return Reply::Status {
+            code: 401,
+            retry_after: None,
+            body: "{\"error\":\"token revoked\"}".into(),
+        };
+    }
     let idx = g
         .rules
         .iter()
@@ -231,7 +261,34 @@ fn error(code: u16, retry_after: Option<u64>, body: String) -> Response {
     (status, headers, body).into_response()
 }
 
-async fn anthropic(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Response {
+fn credential(h: &HeaderMap) -> String {
+    h.get("authorization")
+        .or_else(|| h.get("x-api-key"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn token(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
+    let mut g = inner.lock().unwrap();
+    g.oauth_calls += 1;
+    match g.oauth.pop_front() {
+        Some((status, body)) => {
+            (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
+        }
+        None => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": "invalid_grant" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn anthropic(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
         return error(400, None, "bad json".into());
     };
@@ -240,7 +297,7 @@ async fn anthropic(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Resp
         0 => 10,
         n => n,
     };
-    let content = match resolve(pick(&inner, Format::Anthropic, body)).await {
+    let content = match resolve(pick(&inner, Format::Anthropic, body, credential(&headers))).await {
         Reply::Text(t) => json!([{ "type": "text", "text": t }]),
         Reply::Tool { name, input } => json!([{
             "type": "tool_use", "id": format!("toolu_{n}"), "name": name, "input": input
@@ -265,7 +322,11 @@ async fn anthropic(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Resp
     .into_response()
 }
 
-async fn openai(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Response {
+async fn openai(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
     let Ok(body) = serde_json::from_str::<Value>(&body) else {
         return error(400, None, "bad json".into());
     };
@@ -274,7 +335,7 @@ async fn openai(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Respons
         0 => 10,
         n => n,
     };
-    let message = match resolve(pick(&inner, Format::OpenAi, body)).await {
+    let message = match resolve(pick(&inner, Format::OpenAi, body, credential(&headers))).await {
         Reply::Text(t) => json!({ "role": "assistant", "content": t }),
         Reply::Tool { name, input } => json!({
             "role": "assistant", "content": null,
