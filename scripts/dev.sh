@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the build needs: a C toolchain for the bundled SQLite.
-PACKAGES=(build-essential pkg-config)
+# Debian packages the build needs: a C toolchain for the bundled SQLite, cmake for whisper.cpp.
+PACKAGES=(build-essential pkg-config cmake)
 
 deps() {
   local missing=()

@@ -11,3 +11,4 @@ pub mod gateway;
 pub mod lanes;
 pub mod providers;
 pub mod store;
+pub mod voice;

@@ -76,6 +76,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         oauth: Option<PathBuf>,
     },
+    /// Local speech-to-text of an audio file (Ogg/Opus voice notes, WAV).
+    Transcribe {
+        file: PathBuf,
+        /// A whisper ggml model (default: `voice.model` from the config).
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Print the transcript with timed segments as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Diagnose config, state, gateway reachability and bind, tokens, models and the scheduler.
     Doctor,
     /// Background tasks.
@@ -277,6 +287,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Cron { sub } => cron(&load()?, sub).await?,
         Command::Auth { provider, oauth } => auth(&load()?, &provider, oauth.as_deref())?,
+        Command::Transcribe { file, model, json } => {
+            let (model, language, threads) = match (&model, Config::load(&path)) {
+                (Some(m), Ok(c)) => (m.clone(), c.voice.language, c.voice.threads),
+                (Some(m), Err(_)) => (m.clone(), "en".to_string(), 2),
+                (None, Ok(c)) => (
+                    config::expand_home(&c.voice.model),
+                    c.voice.language,
+                    c.voice.threads,
+                ),
+                (None, Err(e)) => return Err(e.into()),
+            };
+            let bytes = std::fs::read(&file)
+                .map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?;
+            let samples = crate::voice::decode::decode(&bytes)?;
+            let t = crate::voice::Transcriber::new(&model, &language, threads);
+            let transcript =
+                tokio::task::spawn_blocking(move || t.transcribe_blocking(&samples)).await??;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&transcript)?);
+            } else {
+                println!("{}", transcript.text);
+            }
+        }
         Command::Doctor => {
             let problems = doctor::run(&path).await?;
             if problems > 0 {

@@ -35,6 +35,9 @@ pub struct Coordinator {
 struct Inner {
     config: Arc<Config>,
     access: Access,
+    voice: Option<Arc<crate::voice::Transcriber>>,
+    /// When each chat was last told the speech model is missing (told at most once an hour).
+    model_warned: parking_lot::Mutex<std::collections::HashMap<String, Instant>>,
     store: Store,
     agents: Agents,
     channels: Channels,
@@ -67,6 +70,14 @@ impl Coordinator {
         let workers = Workers::new(&config.workers);
         Coordinator {
             inner: Arc::new(Inner {
+                voice: config.voice.enabled.then(|| {
+                    Arc::new(crate::voice::Transcriber::new(
+                        &crate::config::expand_home(&config.voice.model),
+                        &config.voice.language,
+                        config.voice.threads,
+                    ))
+                }),
+                model_warned: parking_lot::Mutex::default(),
                 access: Access::from_config(&config),
                 config,
                 store,
@@ -172,10 +183,30 @@ impl Coordinator {
         if self.inner.shutdown.is_cancelled() {
             return; // stays pending; answered after restart
         }
-        let voice_only = m.audio.is_some() && m.text.trim().is_empty();
-        let answer = if voice_only {
-            Some(Answer::text(VOICE_OFF.to_string()))
-        } else {
+        let mut m = m;
+        if m.audio.is_some() {
+            match self.transcribe_note(id, &m).await {
+                Ok(transcript) => {
+                    // The transcript is the user's message (after any caption), marked as voice
+                    // unless it is a command ("slash new" said aloud is still a command).
+                    let transcript = if commands::parse(&transcript).is_some() {
+                        transcript
+                    } else {
+                        format!("🎙️ {transcript}")
+                    };
+                    m.text = if m.text.trim().is_empty() {
+                        transcript
+                    } else {
+                        format!("{}\n{transcript}", m.text)
+                    };
+                }
+                Err(reply) => {
+                    self.finish_with(id, &m, reply);
+                    return;
+                }
+            }
+        }
+        let answer = {
             match commands::parse(&m.text) {
                 Some(cmd) => commands::run(self, &m, cmd).await.map(Answer::text),
                 None => self.converse(&m).await,
@@ -299,6 +330,121 @@ impl Coordinator {
         })
     }
 
+    /// Stores `text` as the reply to inbox message `id` (no turns) and queues it.
+    fn finish_with(&self, id: InboxId, m: &Inbound, text: String) {
+        let out = NewOutbox {
+            target: m.chat.to_string(),
+            thread: m.thread.clone(),
+            reply_to: Some(m.message_id.clone()),
+            text,
+            dedupe_key: Some(format!("reply:{id}")),
+        };
+        match self.inner.store.inbox_finish(id, None, Some(&out)) {
+            Ok(Some(oid)) => self.inner.delivery.push(oid, &out.target),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot store reply"),
+        }
+    }
+
+    /// Downloads, decodes and transcribes a voice note. `Err` is the polite reply to send instead.
+    async fn transcribe_note(&self, id: InboxId, m: &Inbound) -> Result<String, String> {
+        let Some(a) = &m.audio else {
+            return Err(VOICE_OFF.into());
+        };
+        let Some(voice) = self.inner.voice.clone() else {
+            return Err(VOICE_OFF.into());
+        };
+        let max_secs = self.inner.config.voice.max_seconds;
+        if let Some(size) = a.size_bytes
+            && size > MAX_VOICE_BYTES
+        {
+            return Err(format!(
+                "That voice note is too large for me ({:.1} MB; I take up to {} MB).",
+                size as f64 / 1e6,
+                MAX_VOICE_BYTES / 1_000_000
+            ));
+        }
+        if let Some(d) = a.duration_secs
+            && d > max_secs
+        {
+            return Err(format!(
+                "That voice note is too long ({d} s; I take up to {max_secs} s)."
+            ));
+        }
+        let fetcher = self
+            .inner
+            .channels
+            .get(&m.chat.channel)
+            .and_then(|c| c.audio().map(|_| c.clone()));
+        let Some(channel) = fetcher else {
+            return Err(VOICE_OFF.into());
+        };
+        let Some(audio) = channel.audio() else {
+            return Err(VOICE_OFF.into());
+        };
+        let bytes = match audio.fetch(a).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot download a voice note");
+                return Err("I couldn't download that voice note — please send it again.".into());
+            }
+        };
+        if bytes.len() as u64 > MAX_VOICE_BYTES {
+            return Err("That voice note is too large for me.".into());
+        }
+        let samples =
+            match tokio::task::spawn_blocking(move || crate::voice::decode::decode(&bytes)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return Err(format!("I couldn't read that voice note: {e}.")),
+                Err(_) => return Err("I couldn't read that voice note.".into()),
+            };
+        let secs = samples.len() as u32 / crate::voice::decode::RATE as u32;
+        if secs > max_secs {
+            return Err(format!(
+                "That voice note is too long ({secs} s; I take up to {max_secs} s)."
+            ));
+        }
+        let transcript = match voice.transcribe(samples).await {
+            Ok(t) => t,
+            Err(e) if e.is_model_problem() => {
+                let chat = m.chat.to_string();
+                let mut warned = self.inner.model_warned.lock();
+                let recently = warned
+                    .get(&chat)
+                    .is_some_and(|t| t.elapsed() < Duration::from_secs(3600));
+                tracing::error!(error = %e, "voice notes cannot be transcribed");
+                if recently {
+                    return Err("🎙️ (voice notes are unavailable right now)".into());
+                }
+                warned.insert(chat, Instant::now());
+                return Err(format!("🎙️ I can't transcribe voice notes yet: {e}."));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "transcription failed");
+                return Err(
+                    "I couldn't transcribe that voice note — please try again or type it.".into(),
+                );
+            }
+        };
+        let text = transcript.text.trim().to_string();
+        if text.is_empty() {
+            return Err("I couldn't hear anything in that voice note.".into());
+        }
+        if self.inner.config.voice.echo_transcript {
+            let echo = NewOutbox {
+                target: m.chat.to_string(),
+                thread: m.thread.clone(),
+                reply_to: None,
+                text: format!("🎙️ {text}"),
+                dedupe_key: Some(format!("echo:{id}")),
+            };
+            if let Err(e) = self.post(&echo) {
+                tracing::warn!(error = %e, "cannot post the transcript");
+            }
+        }
+        Ok(text)
+    }
+
     /// After a turn is stored: record the context size and compact when it passed the threshold.
     async fn after_turn(&self, m: &Inbound, ctx: TurnContext, tokens: u64) {
         let cfg = &self.inner.config.compaction;
@@ -406,7 +552,10 @@ impl Coordinator {
 const TYPING_DELAY: Duration = Duration::from_millis(250);
 
 const VOICE_OFF: &str =
-    "🎙️ Voice notes are not enabled on this gateway yet — please type your message.";
+    "🎙️ Voice notes are not enabled on this gateway (voice.enabled) — please type your message.";
+
+/// Voice notes larger than this are refused before download (Telegram bots cannot fetch more).
+const MAX_VOICE_BYTES: u64 = 20_000_000;
 
 /// What handling a message produced: the reply, the turns to store, and the context size.
 struct Answer {

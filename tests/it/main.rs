@@ -12,3 +12,4 @@ mod reliability;
 mod support;
 mod tasks;
 mod telegram;
+mod voice;

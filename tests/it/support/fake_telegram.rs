@@ -205,7 +205,12 @@ impl FakeTelegram {
 
     /// Waits (bounded) until `pred` holds for what was sent.
     pub async fn wait_sent(&self, pred: impl Fn(&[Sent]) -> bool) -> Vec<Sent> {
-        for _ in 0..300 {
+        self.wait_sent_up_to(300, pred).await
+    }
+
+    /// As [`Self::wait_sent`], polling `polls` times 25 ms apart (for slow work: transcription).
+    pub async fn wait_sent_up_to(&self, polls: u32, pred: impl Fn(&[Sent]) -> bool) -> Vec<Sent> {
+        for _ in 0..polls {
             let s = self.sent();
             if pred(&s) {
                 return s;

@@ -1,0 +1,163 @@
+//! Audio files → 16 kHz mono f32, the input whisper wants. In Rust, no system packages:
+//! Ogg/Opus (Telegram voice notes, Discord voice messages) through `ogg` + `opus-rs`, decoding
+//! straight to 16 kHz and honouring the header's pre-skip and output gain and the stream's end
+//! trimming; WAV at any rate through `hound`, resampled with `rubato`.
+//!
+//! Decoders run on untrusted input: a panic inside one is caught and becomes an error.
+
+use std::io::Cursor;
+
+pub const RATE: usize = 16_000;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("this is not an audio format I can read (Ogg/Opus voice notes and WAV work)")]
+    Unsupported,
+    #[error("the audio file is damaged: {0}")]
+    Corrupt(String),
+}
+
+/// Decodes `bytes` (the format is sniffed from its header) to 16 kHz mono samples.
+pub fn decode(bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
+    let result = std::panic::catch_unwind(|| {
+        if bytes.starts_with(b"OggS") {
+            decode_ogg_opus(bytes)
+        } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WAVE") {
+            decode_wav(bytes)
+        } else {
+            Err(DecodeError::Unsupported)
+        }
+    });
+    result.unwrap_or_else(|_| Err(DecodeError::Corrupt("the decoder failed".into())))
+}
+
+fn corrupt(e: impl std::fmt::Display) -> DecodeError {
+    DecodeError::Corrupt(e.to_string())
+}
+
+fn decode_ogg_opus(bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
+    let mut reader = ogg::reading::PacketReader::new(Cursor::new(bytes));
+    let head = reader
+        .read_packet()
+        .map_err(corrupt)?
+        .ok_or_else(|| corrupt("empty stream"))?;
+    if !head.data.starts_with(b"OpusHead") || head.data.len() < 19 {
+        return Err(DecodeError::Unsupported);
+    }
+    let channels = head.data[9].max(1) as usize;
+    let pre_skip_48k = u16::from_le_bytes([head.data[10], head.data[11]]) as u64;
+    let gain_q78 = i16::from_le_bytes([head.data[16], head.data[17]]);
+    if channels > 2 {
+        return Err(corrupt("multichannel Opus is not supported"));
+    }
+    // Comment header (OpusTags): skip.
+    reader.read_packet().map_err(corrupt)?;
+    let mut decoder = opus_rs::OpusDecoder::new(RATE as i32, channels).map_err(corrupt)?;
+    // 120 ms is the longest Opus packet.
+    let max_frame = RATE * 120 / 1000;
+    let mut pcm = vec![0f32; max_frame * channels];
+    let mut out: Vec<f32> = Vec::new();
+    let mut last_granule_48k: Option<u64> = None;
+    while let Some(packet) = reader.read_packet().map_err(corrupt)? {
+        let n = decoder
+            .decode(&packet.data, max_frame, &mut pcm)
+            .map_err(corrupt)?;
+        for frame in pcm[..n * channels].chunks(channels) {
+            out.push(frame.iter().sum::<f32>() / channels as f32);
+        }
+        if packet.last_in_page() || packet.last_in_stream() {
+            last_granule_48k = Some(packet.absgp_page());
+        }
+    }
+    let to16k = |s48: u64| (s48 as usize * RATE) / 48_000;
+    // End trimming: the final granule position says how many samples are real.
+    if let Some(g) = last_granule_48k {
+        let total = to16k(g.saturating_sub(0));
+        out.truncate(total.min(out.len()));
+    }
+    let skip = to16k(pre_skip_48k).min(out.len());
+    out.drain(..skip);
+    if gain_q78 != 0 {
+        let gain = 10f32.powf(gain_q78 as f32 / (20.0 * 256.0));
+        out.iter_mut().for_each(|s| *s *= gain);
+    }
+    Ok(out)
+}
+
+fn decode_wav(bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
+    let mut r = hound::WavReader::new(Cursor::new(bytes)).map_err(corrupt)?;
+    let spec = r.spec();
+    let channels = spec.channels.max(1) as usize;
+    let samples: Vec<f32> = match spec.sample_format {
+        hound::SampleFormat::Float => r
+            .samples::<f32>()
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?,
+        hound::SampleFormat::Int => {
+            let scale = (1i64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
+            r.samples::<i32>()
+                .map(|s| s.map(|v| v as f32 / scale))
+                .collect::<Result<_, _>>()
+                .map_err(corrupt)?
+        }
+    };
+    let mono: Vec<f32> = samples
+        .chunks(channels)
+        .map(|f| f.iter().sum::<f32>() / f.len() as f32)
+        .collect();
+    resample(mono, spec.sample_rate as usize)
+}
+
+/// Resamples mono audio to 16 kHz (rubato's FFT resampler), trimming its delay.
+fn resample(input: Vec<f32>, rate: usize) -> Result<Vec<f32>, DecodeError> {
+    use rubato::{FftFixedIn, Resampler};
+    if rate == RATE || input.is_empty() {
+        return Ok(input);
+    }
+    if rate == 0 {
+        return Err(corrupt("sample rate 0"));
+    }
+    let mut r = FftFixedIn::<f32>::new(rate, RATE, 1024, 2, 1).map_err(corrupt)?;
+    let delay = r.output_delay();
+    let expected = input.len() * RATE / rate;
+    let mut out = Vec::with_capacity(expected + delay + 1024);
+    let mut pos = 0;
+    while pos + r.input_frames_next() <= input.len() {
+        let n = r.input_frames_next();
+        let chunk = r.process(&[&input[pos..pos + n]], None).map_err(corrupt)?;
+        out.extend_from_slice(&chunk[0]);
+        pos += n;
+    }
+    if pos < input.len() {
+        let chunk = r
+            .process_partial(Some(&[&input[pos..]]), None)
+            .map_err(corrupt)?;
+        out.extend_from_slice(&chunk[0]);
+    }
+    let tail = r.process_partial::<&[f32]>(None, None).map_err(corrupt)?;
+    out.extend_from_slice(&tail[0]);
+    let end = (delay + expected).min(out.len());
+    Ok(out[delay.min(end)..end].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_refused_not_panicked_on() {
+        assert_eq!(decode(b"hello world"), Err(DecodeError::Unsupported));
+        assert!(matches!(
+            decode(b"OggS\0\0garbage"),
+            Err(DecodeError::Corrupt(_))
+        ));
+        assert!(decode(b"RIFF\0\0\0\0WAVEfmt ").is_err());
+    }
+
+    #[test]
+    fn resampling_keeps_duration() {
+        let one_second_44k: Vec<f32> = (0..44_100).map(|i| (i as f32 * 0.01).sin() * 0.5).collect();
+        let out = resample(one_second_44k, 44_100).unwrap();
+        assert!((out.len() as i64 - 16_000).abs() <= 2, "{}", out.len());
+    }
+}

@@ -1,0 +1,168 @@
+//! Voice notes, transcribed locally with whisper (whisper-rs, whisper.cpp in-process).
+//!
+//! The model is loaded once, lazily, and shared; transcriptions run on blocking threads one at a
+//! time (a queue, not a pile-up: each already uses `voice.threads` cores). The encoder context is
+//! sized to the audio (whisper.cpp's `audio_ctx`), since whisper otherwise pads every note to 30 s
+//! and a 4-second note would cost as much as a half-minute one.
+
+pub mod decode;
+
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::Semaphore;
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceError {
+    #[error("{0}")]
+    Decode(#[from] decode::DecodeError),
+    #[error("no speech model at {0} — run `switchboard models download base.en`")]
+    NoModel(String),
+    #[error(
+        "the speech model at {path} could not be loaded ({reason}) — run `switchboard models download base.en`"
+    )]
+    BadModel { path: String, reason: String },
+    #[error("transcription failed: {0}")]
+    Whisper(String),
+}
+
+impl VoiceError {
+    pub fn is_model_problem(&self) -> bool {
+        matches!(self, Self::NoModel(_) | Self::BadModel { .. })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Segment {
+    pub start_secs: f32,
+    pub end_secs: f32,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Transcript {
+    pub text: String,
+    pub segments: Vec<Segment>,
+    pub audio_secs: f32,
+}
+
+/// Encoder frames added to the audio's own (50 a second). With 64 the tiny model lost the first
+/// words of an 8-second note; from 256 on, every sample reads as with the full 30-second window.
+const CTX_HEADROOM: i32 = 256;
+
+pub struct Transcriber {
+    model: PathBuf,
+    language: String,
+    threads: i32,
+    context: OnceLock<Result<Arc<WhisperContext>, String>>,
+    slots: Semaphore,
+}
+
+impl Transcriber {
+    pub fn new(model: &Path, language: &str, threads: u16) -> Transcriber {
+        Transcriber {
+            model: model.to_path_buf(),
+            language: language.to_string(),
+            threads: threads.max(1) as i32,
+            context: OnceLock::new(),
+            slots: Semaphore::new(1),
+        }
+    }
+
+    /// The loaded model (loading it on first use).
+    fn context(&self) -> Result<Arc<WhisperContext>, VoiceError> {
+        if !self.model.exists() {
+            return Err(VoiceError::NoModel(self.model.display().to_string()));
+        }
+        let loaded = self.context.get_or_init(|| {
+            whisper_rs::install_logging_hooks();
+            let path = self.model.to_string_lossy().into_owned();
+            WhisperContext::new_with_params(&path, WhisperContextParameters::default())
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        });
+        loaded.clone().map_err(|reason| VoiceError::BadModel {
+            path: self.model.display().to_string(),
+            reason,
+        })
+    }
+
+    /// Transcribes 16 kHz mono samples, waiting for its turn.
+    pub async fn transcribe(self: &Arc<Self>, samples: Vec<f32>) -> Result<Transcript, VoiceError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| VoiceError::Whisper(e.to_string()))?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.transcribe_blocking(&samples))
+            .await
+            .map_err(|e| VoiceError::Whisper(e.to_string()))?
+    }
+
+    pub fn transcribe_blocking(&self, samples: &[f32]) -> Result<Transcript, VoiceError> {
+        let ctx = self.context()?;
+        let audio_secs = samples.len() as f32 / decode::RATE as f32;
+        if samples.is_empty() {
+            return Ok(Transcript {
+                text: String::new(),
+                segments: Vec::new(),
+                audio_secs,
+            });
+        }
+        let mut state = ctx
+            .create_state()
+            .map_err(|e| VoiceError::Whisper(e.to_string()))?;
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+        params.set_n_threads(self.threads);
+        params.set_language(Some(&self.language));
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_special(false);
+        params.set_print_timestamps(false);
+        params.set_no_context(true);
+        // 50 encoder frames a second; whisper's full window is 1500 (30 s).
+        let ctx_frames = ((audio_secs * 50.0).ceil() as i32 + CTX_HEADROOM).clamp(256, 1500);
+        params.set_audio_ctx(ctx_frames);
+        // Pad short notes with a little silence: whisper needs at least a second.
+        let mut input = samples.to_vec();
+        if input.len() < decode::RATE + decode::RATE / 2 {
+            input.resize(decode::RATE + decode::RATE / 2, 0.0);
+        }
+        state
+            .full(params, &input)
+            .map_err(|e| VoiceError::Whisper(e.to_string()))?;
+        let mut segments = Vec::new();
+        for seg in state.as_iter() {
+            let text = seg
+                .to_str_lossy()
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            if text.is_empty() || is_non_speech(&text) {
+                continue;
+            }
+            segments.push(Segment {
+                start_secs: seg.start_timestamp() as f32 / 100.0,
+                end_secs: seg.end_timestamp() as f32 / 100.0,
+                text,
+            });
+        }
+        let text = segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Transcript {
+            text,
+            segments,
+            audio_secs,
+        })
+    }
+}
+
+/// whisper's markers for silence and noise: "[BLANK_AUDIO]", "(silence)", "[Music]".
+fn is_non_speech(s: &str) -> bool {
+    let t = s.trim();
+    (t.starts_with('[') && t.ends_with(']')) || (t.starts_with('(') && t.ends_with(')'))
+}

@@ -1,0 +1,200 @@
+//! Voice notes with the real whisper model (`../shared/models/ggml-tiny.en.bin`, or
+//! `SWITCHBOARD_TEST_WHISPER_MODEL`) and the real spoken samples in `../shared/audio/`.
+//! Without a model these tests skip with a reason — except under `CI=true`, where that fails.
+
+use crate::support::fake_telegram::FakeTelegram;
+use crate::support::*;
+use std::path::PathBuf;
+
+fn shared() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
+}
+
+fn model() -> Option<PathBuf> {
+    let p = std::env::var_os("SWITCHBOARD_TEST_WHISPER_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| shared().join("models/ggml-tiny.en.bin"));
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "whisper model missing at {} (required under CI=true)",
+            p.display()
+        );
+    }
+    eprintln!("skipping: no whisper model at {}", p.display());
+    None
+}
+
+fn audio(name: &str) -> Vec<u8> {
+    std::fs::read(shared().join("audio").join(name)).expect("shared audio sample")
+}
+
+/// The key words each sample must yield (what tiny.en hears reliably; see shared/models/README.md).
+const SAMPLES: &[(&str, &[&str])] = &[
+    ("s1", &["Good morning Jarvis", "remind me to call"]),
+    ("s2", &["London tomorrow"]),
+    ("s3", &["milk", "shopping list"]),
+    ("s4", &["Alice", "10 minutes late"]),
+    ("s5", &["timer", "kitchen"]),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transcribe_reads_every_sample_as_wav_and_as_ogg_opus() {
+    let Some(model) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.json5");
+    std::fs::write(
+        &cfg,
+        format!("{{ stateDir: \"{}\" }}", dir.path().display()),
+    )
+    .unwrap();
+    for (name, words) in SAMPLES {
+        for ext in ["wav", "ogg"] {
+            let file = shared().join("audio").join(format!("{name}.{ext}"));
+            let out = crate::support::gateway::run_cli(
+                &cfg,
+                &[
+                    "transcribe",
+                    file.to_str().unwrap(),
+                    "--model",
+                    model.to_str().unwrap(),
+                ],
+                "",
+            )
+            .await;
+            assert!(out.status.success(), "{name}.{ext}: {}", stderr(&out));
+            let text = stdout(&out);
+            for w in *words {
+                assert!(text.contains(w), "{name}.{ext}: `{w}` not in {text:?}");
+            }
+        }
+    }
+    let file = shared().join("audio/s2.ogg");
+    let out = crate::support::gateway::run_cli(
+        &cfg,
+        &[
+            "transcribe",
+            file.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--json",
+        ],
+        "",
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["segments"][0]["end_secs"].as_f64().unwrap() > 1.0);
+    assert!((v["audio_secs"].as_f64().unwrap() - 3.5).abs() < 0.3);
+    // Not audio at all: a clear error, exit 1.
+    let out = crate::support::gateway::run_cli(
+        &cfg,
+        &[
+            "transcribe",
+            cfg.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not an audio format"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_telegram_voice_note_is_echoed_and_answered_and_bad_notes_get_polite_replies() {
+    let Some(model_path) = model() else { return };
+    let model = FakeModel::start().await;
+    let tg = FakeTelegram::start().await;
+    let extra = format!(
+        r#"channels: {{ telegram: {{ token: "1:SECRET", apiUrl: "{}", dmPolicy: "open" }} }},
+           voice: {{ model: "{}", maxSeconds: 60 }},"#,
+        tg.url,
+        model_path.display()
+    );
+    let gw = TestGateway::start(&model, &extra).await;
+    // Two notes at once: both transcribed (one waits for the other).
+    tg.voice(111, "V1", audio("s2.ogg"), 4);
+    tg.voice(222, "V2", audio("s3.ogg"), 4);
+    let sent = tg
+        .wait_sent_up_to(4800, |s| {
+            s.iter().filter(|m| m.text.starts_with("echo:")).count() == 2
+        })
+        .await;
+    let to = |chat: i64| {
+        sent.iter()
+            .filter(|m| m.chat_id == chat)
+            .map(|m| m.text.clone())
+            .collect::<Vec<_>>()
+    };
+    let a = to(111);
+    assert!(
+        a[0].starts_with("🎙️ ") && a[0].contains("London tomorrow"),
+        "{a:?}"
+    );
+    assert!(
+        a[1].starts_with("echo: 🎙️ ") && a[1].contains("London tomorrow"),
+        "{a:?}"
+    );
+    let b = to(222);
+    assert!(
+        b.iter()
+            .any(|t| t.starts_with("echo: 🎙️") && t.contains("shopping list")),
+        "{b:?}"
+    );
+    // Too long (refused before download) and truncated (refused after decoding).
+    tg.voice(333, "V3", audio("s1.ogg"), 400);
+    let mut truncated = audio("s5.ogg");
+    truncated.truncate(truncated.len() / 3);
+    tg.voice(444, "V4", truncated, 8);
+    let sent = tg
+        .wait_sent_up_to(4800, |s| {
+            s.iter().any(|m| m.chat_id == 333) && s.iter().any(|m| m.chat_id == 444)
+        })
+        .await;
+    let long = sent.iter().find(|m| m.chat_id == 333).unwrap();
+    assert!(
+        long.text.contains("too long (400 s; I take up to 60 s)"),
+        "{}",
+        long.text
+    );
+    let cut = sent.iter().find(|m| m.chat_id == 444).unwrap();
+    assert!(!cut.text.is_empty());
+    // Still serving text.
+    tg.dm(555, "ping");
+    tg.wait_sent(|s| s.iter().any(|m| m.text == "echo: ping"))
+        .await;
+    let _ = gw;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_model_is_named_once_per_chat_per_hour() {
+    let model = FakeModel::start().await;
+    let tg = FakeTelegram::start().await;
+    let extra = format!(
+        r#"channels: {{ telegram: {{ token: "1:SECRET", apiUrl: "{}", dmPolicy: "open" }} }},
+           voice: {{ model: "/nonexistent/ggml-base.en.bin" }},"#,
+        tg.url
+    );
+    let _gw = TestGateway::start(&model, &extra).await;
+    tg.voice(111, "V1", audio("s2.ogg"), 4);
+    let sent = tg.wait_sent(|s| !s.is_empty()).await;
+    assert!(
+        sent[0].text.contains("switchboard models download base.en"),
+        "{}",
+        sent[0].text
+    );
+    tg.voice(111, "V2", audio("s3.ogg"), 4);
+    let sent = tg.wait_sent(|s| s.len() == 2).await;
+    assert!(
+        !sent[1].text.contains("models download"),
+        "told once: {}",
+        sent[1].text
+    );
+}
