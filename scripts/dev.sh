@@ -40,7 +40,7 @@ case "${1:-}" in
     cargo test --workspace --locked ;;
   bench)
     deps
-    for b in core telegram discord cron; do cargo bench --locked --bench "$b"; done ;;
+    for b in core telegram discord cron memory voice; do cargo bench --locked --bench "$b"; done ;;
   *)
     echo "usage: bash scripts/dev.sh gateway|test|deps|bench" >&2
     exit 2 ;;
