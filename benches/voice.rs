@@ -33,7 +33,11 @@ fn main() {
     let t = Transcriber::new(&model, "en", 2);
     let t0 = Instant::now();
     t.transcribe_blocking(&vec![0.0; 16_000]).expect("load");
-    println!("model load + 1 s of silence: {:?}; peak RSS {:.1} MiB", t0.elapsed(), rss_mib());
+    println!(
+        "model load + 1 s of silence: {:?}; peak RSS {:.1} MiB",
+        t0.elapsed(),
+        rss_mib()
+    );
     let mut all = Vec::new();
     for name in ["s1", "s2", "s3", "s4", "s5"] {
         for ext in ["ogg", "wav"] {
