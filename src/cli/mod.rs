@@ -3,11 +3,13 @@
 
 mod chat;
 mod doctor;
+mod models;
 mod print;
 
 use crate::config::{self, Config, ConfigError};
 use crate::gateway::client::Client;
 use clap::{Parser, Subcommand};
+use models::models;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -85,6 +87,11 @@ enum Command {
         /// Print the transcript with timed segments as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Whisper speech models in the state dir's `models/`: download one, list what is installed.
+    Models {
+        #[command(subcommand)]
+        sub: ModelsSub,
     },
     /// Diagnose config, state, gateway reachability and bind, tokens, models and the scheduler.
     Doctor,
@@ -174,6 +181,26 @@ enum PairingSub {
     Approve { channel: String, code: String },
     /// Withdraw USER's access on CHANNEL.
     Revoke { channel: String, user: String },
+}
+
+#[derive(Subcommand)]
+enum ModelsSub {
+    /// Fetch a ggml model (tiny.en, tiny, base.en, base, small.en, small), check its SHA-256 and
+    /// install it; an interrupted download resumes where it stopped.
+    Download {
+        name: String,
+        /// Where the ggml files are served (default: the whisper.cpp project's model host).
+        #[arg(long, env = "SWITCHBOARD_MODELS_URL", value_name = "URL")]
+        base_url: Option<String>,
+        /// Check against this SHA-256 instead of the pinned one (a mirror of your own conversion).
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+    },
+    /// What is installed (and which file `voice.model` points at).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -310,6 +337,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", transcript.text);
             }
         }
+        Command::Models { sub } => models(&load()?, sub).await?,
         Command::Doctor => {
             let problems = doctor::run(&path).await?;
             if problems > 0 {

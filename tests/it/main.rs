@@ -7,6 +7,7 @@ mod config_cli;
 mod cron;
 mod discord;
 mod memory;
+mod model_download;
 mod models;
 mod reliability;
 mod support;

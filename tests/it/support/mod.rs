@@ -3,6 +3,7 @@
 
 pub mod fake_discord;
 pub mod fake_model;
+pub mod fake_model_host;
 pub mod fake_telegram;
 pub mod gateway;
 
