@@ -103,15 +103,16 @@ impl Transcriber {
     }
 
     pub fn transcribe_blocking(&self, samples: &[f32]) -> Result<Transcript, VoiceError> {
-        let ctx = self.context()?;
         let audio_secs = samples.len() as f32 / decode::RATE as f32;
-        if samples.is_empty() {
+        // Whisper invents words for silence ("you", "Thank you."), so silence never reaches it.
+        if is_silent(samples) {
             return Ok(Transcript {
                 text: String::new(),
                 segments: Vec::new(),
                 audio_secs,
             });
         }
+        let ctx = self.context()?;
         let mut state = ctx
             .create_state()
             .map_err(|e| VoiceError::Whisper(e.to_string()))?;
@@ -162,8 +163,40 @@ impl Transcriber {
     }
 }
 
+/// Loudest 20 ms frame below this RMS (-50 dBFS) means nobody spoke: a phone's noise floor sits
+/// around -60 dBFS, quiet speech well above -40.
+const SILENCE_RMS: f32 = 0.003_16;
+
+fn is_silent(samples: &[f32]) -> bool {
+    let frame = decode::RATE / 50;
+    !samples.chunks(frame).any(|c| {
+        let energy: f32 = c.iter().map(|x| x * x).sum();
+        (energy / c.len() as f32).sqrt() >= SILENCE_RMS
+    })
+}
+
 /// whisper's markers for silence and noise: "[BLANK_AUDIO]", "(silence)", "[Music]".
 fn is_non_speech(s: &str) -> bool {
     let t = s.trim();
     (t.starts_with('[') && t.ends_with(']')) || (t.starts_with('(') && t.ends_with(')'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_and_a_noise_floor_are_silent_and_a_tone_is_not() {
+        assert!(is_silent(&[]));
+        assert!(is_silent(&vec![0.0; 48_000]));
+        let hiss: Vec<f32> = (0..48_000)
+            .map(|i| if i % 2 == 0 { 0.001 } else { -0.001 })
+            .collect();
+        assert!(is_silent(&hiss));
+        let mut speechy = hiss.clone();
+        for (i, s) in speechy[16_000..16_800].iter_mut().enumerate() {
+            *s = 0.05 * (i as f32 * 0.1).sin();
+        }
+        assert!(!is_silent(&speechy));
+    }
 }

@@ -31,6 +31,23 @@ fn audio(name: &str) -> Vec<u8> {
     std::fs::read(shared().join("audio").join(name)).expect("shared audio sample")
 }
 
+/// `secs` of digital silence as a 16 kHz mono WAV.
+fn silent_wav(secs: u32) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+    for _ in 0..secs * 16_000 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    out.into_inner()
+}
+
 /// The key words each sample must yield (what tiny.en hears reliably; see shared/models/README.md).
 const SAMPLES: &[(&str, &[&str])] = &[
     ("s1", &["Good morning Jarvis", "remind me to call"]),
@@ -166,6 +183,28 @@ async fn a_telegram_voice_note_is_echoed_and_answered_and_bad_notes_get_polite_r
     );
     let cut = sent.iter().find(|m| m.chat_id == 444).unwrap();
     assert!(!cut.text.is_empty());
+    // Too big (refused from `file_size`, before any download) and silent.
+    let downloads = tg.downloads();
+    tg.voice_sized(666, "V6", audio("s2.ogg"), 4, 25_000_000);
+    tg.voice(777, "V7", silent_wav(3), 3);
+    let sent = tg
+        .wait_sent_up_to(4800, |s| {
+            s.iter().any(|m| m.chat_id == 666) && s.iter().any(|m| m.chat_id == 777)
+        })
+        .await;
+    let big = sent.iter().find(|m| m.chat_id == 666).unwrap();
+    assert!(
+        big.text.contains("too large for me (25.0 MB"),
+        "{}",
+        big.text
+    );
+    let quiet = sent.iter().find(|m| m.chat_id == 777).unwrap();
+    assert_eq!(quiet.text, "I couldn't hear anything in that voice note.");
+    assert_eq!(
+        tg.downloads(),
+        downloads + 1,
+        "only the silent note was fetched"
+    );
     // Still serving text.
     tg.dm(555, "ping");
     tg.wait_sent(|s| s.iter().any(|m| m.text == "echo: ping"))
@@ -197,4 +236,40 @@ async fn a_missing_model_is_named_once_per_chat_per_hour() {
         "told once: {}",
         sent[1].text
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_discord_voice_message_is_fetched_from_the_cdn_echoed_and_answered() {
+    use crate::support::fake_discord::FakeDiscord;
+    let Some(model_path) = model() else { return };
+    let model = FakeModel::start().await;
+    let d = FakeDiscord::start().await;
+    let extra = format!(
+        r#"channels: {{ discord: {{ token: "MTIz.SECRET-DC", apiUrl: "{}", dmPolicy: "open" }} }},
+           voice: {{ model: "{}", maxSeconds: 60 }},"#,
+        d.api_url,
+        model_path.display()
+    );
+    let _gw = TestGateway::start(&model, &extra).await;
+    d.wait_until("the bot to identify", |d| d.connected()).await;
+    let id = d.voice_message(500_030, None, 30, audio("s4.ogg"), 3.9);
+    let sent = d.wait_sent_up_to(4800, |s| s.len() >= 2).await;
+    assert_eq!(d.cdn_fetches(), 1);
+    assert!(
+        sent[0].content.starts_with("🎙️ ") && sent[0].content.contains("Alice"),
+        "{sent:?}"
+    );
+    assert!(
+        sent[1].content.starts_with("echo: 🎙️ ") && sent[1].content.contains("10 minutes late"),
+        "{sent:?}"
+    );
+    assert_eq!(sent[1].reply_to, Some(id.to_string()));
+    // Over the length limit: refused from the attachment's own duration, never downloaded.
+    d.voice_message(500_031, None, 31, audio("s1.ogg"), 400.0);
+    let sent = d
+        .wait_sent(|s| s.iter().any(|m| m.channel == 500_031))
+        .await;
+    let long = sent.iter().find(|m| m.channel == 500_031).unwrap();
+    assert!(long.content.contains("too long"), "{}", long.content);
+    assert_eq!(d.cdn_fetches(), 1);
 }

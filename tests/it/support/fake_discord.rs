@@ -54,6 +54,9 @@ struct Inner {
     identifies: u32,
     resumes: u32,
     typing: Vec<u64>,
+    /// Attachment bodies served at `/cdn/attachments/{id}/voice-message.ogg`.
+    cdn: HashMap<u64, Bytes>,
+    cdn_fetches: u32,
 }
 
 #[derive(Clone)]
@@ -119,6 +122,7 @@ impl FakeDiscord {
                 post(create_message).get(history),
             )
             .route("/api/v10/channels/{id}/typing", post(typing))
+            .route("/cdn/attachments/{id}/{file}", get(attachment))
             .with_state((inner.clone(), ws_url));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api_url = format!("http://{}/api", listener.local_addr().unwrap());
@@ -142,20 +146,40 @@ impl FakeDiscord {
         g.next_id += 1;
         let id = g.next_id;
         let m = message_json(id, channel, guild, author, content, mentions_bot);
-        if let Err(e) = serde_json::from_value::<
-            switchboard_discord::serenity::model::channel::Message,
-        >(m.clone())
-        {
-            panic!("fixture does not match serenity's Message: {e}\n{m}");
-        }
-        g.history.entry(channel).or_default().push(m.clone());
-        g.seq += 1;
-        let event = json!({ "op": 0, "t": "MESSAGE_CREATE", "s": g.seq, "d": m });
-        match &g.conn {
-            Some(tx) if tx.send(Cmd::Send(event.clone())).is_ok() => {}
-            _ => g.pending.push(event),
-        }
+        dispatch(&mut g, channel, m);
         id
+    }
+
+    /// A voice message (flag IS_VOICE_MESSAGE, one `audio/ogg` attachment on the fake CDN, as the
+    /// Discord client sends them); returns its id.
+    pub fn voice_message(
+        &self,
+        channel: u64,
+        guild: Option<u64>,
+        author: u64,
+        ogg: Vec<u8>,
+        duration_secs: f64,
+    ) -> u64 {
+        let cdn = self.api_url.trim_end_matches("/api").to_string();
+        let mut g = self.inner.lock().unwrap();
+        g.next_id += 1;
+        let id = g.next_id;
+        let mut m = message_json(id, channel, guild, author, "", guild.is_some());
+        let url = format!("{cdn}/cdn/attachments/{id}/voice-message.ogg");
+        m["flags"] = json!(1 << 13);
+        m["attachments"] = json!([{
+            "id": (id + 1).to_string(), "filename": "voice-message.ogg", "size": ogg.len(),
+            "url": url, "proxy_url": url, "content_type": "audio/ogg",
+            "duration_secs": duration_secs, "waveform": "AAAA"
+        }]);
+        g.cdn.insert(id, Bytes::from(ogg));
+        dispatch(&mut g, channel, m);
+        id
+    }
+
+    /// How many attachment downloads the CDN served.
+    pub fn cdn_fetches(&self) -> u32 {
+        self.inner.lock().unwrap().cdn_fetches
     }
 
     pub fn sent(&self) -> Vec<DSent> {
@@ -205,7 +229,12 @@ impl FakeDiscord {
     }
 
     pub async fn wait_sent(&self, pred: impl Fn(&[DSent]) -> bool) -> Vec<DSent> {
-        for _ in 0..400 {
+        self.wait_sent_up_to(400, pred).await
+    }
+
+    /// As `wait_sent`, polling `tries` times 25 ms apart (voice tests: whisper on a busy CI box).
+    pub async fn wait_sent_up_to(&self, tries: u32, pred: impl Fn(&[DSent]) -> bool) -> Vec<DSent> {
+        for _ in 0..tries {
             let s = self.sent();
             if pred(&s) {
                 return s;
@@ -226,6 +255,35 @@ impl FakeDiscord {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("discord fake: timed out waiting for {what}");
+    }
+}
+
+/// Checks `m` against serenity's `Message`, keeps it in the channel's history and sends it as a
+/// MESSAGE_CREATE (or queues it while the bot is disconnected).
+fn dispatch(g: &mut Inner, channel: u64, m: Value) {
+    if let Err(e) =
+        serde_json::from_value::<switchboard_discord::serenity::model::channel::Message>(m.clone())
+    {
+        panic!("fixture does not match serenity's Message: {e}\n{m}");
+    }
+    g.history.entry(channel).or_default().push(m.clone());
+    g.seq += 1;
+    let event = json!({ "op": 0, "t": "MESSAGE_CREATE", "s": g.seq, "d": m });
+    match &g.conn {
+        Some(tx) if tx.send(Cmd::Send(event.clone())).is_ok() => {}
+        _ => g.pending.push(event),
+    }
+}
+
+async fn attachment(
+    State((inner, _)): State<St>,
+    Path((id, _file)): Path<(u64, String)>,
+) -> Response {
+    let mut g = inner.lock().unwrap();
+    g.cdn_fetches += 1;
+    match g.cdn.get(&id) {
+        Some(b) => ([("content-type", "audio/ogg")], b.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

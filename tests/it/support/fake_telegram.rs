@@ -59,6 +59,8 @@ struct Inner {
     commands: Vec<String>,
     faults: HashMap<String, VecDeque<Fault>>,
     files: HashMap<String, (String, Vec<u8>)>,
+    /// File downloads served (`/file/bot<token>/<path>`).
+    downloads: u32,
     confirmed: i64,
 }
 
@@ -147,8 +149,20 @@ impl FakeTelegram {
 
     /// A voice note from `user` whose file holds `bytes`.
     pub fn voice(&self, user: i64, file_id: &str, bytes: Vec<u8>, duration: u32) -> i64 {
+        let size = bytes.len() as u64;
+        self.voice_sized(user, file_id, bytes, duration, size)
+    }
+
+    /// A voice note whose `file_size` says `size` (to test limits without sending megabytes).
+    pub fn voice_sized(
+        &self,
+        user: i64,
+        file_id: &str,
+        bytes: Vec<u8>,
+        duration: u32,
+        size: u64,
+    ) -> i64 {
         let id = self.next_message_id();
-        let size = bytes.len();
         self.inner
             .lock()
             .unwrap()
@@ -173,6 +187,11 @@ impl FakeTelegram {
             .entry(method.to_lowercase())
             .or_default()
             .push_back(fault);
+    }
+
+    /// How many file downloads were served.
+    pub fn downloads(&self) -> u32 {
+        self.inner.lock().unwrap().downloads
     }
 
     pub fn sent(&self) -> Vec<Sent> {
@@ -392,7 +411,8 @@ async fn file(State((inner, _)): State<St>, Path((bot, path)): Path<(String, Str
     if !bot.starts_with("bot") {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let g = inner.lock().unwrap();
+    let mut g = inner.lock().unwrap();
+    g.downloads += 1;
     match g.files.values().find(|(p, _)| *p == path) {
         Some((_, bytes)) => bytes.clone().into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
