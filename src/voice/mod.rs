@@ -52,6 +52,12 @@ pub struct Transcript {
 /// words of an 8-second note; from 256 on, every sample reads as with the full 30-second window.
 const CTX_HEADROOM: i32 = 256;
 
+/// The encoder context for `secs` of audio: 50 frames a second plus headroom, at most whisper's
+/// full 30-second window (1500).
+pub fn audio_ctx(secs: f32) -> i32 {
+    ((secs * 50.0).ceil() as i32 + CTX_HEADROOM).clamp(256, 1500)
+}
+
 pub struct Transcriber {
     model: PathBuf,
     language: String,
@@ -124,9 +130,7 @@ impl Transcriber {
         params.set_print_special(false);
         params.set_print_timestamps(false);
         params.set_no_context(true);
-        // 50 encoder frames a second; whisper's full window is 1500 (30 s).
-        let ctx_frames = ((audio_secs * 50.0).ceil() as i32 + CTX_HEADROOM).clamp(256, 1500);
-        params.set_audio_ctx(ctx_frames);
+        params.set_audio_ctx(audio_ctx(audio_secs));
         // Pad short notes with a little silence: whisper needs at least a second.
         let mut input = samples.to_vec();
         if input.len() < decode::RATE + decode::RATE / 2 {
