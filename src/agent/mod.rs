@@ -89,6 +89,11 @@ pub struct Agents {
 }
 
 impl Agents {
+    /// The model router (its provider health feeds `gateway status`).
+    pub fn models(&self) -> &Models {
+        &self.models
+    }
+
     /// Opens each agent's workspace (creating starter files on first run).
     pub fn new(config: Arc<Config>, models: Arc<Models>, store: Store) -> std::io::Result<Agents> {
         let tz = config.tz();

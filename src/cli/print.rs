@@ -40,6 +40,20 @@ pub fn status(s: &StatusReport, url: &str, json: bool) -> anyhow::Result<()> {
             .as_ref()
             .map_or("none".into(), |(t, st)| format!("{} ({st})", when(*t)))
     );
+    if s.model_problems.is_empty() {
+        println!("models: no provider problems");
+    }
+    for p in &s.model_problems {
+        println!(
+            "model problem: {}: {} ({} failure{} since {}, last {})",
+            p.provider,
+            p.error,
+            p.failures,
+            if p.failures == 1 { "" } else { "s" },
+            when(p.since_ms),
+            when(p.last_ms)
+        );
+    }
     Ok(())
 }
 

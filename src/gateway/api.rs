@@ -38,6 +38,9 @@ pub struct StatusReport {
     pub coordinator: String,
     pub counts: Counts,
     pub cron: CronHealth,
+    /// Providers failing right now, and why (empty when all is well).
+    #[serde(default)]
+    pub model_problems: Vec<crate::providers::Problem>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -154,6 +157,7 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusReport>, ApiErro
         coordinator: c.config().coordinator().to_string(),
         counts: c.store().counts().map_err(internal)?,
         cron: c.store().cron_health().map_err(internal)?,
+        model_problems: c.agents().models().problems(),
     }))
 }
 

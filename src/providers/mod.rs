@@ -7,10 +7,12 @@
 
 mod anthropic;
 pub mod credentials;
+mod health;
 mod http;
 mod openai;
 mod types;
 
+pub use health::Problem;
 pub use types::*;
 
 use crate::config::{Config, ProviderKind};
@@ -65,6 +67,7 @@ pub struct Models {
     /// Providers that just failed, until when, and why: skipped while a fallback can answer, so
     /// a dead provider is not hammered with every message.
     cooling: parking_lot::Mutex<HashMap<String, (std::time::Instant, String)>>,
+    health: health::Health,
 }
 
 /// How long a failing provider is skipped (longer for credentials, which need a person).
@@ -112,12 +115,18 @@ impl Models {
             fallbacks: config.models.fallbacks.clone(),
             retries: 2,
             cooling: parking_lot::Mutex::default(),
+            health: health::Health::default(),
         }
     }
 
     /// Replaces (or adds) the provider called `name`; for embedding and benchmarks.
     pub fn set_provider(&mut self, name: &str, provider: Arc<dyn Provider>) {
         self.providers.insert(name.to_string(), provider);
+    }
+
+    /// Providers failing right now, and why (for `gateway status`).
+    pub fn problems(&self) -> Vec<Problem> {
+        self.health.problems()
     }
 
     /// `role` or `provider/model` → `provider/model`.
@@ -192,6 +201,7 @@ impl Models {
             match provider.complete(req).await {
                 Ok(resp) => {
                     self.cooling.lock().remove(prov);
+                    self.health.recovered(prov);
                     return Ok(resp);
                 }
                 Err(e) if e.is_retryable() && attempt < self.retries => {
@@ -213,6 +223,7 @@ impl Models {
             }
         };
         tracing::warn!(model = %model_ref, error = %err, "model failed");
+        self.health.failed(prov, &err);
         if let Some(d) = cooldown_for(&err) {
             self.cooling.lock().insert(
                 prov.to_string(),

@@ -47,27 +47,60 @@ async fn overloaded_provider_falls_back_and_then_cools_down() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_model_failing_gives_the_specific_reasons() {
     let model = FakeModel::start().await;
-    model.on(
-        None,
-        Reply::Status {
-            code: 401,
-            retry_after: None,
-            body: "{}".into(),
-        },
-    );
-    model.on(
-        None,
-        Reply::Status {
-            code: 429,
-            retry_after: Some(60),
-            body: "{}".into(),
-        },
-    );
+    for _ in 0..2 {
+        model.on(
+            None,
+            Reply::Status {
+                code: 401,
+                retry_after: None,
+                body: "{}".into(),
+            },
+        );
+        model.on(
+            None,
+            Reply::Status {
+                code: 429,
+                retry_after: Some(60),
+                body: "{}".into(),
+            },
+        );
+    }
     let gw = with_fallback(&model).await;
-    let r = gw.chat("c", "anyone?").await;
-    assert_eq!(
-        r,
-        "⚠️ I couldn't get an answer. anthropic: authentication failed (401); openai: rate limited"
+    for _ in 0..2 {
+        let r = gw.chat("c", "anyone?").await;
+        assert_eq!(
+            r,
+            "⚠️ I couldn't get an answer. anthropic: authentication failed (401); openai: rate limited"
+        );
+    }
+    // The owner hears once per cause, not once per message, and `gateway status` lists them.
+    let log = gw.log();
+    assert_eq!(log.matches("provider failing").count(), 2, "{log}");
+    assert!(
+        log.contains("provider=\"anthropic\" cause=\"auth\"")
+            || log.contains("provider=anthropic cause=auth"),
+        "{log}"
+    );
+    let out = gw.cli(&["gateway", "status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let problems = v["model_problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 2, "{v}");
+    assert_eq!(problems[0]["provider"], "anthropic");
+    assert_eq!(problems[0]["cause"], "auth");
+    assert_eq!(problems[0]["failures"], 2);
+    assert_eq!(problems[1]["cause"], "rate_limited");
+    let text = stdout(&gw.cli(&["gateway", "status"]).await);
+    assert!(
+        text.contains("model problem: anthropic: authentication failed (401) (2 failures since"),
+        "{text}"
+    );
+    // A provider that answers again is off the list (openai, not tried since, stays on it).
+    assert_eq!(gw.chat("c", "now?").await, "echo: now?");
+    let text = stdout(&gw.cli(&["gateway", "status"]).await);
+    assert!(!text.contains("model problem: anthropic"), "{text}");
+    assert!(
+        text.contains("model problem: openai: rate limited"),
+        "{text}"
     );
 }
 
