@@ -496,7 +496,7 @@ fn auth(c: &Config, provider: &str, oauth: Option<&std::path::Path>) -> anyhow::
     };
     credentials::save(&c.state_dir(), provider, cred)?;
     println!(
-        "stored credentials for {provider} in {} (mode 0600); restart the gateway to use them",
+        "stored credentials for {provider} in {} (mode 0600); a running gateway uses them from the next message",
         credentials::path(&c.state_dir()).display()
     );
     if c.providers

@@ -1,6 +1,6 @@
 //! Anthropic's Messages API (`POST {baseUrl}/v1/messages`), with tool use.
 
-use super::credentials::Credential;
+use super::credentials::{Credential, CredentialSource};
 use super::http::{post_json, retry_after};
 use super::{Block, Provider, ProviderError, Request, Response, Usage};
 use async_trait::async_trait;
@@ -9,11 +9,11 @@ use serde_json::{Value, json};
 pub struct Anthropic {
     client: reqwest::Client,
     base_url: String,
-    cred: Credential,
+    cred: CredentialSource,
 }
 
 impl Anthropic {
-    pub fn new(client: reqwest::Client, base_url: Option<&str>, cred: Credential) -> Self {
+    pub fn new(client: reqwest::Client, base_url: Option<&str>, cred: CredentialSource) -> Self {
         Self {
             client,
             base_url: base_url
@@ -28,14 +28,14 @@ impl Anthropic {
 #[async_trait]
 impl Provider for Anthropic {
     async fn complete(&self, req: &Request) -> Result<Response, ProviderError> {
-        let (mut token, oauth) = match &self.cred {
+        let (mut token, oauth) = match self.cred.current() {
             Credential::None => {
                 return Err(ProviderError::Auth(
                     "no API key (set providers.anthropic.apiKey or run `switchboard auth anthropic`)"
                         .into(),
                 ));
             }
-            Credential::ApiKey(k) => (k.clone(), None),
+            Credential::ApiKey(k) => (k, None),
             Credential::OAuth(o) => (o.access_token().await?, Some(o)),
         };
         let body = to_wire(req);
@@ -55,7 +55,7 @@ impl Provider for Anthropic {
             let (status, headers, text) = post_json(http).await?;
             if status == 401
                 && !retried
-                && let Some(o) = oauth
+                && let Some(o) = &oauth
             {
                 // Revoked before its expiry: refresh once and try again.
                 token = o.after_unauthorized(&token).await?;

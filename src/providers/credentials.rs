@@ -102,23 +102,14 @@ pub enum Credential {
 }
 
 impl Credential {
-    /// The provider's credential: the config's `apiKey` first, else what `switchboard auth` stored.
-    pub fn for_provider(
-        name: &str,
-        config_key: Option<&str>,
-        state_dir: &Path,
-        client: reqwest::Client,
-    ) -> Credential {
-        if let Some(k) = config_key {
-            return Credential::ApiKey(k.to_string());
-        }
+    fn from_stored(name: &str, state_dir: &Path, client: &reqwest::Client) -> Credential {
         match load_all(state_dir) {
             Ok(all) => match all.get(name).cloned() {
                 Some(Stored::ApiKey { key }) => Credential::ApiKey(key),
                 Some(oauth @ Stored::Oauth { .. }) => Credential::OAuth(Arc::new(OAuth {
                     provider: name.to_string(),
                     state_dir: state_dir.to_path_buf(),
-                    client,
+                    client: client.clone(),
                     tokens: tokio::sync::Mutex::new(oauth),
                 })),
                 None => Credential::None,
@@ -128,6 +119,67 @@ impl Credential {
                 Credential::None
             }
         }
+    }
+}
+
+/// Where a provider's credential comes from: the config's `apiKey` first, else what
+/// `switchboard auth` stored. The stored file is re-read when it changes (one `stat` a call), so
+/// `switchboard auth` takes effect on the next message, without a restart.
+#[derive(Clone)]
+pub struct CredentialSource(Arc<Source>);
+
+struct Source {
+    name: String,
+    config_key: Option<String>,
+    state_dir: PathBuf,
+    client: reqwest::Client,
+    /// The file's modification time when last read, and what it held.
+    loaded: parking_lot::Mutex<(Option<std::time::SystemTime>, Credential)>,
+}
+
+impl CredentialSource {
+    pub fn for_provider(
+        name: &str,
+        config_key: Option<&str>,
+        state_dir: &Path,
+        client: reqwest::Client,
+    ) -> CredentialSource {
+        let src = Source {
+            name: name.to_string(),
+            config_key: config_key.map(str::to_string),
+            state_dir: state_dir.to_path_buf(),
+            client,
+            loaded: parking_lot::Mutex::new((None, Credential::None)),
+        };
+        let src = CredentialSource(Arc::new(src));
+        src.current();
+        src
+    }
+
+    /// The credential to use now.
+    pub fn current(&self) -> Credential {
+        let s = &self.0;
+        if let Some(k) = &s.config_key {
+            return Credential::ApiKey(k.clone());
+        }
+        let mtime = std::fs::metadata(path(&s.state_dir))
+            .and_then(|m| m.modified())
+            .ok();
+        let mut loaded = s.loaded.lock();
+        if loaded.0 != mtime || (mtime.is_none() && !matches!(loaded.1, Credential::None)) {
+            let fresh = Credential::from_stored(&s.name, &s.state_dir, &s.client);
+            // Our own refresh rewrote the file: keep the live token holder (and its lock).
+            let same = matches!((&loaded.1, &fresh), (Credential::OAuth(a), Credential::OAuth(b))
+                if a.same_tokens(b));
+            if !same {
+                if loaded.0.is_some() || mtime.is_some() {
+                    tracing::info!(provider = %s.name, "stored credentials changed; using them");
+                }
+                loaded.1 = fresh;
+            }
+            loaded.0 = mtime;
+        }
+        loaded.1.clone()
     }
 }
 
@@ -148,6 +200,28 @@ struct TokenResponse {
 }
 
 impl OAuth {
+    /// Whether both hold the same tokens (false while either is busy refreshing).
+    fn same_tokens(&self, other: &OAuth) -> bool {
+        match (self.tokens.try_lock(), other.tokens.try_lock()) {
+            (Ok(a), Ok(b)) => match (&*a, &*b) {
+                (
+                    Stored::Oauth {
+                        access_token: x,
+                        refresh_token: rx,
+                        ..
+                    },
+                    Stored::Oauth {
+                        access_token: y,
+                        refresh_token: ry,
+                        ..
+                    },
+                ) => x == y && rx == ry,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     fn failed(&self, why: &str) -> ProviderError {
         ProviderError::Auth(format!(
             "OAuth token refresh failed ({why}) — run `switchboard auth {}`",

@@ -91,7 +91,7 @@ impl Models {
         let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
         for (name, p) in &config.providers {
             let client = http::client(Duration::from_secs(p.timeout_seconds));
-            let cred = credentials::Credential::for_provider(
+            let cred = credentials::CredentialSource::for_provider(
                 name,
                 p.api_key.as_deref(),
                 &config.state_dir(),

@@ -1,7 +1,7 @@
 //! OpenAI-compatible chat completions (`POST {baseUrl}/chat/completions`), with tool calls.
 //! Moonshot, Groq, Gemini's OpenAI endpoint, Ollama and OpenRouter all speak it.
 
-use super::credentials::Credential;
+use super::credentials::{Credential, CredentialSource};
 use super::http::{post_json, retry_after};
 use super::{Block, Provider, ProviderError, Request, Response, Role, Usage};
 use async_trait::async_trait;
@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 pub struct OpenAi {
     client: reqwest::Client,
     base_url: String,
-    cred: Credential,
+    cred: CredentialSource,
 }
 
 impl OpenAi {
-    pub fn new(client: reqwest::Client, base_url: Option<&str>, cred: Credential) -> Self {
+    pub fn new(client: reqwest::Client, base_url: Option<&str>, cred: CredentialSource) -> Self {
         Self {
             client,
             base_url: base_url
@@ -30,9 +30,9 @@ impl OpenAi {
 impl Provider for OpenAi {
     async fn complete(&self, req: &Request) -> Result<Response, ProviderError> {
         // Local servers (Ollama) need no key; hosted ones answer 401, which we classify.
-        let (mut token, oauth) = match &self.cred {
+        let (mut token, oauth) = match self.cred.current() {
             Credential::None => (None, None),
-            Credential::ApiKey(k) => (Some(k.clone()), None),
+            Credential::ApiKey(k) => (Some(k), None),
             Credential::OAuth(o) => (Some(o.access_token().await?), Some(o)),
         };
         let body = to_wire(req);
@@ -48,7 +48,7 @@ impl Provider for OpenAi {
             let (status, headers, text) = post_json(http).await?;
             if status == 401
                 && !retried
-                && let (Some(o), Some(t)) = (oauth, &token)
+                && let (Some(o), Some(t)) = (&oauth, &token)
             {
                 token = Some(o.after_unauthorized(t).await?);
                 retried = true;

@@ -84,4 +84,12 @@ async fn a_failed_refresh_names_the_command_that_fixes_it() {
     assert!(r.contains("anthropic: OAuth token refresh failed"), "{r}");
     assert!(r.contains("run `switchboard auth anthropic`"), "{r}");
     assert!(model.requests().is_empty(), "no request with a dead token");
+    // The fix works without a restart: the next message uses the new credential.
+    let out = gw
+        .cli_stdin(&["auth", "anthropic"], "sk-ant-new-SECRET\n")
+        .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(gw.chat("c", "again").await, "echo: again");
+    assert_eq!(model.requests().len(), 1);
+    assert!(!gw.log().contains("SECRET"), "a key leaked into the log");
 }
