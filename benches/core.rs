@@ -58,7 +58,10 @@ fn config(dir: &std::path::Path, port: u16) -> Config {
     let text = format!(
         r#"{{ stateDir: "{}", gateway: {{ port: {port} }},
         providers: {{ instant: {{ kind: "openai", baseUrl: "http://127.0.0.1:9/v1" }} }},
-        models: {{ default: "instant/x" }}, agents: {{ jarvis: {{ coordinator: true }} }} }}"#,
+        models: {{ default: "instant/x" }}, agents: {{ jarvis: {{ coordinator: true }} }},
+        // No token: the real Telegram channel stays off and the bench's in-process channel takes
+        // its name, so access control runs as for real (an allow-listed sender).
+        channels: {{ telegram: {{ dmPolicy: "allowlist", allowFrom: ["u"] }} }} }}"#,
         dir.display()
     );
     Config::from_text(std::path::Path::new("bench.json5"), &text).expect("bench config")
@@ -87,13 +90,13 @@ async fn core_path() {
     let gw = Gateway::start(
         config,
         models,
-        vec![ChannelHandle::new("bench", rec.clone())],
+        vec![ChannelHandle::new("telegram", rec.clone())],
     )
     .expect("start");
     let c = gw.coordinator.clone();
     let msg = |chat: usize, i: usize| {
         Inbound::direct(
-            Target::new("bench", chat.to_string()),
+            Target::new("telegram", chat.to_string()),
             "u",
             &format!("m{i}"),
             "hello",
@@ -223,6 +226,10 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    // RUST_LOG=debug shows why a message was not answered (the bench would wait forever).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
