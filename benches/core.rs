@@ -133,6 +133,8 @@ async fn core_path() {
         c.accept(msg(i % chats, id)).await.expect("accept");
     }
     wait_for(&rec, base + n).await;
+    let wal = || std::fs::metadata(dir.path().join("switchboard.db-wal")).map_or(0, |m| m.len());
+    println!("WAL after the burst: {:.1} MB", wal() as f64 / 1e6);
     let elapsed = t0.elapsed();
     let delivered = rec.delivered.lock();
     let mut lat: Vec<Duration> = submitted

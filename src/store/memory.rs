@@ -1,6 +1,11 @@
 //! The memory search index: SQLite FTS5 with BM25 ranking over the agents' Markdown memory (line by
-//! line) and the text of every conversation turn. Turns are indexed as they are stored; files are
-//! re-indexed when their modification time or size changes, so hand edits are found.
+//! line) and the text of every conversation turn. Files are re-indexed when their modification
+//! time or size changes, so hand edits are found.
+//!
+//! Turns are indexed in batches, not as they are stored: FTS5 inserts were a large share of the
+//! cost of answering a message. The maintenance thread indexes new turns every half second
+//! ([`index_new_turns`]), and a search first indexes whatever is still pending, so it always sees
+//! every turn.
 
 use super::{Cached, Result, Store};
 use rusqlite::params;
@@ -26,7 +31,43 @@ pub(crate) fn turn_text(content: &str) -> String {
         .join("\n")
 }
 
-pub(crate) fn index_turn(
+/// Turns indexed per transaction: short enough not to hold up a message's commit for long.
+pub(crate) const TURN_BATCH: i64 = 500;
+
+/// Indexes up to `limit` turns stored since the last call (in one transaction); returns how many
+/// turns it looked at.
+pub(crate) fn index_new_turns(c: &mut rusqlite::Connection, limit: i64) -> rusqlite::Result<usize> {
+    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let upto: i64 = tx.one(
+        "SELECT upto FROM fts_progress WHERE what = 'turns'",
+        [],
+        |r| r.get(0),
+    )?;
+    let rows: Vec<(i64, String, i64, String)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT t.id, s.agent, t.session_id, t.content FROM turns t
+             JOIN sessions s ON s.id = t.session_id WHERE t.id > ?1 ORDER BY t.id LIMIT ?2",
+        )?;
+        st.query_map(params![upto, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?
+    };
+    let Some(last) = rows.last().map(|r| r.0) else {
+        return Ok(0);
+    };
+    for (_, agent, session, content) in &rows {
+        index_turn(&tx, agent, *session, content)?;
+    }
+    tx.run(
+        "UPDATE fts_progress SET upto = ?1 WHERE what = 'turns'",
+        [last],
+    )?;
+    tx.commit()?;
+    Ok(rows.len())
+}
+
+fn index_turn(
     c: &rusqlite::Connection,
     agent: &str,
     session: i64,
@@ -140,6 +181,7 @@ impl Store {
         let Some(all) = fts_query_with(query, " AND ") else {
             return Ok(Vec::new());
         };
+        self.index_pending_turns()?;
         let hits = self.memory_match(agent, &all, limit)?;
         if !hits.is_empty() {
             return Ok(hits);
@@ -147,6 +189,18 @@ impl Store {
         match fts_query(query) {
             Some(any) => self.memory_match(agent, &any, limit),
             None => Ok(Vec::new()),
+        }
+    }
+
+    /// Indexes every turn not yet in the search index.
+    pub fn index_pending_turns(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let n = self.with(|c| Ok(index_new_turns(c, TURN_BATCH)?))?;
+            total += n;
+            if n < TURN_BATCH as usize {
+                return Ok(total);
+            }
         }
     }
 
@@ -186,5 +240,47 @@ mod tests {
             Some(r#""alice" OR "s" OR "birthday""#)
         );
         assert_eq!(fts_query("*** ()"), None);
+    }
+
+    #[test]
+    fn a_stored_turn_is_found_at_once_and_indexed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let s = store
+            .session_open(
+                "jarvis|local:x|",
+                crate::store::SessionKind::Main,
+                "jarvis",
+                None,
+                None,
+            )
+            .unwrap();
+        let turn = |text: &str| crate::store::NewTurn {
+            role: "user",
+            content: serde_json::json!([{ "type": "text", "text": text }]).to_string(),
+            tokens: 5,
+        };
+        store
+            .turns_add(s, &[turn("the gate code is 4417"), turn("noted")])
+            .unwrap();
+        // Searched before the maintenance thread's next round: the search indexes it first.
+        let hits = store.memory_search("jarvis", "gate code", 5).unwrap();
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert!(hits[0].text.contains("4417"));
+        // Nothing is indexed twice.
+        assert_eq!(store.index_pending_turns().unwrap(), 0);
+        store
+            .turns_add(s, &[turn("the gate code changed")])
+            .unwrap();
+        assert_eq!(
+            store.memory_search("jarvis", "gate code", 5).unwrap().len(),
+            2
+        );
+        assert!(
+            store
+                .memory_search("clu", "gate code", 5)
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -5,7 +5,14 @@
 use rusqlite_migration::{M, Migrations};
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2),
+        M::up(V3),
+        M::up(V4),
+        M::up(V5),
+        M::up(V6),
+    ])
 }
 
 /// Times are milliseconds since the Unix epoch. Targets are `channel:chat` strings.
@@ -165,6 +172,13 @@ ALTER TABLE sessions ADD COLUMN context_tokens INTEGER NOT NULL DEFAULT 0;
 
 /// A chat's `/model` choice.
 const V5: &str = "ALTER TABLE chat_prefs ADD COLUMN model TEXT;";
+
+/// How far conversation turns are in the search index (they are indexed in batches; turns
+/// stored before this version were indexed as they were written).
+const V6: &str = "
+CREATE TABLE fts_progress (what TEXT PRIMARY KEY, upto INTEGER NOT NULL);
+INSERT INTO fts_progress (what, upto) SELECT 'turns', coalesce(max(id), 0) FROM turns;
+";
 
 #[cfg(test)]
 mod tests {

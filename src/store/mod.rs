@@ -71,8 +71,10 @@ impl Store {
         // millisecond stall on whichever message happens to commit the 1000th page. A background
         // thread with its own connection does them instead.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // When the log starts over, a file larger than this is cut back to it.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         migrations::migrations().to_latest(&mut conn)?;
-        spawn_checkpointer(path);
+        spawn_maintenance(path);
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -87,7 +89,10 @@ impl Store {
     /// Runs `f` inside one transaction, committed only if `f` succeeds.
     pub(crate) fn tx<T>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
         self.with(|conn| {
-            let tx = conn.transaction()?;
+            // IMMEDIATE: take the write lock up front (waiting in the busy handler if the
+            // checkpointer holds it), rather than fail with SQLITE_BUSY_SNAPSHOT when a read
+            // turns into a write after the log started over.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
             tx.commit()?;
             Ok(out)
@@ -110,25 +115,53 @@ impl Store {
     }
 }
 
-/// Checkpoints the WAL every half second while there is something to checkpoint. PASSIVE never
-/// blocks writers; the thread ends when the database file goes away (a test's temp dir) .
-fn spawn_checkpointer(path: &Path) {
+/// WAL frames (4 KiB pages) past which the checkpointer makes the log start over.
+const WAL_RESTART_FRAMES: i64 = 4_096;
+
+/// The maintenance thread, with its own connection: every half second it indexes new
+/// conversation turns for search (see `memory`), then checkpoints the WAL. PASSIVE never
+/// blocks writers, but under a steady stream of commits it never catches up with the newest
+/// frame, and SQLite only starts the log over once everything is copied back: the WAL grew to
+/// 2 GB in a 20,000-message burst. So when the log passes [`WAL_RESTART_FRAMES`], a RESTART
+/// checkpoint briefly holds writers back until the log can start over (and `journal_size_limit`
+/// trims the file). The thread ends when the database file goes away (a test's temp dir).
+fn spawn_maintenance(path: &Path) {
     let path = path.to_path_buf();
     let spawned = std::thread::Builder::new()
-        .name("wal-checkpoint".into())
+        .name("db-maintenance".into())
         .spawn(move || {
-            let Ok(conn) = Connection::open(&path) else {
+            let Ok(mut conn) = Connection::open(&path) else {
                 return;
             };
+            let _ = conn.busy_timeout(std::time::Duration::from_secs(2));
             loop {
                 std::thread::sleep(std::time::Duration::from_millis(500));
                 if !path.exists() {
                     return;
                 }
-                let r =
+                // Index conversation turns for search, a batch at a time.
+                loop {
+                    match memory::index_new_turns(&mut conn, memory::TURN_BATCH) {
+                        Ok(n) if n as i64 == memory::TURN_BATCH => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "indexing turns failed");
+                            break;
+                        }
+                    }
+                }
+                let passive =
                     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "checkpoint failed");
+                match passive {
+                    Ok(frames) if frames > WAL_RESTART_FRAMES => {
+                        if let Err(e) = conn
+                            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
+                        {
+                            tracing::debug!(error = %e, "restart checkpoint failed");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "checkpoint failed"),
                 }
             }
         });

@@ -56,16 +56,13 @@ pub(crate) fn insert_turns(
     turns: &[NewTurn],
 ) -> rusqlite::Result<()> {
     let now = now_ms();
-    let agent: String = c.one("SELECT agent FROM sessions WHERE id = ?1", [session], |r| {
-        r.get(0)
-    })?;
+    // Not indexed for search here: that is batched off the message path (store::memory).
     for t in turns {
         c.run(
             "INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![session, inbox, t.role, t.content, t.tokens as i64, now],
         )?;
-        super::memory::index_turn(c, &agent, session, &t.content)?;
     }
     Ok(())
 }
