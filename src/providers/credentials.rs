@@ -166,13 +166,13 @@ impl CredentialSource {
             .and_then(|m| m.modified())
             .ok();
         let mut loaded = s.loaded.lock();
-        if loaded.0 != mtime || (mtime.is_none() && !matches!(loaded.1, Credential::None)) {
+        if loaded.0 != mtime {
             let fresh = Credential::from_stored(&s.name, &s.state_dir, &s.client);
             // Our own refresh rewrote the file: keep the live token holder (and its lock).
             let same = matches!((&loaded.1, &fresh), (Credential::OAuth(a), Credential::OAuth(b))
                 if a.same_tokens(b));
             if !same {
-                if loaded.0.is_some() || mtime.is_some() {
+                if loaded.0.is_some() {
                     tracing::info!(provider = %s.name, "stored credentials changed; using them");
                 }
                 loaded.1 = fresh;
