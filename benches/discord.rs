@@ -80,8 +80,10 @@ async fn run() {
     }
     let burst = t0.elapsed();
     let after = rss_mib(pid);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let settled = rss_mib(pid);
     println!(
-        "discord burst: 200 messages across 200 channels answered in {burst:?}; gateway RSS idle {idle:.1} MiB, after burst {after:.1} MiB"
+        "discord burst: 200 messages across 200 channels answered in {burst:?}; gateway RSS idle {idle:.1} MiB, right after the burst {after:.1} MiB, 6 s later {settled:.1} MiB"
     );
 
     let resumes = d.resumes();

@@ -89,8 +89,10 @@ async fn run() {
             std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
         println!("{smaps}");
     }
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let settled = rss_mib(pid);
     println!(
-        "telegram burst: 200 messages from 200 chats answered in {burst:?}; gateway RSS idle {idle:.1} MiB, after burst {after:.1} MiB"
+        "telegram burst: 200 messages from 200 chats answered in {burst:?}; gateway RSS idle {idle:.1} MiB, right after the burst {after:.1} MiB, 6 s later {settled:.1} MiB"
     );
 }
 

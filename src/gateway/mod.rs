@@ -168,6 +168,29 @@ impl Gateway {
     }
 }
 
+/// glibc keeps memory freed after a burst of messages in its arenas (the gateway stayed 10–20 MiB
+/// above its idle size after 200 chats at once); every few seconds `malloc_trim` hands the free
+/// pages back to the system. It costs well under a millisecond on an idle heap.
+fn spawn_heap_trimmer() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let spawned = std::thread::Builder::new()
+            .name("heap-trim".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    // SAFETY: malloc_trim only returns free memory to the OS; it is thread-safe.
+                    unsafe {
+                        libc::malloc_trim(0);
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::debug!(error = %e, "no heap trimming");
+        }
+    }
+}
+
 /// Checks the bind policy, then runs the gateway in the foreground until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> Result<(), GatewayError> {
     let config = Arc::new(config);
@@ -190,6 +213,7 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
             source,
         })?;
     let gateway = Gateway::start(config.clone(), Models::from_config(&config), Vec::new())?;
+    spawn_heap_trimmer();
     tracing::info!(
         %addr,
         state = %config.state_dir().display(),

@@ -134,6 +134,8 @@ fn spawn_maintenance(path: &Path) {
                 return;
             };
             let _ = conn.busy_timeout(std::time::Duration::from_secs(2));
+            // It only appends to the index and copies pages back: a small page cache will do.
+            let _ = conn.pragma_update(None, "cache_size", -512);
             loop {
                 std::thread::sleep(std::time::Duration::from_millis(500));
                 if !path.exists() {
