@@ -118,7 +118,7 @@ impl Store {
 /// WAL frames (4 KiB pages) past which the checkpointer makes the log start over.
 const WAL_RESTART_FRAMES: i64 = 4_096;
 
-/// The maintenance thread, with its own connection: every half second it indexes new
+/// The maintenance thread, with its own connection: every half second (two when quiet) it indexes new
 /// conversation turns for search (see `memory`), then checkpoints the WAL. PASSIVE never
 /// blocks writers, but under a steady stream of commits it never catches up with the newest
 /// frame, and SQLite only starts the log over once everything is copied back: the WAL grew to
@@ -136,16 +136,23 @@ fn spawn_maintenance(path: &Path) {
             let _ = conn.busy_timeout(std::time::Duration::from_secs(2));
             // It only appends to the index and copies pages back: a small page cache will do.
             let _ = conn.pragma_update(None, "cache_size", -512);
+            // Every half second while the database is busy, every two when it is quiet.
+            let mut pause = std::time::Duration::from_millis(500);
+            let mut last_log = -1;
             loop {
-                std::thread::sleep(std::time::Duration::from_millis(500));
+                std::thread::sleep(pause);
                 if !path.exists() {
                     return;
                 }
                 // Index conversation turns for search, a batch at a time.
+                let mut indexed = 0;
                 loop {
                     match memory::index_new_turns(&mut conn, memory::TURN_BATCH) {
-                        Ok(n) if n as i64 == memory::TURN_BATCH => continue,
-                        Ok(_) => break,
+                        Ok(n) if n as i64 == memory::TURN_BATCH => indexed += n,
+                        Ok(n) => {
+                            indexed += n;
+                            break;
+                        }
                         Err(e) => {
                             tracing::debug!(error = %e, "indexing turns failed");
                             break;
@@ -154,6 +161,13 @@ fn spawn_maintenance(path: &Path) {
                 }
                 let passive =
                     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+                let quiet = indexed == 0 && passive.as_ref().ok() == Some(&last_log);
+                last_log = *passive.as_ref().unwrap_or(&-1);
+                pause = if quiet {
+                    (pause * 2).min(std::time::Duration::from_secs(2))
+                } else {
+                    std::time::Duration::from_millis(500)
+                };
                 match passive {
                     Ok(frames) if frames > WAL_RESTART_FRAMES => {
                         if let Err(e) = conn
