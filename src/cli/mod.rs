@@ -5,6 +5,7 @@ mod chat;
 mod doctor;
 mod models;
 mod print;
+mod reset;
 
 use crate::config::{self, Config, ConfigError};
 use crate::gateway::client::Client;
@@ -95,6 +96,16 @@ enum Command {
     },
     /// Diagnose config, state, gateway reachability and bind, tokens, models and the scheduler.
     Doctor,
+    /// Start over after a backup of config, memory files and the database (in `<stateDir>/backups/`):
+    /// end all sessions, remove all cron jobs, or everything (the gateway must be stopped for --all).
+    Reset {
+        #[arg(long)]
+        sessions: bool,
+        #[arg(long)]
+        crons: bool,
+        #[arg(long)]
+        all: bool,
+    },
     /// Background tasks.
     Tasks {
         #[command(subcommand)]
@@ -338,6 +349,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Models { sub } => models(&load()?, sub).await?,
+        Command::Reset {
+            sessions,
+            crons,
+            all,
+        } => {
+            let what = reset::What {
+                sessions,
+                crons,
+                all,
+            };
+            reset::reset(&load()?, &path, what).await?
+        }
         Command::Doctor => {
             let problems = doctor::run(&path).await?;
             if problems > 0 {

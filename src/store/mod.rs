@@ -99,6 +99,16 @@ impl Store {
         })
     }
 
+    /// Writes a consistent copy of the whole database to `dest` (SQLite's `VACUUM INTO`: safe while
+    /// a gateway is writing, and compact).
+    pub fn backup_to(&self, dest: &Path) -> Result<()> {
+        let dest = dest.to_string_lossy().into_owned();
+        self.with(|c| {
+            c.execute("VACUUM INTO ?1", [dest])?;
+            Ok(())
+        })
+    }
+
     /// Counts for `gateway status`.
     pub fn counts(&self) -> Result<Counts> {
         self.with(|c| {

@@ -10,6 +10,7 @@ mod memory;
 mod model_download;
 mod models;
 mod reliability;
+mod reset;
 mod support;
 mod tasks;
 mod telegram;
