@@ -1,21 +1,21 @@
 //! Anthropic's Messages API (`POST {baseUrl}/v1/messages`), with tool use.
 
 use super::credentials::{Credential, CredentialSource};
-use super::http::{post_json, retry_after};
+use super::http::{Http, post_json, retry_after};
 use super::{Block, Provider, ProviderError, Request, Response, Usage};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
 pub struct Anthropic {
-    client: reqwest::Client,
+    http: Http,
     base_url: String,
     cred: CredentialSource,
 }
 
 impl Anthropic {
-    pub fn new(client: reqwest::Client, base_url: Option<&str>, cred: CredentialSource) -> Self {
+    pub fn new(http: Http, base_url: Option<&str>, cred: CredentialSource) -> Self {
         Self {
-            client,
+            http,
             base_url: base_url
                 .unwrap_or("https://api.anthropic.com")
                 .trim_end_matches('/')
@@ -42,7 +42,7 @@ impl Provider for Anthropic {
         let mut retried = false;
         loop {
             let mut http = self
-                .client
+                .http
                 .post(format!("{}/v1/messages", self.base_url))
                 .header("anthropic-version", "2023-06-01")
                 .json(&body);

@@ -89,13 +89,14 @@ fn cooldown_for(e: &ProviderError) -> Option<Duration> {
 impl Models {
     pub fn from_config(config: &Config) -> Models {
         let mut providers: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+        let shared = http::client();
         for (name, p) in &config.providers {
-            let client = http::client(Duration::from_secs(p.timeout_seconds));
+            let client = http::Http::new(shared.clone(), Duration::from_secs(p.timeout_seconds));
             let cred = credentials::CredentialSource::for_provider(
                 name,
                 p.api_key.as_deref(),
                 &config.state_dir(),
-                http::client(Duration::from_secs(30)),
+                shared.clone(),
             );
             let provider: Arc<dyn Provider> = match p.kind_for(name) {
                 ProviderKind::Anthropic => Arc::new(anthropic::Anthropic::new(

@@ -2,21 +2,21 @@
 //! Moonshot, Groq, Gemini's OpenAI endpoint, Ollama and OpenRouter all speak it.
 
 use super::credentials::{Credential, CredentialSource};
-use super::http::{post_json, retry_after};
+use super::http::{Http, post_json, retry_after};
 use super::{Block, Provider, ProviderError, Request, Response, Role, Usage};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
 pub struct OpenAi {
-    client: reqwest::Client,
+    http: Http,
     base_url: String,
     cred: CredentialSource,
 }
 
 impl OpenAi {
-    pub fn new(client: reqwest::Client, base_url: Option<&str>, cred: CredentialSource) -> Self {
+    pub fn new(http: Http, base_url: Option<&str>, cred: CredentialSource) -> Self {
         Self {
-            client,
+            http,
             base_url: base_url
                 .unwrap_or("https://api.openai.com/v1")
                 .trim_end_matches('/')
@@ -39,7 +39,7 @@ impl Provider for OpenAi {
         let mut retried = false;
         loop {
             let mut http = self
-                .client
+                .http
                 .post(format!("{}/chat/completions", self.base_url))
                 .json(&body);
             if let Some(t) = &token {

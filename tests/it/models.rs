@@ -3,6 +3,7 @@
 use crate::support::fake_model::Format;
 use crate::support::gateway::{config_text, free_port};
 use crate::support::*;
+use std::time::Duration;
 
 async fn with_fallback(model: &FakeModel) -> TestGateway {
     let dir = tempfile::tempdir().unwrap();
@@ -130,4 +131,35 @@ async fn model_switches_this_chats_model() {
     gw.chat("c", "/model reset").await;
     gw.chat("c", "back").await;
     assert_eq!(model.requests().pop().unwrap().body["model"], "claude-test");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_provider_that_does_not_answer_in_time_falls_back_with_the_reason() {
+    let model = FakeModel::start().await;
+    // Both calls to the primary (a first try and one retry) hang past its 1-second timeout.
+    for _ in 0..3 {
+        model.on(
+            Some("slow"),
+            Reply::Delay(
+                Duration::from_secs(30),
+                Box::new(Reply::Text("late".into())),
+            ),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let text = config_text(&model.url, port, &dir.path().join("state"), "")
+        .replace(
+            r#"apiKey: "sk-ant-test-SECRET", "#,
+            r#"apiKey: "sk-ant-test-SECRET", timeoutSeconds: 1, "#,
+        )
+        .replace(
+            r#"coding: "openai/gpt-test" }"#,
+            r#"coding: "openai/gpt-test", fallbacks: ["openai/gpt-fallback"] }"#,
+        );
+    let gw = TestGateway::start_in(dir, port, &text).await;
+    assert_eq!(gw.chat("c", "slow").await, "echo: slow");
+    let reqs = model.requests();
+    assert_eq!(reqs.last().unwrap().body["model"], "gpt-fallback");
+    assert!(gw.log().contains("timed out"), "{}", gw.log());
 }
