@@ -228,7 +228,8 @@ impl Coordinator {
             dedupe_key: Some(format!("reply:{id}")),
         };
         let turns = turns.as_ref().map(|(s, t)| (*s, t.as_slice()));
-        match self.inner.store.inbox_finish(id, turns, Some(&out)) {
+        let size = context.as_ref().map(|(ctx, tokens)| (ctx.session, *tokens));
+        match self.inner.store.inbox_finish(id, turns, Some(&out), size) {
             Ok(Some(oid)) => self.inner.delivery.push(oid, &out.target),
             Ok(None) => {}
             Err(e) => {
@@ -339,7 +340,7 @@ impl Coordinator {
             text,
             dedupe_key: Some(format!("reply:{id}")),
         };
-        match self.inner.store.inbox_finish(id, None, Some(&out)) {
+        match self.inner.store.inbox_finish(id, None, Some(&out), None) {
             Ok(Some(oid)) => self.inner.delivery.push(oid, &out.target),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot store reply"),
@@ -445,12 +446,9 @@ impl Coordinator {
         Ok(text)
     }
 
-    /// After a turn is stored: record the context size and compact when it passed the threshold.
+    /// After a turn is stored (with its context size): compact when it passed the threshold.
     async fn after_turn(&self, m: &Inbound, ctx: TurnContext, tokens: u64) {
         let cfg = &self.inner.config.compaction;
-        if let Err(e) = self.inner.store.session_set_context(ctx.session, tokens) {
-            tracing::warn!(error = %e, "cannot record context size");
-        }
         if !cfg.enabled || tokens <= cfg.threshold {
             return;
         }

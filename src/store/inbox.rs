@@ -63,6 +63,7 @@ impl Store {
         id: InboxId,
         turns: Option<(SessionId, &[NewTurn])>,
         reply: Option<&NewOutbox>,
+        context: Option<(SessionId, u64)>,
     ) -> Result<Option<OutboxId>> {
         self.tx(|tx| {
             let status: Option<String> = tx
@@ -77,6 +78,13 @@ impl Store {
             )?;
             if let Some((session, turns)) = turns {
                 insert_turns(tx, session, Some(id), turns)?;
+            }
+            // The session's context size, in the same commit (one fewer per message).
+            if let Some((session, tokens)) = context {
+                tx.run(
+                    "UPDATE sessions SET context_tokens = ?2 WHERE id = ?1",
+                    params![session, tokens as i64],
+                )?;
             }
             match reply {
                 Some(r) => insert_outbox(tx, r),
