@@ -615,4 +615,26 @@ impl InboundSink for Coordinator {
             Err(e) => Err(SinkError(e.to_string())),
         }
     }
+
+    async fn accept_batch(&self, messages: Vec<Inbound>) -> Result<(), SinkError> {
+        let mut allowed = Vec::with_capacity(messages.len());
+        for m in messages {
+            match self.inner.access.decide(&self.inner.store, &m) {
+                Decision::Allow => allowed.push(m),
+                // Ignored or offered pairing: one at a time, as ever.
+                _ => self.accept(m).await?,
+            }
+        }
+        let ids = self
+            .inner
+            .store
+            .inbox_insert_many(&allowed)
+            .map_err(|e| SinkError(e.to_string()))?;
+        for (id, m) in ids.into_iter().zip(allowed) {
+            if let Some(id) = id {
+                self.dispatch(id, m);
+            }
+        }
+        Ok(())
+    }
 }

@@ -30,6 +30,28 @@ impl Store {
         })
     }
 
+    /// Stores several messages in one transaction; for each, its id, or `None` if seen before.
+    pub fn inbox_insert_many(&self, ms: &[Inbound]) -> Result<Vec<Option<InboxId>>> {
+        let payloads = ms
+            .iter()
+            .map(|m| serde_json::to_string(m).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        self.tx(|tx| {
+            let now = now_ms();
+            ms.iter()
+                .zip(&payloads)
+                .map(|(m, payload)| {
+                    let n = tx.run(
+                        "INSERT INTO inbox (target, message_id, payload, received_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (target, message_id) DO NOTHING",
+                        params![m.chat.to_string(), m.message_id, payload, now],
+                    )?;
+                    Ok((n == 1).then(|| tx.last_insert_rowid()))
+                })
+                .collect()
+        })
+    }
+
     /// Messages not yet answered, oldest first (after a restart, they are answered now).
     pub fn inbox_pending(&self) -> Result<Vec<InboxRow>> {
         self.with(|c| {
@@ -91,5 +113,31 @@ impl Store {
                 None => Ok(None),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_channel::Target;
+
+    #[test]
+    fn a_page_is_stored_at_once_and_redelivered_messages_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let m = |id: &str| Inbound::direct(Target::new("telegram", "7"), "u", id, "hi");
+        let first = store.inbox_insert_many(&[m("1"), m("2")]).unwrap();
+        assert!(first.iter().all(Option::is_some));
+        // The same page again (say, after a crash before the offset moved), plus a new one.
+        let again = store.inbox_insert_many(&[m("1"), m("2"), m("3")]).unwrap();
+        assert_eq!((again[0], again[1]), (None, None));
+        assert!(again[2].is_some());
+        let pending: Vec<String> = store
+            .inbox_pending()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.message.message_id)
+            .collect();
+        assert_eq!(pending, ["1", "2", "3"]);
     }
 }

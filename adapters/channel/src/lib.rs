@@ -34,6 +34,16 @@ use std::time::Duration;
 #[async_trait]
 pub trait InboundSink: Send + Sync {
     async fn accept(&self, message: Inbound) -> Result<(), SinkError>;
+
+    /// Several messages received together (a page of Telegram updates), in order, under the same
+    /// contract as `accept`: when it returns `Ok`, all are durably stored. The core stores them in
+    /// one transaction instead of one each.
+    async fn accept_batch(&self, messages: Vec<Inbound>) -> Result<(), SinkError> {
+        for m in messages {
+            self.accept(m).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Posts messages to a chat on one platform.

@@ -45,13 +45,19 @@ pub(crate) async fn run(
             }
             Ok(Ok(updates)) => {
                 failures = 0;
-                for u in updates {
-                    let next = (u.id.0 as i32).saturating_add(1);
-                    if let Some(m) = crate::convert::inbound(&u, &me)
-                        && !store(&*sink, m, &shutdown).await
-                    {
-                        return; // shutting down; the update is redelivered next time
-                    }
+                // The whole page is stored in one go, then acknowledged.
+                let next = updates
+                    .iter()
+                    .map(|u| (u.id.0 as i32).saturating_add(1))
+                    .max();
+                let page: Vec<_> = updates
+                    .iter()
+                    .filter_map(|u| crate::convert::inbound(u, &me))
+                    .collect();
+                if !page.is_empty() && !store(&*sink, page, &shutdown).await {
+                    return; // shutting down; the updates are redelivered next time
+                }
+                if let Some(next) = next {
                     offset = offset.max(next);
                 }
                 Duration::ZERO
@@ -86,14 +92,15 @@ pub(crate) async fn run(
     }
 }
 
-/// Hands one message to the core, retrying until it is stored. False if shutting down first.
+/// Hands a page of messages to the core, retrying until they are stored (duplicates are
+/// ignored, so a retry after a partial failure is safe). False if shutting down first.
 async fn store(
     sink: &dyn InboundSink,
-    m: switchboard_channel::Inbound,
+    page: Vec<switchboard_channel::Inbound>,
     shutdown: &CancellationToken,
 ) -> bool {
     loop {
-        match sink.accept(m.clone()).await {
+        match sink.accept_batch(page.clone()).await {
             Ok(()) => return true,
             Err(e) => {
                 tracing::error!(error = %e, "telegram: cannot store a message; retrying");
