@@ -583,14 +583,15 @@ fn user_text(m: &Inbound) -> String {
     }
 }
 
-#[async_trait]
-impl InboundSink for Coordinator {
-    async fn accept(&self, m: Inbound) -> Result<(), SinkError> {
+impl Coordinator {
+    /// Access control at the door: the message back when it is for the agents; otherwise it is
+    /// dealt with here (ignored, or its sender offered a pairing code) and `None` is returned.
+    fn admit(&self, m: Inbound) -> Result<Option<Inbound>, SinkError> {
         match self.inner.access.decide(&self.inner.store, &m) {
-            Decision::Allow => {}
+            Decision::Allow => Ok(Some(m)),
             Decision::Ignore => {
                 tracing::debug!(chat = %m.chat, sender = %m.sender.id, "message not for us or not allowed; ignored");
-                return Ok(());
+                Ok(None)
             }
             Decision::Pair => {
                 if let Some(text) = self.inner.access.pair(&self.inner.store, &m) {
@@ -603,38 +604,42 @@ impl InboundSink for Coordinator {
                     };
                     self.post(&out).map_err(|e| SinkError(e.to_string()))?;
                 }
-                return Ok(());
+                Ok(None)
             }
-        }
-        match self.inner.store.inbox_insert(&m) {
-            Ok(Some(id)) => {
-                self.dispatch(id, m);
-                Ok(())
-            }
-            Ok(None) => Ok(()), // seen before: already answered or queued
-            Err(e) => Err(SinkError(e.to_string())),
         }
     }
 
-    async fn accept_batch(&self, messages: Vec<Inbound>) -> Result<(), SinkError> {
-        let mut allowed = Vec::with_capacity(messages.len());
-        for m in messages {
-            match self.inner.access.decide(&self.inner.store, &m) {
-                Decision::Allow => allowed.push(m),
-                // Ignored or offered pairing: one at a time, as ever.
-                _ => self.accept(m).await?,
-            }
-        }
+    /// Stores admitted messages in one transaction and hands each new one to its session's lane
+    /// (one seen before is already answered or queued).
+    fn store_and_dispatch(&self, messages: Vec<Inbound>) -> Result<(), SinkError> {
         let ids = self
             .inner
             .store
-            .inbox_insert_many(&allowed)
+            .inbox_insert_many(&messages)
             .map_err(|e| SinkError(e.to_string()))?;
-        for (id, m) in ids.into_iter().zip(allowed) {
+        for (id, m) in ids.into_iter().zip(messages) {
             if let Some(id) = id {
                 self.dispatch(id, m);
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl InboundSink for Coordinator {
+    async fn accept(&self, m: Inbound) -> Result<(), SinkError> {
+        match self.admit(m)? {
+            Some(m) => self.store_and_dispatch(vec![m]),
+            None => Ok(()),
+        }
+    }
+
+    async fn accept_batch(&self, messages: Vec<Inbound>) -> Result<(), SinkError> {
+        let mut admitted = Vec::with_capacity(messages.len());
+        for m in messages {
+            admitted.extend(self.admit(m)?);
+        }
+        self.store_and_dispatch(admitted)
     }
 }

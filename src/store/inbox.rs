@@ -16,21 +16,8 @@ pub struct InboxRow {
 }
 
 impl Store {
-    /// Stores an inbound message. Returns `None` when the same message (target and platform id)
-    /// was stored before, so a redelivery is not answered twice.
-    pub fn inbox_insert(&self, m: &Inbound) -> Result<Option<InboxId>> {
-        let payload = serde_json::to_string(m).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.with(|c| {
-            let n = c.run(
-                "INSERT INTO inbox (target, message_id, payload, received_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (target, message_id) DO NOTHING",
-                params![m.chat.to_string(), m.message_id, payload, now_ms()],
-            )?;
-            Ok((n == 1).then(|| c.last_insert_rowid()))
-        })
-    }
-
-    /// Stores several messages in one transaction; for each, its id, or `None` if seen before.
+    /// Stores inbound messages in one transaction; for each, its id, or `None` when the same
+    /// message (target and platform id) was stored before, so a redelivery is not answered twice.
     pub fn inbox_insert_many(&self, ms: &[Inbound]) -> Result<Vec<Option<InboxId>>> {
         let payloads = ms
             .iter()

@@ -3,7 +3,7 @@
 //! time or size changes, so hand edits are found.
 //!
 //! Turns are indexed in batches, not as they are stored: FTS5 inserts were a large share of the
-//! cost of answering a message. The maintenance thread indexes new turns every half second
+//! cost of answering a message. The maintenance thread indexes new turns every half second (two when quiet)
 //! ([`index_new_turns`]), and a search first indexes whatever is still pending, so it always sees
 //! every turn.
 

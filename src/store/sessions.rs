@@ -209,16 +209,6 @@ impl Store {
         })
     }
 
-    pub fn session_set_context(&self, id: SessionId, tokens: u64) -> Result<()> {
-        self.with(|c| {
-            c.run(
-                "UPDATE sessions SET context_tokens = ?2 WHERE id = ?1",
-                params![id, tokens as i64],
-            )?;
-            Ok(())
-        })
-    }
-
     /// Stores turns outside a message's handling (imports, benchmarks).
     pub fn turns_add(&self, session: SessionId, turns: &[NewTurn]) -> Result<()> {
         self.tx(|tx| Ok(insert_turns(tx, session, None, turns)?))
