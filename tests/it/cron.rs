@@ -207,18 +207,32 @@ async fn no_reply_posts_nothing_and_a_failing_job_is_retried_reported_and_isolat
     assert!(gw.messages("quiet", 0).await.is_empty());
     // Retries with backoff: 30 s, then 2 min; the third failure is reported in the chat.
     gw.set_clock("2026-01-05T09:00:40Z");
-    for _ in 0..100 {
-        if model
-            .requests()
-            .iter()
-            .filter(|r| r.last_user_text() == "doomed job")
-            .count()
-            >= 2
-        {
+    // Wait until the second failure and its retry time are stored: moving the clock on as soon as
+    // the model saw the second request raced the scheduler, which then dated the retry from 09:03.
+    for _ in 0..200 {
+        let second_failure_stored: bool = gw
+            .db()
+            .query_row(
+                "SELECT count(*) FROM cron_runs WHERE job_id = 2 AND attempts >= 2
+                 AND status = 'error' AND next_retry IS NOT NULL",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .unwrap_or(false);
+        if second_failure_stored {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(
+        model
+            .requests()
+            .iter()
+            .filter(|r| r.last_user_text() == "doomed job")
+            .count(),
+        2
+    );
     gw.set_clock("2026-01-05T09:03:00Z");
     let doom = gw.wait_messages("doom", |m| !m.is_empty()).await;
     assert_eq!(doom.len(), 1);
