@@ -1,13 +1,13 @@
 //! `config get` and `config set`.
 //!
-//! `set` edits the file's concrete syntax tree rather than re-serializing it, so the user's comments,
+//! `set` replaces the bytes of one value (or inserts one member) rather than re-serializing, so the user's comments,
 //! ordering and layout survive; the edited text is fully validated before it replaces the file, so a
 //! `set` can never leave behind a config the gateway would refuse.
 
+use super::json5::{self, Value as J5};
 use super::{Config, ConfigError};
-use jsonc_parser::ParseOptions;
-use jsonc_parser::cst::{CstInputValue, CstRootNode};
 use serde_json::Value;
+use std::ops::Range;
 use std::path::Path;
 
 const SECRET_KEYS: &[&str] = &["token", "apiKey", "secret", "password", "clientSecret"];
@@ -65,10 +65,7 @@ fn mask_secrets(v: &mut Value) {
 /// Sets `key` to `raw` (JSON5 if it parses as such, else a plain string) in the file at `path`,
 /// keeping everything else in the file as written. Refuses a change that makes the config invalid.
 pub fn set(path: &Path, key: &str, raw: &str) -> Result<(), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = super::read_text(path)?;
     let new_text = set_in_text(path, &text, key, raw)?;
     Config::from_text(path, &new_text)?;
     write_atomically(path, &new_text).map_err(|source| ConfigError::Io {
@@ -77,6 +74,9 @@ pub fn set(path: &Path, key: &str, raw: &str) -> Result<(), ConfigError> {
     })
 }
 
+/// The text with `key` set: the old value's bytes replaced, or a new member inserted after the
+/// last one of the innermost object that exists, in the file's own indentation, comma style and
+/// line endings. Nothing else in the text changes.
 pub(crate) fn set_in_text(
     path: &Path,
     text: &str,
@@ -84,52 +84,190 @@ pub(crate) fn set_in_text(
     raw: &str,
 ) -> Result<String, ConfigError> {
     let segs: Vec<&str> = segments(key).collect();
-    let Some((last, parents)) = segs.split_last() else {
+    if segs.is_empty() {
         return Err(ConfigError::Key("give a key, e.g. gateway.port".into()));
-    };
-    let root =
-        CstRootNode::parse(text, &ParseOptions::default()).map_err(|e| ConfigError::Syntax {
-            file: path.display().to_string(),
-            line: e.line_display(),
-            column: e.column_display(),
-            message: e.kind().to_string(),
-        })?;
-    let mut obj = root.object_value_or_set();
-    for (i, seg) in parents.iter().enumerate() {
-        obj = obj.object_value_or_create(seg).ok_or_else(|| {
-            ConfigError::Key(format!(
-                "`{}` is not an object, so `{key}` cannot be set",
-                segs[..=i].join(".")
-            ))
-        })?;
     }
-    let value = to_input(parse_value(raw));
-    match obj.get(last) {
-        Some(prop) => prop.set_value(value),
-        None => {
-            obj.append(last, value);
+    let value = parse_value(raw);
+    let root = json5::parse(text).map_err(|e| {
+        let (line, column) = json5::line_col(text, e.offset);
+        ConfigError::Syntax {
+            file: path.display().to_string(),
+            line,
+            column,
+            message: e.message,
+        }
+    })?;
+    let Some(mut node) = root else {
+        let nl = line_ending(text);
+        let sep = if text.is_empty() || text.ends_with(['\n', '\r']) {
+            ""
+        } else {
+            nl
+        };
+        let member = render_member(&segs, &value);
+        return Ok(format!("{text}{sep}{{{nl}  {member},{nl}}}{nl}"));
+    };
+    for (i, seg) in segs.iter().enumerate() {
+        let J5::Object(members) = &node.value else {
+            let what = if i == 0 {
+                "the file".to_string()
+            } else {
+                format!("`{}`", segs[..i].join("."))
+            };
+            return Err(ConfigError::Key(format!(
+                "{what} is not an object, so `{key}` cannot be set"
+            )));
+        };
+        match members.iter().rev().find(|m| m.key == *seg) {
+            Some(m) if i + 1 == segs.len() => {
+                let span = m.value.span.clone();
+                return Ok(splice(text, &[(span, render(&value))]));
+            }
+            Some(m) => node = m.value.clone(),
+            None => {
+                let member = render_member(&segs[i..], &value);
+                return Ok(insert_member(text, &node, members, &member));
+            }
         }
     }
-    Ok(root.to_string())
+    Err(ConfigError::Key(format!("`{key}` cannot be set")))
+}
+
+/// `a: { b: value }` for the remaining path `[a, b]`.
+fn render_member(segs: &[&str], value: &Value) -> String {
+    let mut out = render(value);
+    for (i, seg) in segs.iter().enumerate().rev() {
+        out = if i + 1 == segs.len() {
+            format!("{}: {out}", render_key(seg))
+        } else {
+            format!("{}: {{ {out} }}", render_key(seg))
+        };
+    }
+    out
+}
+
+fn render_key(key: &str) -> String {
+    if json5::is_identifier(key) {
+        key.to_string()
+    } else {
+        Value::String(key.to_string()).to_string()
+    }
+}
+
+/// A value as JSON5 text: JSON, with unquoted keys where they may be.
+fn render(v: &Value) -> String {
+    match v {
+        Value::Array(a) => format!("[{}]", a.iter().map(render).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) if o.is_empty() => "{}".into(),
+        Value::Object(o) => format!(
+            "{{ {} }}",
+            o.iter()
+                .map(|(k, v)| format!("{}: {}", render_key(k), render(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn line_ending(text: &str) -> &'static str {
+    if text.contains("\r\n") {
+        "\r\n"
+    } else if text.contains('\r') {
+        "\r"
+    } else {
+        "\n"
+    }
+}
+
+/// Applies non-overlapping replacements.
+fn splice(text: &str, edits: &[(Range<usize>, String)]) -> String {
+    let mut edits: Vec<_> = edits.iter().collect();
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut at = 0;
+    for (range, with) in edits {
+        out.push_str(&text[at..range.start]);
+        out.push_str(with);
+        at = range.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+fn line_start(text: &str, offset: usize) -> usize {
+    text[..offset].rfind(['\n', '\r']).map_or(0, |i| i + 1)
+}
+
+/// Inserts `member` into the object `obj` (whose members are `members`).
+fn insert_member(text: &str, obj: &json5::Node, members: &[json5::Member], member: &str) -> String {
+    let open = obj.span.start;
+    let close = obj.span.end - 1;
+    let nl = line_ending(text);
+    let Some(last) = members.last() else {
+        let inner = &text[open + 1..close];
+        return if inner.contains(['\n', '\r']) {
+            let brace_line = &text[line_start(text, open)..open];
+            let indent: String = brace_line
+                .chars()
+                .take_while(|c| *c == ' ' || *c == '\t')
+                .collect();
+            splice(
+                text,
+                &[(open + 1..open + 1, format!("{nl}{indent}  {member},"))],
+            )
+        } else if inner.trim().is_empty() {
+            splice(text, &[(open + 1..close, format!(" {member} "))])
+        } else {
+            splice(text, &[(open + 1..open + 1, format!(" {member},"))])
+        };
+    };
+    let value_end = last.value.span.end;
+    let after = json5::skip_trivia(text, value_end);
+    let has_comma = text[after..].starts_with(',');
+    let first_key = members[0].key_span.start;
+    let multiline = text[open..first_key].contains(['\n', '\r']);
+    if !multiline {
+        return if has_comma {
+            splice(text, &[(after + 1..after + 1, format!(" {member},"))])
+        } else {
+            splice(text, &[(value_end..value_end, format!(", {member}"))])
+        };
+    }
+    let key_line = line_start(text, last.key_span.start);
+    let lead = &text[key_line..last.key_span.start];
+    let indent = if lead.chars().all(|c| c == ' ' || c == '\t') {
+        lead.to_string()
+    } else {
+        "  ".to_string()
+    };
+    // After the comma (if any) and a comment on the same line, so that comment stays with the
+    // member it describes.
+    let mut anchor = if has_comma { after + 1 } else { value_end };
+    let line_end = text[anchor..]
+        .find(['\n', '\r'])
+        .map_or(text.len(), |i| anchor + i);
+    let tail = text[anchor..line_end].trim_start();
+    if tail.starts_with("//") || tail.is_empty() {
+        anchor = line_end;
+    }
+    let trailing = if has_comma { "," } else { "" };
+    let mut edits = vec![(anchor..anchor, format!("{nl}{indent}{member}{trailing}"))];
+    if !has_comma {
+        if anchor == value_end {
+            edits[0].1.insert(0, ',');
+        } else {
+            edits.push((value_end..value_end, ",".into()));
+        }
+    }
+    splice(text, &edits)
 }
 
 fn parse_value(raw: &str) -> Value {
-    jsonc_parser::parse_to_serde_value::<Value>(raw, &ParseOptions::default())
-        .ok()
-        .filter(|v| !v.is_null() || raw.trim() == "null")
-        .unwrap_or_else(|| Value::String(raw.to_string()))
-}
-
-fn to_input(v: Value) -> CstInputValue {
-    match v {
-        Value::Null => CstInputValue::Null,
-        Value::Bool(b) => CstInputValue::Bool(b),
-        Value::Number(n) => CstInputValue::Number(n.to_string()),
-        Value::String(s) => CstInputValue::String(s),
-        Value::Array(a) => CstInputValue::Array(a.into_iter().map(to_input).collect()),
-        Value::Object(o) => {
-            CstInputValue::Object(o.into_iter().map(|(k, v)| (k, to_input(v))).collect())
-        }
+    match json5::parse(raw) {
+        Ok(Some(node)) => super::source::to_json(&node, String::new(), &mut Default::default())
+            .unwrap_or_else(|_| Value::String(raw.to_string())),
+        _ => Value::String(raw.to_string()),
     }
 }
 
@@ -190,5 +328,59 @@ mod tests {
         assert!(!all.contains("hunter2"));
         let e = get(&c, "gateway.prot").unwrap_err().to_string();
         assert!(e.contains("did you mean `port`"), "{e}");
+    }
+
+    fn set(text: &str, key: &str, raw: &str) -> String {
+        set_in_text(Path::new("c"), text, key, raw).unwrap()
+    }
+
+    #[test]
+    fn inserts_in_the_files_own_style() {
+        // Multi-line, trailing commas, a comment after the last member stays with it.
+        let text = "{\n    gateway: {\n        port: 1, // mine\n    },\n}\n";
+        assert_eq!(
+            set(text, "gateway.bind", "lan"),
+            "{\n    gateway: {\n        port: 1, // mine\n        bind: \"lan\",\n    },\n}\n"
+        );
+        // No trailing commas: a comma is added after the old last member, none after the new.
+        let text = "{\n  gateway: {\n    port: 1 // mine\n  }\n}";
+        assert_eq!(
+            set(text, "gateway.bind", "lan"),
+            "{\n  gateway: {\n    port: 1, // mine\n    bind: \"lan\"\n  }\n}"
+        );
+        // One line stays one line; missing parents are created inline.
+        assert_eq!(
+            set("{ a: 1 }", "gateway.port", "2"),
+            "{ a: 1, gateway: { port: 2 } }"
+        );
+        assert_eq!(set("{}", "gateway.port", "2"), "{ gateway: { port: 2 } }");
+        assert_eq!(set("{ a: 1, }", "b", "x y"), "{ a: 1, b: \"x y\", }");
+        // Keys that are not identifiers are quoted.
+        assert_eq!(set("{}", "routing", "[]"), "{ routing: [] }");
+        assert_eq!(
+            set("{ g: {} }", "g.multi-word", "1"),
+            "{ g: { \"multi-word\": 1 } }"
+        );
+    }
+
+    #[test]
+    fn replaces_only_the_value_and_keeps_line_endings() {
+        let text = "{\r\n  // c\r\n  gateway: { port: 0x10 },\r\n}\r\n";
+        assert_eq!(
+            set(text, "gateway.port", "4321"),
+            "{\r\n  // c\r\n  gateway: { port: 4321 },\r\n}\r\n"
+        );
+        let text = "{\r  gateway: {\r    port: 1,\r  },\r}";
+        assert_eq!(
+            set(text, "gateway.bind", "lan"),
+            "{\r  gateway: {\r    port: 1,\r    bind: \"lan\",\r  },\r}"
+        );
+        // A file of only comments gets an object after them.
+        assert_eq!(set("// hi", "a", "1"), "// hi\n{\n  a: 1,\n}\n");
+        // Values parse as JSON5.
+        assert_eq!(set("{ a: 1 }", "a", "{ x: 'y' }"), "{ a: { x: \"y\" } }");
+        assert_eq!(set("{ a: 1 }", "a", "true"), "{ a: true }");
+        let e = set_in_text(Path::new("c"), "{ a: 1 }", "a.b", "1").unwrap_err();
+        assert!(e.to_string().contains("`a` is not an object"), "{e}");
     }
 }

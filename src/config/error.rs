@@ -16,6 +16,11 @@ pub enum ConfigError {
         column: usize,
         message: String,
     },
+    /// Nothing but whitespace and comments: say so, rather than fail on a missing key at 1:1.
+    #[error(
+        "{file}: the config file is empty (only whitespace or comments); it must hold an object `{{ ... }}` — start from config.example.json5"
+    )]
+    Empty { file: String },
     #[error("{}", Invalid { file, line: *line, column: *column, key, message, suggestion })]
     Invalid {
         file: String,

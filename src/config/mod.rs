@@ -1,12 +1,14 @@
 //! Configuration: the JSON5 file a user writes (see SPEC.md), loaded strictly.
 //!
 //! - `types`: the keys and their defaults.
-//! - `source`: parsing with positions, `${VAR}` expansion, error locations and suggestions.
+//! - `json5`: the strict JSON5 parser that keeps every key's and value's span.
+//! - `source`: the located JSON value, `${VAR}` expansion, error locations and suggestions.
 //! - `validate`: cross-references and ranges.
 //! - `edit`: `config get`/`set`, which keeps the file's comments and layout.
 
 mod edit;
 mod error;
+mod json5;
 mod source;
 mod types;
 mod validate;
@@ -43,13 +45,33 @@ pub fn expand_home(p: &str) -> PathBuf {
     }
 }
 
+/// Reads a config file as UTF-8, saying where the first invalid byte is when it is not.
+pub(crate) fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = String::from_utf8_lossy(&bytes[..valid]);
+        let (line, column) = json5::line_col(&before, before.len());
+        ConfigError::Syntax {
+            file: path.display().to_string(),
+            line,
+            column,
+            message: format!(
+                "invalid UTF-8 (byte 0x{:02x}); the config must be UTF-8 text",
+                bytes.get(valid).copied().unwrap_or(0)
+            ),
+        }
+    })
+}
+
 impl Config {
     /// Reads, expands and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = read_text(path)?;
         Self::from_text(path, &text)
     }
 
@@ -177,5 +199,56 @@ mod tests {
             e.contains("SWITCHBOARD_TEST_SURELY_UNSET is not set"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn empty_files_say_so() {
+        for text in ["", "  \n", "// nothing yet\n/* at all */"] {
+            let e = err(text);
+            assert!(e.contains("c.json5: the config file is empty"), "{e}");
+        }
+    }
+
+    #[test]
+    fn cr_only_files_are_located_right() {
+        let e = err("{\r  gateway: {\r    prot: 1,\r  },\r}");
+        assert!(e.starts_with("c.json5:3:5: gateway.prot"), "{e}");
+        let e = err("{\r  a: 1\r  b: 2\r}");
+        assert!(e.starts_with("c.json5:3:3: syntax error"), "{e}");
+    }
+
+    #[test]
+    fn bad_bytes_and_huge_numbers_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json5");
+        std::fs::write(&path, b"{\n  gateway: { token: \"\xff\xfe\" } }").unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                ":2:22: syntax error: invalid UTF-8 (byte 0xff); the config must be UTF-8 text"
+            ),
+            "{e}"
+        );
+        let e = err("{ gateway: { port: 1e400 } }");
+        assert!(e.contains("gateway.port") || e.contains("infinite"), "{e}");
+        let e = err("{ gateway: { port: 99999999999999999999999999 } }");
+        assert!(
+            e.starts_with("c.json5:1:14: gateway.port: invalid type"),
+            "{e}"
+        );
+        let e = err("{ workers: { maxConcurrent: -1e30 } }");
+        assert!(e.contains("workers.maxConcurrent"), "{e}");
+    }
+
+    #[test]
+    fn json5_the_node_gateway_accepts_loads() {
+        let c = Config::from_text(
+            Path::new("c.json5"),
+            "{ providers: { p: {} }, models: { default: \"p/m\" }, gateway: { port: 18790., }, workers: { maxConcurrent: .2e1, timeoutSeconds: +0x3C },\r\n 'timezone': 'Europe/\\\nBerlin' }",
+        )
+        .unwrap();
+        assert_eq!(c.gateway.port, 18790);
+        assert_eq!(c.workers.max_concurrent, 2);
+        assert_eq!(c.timezone.as_deref(), Some("Europe/Berlin"));
     }
 }

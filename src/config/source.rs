@@ -4,9 +4,8 @@
 //! config that silently does the wrong thing is the failure users of the old gateway fought most.
 
 use super::error::ConfigError;
+use super::json5::{self, Node, Number as J5Number, Value as J5};
 use super::types::Config;
-use jsonc_parser::ast::{ObjectPropName, Value as Ast};
-use jsonc_parser::{CollectOptions, ParseOptions, parse_to_ast};
 use serde_json::{Map, Number, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,26 +20,19 @@ pub struct Located {
 
 impl Located {
     pub fn parse(file: &Path, text: &str) -> Result<Self, ConfigError> {
-        let parsed = parse_to_ast(text, &CollectOptions::default(), &ParseOptions::default())
-            .map_err(|e| ConfigError::Syntax {
+        let syntax = |offset: usize, message: String| located_syntax(file, text, offset, message);
+        let Some(ast) = json5::parse(text).map_err(|e| syntax(e.offset, e.message))? else {
+            return Err(ConfigError::Empty {
                 file: file.display().to_string(),
-                line: e.line_display(),
-                column: e.column_display(),
-                message: e.kind().to_string(),
-            })?;
-        let mut positions = HashMap::new();
-        let value = match parsed.value {
-            Some(ast) => to_json(&ast, String::new(), &mut positions)
-                .map_err(|(offset, message)| located_syntax(file, text, offset, message))?,
-            None => Value::Object(Map::new()),
-        };
-        if !value.is_object() {
-            return Err(ConfigError::Syntax {
-                file: file.display().to_string(),
-                line: 1,
-                column: 1,
-                message: "the config must be an object ({ ... })".into(),
             });
+        };
+        let mut positions = HashMap::new();
+        let value = to_json(&ast, String::new(), &mut positions).map_err(|(o, m)| syntax(o, m))?;
+        if !value.is_object() {
+            return Err(syntax(
+                ast.span.start,
+                "the config must be an object ({ ... })".into(),
+            ));
         }
         Ok(Self {
             text: text.to_string(),
@@ -62,7 +54,6 @@ impl Located {
             }
         }
     }
-
     /// Expands `${VAR}` and `${VAR:-default}` in every string, then deserializes and validates.
     pub fn into_config(self, file: &Path) -> Result<Config, ConfigError> {
         let mut value = self.value.clone();
@@ -118,15 +109,7 @@ fn located_syntax(file: &Path, text: &str, offset: usize, message: String) -> Co
     }
 }
 
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before
-        .rfind('\n')
-        .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
-        + 1;
-    (line, col)
-}
+pub use json5::line_col;
 
 fn join(parent: &str, key: &str) -> String {
     if parent.is_empty() {
@@ -136,78 +119,60 @@ fn join(parent: &str, key: &str) -> String {
     }
 }
 
-fn to_json(
-    ast: &Ast,
+/// The JSON value of a parsed node, recording where each key path is. Duplicate keys are refused
+/// (JSON5 lets the last one win silently, which hides mistakes), and so are `Infinity` and `NaN`
+/// (valid JSON5, but no setting takes them). A whole number written as `600.` or `2e3` is that
+/// integer, as it is in JavaScript.
+pub(crate) fn to_json(
+    node: &Node,
     path: String,
     positions: &mut HashMap<String, usize>,
 ) -> Result<Value, (usize, String)> {
-    Ok(match ast {
-        Ast::StringLit(s) => Value::String(s.value.to_string()),
-        Ast::BooleanLit(b) => Value::Bool(b.value),
-        Ast::NullKeyword(_) => Value::Null,
-        Ast::NumberLit(n) => Value::Number(parse_number(n.value).ok_or_else(|| {
+    Ok(match &node.value {
+        J5::String(s) => Value::String(s.clone()),
+        J5::Bool(b) => Value::Bool(*b),
+        J5::Null => Value::Null,
+        J5::Number(n) => Value::Number(number(*n).ok_or_else(|| {
             (
-                n.range.start,
-                format!("`{}` is not a number I can read", n.value),
+                node.span.start,
+                "no setting takes an infinite or NaN number".to_string(),
             )
         })?),
-        Ast::Array(a) => {
-            let mut out = Vec::with_capacity(a.elements.len());
-            for (i, el) in a.elements.iter().enumerate() {
+        J5::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, el) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
-                positions.insert(p.clone(), el_start(el));
+                positions.insert(p.clone(), el.span.start);
                 out.push(to_json(el, p, positions)?);
             }
             Value::Array(out)
         }
-        Ast::Object(o) => {
+        J5::Object(members) => {
             let mut out = Map::new();
-            for prop in &o.properties {
-                let (key, start) = match &prop.name {
-                    ObjectPropName::String(s) => (s.value.to_string(), s.range.start),
-                    ObjectPropName::Word(w) => (w.value.to_string(), w.range.start),
-                };
-                let p = join(&path, &key);
-                if out.contains_key(&key) {
-                    return Err((start, format!("`{p}` is set twice")));
+            for m in members {
+                let p = join(&path, &m.key);
+                if out.contains_key(&m.key) {
+                    return Err((m.key_span.start, format!("`{p}` is set twice")));
                 }
-                positions.insert(p.clone(), start);
-                let v = to_json(&prop.value, p, positions)?;
-                out.insert(key, v);
+                positions.insert(p.clone(), m.key_span.start);
+                let v = to_json(&m.value, p, positions)?;
+                out.insert(m.key.clone(), v);
             }
             Value::Object(out)
         }
     })
 }
 
-fn el_start(v: &Ast) -> usize {
-    match v {
-        Ast::StringLit(x) => x.range.start,
-        Ast::NumberLit(x) => x.range.start,
-        Ast::BooleanLit(x) => x.range.start,
-        Ast::NullKeyword(x) => x.range.start,
-        Ast::Array(x) => x.range.start,
-        Ast::Object(x) => x.range.start,
+fn number(n: J5Number) -> Option<Number> {
+    match n {
+        J5Number::Int(i) => Some(Number::from(i)),
+        J5Number::UInt(u) => Some(Number::from(u)),
+        // 2^63: the first float past i64.
+        J5Number::Float(f) if f.fract() == 0.0 && f.abs() < 9.223_372_036_854_776e18 => {
+            Some(Number::from(f as i64))
+        }
+        J5Number::Float(f) => Number::from_f64(f),
     }
-}
-
-fn parse_number(s: &str) -> Option<Number> {
-    let t = s.trim_start_matches('+');
-    let (neg, body) = match t.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, t),
-    };
-    if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        let n = i64::from_str_radix(hex, 16).ok()?;
-        return Some(Number::from(if neg { -n } else { n }));
-    }
-    if let Ok(n) = t.parse::<i64>() {
-        return Some(Number::from(n));
-    }
-    if let Ok(n) = t.parse::<u64>() {
-        return Some(Number::from(n));
-    }
-    t.parse::<f64>().ok().and_then(Number::from_f64)
 }
 
 /// Expands `${VAR}` (an error when unset) and `${VAR:-default}` in every string value.
@@ -367,8 +332,11 @@ mod tests {
     }
 
     #[test]
-    fn line_and_column_are_one_based() {
-        assert_eq!(line_col("ab\ncd", 4), (2, 2));
-        assert_eq!(line_col("ab", 0), (1, 1));
+    fn whole_numbers_written_as_floats_are_integers() {
+        let p = |t: &str| Located::parse(Path::new("c"), t).map(|l| l.value);
+        assert_eq!(p("{ a: 600. }").unwrap()["a"], serde_json::json!(600));
+        assert_eq!(p("{ a: .2e1 }").unwrap()["a"], serde_json::json!(2));
+        assert_eq!(p("{ a: 0.5 }").unwrap()["a"], serde_json::json!(0.5));
+        assert!(p("{ a: Infinity }").is_err());
     }
 }
