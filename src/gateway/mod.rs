@@ -104,6 +104,15 @@ impl Gateway {
         }
         let shutdown = CancellationToken::new();
         let coordinator = Coordinator::new(config, store, agents, channels, shutdown.clone());
+        // Stored work first: recovery queues every unanswered message in its chat's lane before
+        // any channel can deliver a new one, so a chat is answered in the order it wrote even
+        // when messages arrived while the gateway was down.
+        let recovered = coordinator.recover()?;
+        if recovered.inbox + recovered.outbox + recovered.tasks_rerun + recovered.tasks_interrupted
+            > 0
+        {
+            tracing::info!(?recovered, "resumed work left by the previous run");
+        }
         tokio::spawn(
             crate::cron::Scheduler::new(coordinator.clone(), coordinator.clock())
                 .run(shutdown.clone()),
@@ -115,12 +124,6 @@ impl Gateway {
         if let Some(p) = telegram_poller {
             let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
             tokio::spawn(p.run(sink, shutdown.clone()));
-        }
-        let recovered = coordinator.recover()?;
-        if recovered.inbox + recovered.outbox + recovered.tasks_rerun + recovered.tasks_interrupted
-            > 0
-        {
-            tracing::info!(?recovered, "resumed work left by the previous run");
         }
         Ok(Gateway {
             coordinator,

@@ -4,6 +4,7 @@
 mod auth;
 mod chat;
 mod config_cli;
+mod crash;
 mod cron;
 mod discord;
 mod memory;

@@ -121,6 +121,8 @@ struct Inner {
     /// Scripted answers of the OAuth token endpoint (status, body); 400 when empty.
     oauth: std::collections::VecDeque<(u16, Value)>,
     oauth_calls: usize,
+    /// How long an unscripted (echo) answer takes.
+    echo_delay: Duration,
 }
 
 #[derive(Clone)]
@@ -152,6 +154,11 @@ impl FakeModel {
             when: when.map(str::to_string),
             reply,
         });
+    }
+
+    /// Unscripted answers (the echo) take this long: keeps work in flight for crash tests.
+    pub fn set_echo_delay(&self, d: Duration) {
+        self.inner.lock().unwrap().echo_delay = d;
     }
 
     /// Requests with credential `auth` (e.g. `Bearer old`) are answered 401.
@@ -231,7 +238,8 @@ fn pick(inner: &Mutex<Inner>, format: Format, body: Value, auth: String) -> Repl
         .position(|r| r.when.as_deref().is_none_or(|w| text.contains(w)));
     match idx {
         Some(i) => g.rules.remove(i).reply,
-        None => Reply::Text(format!("echo: {text}")),
+        None if g.echo_delay.is_zero() => Reply::Text(format!("echo: {text}")),
+        None => Reply::Delay(g.echo_delay, Box::new(Reply::Text(format!("echo: {text}")))),
     }
 }
 

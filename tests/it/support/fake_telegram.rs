@@ -62,6 +62,8 @@ struct Inner {
     /// File downloads served (`/file/bot<token>/<path>`).
     downloads: u32,
     confirmed: i64,
+    /// Bot API calls received, of any method.
+    calls: u64,
 }
 
 #[derive(Clone)]
@@ -222,6 +224,20 @@ impl FakeTelegram {
         self.inner.lock().unwrap().confirmed
     }
 
+    /// Waits until no call has arrived for 150 ms: after a kill, requests the dead process had
+    /// already written are still being read and handled here for a moment.
+    pub async fn settle(&self) {
+        let mut last = u64::MAX;
+        for _ in 0..100 {
+            let now = self.inner.lock().unwrap().calls;
+            if now == last {
+                return;
+            }
+            last = now;
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
     /// Waits (bounded) until `pred` holds for what was sent.
     pub async fn wait_sent(&self, pred: impl Fn(&[Sent]) -> bool) -> Vec<Sent> {
         self.wait_sent_up_to(300, pred).await
@@ -282,6 +298,7 @@ async fn method(
         return StatusCode::NOT_FOUND.into_response();
     }
     let name = name.to_lowercase();
+    inner.lock().unwrap().calls += 1;
     let params: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
     if name == "sendmessage" {
         inner.lock().unwrap().attempts.push(Instant::now());
