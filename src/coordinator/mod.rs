@@ -125,10 +125,12 @@ impl Coordinator {
 
     /// Picks up what a previous run left: unanswered messages, undelivered replies, tasks.
     pub fn recover(&self) -> crate::store::Result<Recovered> {
-        let mut r = Recovered::default();
         // Undelivered replies first: they answer older messages than anything recovery is
         // about to answer, and a chat's replies must go out in the order they were written.
-        r.outbox = self.inner.delivery.resume()?;
+        let mut r = Recovered {
+            outbox: self.inner.delivery.resume()?,
+            ..Recovered::default()
+        };
         for row in self.inner.store.inbox_pending()? {
             self.inner.store.inbox_discard_partial(row.id)?;
             self.dispatch(row.id, row.message);
