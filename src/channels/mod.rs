@@ -28,4 +28,15 @@ impl Channels {
     pub fn names(&self) -> Vec<String> {
         self.map.keys().cloned().collect()
     }
+
+    /// Each channel's state as its adapter reports it.
+    pub fn health(&self) -> Vec<crate::gateway::api::ChannelHealth> {
+        self.map
+            .iter()
+            .map(|(name, h)| crate::gateway::api::ChannelHealth {
+                name: name.clone(),
+                health: h.health(),
+            })
+            .collect()
+    }
 }

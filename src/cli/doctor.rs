@@ -79,18 +79,31 @@ pub async fn run(path: &Path) -> anyhow::Result<usize> {
         );
     }
     let client = Client::from_config(&c);
-    match client.status().await {
-        Ok(s) => r.ok(
-            "gateway",
-            format!(
-                "up at {} (pid {}, channels: {})",
-                client.url(),
-                s.pid,
-                s.channels.join(", ")
-            ),
-        ),
-        Err(e) => r.warn("gateway", e.to_string().lines().next().unwrap_or_default()),
-    }
+    let live = match client.status().await {
+        Ok(s) => {
+            r.ok(
+                "gateway",
+                format!(
+                    "up at {} (pid {}, channels: {})",
+                    client.url(),
+                    s.pid,
+                    s.channels.join(", ")
+                ),
+            );
+            Some(s)
+        }
+        Err(e) => {
+            r.warn("gateway", e.to_string().lines().next().unwrap_or_default());
+            None
+        }
+    };
+    let live_state = |name: &str| {
+        live.as_ref()?
+            .channel_health
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.health.clone())
+    };
     for (name, token) in [
         (
             "telegram",
@@ -101,13 +114,24 @@ pub async fn run(path: &Path) -> anyhow::Result<usize> {
             c.channels.discord.as_ref().map(|d| d.token.is_some()),
         ),
     ] {
-        match token {
-            Some(true) => r.ok(name, "token set"),
-            Some(false) => r.warn(
+        use switchboard_channel::ChannelState;
+        match (token, live_state(name)) {
+            (Some(true), Some(h)) if h.state == ChannelState::Stopped => {
+                r.bad(name, format!("stopped: {}", h.error.unwrap_or_default()))
+            }
+            (Some(true), Some(h)) if h.state == ChannelState::Retrying => {
+                r.warn(name, format!("retrying: {}", h.error.unwrap_or_default()))
+            }
+            (Some(true), Some(h)) if h.state == ChannelState::Starting => {
+                r.ok(name, "token set, connecting")
+            }
+            (Some(true), Some(_)) => r.ok(name, "token set, connected"),
+            (Some(true), None) => r.ok(name, "token set"),
+            (Some(false), _) => r.warn(
                 name,
                 format!("no token: channel disabled (set channels.{name}.token)"),
             ),
-            None => r.ok(name, "not configured"),
+            (None, _) => r.ok(name, "not configured"),
         }
     }
     let mut used: Vec<String> = c.models.roles.values().cloned().collect();

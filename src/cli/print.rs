@@ -3,6 +3,27 @@
 use crate::gateway::api::StatusReport;
 use crate::store::{AllowedSender, PairingRequest, SessionRow, TaskRow};
 
+/// `telegram (connected), discord (stopped: the bot token was rejected …)`.
+pub fn channel_line(s: &StatusReport) -> String {
+    if s.channel_health.is_empty() {
+        return s.channels.join(", ");
+    }
+    s.channel_health
+        .iter()
+        .map(|c| {
+            let state = serde_json::to_value(c.health.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            match &c.health.error {
+                Some(e) => format!("{} ({state}: {e})", c.name),
+                None => format!("{} ({state})", c.name),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn status(s: &StatusReport, url: &str, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(s)?);
@@ -12,7 +33,7 @@ pub fn status(s: &StatusReport, url: &str, json: bool) -> anyhow::Result<()> {
     println!("gateway: up (pid {}, version {})", s.pid, s.version);
     println!("listening: {} (reached at {url})", s.listen);
     println!("uptime: {}h {}m {}s", up / 3600, (up % 3600) / 60, up % 60);
-    println!("channels: {}", s.channels.join(", "));
+    println!("channels: {}", channel_line(s));
     println!(
         "agents: {} (coordinator {})",
         s.agents.join(", "),

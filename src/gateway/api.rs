@@ -34,6 +34,9 @@ pub struct StatusReport {
     pub listen: String,
     pub uptime_secs: u64,
     pub channels: Vec<String>,
+    /// Each channel's live state: connected, retrying (why), stopped (what to fix).
+    #[serde(default)]
+    pub channel_health: Vec<ChannelHealth>,
     pub agents: Vec<String>,
     pub coordinator: String,
     pub counts: Counts,
@@ -41,6 +44,13 @@ pub struct StatusReport {
     /// Providers failing right now, and why (empty when all is well).
     #[serde(default)]
     pub model_problems: Vec<crate::providers::Problem>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ChannelHealth {
+    pub name: String,
+    #[serde(flatten)]
+    pub health: switchboard_channel::HealthReport,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -153,6 +163,7 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusReport>, ApiErro
         listen: s.listen.clone(),
         uptime_secs: c.uptime().as_secs(),
         channels: c.channels().names(),
+        channel_health: c.channels().health(),
         agents: c.agents().names().iter().map(|s| s.to_string()).collect(),
         coordinator: c.config().coordinator().to_string(),
         counts: c.store().counts().map_err(internal)?,

@@ -266,3 +266,97 @@ async fn send_to_a_telegram_chat_and_voice_notes_get_a_clear_reply() {
     tg.wait_sent(|s| s.iter().any(|m| m.text == "echo: still fine?"))
         .await;
 }
+
+/// Regression: a 502 from `getMe` at start-up was taken for a rejected token and stopped the
+/// channel until a restart. Only 401 (Telegram's answer to a bad token) is fatal.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_at_start_up_are_retried_and_only_a_rejected_token_stops_the_channel() {
+    let model = FakeModel::start().await;
+    let tg = FakeTelegram::start().await;
+    for code in [502, 500] {
+        tg.fail(
+            "getMe",
+            Fault::Error {
+                code,
+                description: "Bad Gateway".into(),
+                retry_after: None,
+            },
+        );
+    }
+    tg.fail("getMe", Fault::Malformed);
+    let gw = TestGateway::start(&model, &channel(&tg, r#"dmPolicy: "open""#)).await;
+    tg.dm(111, "still there?");
+    let sent = tg.wait_sent(|s| !s.is_empty()).await;
+    assert_eq!(sent[0].text, "echo: still there?");
+    let status: serde_json::Value =
+        serde_json::from_str(&stdout(&gw.cli(&["gateway", "status", "--json"]).await)).unwrap();
+    let telegram = status["channel_health"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "telegram")
+        .cloned()
+        .unwrap();
+    assert_eq!(telegram["state"], "connected", "{status}");
+    assert!(!gw.log().contains("token was rejected"), "{}", gw.log());
+
+    // A rejected token: the channel stops, and says so in status and doctor.
+    let tg2 = FakeTelegram::start().await;
+    tg2.fail(
+        "getMe",
+        Fault::Error {
+            code: 401,
+            description: "Unauthorized".into(),
+            retry_after: None,
+        },
+    );
+    let gw2 = TestGateway::start(&model, &channel(&tg2, r#"dmPolicy: "open""#)).await;
+    let mut line = String::new();
+    for _ in 0..200 {
+        line = stdout(&gw2.cli(&["gateway", "status"]).await);
+        if line.contains("telegram (stopped") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        line.contains("telegram (stopped: telegram: the bot token was rejected"),
+        "{line}"
+    );
+    let doctor = gw2.cli(&["doctor"]).await;
+    let report = stdout(&doctor) + &stderr(&doctor);
+    assert!(report.contains("stopped"), "{report}");
+    assert!(
+        !report.contains("SECRET") && !line.contains("SECRET"),
+        "{report}"
+    );
+}
+
+/// Regression: `/new@other_bot` in a group reset our session. A command addressed to another
+/// bot is not ours: not run, not answered; one addressed to us runs even where a mention is
+/// required.
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_for_another_bot_are_ignored_and_ours_run() {
+    let (model, tg, _gw) = setup(
+        r#"dmPolicy: "open", groups: { "-100123": { requireMention: true }, "-100777": { requireMention: false } }"#,
+    )
+    .await;
+    tg.group(-100777, 5, "remember the plan", None);
+    tg.wait_sent(|s| s.len() == 1).await;
+    tg.group(-100777, 5, "/new@other_bot", None);
+    tg.group(-100123, 5, "/status@other_bot", None);
+    let id = tg.group(-100123, 5, "/help@jarvis_bot", None);
+    let sent = tg.wait_sent(|s| s.len() == 2).await;
+    assert_eq!(sent[1].reply_to, Some(id), "{sent:#?}");
+    // The session survived: the next turn still carries the earlier message.
+    tg.group(-100777, 5, "and now?", None);
+    tg.wait_sent(|s| s.len() == 3).await;
+    let last = model.requests().last().cloned().unwrap();
+    assert!(
+        last.body.to_string().contains("remember the plan"),
+        "the session was reset: {}",
+        last.body
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tg.sent().len(), 3, "{:#?}", tg.sent());
+}

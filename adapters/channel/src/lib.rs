@@ -12,13 +12,16 @@
 //! - [`Typing`], [`AudioFetcher`]: optional capabilities, exposed through [`ChannelHandle`]'s
 //!   accessors, so a platform without them says so in its type rather than with a runtime no-op.
 //!
-//! Failures are [`ChannelError`]s that say whether trying again can help.
+//! Failures are [`ChannelError`]s that say whether trying again can help; an adapter's running
+//! state ([`Health`]) is what `gateway status` shows, so a stopped channel is never silent.
 
 mod error;
+mod health;
 mod message;
 mod split;
 
 pub use error::{ChannelError, SinkError};
+pub use health::{ChannelState, Health, HealthReport};
 pub use message::{AudioAttachment, Inbound, Outbound, Sender as SenderInfo, Target, TargetError};
 pub use split::split_message;
 
@@ -79,6 +82,7 @@ pub struct ChannelHandle {
     sender: Arc<dyn Sender>,
     typing: Option<Arc<dyn Typing>>,
     audio: Option<Arc<dyn AudioFetcher>>,
+    health: Health,
 }
 
 impl ChannelHandle {
@@ -88,7 +92,18 @@ impl ChannelHandle {
             sender,
             typing: None,
             audio: None,
+            health: Health::default(),
         }
+    }
+
+    /// The state the adapter keeps (connected, retrying, stopped) for status and doctor.
+    pub fn with_health(mut self, health: Health) -> Self {
+        self.health = health;
+        self
+    }
+
+    pub fn health(&self) -> HealthReport {
+        self.health.report()
     }
 
     pub fn with_typing(mut self, typing: Arc<dyn Typing>) -> Self {

@@ -5,27 +5,38 @@ use crate::DiscordSettings;
 use crate::rest::{Rest, next_session};
 use serenity::all::{Context, EventHandler, GatewayIntents, Message, Ready, ResumedEvent};
 use serenity::gateway::GatewayError;
-use serenity::http::HttpBuilder;
+use serenity::http::{HttpBuilder, HttpError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use switchboard_channel::{Inbound, InboundSink};
+use switchboard_channel::{Health, Inbound, InboundSink};
 use tokio_util::sync::CancellationToken;
 
 pub struct Runner {
     settings: DiscordSettings,
     rest: Arc<Rest>,
+    health: Health,
 }
 
 struct Handler {
     sink: Arc<dyn InboundSink>,
     rest: Arc<Rest>,
     me: Arc<AtomicU64>,
+    health: Health,
 }
 
 impl Runner {
-    pub(crate) fn new(settings: DiscordSettings, rest: Arc<Rest>) -> Runner {
-        Runner { settings, rest }
+    pub(crate) fn new(settings: DiscordSettings, rest: Arc<Rest>, health: Health) -> Runner {
+        Runner {
+            settings,
+            rest,
+            health,
+        }
+    }
+
+    fn stop(&self, why: &str) {
+        tracing::error!("discord: {why}");
+        self.health.stopped(why);
     }
 
     /// Connects and handles events until `shutdown`. Ordinary disconnects are resumed by
@@ -49,6 +60,7 @@ impl Runner {
                 sink: sink.clone(),
                 rest: self.rest.clone(),
                 me: me.clone(),
+                health: self.health.clone(),
             };
             let client = serenity::client::ClientBuilder::new_with_http(http, intents)
                 .event_handler(handler);
@@ -56,6 +68,7 @@ impl Runner {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "discord: cannot build the client; retrying");
+                    self.health.retrying(e.to_string());
                     if sleep_or_stop(&shutdown, &mut wait).await {
                         return;
                     }
@@ -72,27 +85,37 @@ impl Runner {
             };
             match result {
                 Err(serenity::Error::Gateway(GatewayError::InvalidAuthentication)) => {
-                    tracing::error!(
-                        "discord: the bot token was rejected (close code 4004); fix channels.discord.token and restart"
+                    return self.stop(
+                        "the bot token was rejected (close code 4004); fix channels.discord.token and restart",
                     );
-                    return;
+                }
+                Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(r)))
+                    if r.status_code.as_u16() == 401 =>
+                {
+                    return self.stop(
+                        "the bot token was rejected (401 from the REST API); fix channels.discord.token and restart",
+                    );
                 }
                 Err(serenity::Error::Gateway(GatewayError::DisallowedGatewayIntents)) => {
-                    tracing::error!(
-                        "discord: the gateway refused our intents (close code 4014): enable the Message Content intent for this bot in the Discord developer portal (Bot → Privileged Gateway Intents), then restart"
+                    return self.stop(
+                        "the gateway refused our intents (close code 4014): enable the Message Content intent for this bot in the Discord developer portal (Bot → Privileged Gateway Intents), then restart",
                     );
-                    return;
                 }
                 Err(serenity::Error::Gateway(GatewayError::InvalidGatewayIntents)) => {
-                    tracing::error!(
-                        "discord: invalid gateway intents (close code 4013); this is a bug, please report it"
+                    return self.stop(
+                        "invalid gateway intents (close code 4013); this is a bug, please report it",
                     );
-                    return;
                 }
+                // Anything else (a 5xx from /gateway/bot, a dropped connection, a close code
+                // that is not fatal) is retried: only the owner can fix the cases above.
                 Err(e) => {
-                    tracing::warn!(error = %e, ?wait, "discord: the gateway client stopped; reconnecting")
+                    tracing::warn!(error = %e, ?wait, "discord: the gateway client stopped; reconnecting");
+                    self.health.retrying(e.to_string());
                 }
-                Ok(()) => tracing::warn!(?wait, "discord: the gateway client ended; reconnecting"),
+                Ok(()) => {
+                    tracing::warn!(?wait, "discord: the gateway client ended; reconnecting");
+                    self.health.retrying("the gateway connection ended");
+                }
             }
             if sleep_or_stop(&shutdown, &mut wait).await {
                 return;
@@ -159,6 +182,7 @@ impl Handler {
 impl EventHandler for Handler {
     async fn ready(&self, _ctx: Context, ready: Ready) {
         self.me.store(ready.user.id.get(), Ordering::SeqCst);
+        self.health.connected();
         let n = next_session(&self.rest);
         tracing::info!(bot = %ready.user.name, session = n, "discord connected");
         if n > 1 {
@@ -168,6 +192,7 @@ impl EventHandler for Handler {
 
     async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
         tracing::info!("discord: session resumed");
+        self.health.connected();
     }
 
     async fn message(&self, _ctx: Context, msg: Message) {

@@ -17,7 +17,7 @@ mod rest;
 pub use serenity;
 
 use std::sync::Arc;
-use switchboard_channel::ChannelHandle;
+use switchboard_channel::{ChannelHandle, ChannelState, Health};
 
 #[derive(Debug, Clone)]
 pub struct DiscordSettings {
@@ -42,10 +42,12 @@ pub fn connect(
         return Err(DiscordError::ApiUrl(api));
     }
     let rest = Arc::new(rest::Rest::new(&api, &settings.token));
+    let health = Health::new(ChannelState::Starting);
     let handle = ChannelHandle::new("discord", rest.clone())
         .with_typing(rest.clone())
-        .with_audio(rest.clone());
-    Ok((handle, gateway::Runner::new(settings, rest)))
+        .with_audio(rest.clone())
+        .with_health(health.clone());
+    Ok((handle, gateway::Runner::new(settings, rest, health)))
 }
 
 pub use gateway::Runner;

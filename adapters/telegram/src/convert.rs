@@ -26,6 +26,15 @@ fn message(msg: &Message, me: &BotInfo) -> Option<Inbound> {
         return None; // stickers, photos without caption, …
     }
     let is_direct = msg.chat.is_private();
+    // `/new@other_bot` in a group is another bot's command: not ours to run, nor to answer.
+    let (text, commanded) = match command_address(text) {
+        Some((command, bot, rest)) if bot.eq_ignore_ascii_case(&me.username) => {
+            (format!("{command}{rest}"), true)
+        }
+        Some(_) => return None,
+        None => (text.to_string(), false),
+    };
+    let text = text.as_str();
     let mention = format!("@{}", me.username);
     let mentioned =
         !me.username.is_empty() && text.to_lowercase().contains(&mention.to_lowercase());
@@ -57,8 +66,20 @@ fn message(msg: &Message, me: &BotInfo) -> Option<Inbound> {
         message_id: msg.id.0.to_string(),
         reply_to_text,
         is_direct,
-        mentions_bot: mentioned || replied_to_bot,
+        mentions_bot: mentioned || replied_to_bot || commanded,
     })
+}
+
+/// `/cmd@bot rest` → (`/cmd`, `bot`, ` rest`); `None` when the text is not an addressed command.
+fn command_address(text: &str) -> Option<(&str, &str, &str)> {
+    let t = text.trim_start();
+    if !t.starts_with('/') {
+        return None;
+    }
+    let end = t.find(char::is_whitespace).unwrap_or(t.len());
+    let (head, rest) = t.split_at(end);
+    let (command, bot) = head.split_once('@')?;
+    (command.len() > 1 && !bot.is_empty()).then_some((command, bot, rest))
 }
 
 /// "@jarvis_bot what's up" → "what's up" (a leading mention only; others are content).
@@ -194,5 +215,29 @@ mod tests {
         assert_eq!(a.size_bytes, Some(12345));
         assert_eq!(a.duration_secs, Some(4));
         assert_eq!(m.text, "");
+    }
+
+    #[test]
+    fn commands_addressed_to_another_bot_are_not_ours() {
+        let group = |text: &str| {
+            update(&format!(
+                r#"{{"update_id":1,"message":{{"message_id":5,"date":1700000000,
+                "chat":{{"id":-100,"type":"supergroup","title":"g"}},
+                "from":{{"id":7,"is_bot":false,"first_name":"A"}},"text":"{text}"}}}}"#
+            ))
+        };
+        assert!(inbound(&group("/new@other_bot"), &me()).is_none());
+        assert!(inbound(&group("/task@OtherBot do it"), &me()).is_none());
+        let ours = inbound(&group("/new@Jarvis_Bot"), &me()).unwrap();
+        assert_eq!(ours.text, "/new");
+        assert!(ours.mentions_bot);
+        let ours = inbound(&group("/task@jarvis_bot clu build it"), &me()).unwrap();
+        assert_eq!(ours.text, "/task clu build it");
+        // Not commands: an e-mail address, a path.
+        assert_eq!(
+            inbound(&group("mail me@example.com"), &me()).unwrap().text,
+            "mail me@example.com"
+        );
+        assert_eq!(inbound(&group("/etc@home is a path"), &me()), None);
     }
 }

@@ -6,6 +6,7 @@
 //! - `send`: posting, typing and file download, with Telegram errors classified.
 //! - `html`: the model's Markdown rendered as Telegram HTML.
 
+mod api;
 mod convert;
 mod html;
 mod poll;
@@ -17,7 +18,8 @@ pub use teloxide;
 
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_channel::{ChannelHandle, InboundSink};
+use switchboard_channel::{ChannelHandle, ChannelState, Health, InboundSink};
+use teloxide::payloads::{DeleteWebhook, GetMe, SetMyCommands};
 use teloxide::prelude::*;
 use teloxide::types::BotCommand;
 use tokio_util::sync::CancellationToken;
@@ -76,46 +78,70 @@ pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), Te
             url: settings.api_url.clone(),
             reason: e.to_string(),
         })?;
-    let bot = Bot::with_client(settings.token.clone(), client).set_api_url(url);
-    let sender = Arc::new(send::TelegramSender::new(bot.clone()));
+    let bot = Bot::with_client(settings.token.clone(), client.clone()).set_api_url(url.clone());
+    let api = api::Api::new(client, url, settings.token.clone());
+    let sender = Arc::new(send::TelegramSender::new(bot, api.clone()));
+    let health = Health::new(ChannelState::Starting);
     let handle = ChannelHandle::new("telegram", sender.clone())
         .with_typing(sender.clone())
-        .with_audio(sender);
-    Ok((handle, Poller { bot, settings }))
+        .with_audio(sender)
+        .with_health(health.clone());
+    Ok((
+        handle,
+        Poller {
+            api,
+            settings,
+            health,
+        },
+    ))
 }
 
 /// Receives updates by long polling.
 pub struct Poller {
-    bot: Bot,
+    api: api::Api,
     settings: TelegramSettings,
+    health: Health,
 }
 
 impl Poller {
     /// Identifies the bot (getMe), clears any webhook, registers the command menu, then polls
-    /// into `sink` until `shutdown`. A rejected token stops the channel with a clear error.
+    /// into `sink` until `shutdown`. Only a rejected token stops the channel (with the fix named
+    /// in the log and in `gateway status`); any other failure is retried with backoff.
     pub async fn run(self, sink: Arc<dyn InboundSink>, shutdown: CancellationToken) {
         let Some(info) = self.hello(&shutdown).await else {
             return;
         };
-        poll::run(self.bot, info, sink, self.settings.poll_timeout, shutdown).await;
+        self.health.connected();
+        poll::run(
+            self.api,
+            info,
+            sink,
+            self.settings.poll_timeout,
+            self.health,
+            shutdown,
+        )
+        .await;
     }
 
     async fn hello(&self, shutdown: &CancellationToken) -> Option<BotInfo> {
-        let mut wait = Duration::from_secs(1);
+        let mut wait = Duration::from_millis(500);
         let me = loop {
-            match self.bot.get_me().await {
+            match self.api.call(&GetMe::new()).await {
                 Ok(me) => break me,
-                Err(teloxide::RequestError::Api(api)) => {
-                    tracing::error!("{}", TelegramError::Token(api.to_string()));
+                Err(e) if e.is_invalid_token() => {
+                    let why = TelegramError::Token(e.to_string()).to_string();
+                    tracing::error!("{why}");
+                    self.health.stopped(why);
                     return None;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %send::describe(&e), ?wait, "telegram: cannot reach the Bot API; retrying");
+                    tracing::warn!(error = %e, ?wait, "telegram: getMe failed; retrying");
+                    self.health.retrying(format!("getMe: {e}"));
                     tokio::select! {
                         _ = shutdown.cancelled() => return None,
                         _ = tokio::time::sleep(wait) => {}
                     }
-                    wait = (wait * 2).min(Duration::from_secs(60));
+                    wait = (wait * 2).min(Duration::from_secs(30));
                 }
             }
         };
@@ -124,15 +150,15 @@ impl Poller {
             username: me.user.username.clone().unwrap_or_default(),
         };
         tracing::info!(bot = %info.username, "telegram connected");
-        if let Err(e) = self.bot.delete_webhook().await {
-            tracing::warn!(error = %send::describe(&e), "telegram: deleteWebhook failed; polling may conflict with a webhook");
+        if let Err(e) = self.api.call(&DeleteWebhook::new()).await {
+            tracing::warn!(error = %e, "telegram: deleteWebhook failed; polling may conflict with a webhook");
         }
         let commands: Vec<BotCommand> = COMMANDS
             .iter()
             .map(|(c, d)| BotCommand::new(*c, *d))
             .collect();
-        if let Err(e) = self.bot.set_my_commands(commands).await {
-            tracing::warn!(error = %send::describe(&e), "telegram: setMyCommands failed; the command menu stays as it was");
+        if let Err(e) = self.api.call(&SetMyCommands::new(commands)).await {
+            tracing::warn!(error = %e, "telegram: setMyCommands failed; the command menu stays as it was");
         }
         Some(info)
     }

@@ -4,11 +4,11 @@
 //! polls the same token) is reported and retried slowly, never in a hot loop.
 
 use crate::BotInfo;
-use crate::send::describe;
+use crate::api::{Api, CallError};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_channel::InboundSink;
-use teloxide::prelude::*;
+use switchboard_channel::{Health, InboundSink};
+use teloxide::payloads::{GetUpdates, GetUpdatesSetters};
 use teloxide::types::AllowedUpdate;
 use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
@@ -17,17 +17,17 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const CONFLICT_WAIT: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(
-    bot: Bot,
+    api: Api,
     me: BotInfo,
     sink: Arc<dyn InboundSink>,
     poll_timeout: Duration,
+    health: Health,
     shutdown: CancellationToken,
 ) {
     let mut offset: i32 = 0;
     let mut failures: u32 = 0;
     loop {
-        let request = bot
-            .get_updates()
+        let request = GetUpdates::new()
             .offset(offset)
             .timeout(poll_timeout.as_secs() as u32)
             .allowed_updates(vec![AllowedUpdate::Message]);
@@ -35,7 +35,7 @@ pub(crate) async fn run(
         let stall_after = poll_timeout + Duration::from_secs(15);
         let result = tokio::select! {
             _ = shutdown.cancelled() => return,
-            r = tokio::time::timeout(stall_after, request.send()) => r,
+            r = tokio::time::timeout(stall_after, api.call(&request)) => r,
         };
         let wait = match result {
             Err(_) => {
@@ -44,6 +44,9 @@ pub(crate) async fn run(
                 Duration::ZERO
             }
             Ok(Ok(updates)) => {
+                if failures > 0 {
+                    health.connected();
+                }
                 failures = 0;
                 // The whole page is stored in one go, then acknowledged.
                 let next = updates
@@ -62,24 +65,30 @@ pub(crate) async fn run(
                 }
                 Duration::ZERO
             }
-            Ok(Err(RequestError::Api(ApiError::TerminatedByOtherGetUpdates))) => {
-                tracing::error!(
-                    "telegram: another process is polling this bot token (409 Conflict). Stop the other gateway or bot using it; retrying in {}s",
-                    CONFLICT_WAIT.as_secs()
-                );
+            Ok(Err(CallError::Request(RequestError::Api(
+                ApiError::TerminatedByOtherGetUpdates,
+            )))) => {
+                let why = "another process is polling this bot token (409 Conflict); stop the other gateway or bot using it";
+                tracing::error!("telegram: {why}; retrying in {}s", CONFLICT_WAIT.as_secs());
+                health.retrying(why);
+                failures += 1;
                 CONFLICT_WAIT
             }
-            Ok(Err(RequestError::Api(ApiError::InvalidToken))) => {
-                tracing::error!(
-                    "telegram: the bot token was rejected; fix channels.telegram.token and restart"
-                );
+            Ok(Err(e)) if e.is_invalid_token() => {
+                let why = "the bot token was rejected; fix channels.telegram.token and restart";
+                tracing::error!("telegram: {why}");
+                health.retrying(why);
+                failures += 1;
                 MAX_BACKOFF
             }
-            Ok(Err(RequestError::RetryAfter(s))) => Duration::from_secs(s.seconds().into()),
+            Ok(Err(CallError::Request(RequestError::RetryAfter(s)))) => {
+                Duration::from_secs(s.seconds().into())
+            }
             Ok(Err(e)) => {
                 failures += 1;
-                let wait = Duration::from_millis(500 * 2u64.pow(failures.min(6))).min(MAX_BACKOFF);
-                tracing::warn!(error = %describe(&e), ?wait, "telegram: getUpdates failed");
+                let wait = backoff(failures);
+                tracing::warn!(error = %e, ?wait, "telegram: getUpdates failed");
+                health.retrying(format!("getUpdates: {e}"));
                 wait
             }
         };
@@ -90,6 +99,21 @@ pub(crate) async fn run(
             }
         }
     }
+}
+
+/// 0.5 s, 1 s, 2 s … capped, with up to 25 % jitter (after an outage, many bots polling one
+/// API should not all come back in the same instant).
+fn backoff(failures: u32) -> Duration {
+    let base = Duration::from_millis(250 * 2u64.pow(failures.clamp(1, 8))).min(MAX_BACKOFF);
+    base.mul_f64(1.0 + rand_fraction() * 0.25)
+}
+
+/// A cheap fraction in [0, 1) from the clock: jitter needs no cryptographic randomness.
+fn rand_fraction() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1000) / 1000.0
 }
 
 /// Hands a page of messages to the core, retrying until they are stored (duplicates are

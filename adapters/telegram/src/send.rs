@@ -1,21 +1,27 @@
 //! Posting to Telegram: messages (as HTML, falling back to plain text when Telegram rejects the
 //! entities), "typing", and file downloads, with Telegram's errors classified for the outbox.
 
+use crate::api::{Api, CallError};
 use async_trait::async_trait;
 use std::time::Duration;
 use switchboard_channel::{AudioAttachment, ChannelError, Outbound, Sender, Target, Typing};
 use teloxide::net::Download;
+use teloxide::payloads::{
+    GetFile, SendChatAction, SendChatActionSetters, SendMessage, SendMessageSetters,
+};
 use teloxide::prelude::*;
 use teloxide::types::{ChatAction, FileId, MessageId, ParseMode, ReplyParameters, ThreadId};
 use teloxide::{ApiError, RequestError};
 
 pub(crate) struct TelegramSender {
+    /// For file downloads (teloxide's, which do not stall on errors).
     bot: Bot,
+    api: Api,
 }
 
 impl TelegramSender {
-    pub fn new(bot: Bot) -> Self {
-        Self { bot }
+    pub fn new(bot: Bot, api: Api) -> Self {
+        Self { bot, api }
     }
 }
 
@@ -35,7 +41,7 @@ impl Sender for TelegramSender {
     async fn send(&self, m: &Outbound) -> Result<String, ChannelError> {
         let chat = chat_id(&m.target)?;
         let build = |text: String, html: bool| {
-            let mut req = self.bot.send_message(chat, text);
+            let mut req = SendMessage::new(chat, text);
             if html {
                 req = req.parse_mode(ParseMode::Html);
             }
@@ -48,11 +54,12 @@ impl Sender for TelegramSender {
             req
         };
         let html = crate::html::markdown_to_html(&m.text);
-        match build(html, true).await {
+        match self.api.call(&build(html, true)).await {
             Ok(sent) => Ok(sent.id.0.to_string()),
-            Err(RequestError::Api(ApiError::CantParseEntities(why))) => {
+            Err(CallError::Request(RequestError::Api(ApiError::CantParseEntities(why)))) => {
                 tracing::debug!(%why, "telegram refused our HTML; sending plain text");
-                build(m.text.clone(), false)
+                self.api
+                    .call(&build(m.text.clone(), false))
                     .await
                     .map(|sent| sent.id.0.to_string())
                     .map_err(classify)
@@ -69,13 +76,11 @@ impl Sender for TelegramSender {
 #[async_trait]
 impl Typing for TelegramSender {
     async fn typing(&self, target: &Target, thread: Option<&str>) -> Result<(), ChannelError> {
-        let mut req = self
-            .bot
-            .send_chat_action(chat_id(target)?, ChatAction::Typing);
+        let mut req = SendChatAction::new(chat_id(target)?, ChatAction::Typing);
         if let Some(t) = thread.and_then(message_id) {
             req = req.message_thread_id(ThreadId(t));
         }
-        req.await.map(|_| ()).map_err(classify)
+        self.api.call(&req).await.map(|_| ()).map_err(classify)
     }
 }
 
@@ -83,8 +88,8 @@ impl Typing for TelegramSender {
 impl switchboard_channel::AudioFetcher for TelegramSender {
     async fn fetch(&self, a: &AudioAttachment) -> Result<Vec<u8>, ChannelError> {
         let file = self
-            .bot
-            .get_file(FileId(a.file_ref.clone()))
+            .api
+            .call(&GetFile::new(FileId(a.file_ref.clone())))
             .await
             .map_err(classify)?;
         let mut buf: Vec<u8> = Vec::new();
@@ -97,7 +102,11 @@ impl switchboard_channel::AudioFetcher for TelegramSender {
 }
 
 /// Telegram's error → what the outbox should do about it.
-pub(crate) fn classify(e: RequestError) -> ChannelError {
+pub(crate) fn classify(e: CallError) -> ChannelError {
+    let e = match e {
+        CallError::Server { .. } => return ChannelError::Transient(e.to_string()),
+        CallError::Request(e) => e,
+    };
     match e {
         RequestError::RetryAfter(s) => ChannelError::RateLimited {
             retry_after: Duration::from_secs(s.seconds().into()),
