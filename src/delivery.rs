@@ -152,10 +152,11 @@ impl Delivery {
     }
 }
 
-/// 1 s, 2 s, 4 s … capped at five minutes, with up to 25 % jitter so many chats retrying after
-/// one outage do not all fire at once.
+/// 0.5 s, 1 s, 2 s … capped at five minutes, with up to 25 % jitter so many chats retrying after
+/// one outage do not all fire at once. A single 5xx or dropped connection is usually over in
+/// well under a second; a longer outage backs off quickly all the same.
 fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_secs(1u64 << attempt.min(9)).min(MAX_BACKOFF);
+    let base = Duration::from_millis(250u64 << attempt.clamp(1, 11)).min(MAX_BACKOFF);
     let jitter = rand::random::<f64>() * 0.25;
     base.mul_f64(1.0 + jitter)
 }
@@ -166,8 +167,9 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        assert!(backoff(1) >= Duration::from_secs(2));
-        assert!(backoff(1) < Duration::from_secs(3));
+        assert!(backoff(1) >= Duration::from_millis(500));
+        assert!(backoff(1) < Duration::from_millis(700));
+        assert!(backoff(3) >= Duration::from_secs(2));
         assert!(backoff(30) <= MAX_BACKOFF.mul_f64(1.25));
     }
 }

@@ -7,6 +7,7 @@ mod config_cli;
 mod crash;
 mod cron;
 mod discord;
+mod faults;
 mod memory;
 mod model_download;
 mod models;

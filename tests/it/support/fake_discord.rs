@@ -211,6 +211,18 @@ impl FakeDiscord {
         self.inner.lock().unwrap().faults.push_back((429, secs));
     }
 
+    /// The next `POST /channels/{id}/messages` answers with `status` (a 5xx: Discord failing).
+    pub fn fail_next(&self, status: u16) {
+        self.inner.lock().unwrap().faults.push_back((status, 0.0));
+    }
+
+    /// Closes the gateway connection with `code` (e.g. 4000 unknown error, 1001 going away).
+    pub fn close_connection(&self, code: u16) {
+        if let Some(tx) = self.inner.lock().unwrap().conn.take() {
+            let _ = tx.send(Cmd::Close(code));
+        }
+    }
+
     /// The next IDENTIFY is answered by closing with `code` (4004 bad token, 4014 intents).
     pub fn close_on_identify(&self, code: u16) {
         self.inner.lock().unwrap().close_on_identify = Some(code);

@@ -33,8 +33,20 @@ pub enum Fault {
     },
     /// A 200 whose body is not JSON.
     Malformed,
-    /// Close the connection without answering.
+    /// Close the connection without answering, before acting.
     Drop,
+    /// Act (post the message), then close the connection without answering: the ambiguous
+    /// failure, where the client cannot know the platform acted.
+    DropAfter,
+}
+
+/// Random faults on a share of calls, reproducible from a seed.
+struct Chaos {
+    rate: f64,
+    methods: Vec<String>,
+    rng: rand::rngs::StdRng,
+    /// Faults injected, by kind.
+    injected: HashMap<&'static str, u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -64,6 +76,9 @@ struct Inner {
     confirmed: i64,
     /// Bot API calls received, of any method.
     calls: u64,
+    /// Messages (their `reply_to`) posted by a sendMessage whose answer was then dropped.
+    acted_then_dropped: Vec<i64>,
+    chaos: Option<Chaos>,
 }
 
 #[derive(Clone)]
@@ -224,6 +239,33 @@ impl FakeTelegram {
         self.inner.lock().unwrap().confirmed
     }
 
+    /// From now on, `rate` of the calls of `methods` (lowercase) fail at random with a 429
+    /// (`retry_after` 1), a 502, a 500 with an HTML body, malformed JSON, or a dropped connection
+    /// before or after acting.
+    pub fn chaos(&self, rate: f64, methods: &[&str], seed: u64) {
+        use rand::SeedableRng;
+        self.inner.lock().unwrap().chaos = Some(Chaos {
+            rate,
+            methods: methods.iter().map(|m| m.to_lowercase()).collect(),
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+            injected: HashMap::new(),
+        });
+    }
+
+    /// The `reply_to` of every message posted by a call whose answer was dropped after acting.
+    pub fn acted_then_dropped(&self) -> Vec<i64> {
+        self.inner.lock().unwrap().acted_then_dropped.clone()
+    }
+
+    /// Faults injected so far by [`Self::chaos`], by kind.
+    pub fn chaos_injected(&self) -> HashMap<&'static str, u32> {
+        let g = self.inner.lock().unwrap();
+        g.chaos
+            .as_ref()
+            .map(|c| c.injected.clone())
+            .unwrap_or_default()
+    }
+
     /// Waits until no call has arrived for 150 ms: after a kill, requests the dead process had
     /// already written are still being read and handled here for a moment.
     pub async fn settle(&self) {
@@ -281,7 +323,7 @@ fn fault_response(f: Fault) -> Response {
                 .into_response()
         }
         Fault::Malformed => (StatusCode::OK, "{\"ok\": tru").into_response(),
-        Fault::Drop => unreachable!("handled by the caller"),
+        Fault::Drop | Fault::DropAfter => drop_connection(),
     }
 }
 
@@ -303,22 +345,77 @@ async fn method(
     if name == "sendmessage" {
         inner.lock().unwrap().attempts.push(Instant::now());
     }
-    let fault = inner
-        .lock()
-        .unwrap()
-        .faults
-        .get_mut(&name)
-        .and_then(VecDeque::pop_front);
+    let fault = {
+        let mut g = inner.lock().unwrap();
+        let queued = g.faults.get_mut(&name).and_then(VecDeque::pop_front);
+        queued.or_else(|| g.chaos.as_mut().and_then(|c| c.pick(&name)))
+    };
     match fault {
-        Some(Fault::Drop) => {
-            // Never answer: the client sees its connection die when this future is dropped.
-            std::future::pending::<()>().await;
-            unreachable!()
+        Some(Fault::Drop) => drop_connection(),
+        Some(Fault::DropAfter) => {
+            let _ = act(&inner, &notify, &name, &params).await;
+            if name == "sendmessage" {
+                let reply_to = params["reply_parameters"]["message_id"]
+                    .as_i64()
+                    .unwrap_or(-1);
+                inner.lock().unwrap().acted_then_dropped.push(reply_to);
+            }
+            drop_connection()
         }
-        Some(f) => return fault_response(f),
-        None => {}
+        Some(f) => fault_response(f),
+        None => act(&inner, &notify, &name, &params).await,
     }
-    match name.as_str() {
+}
+
+/// Ends the connection without an answer: the panic unwinds hyper's connection task, which
+/// closes the socket (resume_unwind skips the panic hook, so nothing is printed).
+fn drop_connection() -> ! {
+    std::panic::resume_unwind(Box::new("fake telegram: connection dropped"))
+}
+
+impl Chaos {
+    fn pick(&mut self, method: &str) -> Option<Fault> {
+        use rand::Rng;
+        if !self.methods.iter().any(|m| m == method) || self.rng.random::<f64>() >= self.rate {
+            return None;
+        }
+        let (kind, fault) = match self.rng.random_range(0..6) {
+            0 => (
+                "429",
+                Fault::Error {
+                    code: 429,
+                    description: "Too Many Requests: retry after 1".into(),
+                    retry_after: Some(1),
+                },
+            ),
+            1 => (
+                "502",
+                Fault::Error {
+                    code: 502,
+                    description: "Bad Gateway".into(),
+                    retry_after: None,
+                },
+            ),
+            2 => ("malformed", Fault::Malformed),
+            3 => ("drop before", Fault::Drop),
+            4 if method == "sendmessage" => ("drop after", Fault::DropAfter),
+            _ => (
+                "500",
+                Fault::Error {
+                    code: 500,
+                    description: "Internal Server Error".into(),
+                    retry_after: None,
+                },
+            ),
+        };
+        *self.injected.entry(kind).or_default() += 1;
+        Some(fault)
+    }
+}
+
+/// Carries out a Bot API method.
+async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) -> Response {
+    match name {
         "getme" => {
             let mut me = bot_user();
             for (k, v) in [
