@@ -94,6 +94,27 @@ async fn run() {
     println!(
         "telegram burst: 200 messages from 200 chats answered in {burst:?}; gateway RSS idle {idle:.1} MiB, right after the burst {after:.1} MiB, 6 s later {settled:.1} MiB"
     );
+
+    // Faults: a fifth of sendMessage/getUpdates calls fail at random (429 with retry_after 1,
+    // 502, 500, malformed JSON, dropped connections); 200 messages over 20 chats.
+    tg.chaos(0.2, &["sendMessage", "getUpdates"], 42);
+    let before = tg.sent().len();
+    let t0 = Instant::now();
+    for i in 0..200 {
+        tg.dm(70_000 + (i % 20), &format!("fault {i}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while tg.sent().len() < before + 200 + tg.acted_then_dropped().len()
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let faulty = t0.elapsed();
+    println!(
+        "telegram under faults (20% of calls: {:?}): 200 messages over 20 chats, last delivered {faulty:.1?} after the first was sent ({} resent after an answer was lost)",
+        tg.chaos_injected(),
+        tg.acted_then_dropped().len()
+    );
 }
 
 fn main() {

@@ -8,6 +8,7 @@ mod crash;
 mod cron;
 mod discord;
 mod faults;
+mod hostile;
 mod memory;
 mod model_download;
 mod models;

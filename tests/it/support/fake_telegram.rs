@@ -129,6 +129,24 @@ impl FakeTelegram {
         id
     }
 
+    /// Queues an update as is, without checking it against teloxide's types: for updates of a
+    /// shape the bot must survive (kinds it does not know, fields of the wrong type).
+    pub fn push_raw(&self, mut update: Value) -> i64 {
+        let mut g = self.inner.lock().unwrap();
+        let id = g.next_update;
+        g.next_update += 1;
+        update["update_id"] = json!(id);
+        g.updates.push(update);
+        drop(g);
+        self.notify.notify_waiters();
+        id
+    }
+
+    /// Updates queued and not yet confirmed by the bot.
+    pub fn unconfirmed(&self) -> usize {
+        self.inner.lock().unwrap().updates.len()
+    }
+
     fn next_message_id(&self) -> i64 {
         let mut g = self.inner.lock().unwrap();
         g.next_message += 1;
@@ -413,6 +431,98 @@ impl Chaos {
     }
 }
 
+/// Checks text as Telegram's HTML parse mode does, returning the visible text: only its tags
+/// (properly nested), only `&lt; &gt; &amp; &quot;` and numeric entities, no stray `<` or `&`.
+pub fn telegram_html(text: &str) -> Result<String, String> {
+    const TAGS: &[&str] = &[
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "span",
+        "tg-spoiler",
+        "a",
+        "tg-emoji",
+        "code",
+        "pre",
+        "blockquote",
+    ];
+    let mut visible = String::new();
+    let mut open: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '<' => {
+                let end = rest.find('>').ok_or_else(|| {
+                    format!("unclosed start tag at {:?}", &rest[..rest.len().min(20)])
+                })?;
+                let inner = &rest[1..end];
+                if let Some(name) = inner.strip_prefix('/') {
+                    let name = name.trim().to_lowercase();
+                    match open.pop() {
+                        Some(top) if top == name => {}
+                        other => {
+                            return Err(format!("unmatched end tag </{name}> (open: {other:?})"));
+                        }
+                    }
+                } else {
+                    let name = inner
+                        .split(|c: char| c.is_whitespace())
+                        .next()
+                        .unwrap_or_default()
+                        .to_lowercase();
+                    if !TAGS.contains(&name.as_str()) {
+                        return Err(format!("unsupported start tag \"{name}\""));
+                    }
+                    open.push(name);
+                }
+                rest = &rest[end + 1..];
+            }
+            '&' => {
+                let end = rest
+                    .find(';')
+                    .filter(|e| *e <= 10)
+                    .ok_or("can't find end of the entity")?;
+                let entity = &rest[1..end];
+                let ch = match entity {
+                    "lt" => '<',
+                    "gt" => '>',
+                    "amp" => '&',
+                    "quot" => '"',
+                    e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                        .ok()
+                        .and_then(char::from_u32)
+                        .ok_or("bad entity")?,
+                    e if e.starts_with('#') => e[1..]
+                        .parse::<u32>()
+                        .ok()
+                        .and_then(char::from_u32)
+                        .ok_or("bad entity")?,
+                    e => return Err(format!("unsupported HTML entity &{e};")),
+                };
+                visible.push(ch);
+                rest = &rest[end + 1..];
+            }
+            '>' => return Err("unexpected '>'".into()),
+            c => {
+                visible.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    match open.pop() {
+        Some(tag) => Err(format!(
+            "can't find end tag corresponding to start tag \"{tag}\""
+        )),
+        None => Ok(visible),
+    }
+}
+
 /// Carries out a Bot API method.
 async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) -> Response {
     match name {
@@ -449,6 +559,33 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
         "sendmessage" => {
             let chat = params["chat_id"].as_i64().unwrap_or_default();
             let text = params["text"].as_str().unwrap_or_default().to_string();
+            // As Telegram does: the HTML must parse, and the visible text must fit.
+            let visible = if params["parse_mode"] == "HTML" {
+                match telegram_html(&text) {
+                    Ok(v) => v,
+                    Err(why) => {
+                        return fault_response(Fault::Error {
+                            code: 400,
+                            description: format!("Bad Request: can't parse entities: {why}"),
+                            retry_after: None,
+                        });
+                    }
+                }
+            } else {
+                text.clone()
+            };
+            if visible.trim().is_empty() || visible.encode_utf16().count() > 4096 {
+                let description = if visible.trim().is_empty() {
+                    "Bad Request: message text is empty"
+                } else {
+                    "Bad Request: message is too long"
+                };
+                return fault_response(Fault::Error {
+                    code: 400,
+                    description: description.into(),
+                    retry_after: None,
+                });
+            }
             let mut g = inner.lock().unwrap();
             g.next_message += 1;
             let id = g.next_message;

@@ -103,7 +103,9 @@ impl TestGateway {
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let child = Command::new(BIN)
+        // A bench may compare against another build (e.g. the previous release).
+        let bin = std::env::var("SWITCHBOARD_TEST_BIN").unwrap_or_else(|_| BIN.to_string());
+        let child = Command::new(bin)
             .args(["gateway", "--config"])
             .arg(&self.config)
             .env(
