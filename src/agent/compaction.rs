@@ -49,8 +49,8 @@ impl Agents {
         let system = self.system_prompt(ws, ctx);
 
         // 1. The memory flush: a silent turn with tools; its messages are not kept.
-        let mut messages = self.history(ctx.session)?;
-        messages.push(Message::user(FLUSH_PROMPT));
+        let mut messages = std::sync::Arc::new(self.history(ctx.session)?);
+        std::sync::Arc::make_mut(&mut messages).push(Message::user(FLUSH_PROMPT));
         let specs = tools::specs(&self.config.tools.exec, true);
         for _ in 0..FLUSH_STEPS {
             let req = Request {
@@ -71,7 +71,7 @@ impl Agents {
                     _ => None,
                 })
                 .collect();
-            messages.push(Message {
+            std::sync::Arc::make_mut(&mut messages).push(Message {
                 role: Role::Assistant,
                 content: resp.content,
             });
@@ -91,7 +91,7 @@ impl Agents {
                     is_error,
                 });
             }
-            messages.push(Message {
+            std::sync::Arc::make_mut(&mut messages).push(Message {
                 role: Role::User,
                 content: results,
             });
@@ -111,9 +111,9 @@ impl Agents {
             system: "You write the summary of a conversation for the assistant who had it, so it can continue without the full text. \
                      Keep every name, number, id, date, decision and open task. Plain text, at most 300 words."
                 .into(),
-            messages: vec![Message::user(format!(
+            messages: std::sync::Arc::new(vec![Message::user(format!(
                 "Summarize this conversation:\n\n{transcript}"
-            ))],
+            ))]),
             tools: Vec::new(),
             max_tokens: 1024,
         };

@@ -186,10 +186,10 @@ impl Agents {
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
         let role = self.role_for(ctx);
-        let mut messages = self.history(ctx.session)?;
+        let mut messages = std::sync::Arc::new(self.history(ctx.session)?);
         let user = Message::user(user_text);
         let mut turns = vec![new_turn(&user, 0)?];
-        messages.push(user);
+        std::sync::Arc::make_mut(&mut messages).push(user);
         let system = self.system_prompt(ws, ctx);
         let tools = tools::specs(&self.config.tools.exec, ctx.is_worker);
         let mut last_text = String::new();
@@ -229,7 +229,8 @@ impl Agents {
                     _ => None,
                 })
                 .collect();
-            messages.push(reply);
+            // The request (and its reference) is gone by now, so this does not copy.
+            std::sync::Arc::make_mut(&mut messages).push(reply);
             if calls.is_empty() {
                 return Ok(TurnResult {
                     reply: last_text,
@@ -256,7 +257,7 @@ impl Agents {
                 content: results,
             };
             turns.push(new_turn(&results, 0)?);
-            messages.push(results);
+            std::sync::Arc::make_mut(&mut messages).push(results);
         }
         let reply = if last_text.is_empty() {
             format!("(stopped after {MAX_STEPS} tool steps without a final answer)")

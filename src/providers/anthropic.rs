@@ -4,7 +4,7 @@ use super::credentials::{Credential, CredentialSource};
 use super::http::{Http, post_json, retry_after};
 use super::{Block, Provider, ProviderError, Request, Response, Usage};
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub struct Anthropic {
     http: Http,
@@ -38,14 +38,15 @@ impl Provider for Anthropic {
             Credential::ApiKey(k) => (k, None),
             Credential::OAuth(o) => (o.access_token().await?, Some(o)),
         };
-        let body = to_wire(req);
+        let body = bytes::Bytes::from(to_wire(req)?);
         let mut retried = false;
         loop {
             let mut http = self
                 .http
                 .post(format!("{}/v1/messages", self.base_url))
                 .header("anthropic-version", "2023-06-01")
-                .json(&body);
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
             http = match oauth {
                 Some(_) => http
                     .bearer_auth(&token)
@@ -74,41 +75,42 @@ impl Provider for Anthropic {
     }
 }
 
-fn to_wire(req: &Request) -> Value {
-    let messages: Vec<Value> = super::merge_roles(&req.messages)
-        .iter()
-        .map(|m| {
-            let content: Vec<Value> = m
-                .content
-                .iter()
-                .map(|b| match b {
-                    Block::Text { text } => json!({ "type": "text", "text": text }),
-                    Block::ToolUse { id, name, input } => {
-                        json!({ "type": "tool_use", "id": id, "name": name, "input": input })
-                    }
-                    Block::ToolResult {
-                        tool_use_id,
-                        content,
-                        is_error,
-                    } => json!({
-                        "type": "tool_result", "tool_use_id": tool_use_id,
-                        "content": content, "is_error": is_error
-                    }),
-                })
-                .collect();
-            json!({ "role": m.role.as_str(), "content": content })
-        })
-        .collect();
-    let mut body = json!({
-        "model": req.model,
-        "max_tokens": req.max_tokens,
-        "system": req.system,
-        "messages": messages,
-    });
-    if !req.tools.is_empty() {
-        body["tools"] = json!(req.tools);
+/// The request body, serialized straight from the history it borrows: no `serde_json::Value`
+/// tree and no copy of the messages (a long history was held four times over per call). Our
+/// `Block`s serialize as Anthropic's content blocks; consecutive messages of one role merge.
+fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        model: &'a str,
+        max_tokens: u32,
+        system: &'a str,
+        messages: Vec<Wire<'a>>,
+        #[serde(skip_serializing_if = "<[_]>::is_empty")]
+        tools: &'a [super::ToolSpec],
     }
-    body
+    #[derive(serde::Serialize)]
+    struct Wire<'a> {
+        role: &'static str,
+        content: Vec<&'a Block>,
+    }
+    let mut messages: Vec<Wire> = Vec::with_capacity(req.messages.len());
+    for m in req.messages.iter() {
+        match messages.last_mut() {
+            Some(last) if last.role == m.role.as_str() => last.content.extend(m.content.iter()),
+            _ => messages.push(Wire {
+                role: m.role.as_str(),
+                content: m.content.iter().collect(),
+            }),
+        }
+    }
+    serde_json::to_vec(&Body {
+        model: &req.model,
+        max_tokens: req.max_tokens,
+        system: &req.system,
+        messages,
+        tools: &req.tools,
+    })
+    .map_err(|e| ProviderError::BadResponse(format!("cannot encode the request: {e}")))
 }
 
 fn from_wire(text: &str) -> Result<Response, ProviderError> {

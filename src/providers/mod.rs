@@ -234,16 +234,3 @@ impl Models {
         Err(Some(err))
     }
 }
-
-/// Joins consecutive messages of the same role (providers want them alternating; our session may
-/// hold, say, a task note right after the user's message).
-pub fn merge_roles(messages: &[Message]) -> Vec<Message> {
-    let mut out: Vec<Message> = Vec::with_capacity(messages.len());
-    for m in messages {
-        match out.last_mut() {
-            Some(last) if last.role == m.role => last.content.extend(m.content.iter().cloned()),
-            _ => out.push(m.clone()),
-        }
-    }
-    out
-}

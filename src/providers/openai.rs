@@ -35,13 +35,14 @@ impl Provider for OpenAi {
             Credential::ApiKey(k) => (Some(k), None),
             Credential::OAuth(o) => (Some(o.access_token().await?), Some(o)),
         };
-        let body = to_wire(req);
+        let body = bytes::Bytes::from(to_wire(req)?);
         let mut retried = false;
         loop {
             let mut http = self
                 .http
                 .post(format!("{}/chat/completions", self.base_url))
-                .json(&body);
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
             if let Some(t) = &token {
                 http = http.bearer_auth(t);
             }
@@ -66,27 +67,77 @@ impl Provider for OpenAi {
     }
 }
 
-fn to_wire(req: &Request) -> Value {
-    let mut messages = vec![json!({ "role": "system", "content": req.system })];
-    for m in &req.messages {
+/// The request body in OpenAI's shape, serialized straight from the borrowed history (no
+/// `serde_json::Value` tree, no copy of the messages).
+fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
+    use std::borrow::Cow;
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        model: &'a str,
+        max_tokens: u32,
+        messages: Vec<Wire<'a>>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tools: Vec<Tool<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct Wire<'a> {
+        role: &'static str,
+        content: Cow<'a, str>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        tool_calls: Vec<Call<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool_call_id: Option<&'a str>,
+    }
+    #[derive(serde::Serialize)]
+    struct Call<'a> {
+        id: &'a str,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: CallFn<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct CallFn<'a> {
+        name: &'a str,
+        arguments: String,
+    }
+    #[derive(serde::Serialize)]
+    struct Tool<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        function: ToolFn<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct ToolFn<'a> {
+        name: &'a str,
+        description: &'a str,
+        parameters: &'a Value,
+    }
+    let plain = |role, content| Wire {
+        role,
+        content,
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+    };
+    let mut messages = vec![plain("system", Cow::Borrowed(req.system.as_str()))];
+    for m in req.messages.iter() {
         match m.role {
             Role::Assistant => {
-                let text = m.text();
-                let calls: Vec<Value> = m
+                let mut msg = plain("assistant", Cow::Owned(m.text()));
+                msg.tool_calls = m
                     .content
                     .iter()
                     .filter_map(|b| match b {
-                        Block::ToolUse { id, name, input } => Some(json!({
-                            "id": id, "type": "function",
-                            "function": { "name": name, "arguments": input.to_string() }
-                        })),
+                        Block::ToolUse { id, name, input } => Some(Call {
+                            id,
+                            kind: "function",
+                            function: CallFn {
+                                name,
+                                arguments: input.to_string(),
+                            },
+                        }),
                         _ => None,
                     })
                     .collect();
-                let mut msg = json!({ "role": "assistant", "content": text });
-                if !calls.is_empty() {
-                    msg["tool_calls"] = Value::Array(calls);
-                }
                 messages.push(msg);
             }
             Role::User => {
@@ -98,33 +149,37 @@ fn to_wire(req: &Request) -> Value {
                         ..
                     } = b
                     {
-                        messages.push(
-                            json!({ "role": "tool", "tool_call_id": tool_use_id, "content": content }),
-                        );
+                        let mut msg = plain("tool", Cow::Borrowed(content.as_str()));
+                        msg.tool_call_id = Some(tool_use_id);
+                        messages.push(msg);
                     }
                 }
                 let text = m.text();
                 if !text.is_empty() {
-                    messages.push(json!({ "role": "user", "content": text }));
+                    messages.push(plain("user", Cow::Owned(text)));
                 }
             }
         }
     }
-    let mut body =
-        json!({ "model": req.model, "max_tokens": req.max_tokens, "messages": messages });
-    if !req.tools.is_empty() {
-        body["tools"] = Value::Array(
-            req.tools
-                .iter()
-                .map(|t| {
-                    json!({ "type": "function", "function": {
-                        "name": t.name, "description": t.description, "parameters": t.input_schema
-                    }})
-                })
-                .collect(),
-        );
-    }
-    body
+    let tools = req
+        .tools
+        .iter()
+        .map(|t| Tool {
+            kind: "function",
+            function: ToolFn {
+                name: &t.name,
+                description: &t.description,
+                parameters: &t.input_schema,
+            },
+        })
+        .collect();
+    serde_json::to_vec(&Body {
+        model: &req.model,
+        max_tokens: req.max_tokens,
+        messages,
+        tools,
+    })
+    .map_err(|e| ProviderError::BadResponse(format!("cannot encode the request: {e}")))
 }
 
 fn from_wire(text: &str) -> Result<Response, ProviderError> {

@@ -79,7 +79,9 @@ pub struct ToolSpec {
 pub struct Request {
     pub model: String,
     pub system: String,
-    pub messages: Vec<Message>,
+    /// Shared, not copied: an agent loop hands the same growing history to every step (and a
+    /// fallback model gets the same one), and a history can be hundreds of turns long.
+    pub messages: std::sync::Arc<Vec<Message>>,
     pub tools: Vec<ToolSpec>,
     pub max_tokens: u32,
 }

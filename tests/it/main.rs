@@ -14,6 +14,7 @@ mod model_download;
 mod models;
 mod reliability;
 mod reset;
+mod soak;
 mod support;
 mod tasks;
 mod telegram;
