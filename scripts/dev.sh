@@ -6,6 +6,8 @@
 #   bash scripts/dev.sh test      run the whole test suite
 #   bash scripts/dev.sh deps      only install the system packages
 #   bash scripts/dev.sh bench     print the benchmark figures
+#   bash scripts/dev.sh soak      the long soak (20,000 messages over 200 chats), with figures
+#   bash scripts/dev.sh fuzz [S]  every fuzz target for S seconds each (default 30)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +43,27 @@ case "${1:-}" in
   bench)
     deps
     for b in core telegram discord cron memory voice; do cargo bench --locked --bench "$b"; done ;;
+  soak)
+    deps
+    cargo test --locked --test it soak -- --ignored --nocapture ;;
+  fuzz)
+    deps
+    # cargo-fuzz drives libFuzzer; on a stable toolchain RUSTC_BOOTSTRAP lets it use the
+    # sanitizer flags it needs.
+    command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+    secs="${2:-30}"
+    for t in config split markdown_html decode telegram_update; do
+      mkdir -p "fuzz/corpus/$t"
+      log="fuzz/corpus/$t.log"
+      if ! RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz "$t" "fuzz/corpus/$t" "fuzz/seeds/$t" -- \
+        -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
+        tail -n 60 "$log"
+        echo "fuzz target $t failed; the input is in fuzz/artifacts/$t/" >&2
+        exit 1
+      fi
+      echo "fuzz $t: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$') executions in ${secs}s"
+    done ;;
   *)
-    echo "usage: bash scripts/dev.sh gateway|test|deps|bench" >&2
+    echo "usage: bash scripts/dev.sh gateway|test|deps|bench|soak|fuzz [SECONDS]" >&2
     exit 2 ;;
 esac

@@ -164,6 +164,18 @@ impl Poller {
     }
 }
 
+/// The conversion of one raw update (Bot API JSON) as the poller does it, for a bot with id 999
+/// and username `jarvis_bot`: for the fuzz target, which must reach it from outside the crate.
+#[doc(hidden)]
+pub fn inbound_from_json(json: &[u8]) -> Option<switchboard_channel::Inbound> {
+    let update: teloxide::types::Update = serde_json::from_slice(json).ok()?;
+    let me = BotInfo {
+        id: 999,
+        username: "jarvis_bot".into(),
+    };
+    convert::inbound(&update, &me)
+}
+
 fn reqwest_url(s: &str) -> Result<reqwest::Url, TelegramError> {
     reqwest::Url::parse(s).map_err(|_| TelegramError::ApiUrl(s.to_string()))
 }
