@@ -11,7 +11,10 @@ fuzz_target!(|input: (u16, &str)| {
         assert!(p.chars().count() <= limit, "part over the limit");
         assert!(!p.trim().is_empty(), "empty part");
     }
-    let mut joined = parts.iter().flat_map(|p| p.chars()).filter(|c| !c.is_whitespace());
+    let mut joined = parts
+        .iter()
+        .flat_map(|p| p.chars())
+        .filter(|c| !c.is_whitespace());
     for c in text.chars().filter(|c| !c.is_whitespace()) {
         assert!(joined.any(|j| j == c), "text lost: {c:?}");
     }

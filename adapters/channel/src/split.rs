@@ -14,8 +14,15 @@ pub fn split_message(text: &str, limit: usize) -> Vec<String> {
     // A fence opened in the previous part that the next part must reopen.
     let mut carry_fence: Option<String> = None;
     loop {
+        // Bytes at the start of `rest` that are a reopened fence, not new text: a cut must lie
+        // past them, or a part would hold only the fence and the loop would never end.
+        let mut reopened = 0;
         if let Some(fence) = carry_fence.take() {
-            rest = format!("{fence}\n{rest}");
+            // A fence line too long to leave room for content is not carried.
+            if fence.chars().count() + 1 < (limit - 4) / 2 {
+                rest = format!("{fence}\n{rest}");
+                reopened = fence.len() + 1;
+            }
         }
         if rest.chars().count() <= limit {
             if !rest.trim().is_empty() {
@@ -27,7 +34,10 @@ pub fn split_message(text: &str, limit: usize) -> Vec<String> {
         let window_chars = limit - 4;
         let window_end = byte_index(&rest, window_chars);
         let window = &rest[..window_end];
-        let cut = best_cut(window);
+        let cut = match best_cut(window) {
+            c if c <= reopened => window_end,
+            c => c,
+        };
         let (head, tail) = rest.split_at(cut);
         let mut head = head.trim_end().to_string();
         if let Some(fence) = open_fence_at_end(&head) {
@@ -149,5 +159,20 @@ mod tests {
         assert_eq!(parts.len(), 2);
         assert!(parts.iter().all(|p| p.chars().count() <= 4096));
         assert_eq!(parts.iter().map(|p| p.chars().count()).sum::<usize>(), 5000);
+    }
+
+    /// Found by the `split` fuzz target: at the smallest limit a reopened fence filled the whole
+    /// part, nothing was consumed, and the loop produced parts until memory ran out.
+    #[test]
+    fn tiny_limits_with_fences_always_progress() {
+        let text = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0# Title <b>\n\n**bold *mt* `cod\0\0\0\0\0\0\0\0\0\0e & <>`\n\n> quote**\n\n```rust\nlet a = cb> ; \n```\n\n> quote\n\n- ";
+        for limit in [0, 16, 17, 20, 31] {
+            let parts = split_message(text, limit);
+            assert!(parts.len() < 100, "{limit}: {} parts", parts.len());
+            assert!(parts.iter().all(|p| p.chars().count() <= limit.max(16)));
+        }
+        let long_fence = format!("```{}\n{}\n```", "x".repeat(50), "code ".repeat(40));
+        let parts = split_message(&long_fence, 30);
+        assert!(parts.len() < 100 && parts.iter().all(|p| p.chars().count() <= 30));
     }
 }
