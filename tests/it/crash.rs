@@ -21,7 +21,7 @@ fn stored(gw: &TestGateway) -> i64 {
 
 /// Checks every message in `written` (chat → message ids with their texts, in the order written)
 /// got exactly one reply, echoing its own text, and that each chat's replies came in order.
-fn assert_once_in_order(sent: &[Sent], written: &HashMap<i64, Vec<(i64, String)>>) {
+pub(crate) fn assert_once_in_order(sent: &[Sent], written: &HashMap<i64, Vec<(i64, String)>>) {
     let mut by_reply: HashMap<i64, Vec<&Sent>> = HashMap::new();
     for s in sent {
         by_reply

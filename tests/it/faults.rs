@@ -85,19 +85,7 @@ async fn telegram_and_model_faults_on_a_fifth_of_calls_lose_nothing() {
             }
         }
     }
-    for (chat, msgs) in &written {
-        let order: Vec<i64> = firsts
-            .iter()
-            .filter(|s| s.chat_id == *chat)
-            .filter_map(|s| s.reply_to)
-            .collect();
-        let want: Vec<i64> = msgs.iter().map(|(id, _)| *id).collect();
-        assert_eq!(order, want, "chat {chat} out of order or incomplete");
-        for (id, text) in msgs {
-            let reply = firsts.iter().find(|s| s.reply_to == Some(*id)).unwrap();
-            assert_eq!(reply.text, format!("echo: {text}"));
-        }
-    }
+    crate::crash::assert_once_in_order(&firsts, &written);
     assert!(!gw.log().contains("SECRET-TG"), "the token leaked");
     eprintln!(
         "faults: 200 messages over 20 chats, telegram faults {:?}, model faults {model_faults}: all delivered in {elapsed:.1?}, 0 lost, {} doubled (all after a send whose answer was dropped)",
