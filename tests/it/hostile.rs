@@ -40,6 +40,7 @@ async fn hostile_model_replies_render_as_html_telegram_accepts() {
         "a\\\nb \\*escaped\\* \\".into(),
         long_mixed.clone(),
         format!("```\n{}\n```", "<tag> & ".repeat(700)), // one code block split over parts
+        "😀".repeat(3000), // 6,000 UTF-16 units: Telegram's 4096 counts those
     ];
     for (i, r) in replies.iter().enumerate() {
         model.on(Some(&format!("hostile {i};")), Reply::Text(r.clone()));

@@ -23,7 +23,7 @@ mod split;
 pub use error::{ChannelError, SinkError};
 pub use health::{ChannelState, Health, HealthReport};
 pub use message::{AudioAttachment, Inbound, Outbound, Sender as SenderInfo, Target, TargetError};
-pub use split::split_message;
+pub use split::{split_message, units as utf16_len};
 
 use async_trait::async_trait;
 use std::sync::Arc;

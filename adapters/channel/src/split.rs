@@ -6,7 +6,9 @@
 //! longer than the limit it is cut at a line and the fence is closed and reopened, so each part
 //! still renders.
 
-/// Splits `text` into parts of at most `limit` characters (Unicode scalar values), in order.
+/// Splits `text` into parts of at most `limit` characters, in order. Characters are counted as
+/// UTF-16 code units, as Telegram counts its 4096 (and JavaScript-era APIs theirs): an emoji
+/// outside the BMP is two. For other text it is the same as counting characters.
 pub fn split_message(text: &str, limit: usize) -> Vec<String> {
     let limit = limit.max(16);
     let mut parts = Vec::new();
@@ -19,20 +21,20 @@ pub fn split_message(text: &str, limit: usize) -> Vec<String> {
         let mut reopened = 0;
         if let Some(fence) = carry_fence.take() {
             // A fence line too long to leave room for content is not carried.
-            if fence.chars().count() + 1 < (limit - 4) / 2 {
+            if units(&fence) + 1 < (limit - 4) / 2 {
                 rest = format!("{fence}\n{rest}");
                 reopened = fence.len() + 1;
             }
         }
-        if rest.chars().count() <= limit {
+        if units(&rest) <= limit {
             if !rest.trim().is_empty() {
                 parts.push(rest);
             }
             break;
         }
         // Leave room to close a fence we may have to cut through.
-        let window_chars = limit - 4;
-        let window_end = byte_index(&rest, window_chars);
+        let window_units = limit - 4;
+        let window_end = byte_index(&rest, window_units);
         let window = &rest[..window_end];
         let cut = match best_cut(window) {
             c if c <= reopened => window_end,
@@ -52,9 +54,21 @@ pub fn split_message(text: &str, limit: usize) -> Vec<String> {
     parts
 }
 
-/// Byte index of the `n`th character (or the end).
+/// The length in UTF-16 code units.
+pub fn units(s: &str) -> usize {
+    s.chars().map(char::len_utf16).sum()
+}
+
+/// Byte index of the longest prefix of at most `n` UTF-16 code units (or the end).
 fn byte_index(s: &str, n: usize) -> usize {
-    s.char_indices().nth(n).map_or(s.len(), |(i, _)| i)
+    let mut used = 0;
+    for (i, c) in s.char_indices() {
+        used += c.len_utf16();
+        if used > n {
+            return i;
+        }
+    }
+    s.len()
 }
 
 /// Where to cut `window`: the last paragraph break outside a code block, else the last line
@@ -174,5 +188,18 @@ mod tests {
         let long_fence = format!("```{}\n{}\n```", "x".repeat(50), "code ".repeat(40));
         let parts = split_message(&long_fence, 30);
         assert!(parts.len() < 100 && parts.iter().all(|p| p.chars().count() <= 30));
+    }
+
+    #[test]
+    fn astral_characters_count_twice() {
+        let text = "😀".repeat(3000); // 6,000 UTF-16 units
+        let parts = split_message(&text, 4096);
+        assert_eq!(parts.len(), 2);
+        assert!(
+            parts.iter().all(|p| units(p) <= 4096),
+            "{:?}",
+            parts.iter().map(|p| units(p)).collect::<Vec<_>>()
+        );
+        assert_eq!(parts.iter().map(|p| p.chars().count()).sum::<usize>(), 3000);
     }
 }
