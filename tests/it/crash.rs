@@ -91,7 +91,7 @@ async fn wait_replies(tg: &FakeTelegram, n: usize, gw: &TestGateway) {
 async fn messages_stored_before_a_kill_are_answered_before_those_sent_during_the_downtime() {
     let model = FakeModel::start().await;
     // Slow answers: most of what is stored is still unanswered when the kill comes.
-    model.set_echo_delay(Duration::from_millis(40));
+    model.set_echo_delay(Duration::from_millis(60));
     let tg = FakeTelegram::start().await;
     let mut gw = TestGateway::start(&model, &open_telegram(&tg)).await;
     let mut written: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
