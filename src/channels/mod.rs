@@ -3,8 +3,17 @@
 
 pub mod local;
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use switchboard_channel::ChannelHandle;
+use switchboard_channel::{ChannelHandle, HealthReport};
+
+/// One channel's state, as `gateway status` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelHealth {
+    pub name: String,
+    #[serde(flatten)]
+    pub health: HealthReport,
+}
 
 #[derive(Clone, Default)]
 pub struct Channels {
@@ -30,10 +39,10 @@ impl Channels {
     }
 
     /// Each channel's state as its adapter reports it.
-    pub fn health(&self) -> Vec<crate::gateway::api::ChannelHealth> {
+    pub fn health(&self) -> Vec<ChannelHealth> {
         self.map
             .iter()
-            .map(|(name, h)| crate::gateway::api::ChannelHealth {
+            .map(|(name, h)| ChannelHealth {
                 name: name.clone(),
                 health: h.health(),
             })

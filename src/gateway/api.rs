@@ -36,7 +36,7 @@ pub struct StatusReport {
     pub channels: Vec<String>,
     /// Each channel's live state: connected, retrying (why), stopped (what to fix).
     #[serde(default)]
-    pub channel_health: Vec<ChannelHealth>,
+    pub channel_health: Vec<crate::channels::ChannelHealth>,
     pub agents: Vec<String>,
     pub coordinator: String,
     pub counts: Counts,
@@ -44,13 +44,6 @@ pub struct StatusReport {
     /// Providers failing right now, and why (empty when all is well).
     #[serde(default)]
     pub model_problems: Vec<crate::providers::Problem>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ChannelHealth {
-    pub name: String,
-    #[serde(flatten)]
-    pub health: switchboard_channel::HealthReport,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
