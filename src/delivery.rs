@@ -5,8 +5,8 @@
 //! parts is stored, so a crash or a retry resumes with the next part and never re-sends one. A
 //! retryable failure waits (the platform's `retry_after` when given, else exponential backoff with
 //! jitter, capped) and tries again; later messages to the same chat wait behind it, so order holds.
-//! The backoff is a few lines here rather than a crate because it must honour the platform's own
-//! wait and stop at shutdown.
+//! The backoff (`switchboard_channel::retry_delay`, shared with the adapters) is ours rather than a
+//! crate's because it must honour the platform's own wait and stop at shutdown.
 
 use crate::channels::Channels;
 use crate::lanes::Lanes;
@@ -156,9 +156,7 @@ impl Delivery {
 /// one outage do not all fire at once. A single 5xx or dropped connection is usually over in
 /// well under a second; a longer outage backs off quickly all the same.
 fn backoff(attempt: u32) -> Duration {
-    let base = Duration::from_millis(250u64 << attempt.clamp(1, 11)).min(MAX_BACKOFF);
-    let jitter = rand::random::<f64>() * 0.25;
-    base.mul_f64(1.0 + jitter)
+    switchboard_channel::retry_delay(attempt, Duration::from_millis(500), MAX_BACKOFF)
 }
 
 #[cfg(test)]

@@ -15,11 +15,13 @@
 //! Failures are [`ChannelError`]s that say whether trying again can help; an adapter's running
 //! state ([`Health`]) is what `gateway status` shows, so a stopped channel is never silent.
 
+mod backoff;
 mod error;
 mod health;
 mod message;
 mod split;
 
+pub use backoff::{jittered, retry_delay};
 pub use error::{ChannelError, SinkError};
 pub use health::{ChannelState, Health, HealthReport};
 pub use message::{AudioAttachment, Inbound, Outbound, Sender as SenderInfo, Target, TargetError};

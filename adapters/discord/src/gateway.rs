@@ -126,13 +126,7 @@ impl Runner {
 
 /// Sleeps `wait` with up to 25 % jitter (doubling it, capped at a minute); true if stopping.
 async fn sleep_or_stop(shutdown: &CancellationToken, wait: &mut Duration) -> bool {
-    let jitter = 1.0
-        + (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos())
-            % 250) as f64
-            / 1000.0;
-    let this = wait.mul_f64(jitter);
+    let this = switchboard_channel::jittered(*wait);
     *wait = (*wait * 2).min(Duration::from_secs(60));
     tokio::select! {
         _ = shutdown.cancelled() => true,

@@ -101,19 +101,9 @@ pub(crate) async fn run(
     }
 }
 
-/// 0.5 s, 1 s, 2 s … capped, with up to 25 % jitter (after an outage, many bots polling one
-/// API should not all come back in the same instant).
+/// 0.5 s, 1 s, 2 s … capped, with jitter.
 fn backoff(failures: u32) -> Duration {
-    let base = Duration::from_millis(250 * 2u64.pow(failures.clamp(1, 8))).min(MAX_BACKOFF);
-    base.mul_f64(1.0 + rand_fraction() * 0.25)
-}
-
-/// A cheap fraction in [0, 1) from the clock: jitter needs no cryptographic randomness.
-fn rand_fraction() -> f64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    f64::from(nanos % 1000) / 1000.0
+    switchboard_channel::retry_delay(failures, Duration::from_millis(500), MAX_BACKOFF)
 }
 
 /// Hands a page of messages to the core, retrying until they are stored (duplicates are
