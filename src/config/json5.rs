@@ -270,26 +270,10 @@ impl Parser<'_> {
                 key_span,
                 value,
             });
-            self.trivia()?;
-            match self.peek() {
-                Some(',') => {
-                    self.bump();
-                    self.trivia()?;
-                    if self.peek() == Some('}') {
-                        self.bump();
-                        return Ok(Value::Object(members));
-                    }
-                }
-                Some('}') => {
-                    self.bump();
-                    return Ok(Value::Object(members));
-                }
-                _ => {
-                    let key = members.last().map_or("", |m| m.key.as_str());
-                    return Err(self.unexpected(&format!(
-                        "`,` or `}}` after the value of `{key}` (is a comma missing?)"
-                    )));
-                }
+            let key = members.last().map_or("", |m| m.key.as_str());
+            let what = || format!("`,` or `}}` after the value of `{key}` (is a comma missing?)");
+            if self.separator('}', what)? {
+                return Ok(Value::Object(members));
             }
         }
     }
@@ -304,22 +288,31 @@ impl Parser<'_> {
         }
         loop {
             items.push(self.value(depth + 1)?);
-            self.trivia()?;
-            match self.peek() {
-                Some(',') => {
-                    self.bump();
-                    self.trivia()?;
-                    if self.peek() == Some(']') {
-                        self.bump();
-                        return Ok(Value::Array(items));
-                    }
-                }
-                Some(']') => {
-                    self.bump();
-                    return Ok(Value::Array(items));
-                }
-                _ => return Err(self.unexpected("`,` or `]` (is a comma missing?)")),
+            if self.separator(']', || "`,` or `]` (is a comma missing?)".into())? {
+                return Ok(Value::Array(items));
             }
+        }
+    }
+
+    /// After an element of an object or array: a comma (with an optional trailing one before
+    /// `close`) or `close`. True when the container is closed; `what` names what was expected.
+    fn separator(&mut self, close: char, what: impl FnOnce() -> String) -> Result<bool, Error> {
+        self.trivia()?;
+        match self.peek() {
+            Some(',') => {
+                self.bump();
+                self.trivia()?;
+                let closed = self.peek() == Some(close);
+                if closed {
+                    self.bump();
+                }
+                Ok(closed)
+            }
+            Some(c) if c == close => {
+                self.bump();
+                Ok(true)
+            }
+            _ => Err(self.unexpected(&what())),
         }
     }
 
