@@ -1,123 +1,342 @@
-//! Telegram benchmark (prints figures; asserts nothing about time): the real gateway binary,
-//! teloxide and SQLite, against the fake Bot API and an instantly answering fake model on loopback.
+//! Telegram benchmark (prints figures; asserts nothing about time): the real gateway binary
+//! (teloxide, SQLite) and the floor bot (teloxide + reqwest, no storage: see `common/floor.rs`),
+//! each against its own fake Bot API and instantly answering fake model on loopback, in
+//! interleaved runs. Each figure is printed as the floor's, ours and the ratio, medians over the
+//! runs (`SWITCHBOARD_BENCH_RUNS`, default 5):
 //!
-//! - round trip from an update becoming available to the reply being posted (sequential);
-//! - 200 messages from 200 different chats at once: time until all are answered;
-//! - gateway RSS idle and after the burst.
+//! - start → first getUpdates (from spawning the process);
+//! - idle RSS with Telegram connected, idle CPU per minute;
+//! - the first message after start, then 50 sequential round trips (p50, p99), from the update
+//!   becoming available to the reply being posted;
+//! - 200 messages from 200 chats at once: time until all are answered, and the CPU it took;
+//! - Bot API calls (besides getUpdates) per message, and bytes stored per message (ours).
 //!
-//! Run: `cargo bench --bench telegram`.
+//! Then ours alone under faults. Figures go to `target/bench-figures/telegram.json`; see
+//! `common/mod.rs` for the regression guard.
+//!
+//! Run: `cargo bench --bench telegram` (`BENCH_SMAPS=1` also prints where ours' idle RSS is).
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;
 
+mod common;
+
+use common::{FloorProcess, Row, Runs, cpu_secs, ms, pct, rss_mib};
+use std::path::Path;
 use std::time::{Duration, Instant};
 use support::fake_telegram::FakeTelegram;
 use support::{FakeModel, TestGateway};
 
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
+const ROWS: &[Row] = &[
+    Row {
+        label: "start → first getUpdates",
+        key: "start_ms",
+        unit: "ms",
+    },
+    Row {
+        label: "idle RSS, Telegram connected",
+        key: "idle_rss_mib",
+        unit: "MiB",
+    },
+    Row {
+        label: "idle CPU per minute",
+        key: "idle_cpu_s_per_min",
+        unit: "s",
+    },
+    Row {
+        label: "first message after start",
+        key: "first_ms",
+        unit: "ms",
+    },
+    Row {
+        label: "round trip p50 (50 sequential)",
+        key: "p50_ms",
+        unit: "ms",
+    },
+    Row {
+        label: "round trip p99 (50 sequential)",
+        key: "p99_ms",
+        unit: "ms",
+    },
+    Row {
+        label: "200 chats at once, all answered",
+        key: "burst_s",
+        unit: "s",
+    },
+    Row {
+        label: "CPU for that burst",
+        key: "burst_cpu_s",
+        unit: "s",
+    },
+    Row {
+        label: "RSS right after the burst",
+        key: "burst_rss_mib",
+        unit: "MiB",
+    },
+    Row {
+        label: "Bot API calls per message (besides getUpdates)",
+        key: "calls_per_msg",
+        unit: "",
+    },
+    Row {
+        label: "bytes stored per message",
+        key: "bytes_per_msg",
+        unit: "B",
+    },
+];
+
+const GUARDED: common::Guarded = &[
+    ("idle_rss_mib", "idle RSS, Telegram connected (MiB)"),
+    ("calls_per_msg", "Bot API calls per message"),
+    ("bytes_per_msg", "bytes stored per message"),
+];
+
+/// How long after connecting the idle figures start (`BENCH_SETTLE_SECS`, default 1).
+fn settle() -> Duration {
+    Duration::from_secs_f64(
+        std::env::var("BENCH_SETTLE_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1.0),
+    )
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+/// Bytes in use in the SQLite database (pages minus free pages), read while the gateway runs.
+fn stored_bytes(db: &Path) -> f64 {
+    let Ok(c) =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return f64::NAN;
+    };
+    let q = |p: &str| c.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, i64>(0));
+    match (q("page_count"), q("freelist_count"), q("page_size")) {
+        (Ok(n), Ok(free), Ok(size)) => ((n - free) * size) as f64,
+        _ => f64::NAN,
+    }
 }
 
-async fn run() {
-    // SAFETY: set before any other thread reads the environment in this process.
-    unsafe { std::env::set_var("SWITCHBOARD_TEST_LOG", "warn") };
+fn other_calls(tg: &FakeTelegram) -> u64 {
+    tg.calls_by_method()
+        .iter()
+        .filter(|(m, _)| m.as_str() != "getupdates")
+        .map(|(_, n)| n)
+        .sum()
+}
+
+async fn wait_sent(tg: &FakeTelegram, n: usize) {
+    while tg.sent().len() < n {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The process under test: ours or the floor.
+enum Bot {
+    Ours(Box<TestGateway>),
+    Floor(FloorProcess),
+}
+
+impl Bot {
+    fn pid(&self) -> u32 {
+        match self {
+            Bot::Ours(g) => g.pid().expect("pid"),
+            Bot::Floor(f) => f.pid(),
+        }
+    }
+}
+
+async fn one_run(ours: bool, runs: &mut Runs, smaps: bool) -> Option<TestGateway> {
     let model = FakeModel::start().await;
     let tg = FakeTelegram::start().await;
-    let extra = format!(
-        r#"channels: {{ telegram: {{ token: "1:BENCH", apiUrl: "{}", dmPolicy: "open" }} }},"#,
-        tg.url
-    );
-    let gw = TestGateway::start(&model, &extra).await;
-    let pid = gw.pid().expect("pid");
-    // Wait until the poller is connected (commands registered).
-    while tg.commands().is_empty() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle = rss_mib(pid);
-
-    // Warm-up, then sequential round trips.
-    let n = 300;
-    let mut lat = Vec::with_capacity(n);
-    for i in 0..n + 20 {
-        let before = tg.sent().len();
+    let (bot, t0) = if ours {
+        let extra = format!(
+            r#"channels: {{ telegram: {{ token: "1:BENCH", apiUrl: "{}", dmPolicy: "open" }} }},"#,
+            tg.url
+        );
+        let gw = TestGateway::start(&model, &extra).await;
+        let t0 = gw.spawned_at.expect("spawned");
+        (Bot::Ours(Box::new(gw)), t0)
+    } else {
         let t0 = Instant::now();
+        (
+            Bot::Floor(FloorProcess::spawn("telegram", &tg.url, &model.url)),
+            t0,
+        )
+    };
+    let pid = bot.pid();
+    let first_poll = loop {
+        if let Some(t) = tg.first_poll() {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    };
+    runs.add("start_ms", ms(first_poll.duration_since(t0)));
+    if ours {
+        // Connected: commands registered, polling.
+        while tg.commands().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    tokio::time::sleep(settle()).await;
+    runs.add("idle_rss_mib", rss_mib(pid));
+    if smaps {
+        println!("idle smaps of ours:\n{}", common::smaps_summary(pid));
+    }
+    let window = common::idle_window();
+    let threads0 = common::thread_cpu(pid);
+    let idle = common::cpu_over(pid, window).await;
+    if smaps {
+        println!(
+            "idle CPU by thread over {window:?}:\n{}",
+            common::thread_cpu_delta(&threads0, &common::thread_cpu(pid))
+        );
+    }
+    runs.add("idle_cpu_s_per_min", idle * 60.0 / window.as_secs_f64());
+
+    let db = match &bot {
+        Bot::Ours(g) => Some(g.dir.path().join("state/switchboard.db")),
+        Bot::Floor(_) => None,
+    };
+    let stored0 = db.as_deref().map_or(f64::NAN, stored_bytes);
+    let calls0 = other_calls(&tg);
+
+    let t = Instant::now();
+    tg.dm(1000, "first message");
+    wait_sent(&tg, 1).await;
+    runs.add("first_ms", ms(t.elapsed()));
+    if let (Bot::Ours(g), true) = (&bot, std::env::var_os("BENCH_LOG").is_some()) {
+        // Start-up and the first message (with SWITCHBOARD_TEST_LOG=debug).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        println!("{}", g.log());
+    }
+
+    let n = 50;
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let before = tg.sent().len();
+        let t = Instant::now();
         tg.dm(1000 + (i % 20) as i64, &format!("ping {i}"));
-        loop {
-            if tg.sent().len() > before {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        if i >= 20 {
-            lat.push(t0.elapsed());
-        }
+        wait_sent(&tg, before + 1).await;
+        lat.push(t.elapsed());
     }
     lat.sort();
-    println!(
-        "telegram round trip ({n} msgs, update available → reply posted): p50 {:?}, p99 {:?}, max {:?}",
-        pct(&lat, 0.5),
-        pct(&lat, 0.99),
-        lat[lat.len() - 1]
+    runs.add("p50_ms", ms(pct(&lat, 0.5)));
+    runs.add("p99_ms", ms(pct(&lat, 0.99)));
+    runs.add(
+        "calls_per_msg",
+        (other_calls(&tg) - calls0) as f64 / (n + 1) as f64,
     );
 
-    // Burst: 200 chats at once.
     let before = tg.sent().len();
-    let t0 = Instant::now();
+    let c0 = cpu_secs(pid);
+    let t = Instant::now();
     for i in 0..200 {
         tg.dm(50_000 + i, "burst");
     }
     while tg.sent().len() < before + 200 {
         tokio::time::sleep(Duration::from_micros(200)).await;
     }
-    let burst = t0.elapsed();
-    let after = rss_mib(pid);
-    if std::env::var_os("BENCH_SMAPS").is_some() {
-        let smaps =
-            std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-        println!("{smaps}");
+    runs.add("burst_s", t.elapsed().as_secs_f64());
+    runs.add("burst_cpu_s", cpu_secs(pid) - c0);
+    runs.add("burst_rss_mib", rss_mib(pid));
+    if let Some(db) = &db {
+        // Let the last replies' bookkeeping commit.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        runs.add(
+            "bytes_per_msg",
+            (stored_bytes(db) - stored0) / (n + 201) as f64,
+        );
     }
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    let settled = rss_mib(pid);
-    println!(
-        "telegram burst: 200 messages from 200 chats answered in {burst:?}; gateway RSS idle {idle:.1} MiB, right after the burst {after:.1} MiB, 6 s later {settled:.1} MiB"
-    );
+    match bot {
+        Bot::Ours(g) => Some(*g),
+        Bot::Floor(_) => None,
+    }
+}
 
-    // Faults: a fifth of sendMessage/getUpdates calls fail at random (429 with retry_after 1,
-    // 502, 500, malformed JSON, dropped connections); 200 messages over 20 chats.
+/// Ours alone: a fifth of sendMessage/getUpdates calls fail at random (429 with retry_after 1,
+/// 502, 500, malformed JSON, dropped connections); 200 messages over 20 chats.
+async fn faults() {
+    let model = FakeModel::start().await;
+    let tg = FakeTelegram::start().await;
+    let extra = format!(
+        r#"channels: {{ telegram: {{ token: "1:BENCH", apiUrl: "{}", dmPolicy: "open" }} }},"#,
+        tg.url
+    );
+    let _gw = TestGateway::start(&model, &extra).await;
+    while tg.commands().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     tg.chaos(0.2, &["sendMessage", "getUpdates"], 42);
-    let before = tg.sent().len();
     let t0 = Instant::now();
     for i in 0..200 {
         tg.dm(70_000 + (i % 20), &format!("fault {i}"));
     }
     let deadline = Instant::now() + Duration::from_secs(300);
-    while tg.sent().len() < before + 200 + tg.acted_then_dropped().len()
-        && Instant::now() < deadline
-    {
+    while tg.sent().len() < 200 + tg.acted_then_dropped().len() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let faulty = t0.elapsed();
     println!(
-        "telegram under faults (20% of calls: {:?}): 200 messages over 20 chats, last delivered {faulty:.1?} after the first was sent ({} resent after an answer was lost)",
+        "\ntelegram under faults (20% of calls: {:?}): 200 messages over 20 chats, last delivered {:.1?} after the first was sent ({} resent after an answer was lost)",
         tg.chaos_injected(),
+        t0.elapsed(),
         tg.acted_then_dropped().len()
     );
 }
 
+async fn run() {
+    if std::env::var_os("BENCH_LOG").is_none() {
+        // SAFETY: set before any other thread reads the environment in this process.
+        unsafe { std::env::set_var("SWITCHBOARD_TEST_LOG", "warn") };
+    }
+    // SAFETY: as above.
+    unsafe { std::env::set_var("SWITCHBOARD_TEST_SYSTEM_CLOCK", "1") };
+    let n: usize = std::env::var("SWITCHBOARD_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let smaps = std::env::var_os("BENCH_SMAPS").is_some();
+    let (mut floor, mut ours) = (Runs::default(), Runs::default());
+    for i in 0..n {
+        // Interleaved, alternating which goes first.
+        for side in [i % 2 == 0, i % 2 == 1] {
+            if side {
+                one_run(true, &mut ours, smaps && i == 0).await;
+            } else {
+                one_run(false, &mut floor, false).await;
+            }
+        }
+        println!(
+            "run {}: floor first message {:.2} ms, ours {:.2} ms; idle RSS floor {:.2} MiB, ours {:.2} MiB",
+            i + 1,
+            floor.all("first_ms").last().copied().unwrap_or(f64::NAN),
+            ours.all("first_ms").last().copied().unwrap_or(f64::NAN),
+            floor
+                .all("idle_rss_mib")
+                .last()
+                .copied()
+                .unwrap_or(f64::NAN),
+            ours.all("idle_rss_mib").last().copied().unwrap_or(f64::NAN),
+        );
+    }
+    common::print_table(
+        &format!("telegram: floor bot vs switchboard, {n} interleaved runs"),
+        ROWS,
+        &floor,
+        &ours,
+    );
+    if std::env::var_os("SWITCHBOARD_BENCH_GUARD").is_none() {
+        faults().await;
+    }
+    common::finish(
+        "telegram",
+        &[("floor", &floor), ("switchboard", &ours)],
+        GUARDED,
+    );
+}
+
 fn main() {
+    if common::floor::run_if_floor() {
+        return;
+    }
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }

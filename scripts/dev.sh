@@ -6,6 +6,7 @@
 #   bash scripts/dev.sh test      run the whole test suite
 #   bash scripts/dev.sh deps      only install the system packages
 #   bash scripts/dev.sh bench     print the benchmark figures
+#   bash scripts/dev.sh guard     the channel benches, failing on a regression against benches/baseline.json
 #   bash scripts/dev.sh soak      the long soak (20,000 messages over 200 chats), with figures
 #   bash scripts/dev.sh fuzz [S]  every fuzz target for S seconds each (default 30)
 set -euo pipefail
@@ -43,6 +44,14 @@ case "${1:-}" in
   bench)
     deps
     for b in core telegram discord cron memory voice; do cargo bench --locked --bench "$b"; done ;;
+  guard)
+    deps
+    # Only figures that do not depend on the machine's speed are compared (idle RSS, calls and
+    # bytes per message); three runs and short idle windows are enough for those.
+    for b in telegram discord; do
+      SWITCHBOARD_BENCH_GUARD="$PWD/benches/baseline.json" SWITCHBOARD_BENCH_RUNS=3 BENCH_IDLE_SECS=3 \
+        cargo bench --locked --bench "$b"
+    done ;;
   soak)
     deps
     cargo test --locked --test it soak -- --ignored --nocapture ;;
@@ -64,6 +73,6 @@ case "${1:-}" in
       echo "fuzz $t: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$') executions in ${secs}s"
     done ;;
   *)
-    echo "usage: bash scripts/dev.sh gateway|test|deps|bench|soak|fuzz [SECONDS]" >&2
+    echo "usage: bash scripts/dev.sh gateway|test|deps|bench|guard|soak|fuzz [SECONDS]" >&2
     exit 2 ;;
 esac

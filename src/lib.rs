@@ -10,5 +10,6 @@ pub mod delivery;
 pub mod gateway;
 pub mod lanes;
 pub mod providers;
+pub mod resident;
 pub mod store;
 pub mod voice;

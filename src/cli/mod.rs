@@ -443,6 +443,7 @@ async fn cron(c: &Config, sub: CronSub) -> anyhow::Result<()> {
             } else {
                 println!("{}", cron::describe(&jobs, c.tz()));
             }
+            return Ok(());
         }
         CronSub::Rm { id } => {
             if !store.cron_remove(id)? {
@@ -461,6 +462,9 @@ async fn cron(c: &Config, sub: CronSub) -> anyhow::Result<()> {
         }
         CronSub::Run { .. } => unreachable!("handled above"),
     }
+    // A running gateway's scheduler sleeps until its next slot; tell it the jobs changed. When
+    // no gateway runs there is nobody to tell, and the change is read at start.
+    let _ = Client::from_config(c).cron_changed().await;
     Ok(())
 }
 

@@ -187,6 +187,7 @@ impl Coordinator {
         if self.inner.shutdown.is_cancelled() {
             return; // stays pending; answered after restart
         }
+        crate::resident::heap::note_activity();
         let mut m = m;
         if m.audio.is_some() {
             match self.transcribe_note(id, &m).await {

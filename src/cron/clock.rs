@@ -8,6 +8,13 @@ use std::sync::Arc;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+
+    /// The longest the scheduler sleeps without reading the clock again. Sleeps run on the
+    /// monotonic clock, so after a wall-clock step (NTP, a resumed laptop) a job is at most this
+    /// late.
+    fn recheck_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(30)
+    }
 }
 
 pub struct SystemClock;
@@ -27,6 +34,11 @@ impl Clock for FileClock {
             .ok()
             .and_then(|s| DateTime::parse_from_rfc3339(s.trim()).ok())
             .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+    }
+
+    /// Tests move this clock by writing the file; they expect the scheduler to notice quickly.
+    fn recheck_every(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
     }
 }
 

@@ -198,7 +198,7 @@ impl Scheduler {
         Scheduler { coordinator, clock }
     }
 
-    /// Runs until `shutdown`: resumes runs a stop interrupted, then ticks at least every second.
+    /// Runs until `shutdown`: resumes runs a stop interrupted, then fires each slot when it is due.
     pub async fn run(self, shutdown: CancellationToken) {
         let store = self.coordinator.store().clone();
         let now = self.clock.now();
@@ -230,24 +230,28 @@ impl Scheduler {
         }
         loop {
             self.tick();
-            // Sleep until the next slot, but never more than a second, so jobs added or changed
-            // by the CLI, and clock jumps, are noticed within a second.
+            // Sleep until the next slot, or until the jobs change (the store signals changes made
+            // here, and the CLI pokes the gateway after editing the database itself). The clock
+            // says how long we may sleep without looking: a wall-clock step must not make a job
+            // hours late.
             let now = ms(self.clock.now());
+            let longest = self.clock.recheck_every().as_millis() as i64;
             let until_next = store
                 .cron_next_wake()
                 .ok()
                 .flatten()
                 // Still due right after a tick means it cannot fire now (its run is in progress or
                 // the database refused it): look again in a second rather than spin.
-                .map_or(1000, |next| {
+                .map_or(longest, |next| {
                     if next > now {
-                        (next - now).min(1000)
+                        (next - now).min(longest)
                     } else {
                         1000
                     }
                 });
             tokio::select! {
                 _ = shutdown.cancelled() => return,
+                _ = store.cron_changes() => {}
                 _ = tokio::time::sleep(Duration::from_millis(until_next as u64)) => {}
             }
         }

@@ -116,6 +116,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/tasks", get(tasks))
         .route("/v1/tasks/{id}/cancel", post(cancel_task))
         .route("/v1/cron/{id}/run", post(cron_run))
+        .route("/v1/cron/changed", post(cron_changed))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
         .route(
@@ -283,4 +284,13 @@ async fn cron_run(State(s): State<ApiState>, Path(id): Path<i64>) -> Result<Json
     let c = &s.coordinator;
     let message = crate::cron::run_now(c, c.clock(), id).map_err(bad)?;
     Ok(Json(Done { message }))
+}
+
+/// The CLI edited the cron tables itself (they work with the gateway down): look again now
+/// rather than at the next scheduled wake-up.
+async fn cron_changed(State(s): State<ApiState>) -> Json<Done> {
+    s.coordinator.store().cron_changed();
+    Json(Done {
+        message: "ok".into(),
+    })
 }

@@ -195,6 +195,16 @@ impl Client {
         .await
     }
 
+    /// Tells a running gateway that the CLI changed cron jobs in the database.
+    pub async fn cron_changed(&self) -> Result<Done, ClientError> {
+        self.post(
+            "/v1/cron/changed",
+            &serde_json::json!({}),
+            Duration::from_secs(2),
+        )
+        .await
+    }
+
     pub async fn cancel_task(&self, id: i64) -> Result<Done, ClientError> {
         self.post(
             &format!("/v1/tasks/{id}/cancel"),

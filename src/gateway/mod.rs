@@ -171,29 +171,6 @@ impl Gateway {
     }
 }
 
-/// glibc keeps memory freed after a burst of messages in its arenas (the gateway stayed 10–20 MiB
-/// above its idle size after 200 chats at once); every few seconds `malloc_trim` hands the free
-/// pages back to the system. It costs well under a millisecond on an idle heap.
-fn spawn_heap_trimmer() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let spawned = std::thread::Builder::new()
-            .name("heap-trim".into())
-            .spawn(|| {
-                loop {
-                    std::thread::sleep(Duration::from_secs(5));
-                    // SAFETY: malloc_trim only returns free memory to the OS; it is thread-safe.
-                    unsafe {
-                        libc::malloc_trim(0);
-                    }
-                }
-            });
-        if let Err(e) = spawned {
-            tracing::debug!(error = %e, "no heap trimming");
-        }
-    }
-}
-
 /// Checks the bind policy, then runs the gateway in the foreground until Ctrl-C or SIGTERM.
 pub async fn run(config: Config) -> Result<(), GatewayError> {
     let config = Arc::new(config);
@@ -216,7 +193,8 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
             source,
         })?;
     let gateway = Gateway::start(config.clone(), Models::from_config(&config), Vec::new())?;
-    spawn_heap_trimmer();
+    crate::resident::heap::spawn_trimmer();
+    spawn_startup_page_drop(gateway.coordinator.channels().clone());
     tracing::info!(
         %addr,
         state = %config.state_dir().display(),
@@ -224,6 +202,33 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
         "gateway listening"
     );
     gateway.serve(listener, shutdown_signal()).await
+}
+
+/// Once start-up is over (every channel connected or given up, ten seconds at most), drops the
+/// code pages only start-up needed (see `resident::pages`).
+fn spawn_startup_page_drop(channels: crate::channels::Channels) {
+    use switchboard_channel::ChannelState;
+    tokio::spawn(async move {
+        for _ in 0..100 {
+            if channels
+                .health()
+                .iter()
+                .all(|c| c.health.state != ChannelState::Starting)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The first round of polling and recovery settle.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let bytes = tokio::task::spawn_blocking(crate::resident::pages::drop_startup_pages)
+            .await
+            .unwrap_or(0);
+        tracing::debug!(
+            kib = bytes / 1024,
+            "dropped start-up pages of code and read-only data"
+        );
+    });
 }
 
 /// Ctrl-C or SIGTERM.

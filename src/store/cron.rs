@@ -98,6 +98,7 @@ impl Store {
             )?;
             Ok(c.last_insert_rowid())
         })
+        .inspect(|_| self.cron_changed())
     }
 
     pub fn cron_jobs(&self, target: Option<&str>) -> Result<Vec<CronJob>> {
@@ -128,6 +129,7 @@ impl Store {
             tx.run("DELETE FROM cron_runs WHERE job_id = ?1", [id])?;
             Ok(tx.run("DELETE FROM cron_jobs WHERE id = ?1", [id])? > 0)
         })
+        .inspect(|_| self.cron_changed())
     }
 
     pub fn cron_clear(&self) -> Result<usize> {
@@ -135,6 +137,7 @@ impl Store {
             tx.run("DELETE FROM cron_runs", [])?;
             Ok(tx.run("DELETE FROM cron_jobs", [])?)
         })
+        .inspect(|_| self.cron_changed())
     }
 
     /// Enables (with its next slot) or disables a job; false if there is no such job.
@@ -150,6 +153,7 @@ impl Store {
                 params![id, enabled, next_run],
             )? > 0)
         })
+        .inspect(|_| self.cron_changed())
     }
 
     /// The earliest slot of any enabled job, and the earliest pending retry: when to wake up.
@@ -270,6 +274,11 @@ impl Store {
             match post {
                 Some(p) => insert_outbox(tx, p),
                 None => Ok(None),
+            }
+        })
+        .inspect(|_| {
+            if next_retry.is_some() {
+                self.cron_changed();
             }
         })
     }

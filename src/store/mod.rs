@@ -50,6 +50,46 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    signals: Arc<Signals>,
+}
+
+/// Wake-ups for the tasks that would otherwise poll the database: an idle gateway should not
+/// spend CPU asking whether anything changed.
+struct Signals {
+    /// Cron jobs or retries changed (the scheduler sleeps until the next slot otherwise).
+    cron: tokio::sync::Notify,
+    /// Something was written: the maintenance thread has indexing or a checkpoint to do.
+    maintenance: Arc<Poke>,
+}
+
+/// A flag with a condition variable: `poke` sets it (waking the waiter only when it was clear,
+/// so a busy writer pays one atomic check, not a syscall, per write).
+#[derive(Default)]
+struct Poke {
+    set: std::sync::atomic::AtomicBool,
+    lock: std::sync::Mutex<()>,
+    cond: std::sync::Condvar,
+}
+
+impl Poke {
+    fn poke(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.set.swap(true, Ordering::AcqRel) {
+            let _guard = self.lock.lock();
+            self.cond.notify_one();
+        }
+    }
+
+    /// Waits until poked or `timeout` passes; clears the flag. True if poked.
+    fn wait(&self, timeout: std::time::Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (_guard, _) = self
+            .cond
+            .wait_timeout_while(guard, timeout, |_| !self.set.load(Ordering::Acquire))
+            .unwrap_or_else(|e| e.into_inner());
+        self.set.swap(false, Ordering::AcqRel)
+    }
 }
 
 impl Store {
@@ -74,16 +114,40 @@ impl Store {
         // When the log starts over, a file larger than this is cut back to it.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         migrations::migrations().to_latest(&mut conn)?;
-        spawn_maintenance(path);
+        let maintenance = Arc::new(Poke::default());
+        spawn_maintenance(path, maintenance.clone());
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            signals: Arc::new(Signals {
+                cron: tokio::sync::Notify::new(),
+                maintenance,
+            }),
         })
     }
 
     /// Runs `f` with the connection. Keep `f` short: it holds the only connection.
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self.conn.lock();
-        f(&mut conn)
+        let changes = conn.total_changes();
+        let out = f(&mut conn);
+        let wrote = conn.total_changes() != changes;
+        drop(conn);
+        if wrote {
+            self.signals.maintenance.poke();
+        }
+        out
+    }
+
+    /// Resolves when cron jobs or retries may have changed since the last call returned: the
+    /// scheduler waits on it instead of polling. `cron_changed` tells it about changes made
+    /// by another process (the CLI).
+    pub async fn cron_changes(&self) {
+        self.signals.cron.notified().await
+    }
+
+    /// Tells the scheduler to look at the cron tables again.
+    pub fn cron_changed(&self) {
+        self.signals.cron.notify_one();
     }
 
     /// Runs `f` inside one transaction, committed only if `f` succeeds.
@@ -128,14 +192,16 @@ impl Store {
 /// WAL frames (4 KiB pages) past which the checkpointer makes the log start over.
 const WAL_RESTART_FRAMES: i64 = 4_096;
 
-/// The maintenance thread, with its own connection: every half second (two when quiet) it indexes new
-/// conversation turns for search (see `memory`), then checkpoints the WAL. PASSIVE never
+/// The maintenance thread, with its own connection: every half second while the gateway writes it
+/// indexes new conversation turns for search (see `memory`), then checkpoints the WAL. Once a
+/// round finds nothing to do it sleeps until the next write (or a minute, for writes by another
+/// process), so an idle gateway does not wake it. PASSIVE never
 /// blocks writers, but under a steady stream of commits it never catches up with the newest
 /// frame, and SQLite only starts the log over once everything is copied back: the WAL grew to
 /// 2 GB in a 20,000-message burst. So when the log passes [`WAL_RESTART_FRAMES`], a RESTART
 /// checkpoint briefly holds writers back until the log can start over (and `journal_size_limit`
 /// trims the file). The thread ends when the database file goes away (a test's temp dir).
-fn spawn_maintenance(path: &Path) {
+fn spawn_maintenance(path: &Path, poked: Arc<Poke>) {
     let path = path.to_path_buf();
     let spawned = std::thread::Builder::new()
         .name("db-maintenance".into())
@@ -146,11 +212,18 @@ fn spawn_maintenance(path: &Path) {
             let _ = conn.busy_timeout(std::time::Duration::from_secs(2));
             // It only appends to the index and copies pages back: a small page cache will do.
             let _ = conn.pragma_update(None, "cache_size", -512);
-            // Every half second while the database is busy, every two when it is quiet.
-            let mut pause = std::time::Duration::from_millis(500);
+            let busy_pause = std::time::Duration::from_millis(500);
+            let mut quiet = false;
             let mut last_log = -1;
             loop {
-                std::thread::sleep(pause);
+                if quiet {
+                    poked.wait(std::time::Duration::from_secs(60));
+                }
+                if Arc::strong_count(&poked) == 1 {
+                    return; // the store is gone
+                }
+                // Let a burst of writes gather into one round.
+                std::thread::sleep(busy_pause);
                 if !path.exists() {
                     return;
                 }
@@ -171,13 +244,8 @@ fn spawn_maintenance(path: &Path) {
                 }
                 let passive =
                     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
-                let quiet = indexed == 0 && passive.as_ref().ok() == Some(&last_log);
+                quiet = indexed == 0 && passive.as_ref().ok() == Some(&last_log);
                 last_log = *passive.as_ref().unwrap_or(&-1);
-                pause = if quiet {
-                    (pause * 2).min(std::time::Duration::from_secs(2))
-                } else {
-                    std::time::Duration::from_millis(500)
-                };
                 match passive {
                     Ok(frames) if frames > WAL_RESTART_FRAMES => {
                         if let Err(e) = conn

@@ -157,9 +157,14 @@ impl Poller {
             .iter()
             .map(|(c, d)| BotCommand::new(*c, *d))
             .collect();
-        if let Err(e) = self.api.call(&SetMyCommands::new(commands)).await {
-            tracing::warn!(error = %e, "telegram: setMyCommands failed; the command menu stays as it was");
-        }
+        // The command menu does not gate polling: registering it beside the first poll saves a
+        // round trip on every start.
+        let api = self.api.clone();
+        tokio::spawn(async move {
+            if let Err(e) = api.call(&SetMyCommands::new(commands)).await {
+                tracing::warn!(error = %e, "telegram: setMyCommands failed; the command menu stays as it was");
+            }
+        });
         Some(info)
     }
 }

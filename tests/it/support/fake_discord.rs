@@ -57,6 +57,12 @@ struct Inner {
     /// Attachment bodies served at `/cdn/attachments/{id}/voice-message.ogg`.
     cdn: HashMap<u64, Bytes>,
     cdn_fetches: u32,
+    /// REST requests received, of any route.
+    rest_calls: u64,
+    /// When the first IDENTIFY arrived.
+    first_identify: Option<Instant>,
+    /// HELLO's heartbeat interval; 0 means the tests' 1 s.
+    heartbeat_ms: u64,
 }
 
 #[derive(Clone)]
@@ -123,6 +129,10 @@ impl FakeDiscord {
             )
             .route("/api/v10/channels/{id}/typing", post(typing))
             .route("/cdn/attachments/{id}/{file}", get(attachment))
+            .layer(axum::middleware::from_fn_with_state(
+                inner.clone(),
+                count_rest,
+            ))
             .with_state((inner.clone(), ws_url));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api_url = format!("http://{}/api", listener.local_addr().unwrap());
@@ -188,6 +198,22 @@ impl FakeDiscord {
 
     pub fn attempts(&self) -> Vec<Instant> {
         self.inner.lock().unwrap().attempts.clone()
+    }
+
+    /// The heartbeat interval HELLO announces from now on (tests use 1 s so a dead connection is
+    /// noticed quickly; Discord itself says 41.25 s, which idle benchmarks use).
+    pub fn set_heartbeat_interval(&self, ms: u64) {
+        self.inner.lock().unwrap().heartbeat_ms = ms;
+    }
+
+    /// REST requests received so far, of any route.
+    pub fn rest_calls(&self) -> u64 {
+        self.inner.lock().unwrap().rest_calls
+    }
+
+    /// When the first IDENTIFY arrived, if one has.
+    pub fn first_identify(&self) -> Option<Instant> {
+        self.inner.lock().unwrap().first_identify
     }
 
     pub fn typing(&self) -> Vec<u64> {
@@ -312,6 +338,15 @@ async fn gateway_url(State((_, ws)): State<St>) -> Response {
     .into_response()
 }
 
+async fn count_rest(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    inner.lock().unwrap().rest_calls += 1;
+    next.run(req).await
+}
+
 async fn dm_channel(State((inner, _)): State<St>, body: Bytes) -> Response {
     let v: Value = serde_json::from_slice(&body).unwrap_or_default();
     let user: u64 = v["recipient_id"]
@@ -403,7 +438,11 @@ async fn session(tcp: tokio::net::TcpStream, inner: Arc<Mutex<Inner>>, resume_ur
     };
     let (mut out, mut incoming) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Cmd>();
-    let hello = json!({ "op": 10, "d": { "heartbeat_interval": 1000 } });
+    let interval = match inner.lock().unwrap().heartbeat_ms {
+        0 => 1000,
+        ms => ms,
+    };
+    let hello = json!({ "op": 10, "d": { "heartbeat_interval": interval } });
     if out.send(Ws::Text(hello.to_string())).await.is_err() {
         return;
     }
@@ -426,6 +465,7 @@ async fn session(tcp: tokio::net::TcpStream, inner: Arc<Mutex<Inner>>, resume_ur
                         let ready = {
                             let mut g = inner.lock().unwrap();
                             g.identifies += 1;
+                            g.first_identify.get_or_insert_with(Instant::now);
                             let sid = format!("session-{}", g.identifies);
                             g.session = Some(sid.clone());
                             g.session_valid = true;

@@ -78,6 +78,10 @@ struct Inner {
     confirmed: i64,
     /// Bot API calls received, of any method.
     calls: u64,
+    /// Calls received, by (lower-cased) method.
+    by_method: HashMap<String, u64>,
+    /// When the first `getUpdates` arrived (a bot is polling from then on).
+    first_poll: Option<Instant>,
     /// Messages (their `reply_to`) posted by a sendMessage whose answer was then dropped.
     acted_then_dropped: Vec<i64>,
     chaos: Option<Chaos>,
@@ -255,6 +259,16 @@ impl FakeTelegram {
     }
 
     /// The highest offset the bot has confirmed.
+    /// Calls received so far, by lower-cased method name (`sendmessage`, `getupdates`, …).
+    pub fn calls_by_method(&self) -> HashMap<String, u64> {
+        self.inner.lock().unwrap().by_method.clone()
+    }
+
+    /// When the first `getUpdates` arrived, if one has.
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.inner.lock().unwrap().first_poll
+    }
+
     pub fn confirmed(&self) -> i64 {
         self.inner.lock().unwrap().confirmed
     }
@@ -360,7 +374,14 @@ async fn method(
         return StatusCode::NOT_FOUND.into_response();
     }
     let name = name.to_lowercase();
-    inner.lock().unwrap().calls += 1;
+    {
+        let mut g = inner.lock().unwrap();
+        g.calls += 1;
+        *g.by_method.entry(name.clone()).or_default() += 1;
+        if name == "getupdates" && g.first_poll.is_none() {
+            g.first_poll = Some(Instant::now());
+        }
+    }
     let params: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
     if name == "sendmessage" {
         inner.lock().unwrap().attempts.push(Instant::now());

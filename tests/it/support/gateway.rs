@@ -16,6 +16,8 @@ pub struct TestGateway {
     pub port: u16,
     pub url: String,
     child: Option<Child>,
+    /// When the current process was spawned (benchmarks time start-up from it).
+    pub spawned_at: Option<std::time::Instant>,
     http: reqwest::Client,
 }
 
@@ -68,6 +70,7 @@ impl TestGateway {
             port,
             url: format!("http://127.0.0.1:{port}"),
             child: None,
+            spawned_at: None,
             http: reqwest::Client::builder()
                 .tcp_nodelay(true)
                 .build()
@@ -105,7 +108,14 @@ impl TestGateway {
             .expect("log file");
         // A bench may compare against another build (e.g. the previous release).
         let bin = std::env::var("SWITCHBOARD_TEST_BIN").unwrap_or_else(|_| BIN.to_string());
-        let child = Command::new(bin)
+        self.spawned_at = Some(std::time::Instant::now());
+        let mut cmd = Command::new(bin);
+        // Benchmarks run on the system clock, as a real gateway does (the test clock makes the
+        // scheduler look at it every second).
+        if std::env::var_os("SWITCHBOARD_TEST_SYSTEM_CLOCK").is_none() {
+            cmd.env("SWITCHBOARD_TEST_CLOCK", self.clock_path());
+        }
+        let child = cmd
             .args(["gateway", "--config"])
             .arg(&self.config)
             .env(
@@ -113,7 +123,6 @@ impl TestGateway {
                 std::env::var("SWITCHBOARD_TEST_LOG").unwrap_or_else(|_| "debug".into()),
             )
             .env("NO_COLOR", "1")
-            .env("SWITCHBOARD_TEST_CLOCK", self.clock_path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
