@@ -12,4 +12,5 @@ pub mod lanes;
 pub mod providers;
 pub mod resident;
 pub mod store;
+pub mod tools;
 pub mod voice;

@@ -46,7 +46,7 @@ impl Agents {
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
         let role = self.role_for(ctx);
-        let system = self.system_prompt(ws, ctx);
+        let system = self.system_prompt(ws, ctx, &[]);
 
         // 1. The memory flush: a silent turn with tools; its messages are not kept.
         let mut messages = std::sync::Arc::new(self.history(ctx.session)?);

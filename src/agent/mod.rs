@@ -9,6 +9,7 @@ pub mod workspace;
 use crate::config::Config;
 use crate::providers::{AllFailed, Block, Message, Models, Request, Role};
 use crate::store::{NewTurn, Store, StoreError};
+use crate::tools::skills::Skill;
 use std::collections::HashMap;
 use std::sync::Arc;
 pub use tools::{ToolHost, TurnContext};
@@ -86,6 +87,8 @@ pub struct Agents {
     models: Arc<Models>,
     store: Store,
     workspaces: HashMap<String, Workspace>,
+    /// Malformed skills already warned about (file and reason).
+    warned_skills: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Agents {
@@ -109,6 +112,7 @@ impl Agents {
             models,
             store,
             workspaces,
+            warned_skills: Default::default(),
         })
     }
 
@@ -144,8 +148,9 @@ impl Agents {
             .workspaces
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
+        let skills = self.skills(&ctx.agent);
         Ok((
-            self.system_prompt(ws, ctx),
+            self.system_prompt(ws, ctx, &skills),
             self.history(ctx.session)?.len(),
         ))
     }
@@ -190,8 +195,12 @@ impl Agents {
         let user = Message::user(user_text);
         let mut turns = vec![new_turn(&user, 0)?];
         std::sync::Arc::make_mut(&mut messages).push(user);
-        let system = self.system_prompt(ws, ctx);
-        let tools = tools::specs(&self.config.tools.exec, ctx.is_worker);
+        let skills = self.skills(&ctx.agent);
+        let system = self.system_prompt(ws, ctx, &skills);
+        let mut tools = tools::specs(&self.config.tools.exec, ctx.is_worker);
+        if !skills.is_empty() {
+            tools.push(tools::read_skill_spec());
+        }
         let mut last_text = String::new();
         let mut context_tokens = 0;
         for _ in 0..MAX_STEPS {
@@ -240,7 +249,15 @@ impl Agents {
             }
             let mut results = Vec::with_capacity(calls.len());
             for (id, name, input) in calls {
-                let out = tools::run(&name, &input, ws, &self.config.tools.exec, ctx, host).await;
+                let out = if name == "read_skill" && !skills.is_empty() {
+                    let s = |k: &str| input.get(k).and_then(serde_json::Value::as_str);
+                    match s("name") {
+                        Some(n) => crate::tools::skills::read(&skills, n, s("path")),
+                        None => Err("`name` is required".to_string()),
+                    }
+                } else {
+                    tools::run(&name, &input, ws, &self.config.tools.exec, ctx, host).await
+                };
                 tracing::debug!(tool = %name, ok = out.is_ok(), "tool ran");
                 let (content, is_error) = match out {
                     Ok(s) => (s, false),
@@ -298,8 +315,31 @@ impl Agents {
         Ok(out)
     }
 
-    /// IDENTITY.md + MEMORY.md + yesterday's and today's notes + the session summary + context.
-    pub(crate) fn system_prompt(&self, ws: &Workspace, ctx: &TurnContext) -> String {
+    /// The skills agent `agent` can load now (read from disk on every turn, so a skill dropped
+    /// into a folder is there for the next message). A malformed `SKILL.md` is skipped with one
+    /// warning naming the file, not one per turn.
+    pub fn skills(&self, agent: &str) -> Vec<Skill> {
+        let (skills, skipped) = crate::tools::skills::discover(&self.config.skill_roots(agent));
+        if !skipped.is_empty() {
+            let mut warned = self.warned_skills.lock();
+            for s in skipped {
+                let key = format!("{}\0{}", s.file.display(), s.reason);
+                if warned.insert(key) {
+                    tracing::warn!(file = %s.file.display(), reason = %s.reason, "skipping a malformed skill");
+                }
+            }
+        }
+        skills
+    }
+
+    /// IDENTITY.md + MEMORY.md + yesterday's and today's notes + skills + the session summary +
+    /// context.
+    pub(crate) fn system_prompt(
+        &self,
+        ws: &Workspace,
+        ctx: &TurnContext,
+        skills: &[Skill],
+    ) -> String {
         let mut p = ws.identity();
         // Within the budget: MEMORY.md first (from its top), then today's and yesterday's notes
         // (their latest lines). What does not fit is named, never silently dropped.
@@ -345,6 +385,10 @@ impl Agents {
                 "\n\n(Left out to fit the prompt: {}. Use search_memory to find them.)",
                 omitted.join(", ")
             ));
+        }
+        if let Some(section) = crate::tools::skills::prompt_section(skills) {
+            p.push_str("\n\n");
+            p.push_str(&section);
         }
         if let Ok(Some(summary)) = self.store.session_summary(ctx.session)
             && !summary.trim().is_empty()

@@ -116,6 +116,18 @@ pub fn specs(exec: &ExecConfig, is_worker: bool) -> Vec<ToolSpec> {
     v
 }
 
+/// `read_skill`, offered when the agent has skills (see `crate::tools::skills`).
+pub fn read_skill_spec() -> ToolSpec {
+    spec(
+        "read_skill",
+        "Load a skill's instructions by its name (listed under Skills); with `path`, read a file inside that skill's folder.",
+        json!({ "type": "object", "properties": {
+            "name": { "type": "string" },
+            "path": { "type": "string", "description": "a file inside the skill's folder, e.g. `reference.md`" }
+        }, "required": ["name"] }),
+    )
+}
+
 fn spec(name: &str, description: &str, schema: Value) -> ToolSpec {
     ToolSpec {
         name: name.into(),

@@ -6,6 +6,7 @@ mod doctor;
 mod models;
 mod print;
 mod reset;
+mod skills;
 
 use crate::config::{self, Config, ConfigError};
 use crate::gateway::client::Client;
@@ -110,6 +111,19 @@ enum Command {
     Tasks {
         #[command(subcommand)]
         sub: TasksSub,
+    },
+    /// Skills (folders with a SKILL.md) each agent can load; malformed ones with the reason.
+    Skills {
+        #[command(subcommand)]
+        sub: SkillsSub,
+    },
+}
+
+#[derive(Subcommand)]
+enum SkillsSub {
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -349,6 +363,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Models { sub } => models(&load()?, sub).await?,
+        Command::Skills {
+            sub: SkillsSub::List { json },
+        } => skills::list(&load()?, json)?,
         Command::Reset {
             sessions,
             crons,

@@ -107,6 +107,15 @@ impl Config {
             .unwrap_or("jarvis")
     }
 
+    /// The folders agent `agent` takes skills from, most specific first (an earlier one wins on a
+    /// name both hold): its workspace's `skills/`, then `skills.dirs`, then `<stateDir>/skills`.
+    pub fn skill_roots(&self, agent: &str) -> Vec<PathBuf> {
+        let mut roots = vec![self.workspace(agent).join("skills")];
+        roots.extend(self.skills.dirs.iter().map(|d| expand_home(d)));
+        roots.push(self.state_dir().join("skills"));
+        roots
+    }
+
     pub fn workspace(&self, agent: &str) -> PathBuf {
         match self.agents.get(agent).and_then(|a| a.workspace.as_deref()) {
             Some(w) => expand_home(w),

@@ -36,6 +36,17 @@ pub struct Config {
     pub memory: MemoryConfig,
     #[serde(default)]
     pub tools: ToolsConfig,
+    #[serde(default)]
+    pub skills: SkillsConfig,
+}
+
+/// Where skills are found besides `<stateDir>/skills` and each workspace's `skills/`.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SkillsConfig {
+    /// Extra folders, each holding one folder per skill (`~` is expanded).
+    #[serde(default)]
+    pub dirs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -14,6 +14,7 @@ mod model_download;
 mod models;
 mod reliability;
 mod reset;
+mod skills;
 mod soak;
 mod support;
 mod tasks;
