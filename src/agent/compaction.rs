@@ -80,7 +80,8 @@ impl Agents {
             }
             let mut results = Vec::new();
             for (id, name, input) in calls {
-                let out = tools::run(&name, &input, ws, &self.config.tools.exec, ctx, host).await;
+                let out =
+                    tools::run(&name, &input, ws, &self.config.tools.exec, &[], ctx, host).await;
                 let (content, is_error) = match out {
                     Ok(s) => (s, false),
                     Err(s) => (s, true),

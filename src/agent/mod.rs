@@ -249,15 +249,16 @@ impl Agents {
             }
             let mut results = Vec::with_capacity(calls.len());
             for (id, name, input) in calls {
-                let out = if name == "read_skill" && !skills.is_empty() {
-                    let s = |k: &str| input.get(k).and_then(serde_json::Value::as_str);
-                    match s("name") {
-                        Some(n) => crate::tools::skills::read(&skills, n, s("path")),
-                        None => Err("`name` is required".to_string()),
-                    }
-                } else {
-                    tools::run(&name, &input, ws, &self.config.tools.exec, ctx, host).await
-                };
+                let out = tools::run(
+                    &name,
+                    &input,
+                    ws,
+                    &self.config.tools.exec,
+                    &skills,
+                    ctx,
+                    host,
+                )
+                .await;
                 tracing::debug!(tool = %name, ok = out.is_ok(), "tool ran");
                 let (content, is_error) = match out {
                     Ok(s) => (s, false),

@@ -4,6 +4,7 @@
 use super::workspace::Workspace;
 use crate::config::ExecConfig;
 use crate::providers::ToolSpec;
+use crate::tools::skills::Skill;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -142,6 +143,7 @@ pub async fn run(
     input: &Value,
     ws: &Workspace,
     exec: &ExecConfig,
+    skills: &[Skill],
     ctx: &TurnContext,
     host: &dyn ToolHost,
 ) -> Result<String, String> {
@@ -189,6 +191,9 @@ pub async fn run(
         }
         "spawn_task" if !ctx.is_worker => host.spawn_task(ctx, s("agent"), need("prompt")?).await,
         "exec" if exec.enabled => run_exec(need("command")?, exec).await,
+        "read_skill" if !skills.is_empty() => {
+            crate::tools::skills::read(skills, need("name")?, s("path"))
+        }
         other => Err(format!("no tool named `{other}`")),
     }
 }
@@ -221,11 +226,7 @@ async fn run_exec(command: &str, cfg: &ExecConfig) -> Result<String, String> {
         text.push_str(&err);
     }
     if text.len() > OUTPUT_LIMIT {
-        let cut = (0..=OUTPUT_LIMIT)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        text.truncate(cut);
+        text.truncate(text.floor_char_boundary(OUTPUT_LIMIT));
         text.push_str("\n[output truncated]");
     }
     let code = out.status.code().map_or("signal".into(), |c| c.to_string());

@@ -200,10 +200,7 @@ pub fn read(skills: &[Skill], name: &str, path: Option<&str>) -> Result<String, 
 fn limit(mut text: String) -> String {
     if text.len() > READ_LIMIT {
         let total = text.len();
-        let cut = (0..=READ_LIMIT)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
+        let cut = text.floor_char_boundary(READ_LIMIT);
         text.truncate(cut);
         text.push_str(&format!("\n[truncated: {cut} of {total} bytes shown]"));
     }

@@ -17,15 +17,7 @@ fn search(model: &FakeModel, when: &str, query: &str) {
 /// The tool result the model got back in the latest request.
 fn last_tool_result(model: &FakeModel) -> String {
     let req = model.requests().pop().unwrap();
-    req.body["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
-        .filter(|b| b["type"] == "tool_result")
-        .map(|b| b["content"].as_str().unwrap_or_default().to_string())
-        .next_back()
-        .unwrap_or_default()
+    req.tool_results().pop().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,23 +1,9 @@
 //! Skills: a SKILL.md folder dropped into a workspace is listed in the prompt of the next turn,
 //! loaded with `read_skill` from Telegram, and nothing outside its folder can be read through it.
 
-use crate::support::fake_model::Recorded;
 use crate::support::fake_telegram::FakeTelegram;
 use crate::support::*;
 use serde_json::json;
-
-/// The tool results the model got back in request `req`, in order.
-fn tool_results(req: &Recorded) -> Vec<String> {
-    req.body["messages"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
-        .filter(|b| b["type"] == "tool_result")
-        .map(|b| b["content"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_skill_dropped_into_the_workspace_is_listed_and_read_from_telegram() {
@@ -92,7 +78,7 @@ async fn a_skill_dropped_into_the_workspace_is_listed_and_read_from_telegram() {
         .collect();
     assert!(tools.contains(&"read_skill".to_string()), "{tools:?}");
 
-    let results = tool_results(&reqs[reqs.len() - 1]);
+    let results = reqs[reqs.len() - 1].tool_results();
     assert_eq!(results.len(), 3, "{results:?}");
     assert!(
         results[0].starts_with("# Weather\nAsk wttr.in"),

@@ -80,6 +80,18 @@ impl Recorded {
         last_user_text(&self.format, &self.body)
     }
 
+    /// The tool results sent back in this request, in order.
+    pub fn tool_results(&self) -> Vec<String> {
+        self.body["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+            .filter(|b| b["type"] == "tool_result")
+            .map(|b| b["content"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// All message texts, in order (tool results included), without the system prompt.
     pub fn transcript(&self) -> Vec<String> {
         let mut out = Vec::new();
