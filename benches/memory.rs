@@ -63,7 +63,7 @@ impl ToolHost for NoHost {
     async fn cron_add(
         &self,
         _: &TurnContext,
-        _: switchboard::cron::JobSpec,
+        _: switchboard::tools::CronRequest,
     ) -> Result<String, String> {
         Err("no".into())
     }
@@ -75,6 +75,9 @@ impl ToolHost for NoHost {
     }
     async fn search_memory(&self, _: &TurnContext, _: &str) -> Result<String, String> {
         Ok(String::new())
+    }
+    async fn remember(&self, _: &TurnContext, _: &str, _: bool) -> Result<String, String> {
+        Err("no".into())
     }
 }
 
@@ -102,7 +105,13 @@ async fn run() {
     let counting = Arc::new(Counting::default());
     let mut models = Models::from_config(&config);
     models.set_provider("bench", counting.clone());
-    let agents = Agents::new(config.clone(), Arc::new(models), store.clone()).unwrap();
+    let agents = Agents::new(
+        config.clone(),
+        Arc::new(models),
+        store.clone(),
+        switchboard::tools::mcp::Servers::none(),
+    )
+    .unwrap();
     let ws = agents.workspace("jarvis").unwrap().clone();
 
     // 1,000 daily notes of 20 lines, and a MEMORY.md of 200 facts.

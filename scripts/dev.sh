@@ -32,6 +32,29 @@ deps() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 }
 
+# What the tests run besides our binary: bubblewrap (the exec sandbox), and the real MCP servers
+# (PyPI's mcp-server-time, npm's server-everything), pinned, installed under target/test-tools so
+# nothing global changes, and put on PATH for the test run.
+TOOLS="$PWD/target/test-tools"
+test_tools() {
+  local need=()
+  command -v bwrap >/dev/null || need+=(bubblewrap)
+  command -v python3 >/dev/null || need+=(python3 python3-venv)
+  command -v npm >/dev/null || need+=(nodejs npm)
+  if [ ${#need[@]} -gt 0 ]; then
+    PACKAGES=("${need[@]}")
+    deps
+  fi
+  if [ ! -x "$TOOLS/py/bin/mcp-server-time" ]; then
+    python3 -m venv "$TOOLS/py" || { echo "python3 -m venv failed: install python3-venv" >&2; return 1; }
+    "$TOOLS/py/bin/pip" install -q --disable-pip-version-check mcp-server-time==2026.10.19
+  fi
+  if [ ! -x "$TOOLS/npm/node_modules/.bin/mcp-server-everything" ]; then
+    npm install -s --no-audit --no-fund --prefix "$TOOLS/npm" @modelcontextprotocol/server-everything@2026.8.31
+  fi
+  export PATH="$TOOLS/py/bin:$TOOLS/npm/node_modules/.bin:$PATH"
+}
+
 case "${1:-}" in
   deps) deps ;;
   gateway)
@@ -40,6 +63,7 @@ case "${1:-}" in
     exec ./target/release/switchboard gateway --config config.example.json5 ;;
   test)
     deps
+    test_tools
     cargo test --workspace --locked ;;
   bench)
     deps

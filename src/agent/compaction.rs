@@ -7,7 +7,7 @@
 //! Nothing is deleted: compacted turns stay in the database, marked. The summary becomes part of
 //! the session's prompt and is appended to the agent's daily note.
 
-use super::{AgentError, Agents, ToolHost, TurnContext, tools};
+use super::{AgentError, Agents, ToolHost, TurnContext};
 use crate::providers::{Block, Message, Request, Role};
 
 /// Turns kept verbatim after compaction (at least).
@@ -51,7 +51,7 @@ impl Agents {
         // 1. The memory flush: a silent turn with tools; its messages are not kept.
         let mut messages = std::sync::Arc::new(self.history(ctx.session)?);
         std::sync::Arc::make_mut(&mut messages).push(Message::user(FLUSH_PROMPT));
-        let specs = tools::specs(&self.config.tools.exec, true);
+        let specs = crate::tools::builtin::specs(true);
         for _ in 0..FLUSH_STEPS {
             let req = Request {
                 model: String::new(),
@@ -80,16 +80,12 @@ impl Agents {
             }
             let mut results = Vec::new();
             for (id, name, input) in calls {
-                let out =
-                    tools::run(&name, &input, ws, &self.config.tools.exec, &[], ctx, host).await;
-                let (content, is_error) = match out {
-                    Ok(s) => (s, false),
-                    Err(s) => (s, true),
-                };
+                let out = self.tools.run(&name, &input, &[], ctx, host).await;
                 results.push(Block::ToolResult {
                     tool_use_id: id,
-                    content,
-                    is_error,
+                    content: out.text,
+                    is_error: out.is_error,
+                    images: out.images,
                 });
             }
             std::sync::Arc::make_mut(&mut messages).push(Message {

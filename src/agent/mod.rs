@@ -3,16 +3,16 @@
 
 mod compaction;
 pub mod tokens;
-pub mod tools;
 pub mod workspace;
 
 use crate::config::Config;
 use crate::providers::{AllFailed, Block, Message, Models, Request, Role};
 use crate::store::{NewTurn, Store, StoreError};
+use crate::tools::Toolbox;
 use crate::tools::skills::Skill;
+pub use crate::tools::{ToolHost, TurnContext};
 use std::collections::HashMap;
 use std::sync::Arc;
-pub use tools::{ToolHost, TurnContext};
 pub use workspace::Workspace;
 
 /// Tool rounds per turn before we stop and answer with what we have.
@@ -87,6 +87,7 @@ pub struct Agents {
     models: Arc<Models>,
     store: Store,
     workspaces: HashMap<String, Workspace>,
+    tools: Toolbox,
     /// Malformed skills already warned about (file and reason).
     warned_skills: parking_lot::Mutex<std::collections::HashSet<String>>,
 }
@@ -97,8 +98,18 @@ impl Agents {
         &self.models
     }
 
+    /// The tools agents are offered (MCP servers among them).
+    pub fn tools(&self) -> &Toolbox {
+        &self.tools
+    }
+
     /// Opens each agent's workspace (creating starter files on first run).
-    pub fn new(config: Arc<Config>, models: Arc<Models>, store: Store) -> std::io::Result<Agents> {
+    pub fn new(
+        config: Arc<Config>,
+        models: Arc<Models>,
+        store: Store,
+        mcp: Arc<crate::tools::mcp::Servers>,
+    ) -> std::io::Result<Agents> {
         let tz = config.tz();
         let mut workspaces = HashMap::new();
         for name in config.agents.keys() {
@@ -108,6 +119,7 @@ impl Agents {
             );
         }
         Ok(Agents {
+            tools: Toolbox::new(config.clone(), mcp),
             config,
             models,
             store,
@@ -197,10 +209,7 @@ impl Agents {
         std::sync::Arc::make_mut(&mut messages).push(user);
         let skills = self.skills(&ctx.agent);
         let system = self.system_prompt(ws, ctx, &skills);
-        let mut tools = tools::specs(&self.config.tools.exec, ctx.is_worker);
-        if !skills.is_empty() {
-            tools.push(tools::read_skill_spec());
-        }
+        let tools = self.tools.specs(ctx, &skills);
         let mut last_text = String::new();
         let mut context_tokens = 0;
         for _ in 0..MAX_STEPS {
@@ -249,25 +258,13 @@ impl Agents {
             }
             let mut results = Vec::with_capacity(calls.len());
             for (id, name, input) in calls {
-                let out = tools::run(
-                    &name,
-                    &input,
-                    ws,
-                    &self.config.tools.exec,
-                    &skills,
-                    ctx,
-                    host,
-                )
-                .await;
-                tracing::debug!(tool = %name, ok = out.is_ok(), "tool ran");
-                let (content, is_error) = match out {
-                    Ok(s) => (s, false),
-                    Err(s) => (s, true),
-                };
+                let out = self.tools.run(&name, &input, &skills, ctx, host).await;
+                tracing::debug!(tool = %name, error = out.is_error, "tool ran");
                 results.push(Block::ToolResult {
                     tool_use_id: id,
-                    content,
-                    is_error,
+                    content: out.text,
+                    is_error: out.is_error,
+                    images: out.images,
                 });
             }
             let results = Message {
@@ -406,8 +403,10 @@ impl Agents {
         if let Some(o) = &ctx.origin {
             p.push_str(&format!(" This chat: {o}."));
         }
+        p.push_str("\n\n");
+        p.push_str(crate::tools::UNTRUSTED_NOTE);
         if ctx.is_worker {
-            p.push_str(" You are running a background task: do it fully, then reply with the result; it is posted to the chat that asked.");
+            p.push_str("\n\nYou are running a background task: do it fully, then reply with the result; it is posted to the chat that asked.");
         }
         p
     }

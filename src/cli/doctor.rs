@@ -172,8 +172,48 @@ pub async fn run(path: &Path) -> anyhow::Result<usize> {
             );
         }
     }
+    if c.tools.exec.enabled {
+        use crate::tools::exec::Confinement;
+        match Confinement::of(&c.tools.exec) {
+            Confinement::Bwrap => r.ok("exec sandbox", Confinement::Bwrap.describe()),
+            Confinement::None if c.tools.exec.sandbox == crate::config::Sandbox::None => {
+                r.warn("exec sandbox", Confinement::None.describe())
+            }
+            Confinement::None => r.warn(
+                "exec sandbox",
+                format!(
+                    "{} — install bubblewrap (`apt install bubblewrap`) to confine it",
+                    Confinement::None.describe()
+                ),
+            ),
+            u @ Confinement::Unavailable(_) => r.bad("exec sandbox", u.describe()),
+        }
+    }
+    for (name, s) in &c.mcp.servers {
+        if !s.enabled {
+            r.ok(&format!("mcp {name}"), "disabled");
+        } else if let Some(cmd) = &s.command
+            && !cmd.contains('/')
+            && !on_path(cmd)
+        {
+            r.bad(
+                &format!("mcp {name}"),
+                format!("`{cmd}` is not on PATH: the server cannot start"),
+            );
+        } else {
+            r.ok(
+                &format!("mcp {name}"),
+                "configured (`switchboard mcp test` starts it)",
+            );
+        }
+    }
     if r.problems == 0 {
         println!("no problems found");
     }
     Ok(r.problems)
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
 }

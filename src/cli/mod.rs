@@ -3,6 +3,7 @@
 
 mod chat;
 mod doctor;
+mod mcp;
 mod models;
 mod print;
 mod reset;
@@ -112,10 +113,30 @@ enum Command {
         #[command(subcommand)]
         sub: TasksSub,
     },
+    /// MCP servers: their state, tools and last error (from the gateway, or started once).
+    Mcp {
+        #[command(subcommand)]
+        sub: McpSub,
+    },
     /// Skills (folders with a SKILL.md) each agent can load; malformed ones with the reason.
     Skills {
         #[command(subcommand)]
         sub: SkillsSub,
+    },
+}
+
+#[derive(Subcommand)]
+enum McpSub {
+    /// Every configured server with its state and tools.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start (or ask the running gateway for) one server and list its tools.
+    Test {
+        name: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -242,7 +263,7 @@ enum TasksSub {
 /// A request the command line cannot carry out as given (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct UsageError(String);
+pub(crate) struct UsageError(pub String);
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> ExitCode {
@@ -366,6 +387,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Skills {
             sub: SkillsSub::List { json },
         } => skills::list(&load()?, json)?,
+        Command::Mcp { sub } => match sub {
+            McpSub::List { json } => mcp::list(&load()?, json).await?,
+            McpSub::Test { name, json } => mcp::test(&load()?, &name, json).await?,
+        },
         Command::Reset {
             sessions,
             crons,

@@ -1,6 +1,6 @@
 //! Configuration: the JSON5 file a user writes (see SPEC.md), loaded strictly.
 //!
-//! - `types`: the keys and their defaults.
+//! - `types`: the keys and their defaults (`tools`: the tools, MCP and web sections).
 //! - `json5`: the strict JSON5 parser that keeps every key's and value's span.
 //! - `source`: the located JSON value, `${VAR}` expansion, error locations and suggestions.
 //! - `validate`: cross-references and ranges.
@@ -10,6 +10,7 @@ mod edit;
 mod error;
 mod json5;
 mod source;
+mod tools;
 mod types;
 mod validate;
 

@@ -3,6 +3,7 @@
 //! Every struct denies unknown keys, so a misspelt key is an error with a suggestion rather than
 //! a silently ignored setting. Defaults live beside the fields they belong to.
 
+pub use super::tools::*;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
@@ -38,6 +39,8 @@ pub struct Config {
     pub tools: ToolsConfig,
     #[serde(default)]
     pub skills: SkillsConfig,
+    #[serde(default)]
+    pub mcp: McpConfig,
 }
 
 /// Where skills are found besides `<stateDir>/skills` and each workspace's `skills/`.
@@ -81,6 +84,7 @@ fn default_agents() -> BTreeMap<String, AgentConfig> {
             coordinator: true,
             model: Some("default".into()),
             workspace: None,
+            tools: Default::default(),
         },
     )])
 }
@@ -173,6 +177,9 @@ pub struct AgentConfig {
     /// Default: `<stateDir>/agents/NAME`.
     #[serde(default)]
     pub workspace: Option<String>,
+    /// Which tools this agent is offered.
+    #[serde(default)]
+    pub tools: AgentTools,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -387,45 +394,12 @@ fn default_threshold() -> u64 {
     50_000
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ToolsConfig {
-    #[serde(default)]
-    pub exec: ExecConfig,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ExecConfig {
-    #[serde(default)]
-    pub enabled: bool,
-    /// Program names (or absolute paths) the agent may run.
-    #[serde(default)]
-    pub allow: Vec<String>,
-    #[serde(default = "default_exec_timeout")]
-    pub timeout_seconds: u64,
-}
-
-impl Default for ExecConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            allow: Vec::new(),
-            timeout_seconds: default_exec_timeout(),
-        }
-    }
-}
-
-fn default_exec_timeout() -> u64 {
-    30
-}
-
-fn yes() -> bool {
+pub(super) fn yes() -> bool {
     true
 }
 
 /// `""` (what `${VAR:-}` gives for an unset variable) means "not set".
-fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(super) fn empty_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v = Option::<String>::deserialize(d)?;
     Ok(v.filter(|s| !s.trim().is_empty()))
 }

@@ -184,7 +184,106 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
             );
         }
     }
+    validate_tools(c, &mut err);
     errs
+}
+
+/// `mcp`, `tools.web`, `tools.approve` and `agents.NAME.tools`.
+fn validate_tools(c: &Config, err: &mut impl FnMut(String, String)) {
+    for (name, s) in &c.mcp.servers {
+        let at = format!("mcp.servers.{name}");
+        if !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+            || name.is_empty()
+        {
+            err(
+                at.clone(),
+                "server names use letters, digits, `-` and `_` (they prefix the tool names)".into(),
+            );
+        }
+        match (&s.command, &s.url) {
+            (Some(_), Some(_)) => err(at.clone(), "give `command` or `url`, not both".into()),
+            (None, None) => err(
+                at.clone(),
+                "needs `command` (a program to start) or `url` (a streamable HTTP endpoint)".into(),
+            ),
+            (Some(cmd), None) if cmd.trim().is_empty() => {
+                err(format!("{at}.command"), "is empty".into())
+            }
+            (None, Some(url)) => match reqwest::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                _ => err(
+                    format!("{at}.url"),
+                    format!("`{url}` is not an http(s) URL"),
+                ),
+            },
+            _ => {}
+        }
+        if s.command.is_none() && (!s.args.is_empty() || !s.env.is_empty() || s.cwd.is_some()) {
+            err(
+                at.clone(),
+                "`args`, `env` and `cwd` belong to a `command` server".into(),
+            );
+        }
+        if s.url.is_none() && !s.headers.is_empty() {
+            err(
+                format!("{at}.headers"),
+                "`headers` belong to a `url` server".into(),
+            );
+        }
+        if s.timeout_seconds == 0 {
+            err(format!("{at}.timeoutSeconds"), "must be at least 1".into());
+        }
+    }
+    let mut globs: Vec<(String, &String)> = Vec::new();
+    globs.extend(
+        c.tools
+            .approve
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (format!("tools.approve[{i}]"), g)),
+    );
+    for (name, a) in &c.agents {
+        for (key, list) in [("allow", &a.tools.allow), ("deny", &a.tools.deny)] {
+            globs.extend(
+                list.iter()
+                    .enumerate()
+                    .map(|(i, g)| (format!("agents.{name}.tools.{key}[{i}]"), g)),
+            );
+        }
+    }
+    for (path, g) in globs {
+        if let Err(e) = glob::Pattern::new(g) {
+            err(path, format!("`{g}` is not a glob: {e}"));
+        }
+    }
+    let web = &c.tools.web;
+    if web.timeout_seconds == 0 {
+        err(
+            "tools.web.timeoutSeconds".into(),
+            "must be at least 1".into(),
+        );
+    }
+    if web.max_bytes < 1024 {
+        err("tools.web.maxBytes".into(), "must be at least 1024".into());
+    }
+    if let Some(s) = &web.search {
+        if let Some(url) = &s.base_url
+            && reqwest::Url::parse(url).is_err()
+        {
+            err(
+                "tools.web.search.baseUrl".into(),
+                format!("`{url}` is not a URL"),
+            );
+        }
+        if s.provider == crate::config::SearchProvider::Searxng && s.base_url.is_none() {
+            err(
+                "tools.web.search.baseUrl".into(),
+                "SearXNG needs the `baseUrl` of your instance".into(),
+            );
+        }
+    }
 }
 
 fn valid_name(name: &str) -> bool {

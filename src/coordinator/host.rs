@@ -1,8 +1,8 @@
 //! The coordinator's side of the agent tools: spawning tasks, listing them, sending messages.
 
 use super::Coordinator;
-use crate::agent::{ToolHost, TurnContext};
 use crate::store::NewOutbox;
+use crate::tools::{ToolHost, TurnContext};
 use async_trait::async_trait;
 use switchboard_channel::Target;
 
@@ -45,8 +45,16 @@ impl ToolHost for Coordinator {
     async fn cron_add(
         &self,
         _ctx: &TurnContext,
-        spec: crate::cron::JobSpec,
+        r: crate::tools::CronRequest,
     ) -> Result<String, String> {
+        let spec = crate::cron::JobSpec {
+            schedule: r.schedule,
+            message: r.message,
+            target: r.target,
+            agent: r.agent,
+            tz: r.tz,
+            name: r.name,
+        };
         let job = crate::cron::add_job(self.config(), self.store(), self.clock().now(), spec)?;
         Ok(format!(
             "scheduled: {}",
@@ -88,6 +96,20 @@ impl ToolHost for Coordinator {
             })
             .collect::<Vec<_>>()
             .join("\n"))
+    }
+
+    async fn remember(&self, ctx: &TurnContext, text: &str, today: bool) -> Result<String, String> {
+        let ws = self
+            .agents()
+            .workspace(&ctx.agent)
+            .ok_or("no workspace for this agent")?;
+        let res = if today {
+            ws.note_today(text)
+        } else {
+            ws.remember(text)
+        };
+        res.map(|_| "saved".to_string())
+            .map_err(|e| format!("could not save: {e}"))
     }
 
     async fn cron_remove(&self, id: i64) -> Result<String, String> {

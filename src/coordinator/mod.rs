@@ -12,12 +12,13 @@ mod routing;
 mod workers;
 
 use crate::access::{Access, Decision};
-use crate::agent::{AgentError, Agents, TurnContext};
+use crate::agent::{AgentError, Agents};
 use crate::channels::Channels;
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::lanes::Lanes;
 use crate::store::{InboxId, NewOutbox, SessionKind, Store, main_key};
+use crate::tools::TurnContext;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -4,9 +4,9 @@
 //! that ends the task).
 
 use super::Coordinator;
-use crate::agent::TurnContext;
 use crate::config::WorkersConfig;
 use crate::store::{NewOutbox, SessionKind, TaskId, TaskRow, TaskStatus};
+use crate::tools::TurnContext;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -14,10 +14,10 @@
 pub mod clock;
 pub mod schedule;
 
-use crate::agent::TurnContext;
 use crate::config::Config;
 use crate::coordinator::Coordinator;
 use crate::store::{CronJob, NewJob, NewOutbox, SessionKind, Store};
+use crate::tools::TurnContext;
 use chrono::{DateTime, TimeZone, Utc};
 use clock::Clock;
 pub use schedule::Schedule;

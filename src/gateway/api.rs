@@ -117,6 +117,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/tasks/{id}/cancel", post(cancel_task))
         .route("/v1/cron/{id}/run", post(cron_run))
         .route("/v1/cron/changed", post(cron_changed))
+        .route("/v1/mcp", get(mcp_list))
+        .route("/v1/mcp/{name}/test", post(mcp_test))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth));
     Router::new()
         .route(
@@ -293,4 +295,17 @@ async fn cron_changed(State(s): State<ApiState>) -> Json<Done> {
     Json(Done {
         message: "ok".into(),
     })
+}
+
+async fn mcp_list(State(s): State<ApiState>) -> Json<Vec<crate::tools::mcp::ServerInfo>> {
+    Json(s.coordinator.agents().tools().mcp().info())
+}
+
+/// Lists the tools of a running server again (and refreshes what agents are offered).
+async fn mcp_test(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<Json<crate::tools::mcp::ServerInfo>, ApiError> {
+    let mcp = s.coordinator.agents().tools().mcp().clone();
+    Ok(Json(mcp.test(&name).await.map_err(bad)?))
 }

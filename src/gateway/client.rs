@@ -205,6 +205,19 @@ impl Client {
         .await
     }
 
+    pub async fn mcp_list(&self) -> Result<Vec<crate::tools::mcp::ServerInfo>, ClientError> {
+        self.get("/v1/mcp", Duration::from_secs(10)).await
+    }
+
+    pub async fn mcp_test(&self, name: &str) -> Result<crate::tools::mcp::ServerInfo, ClientError> {
+        self.post(
+            &format!("/v1/mcp/{name}/test"),
+            &serde_json::json!({}),
+            Duration::from_secs(40),
+        )
+        .await
+    }
+
     pub async fn cancel_task(&self, id: i64) -> Result<Done, ClientError> {
         self.post(
             &format!("/v1/tasks/{id}/cancel"),

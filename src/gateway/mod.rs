@@ -65,7 +65,10 @@ impl Gateway {
         extra: Vec<ChannelHandle>,
     ) -> Result<Gateway, GatewayError> {
         let store = Store::open(&config.db_path())?;
-        let agents = Agents::new(config.clone(), Arc::new(models), store.clone())
+        let shutdown = CancellationToken::new();
+        // In the background and in parallel: a slow MCP server delays nothing but its own tools.
+        let mcp = crate::tools::mcp::Servers::start(&config.mcp, shutdown.clone());
+        let agents = Agents::new(config.clone(), Arc::new(models), store.clone(), mcp)
             .map_err(GatewayError::Workspace)?;
         let local = Arc::new(LocalChannel::default());
         let mut channels = Channels::default();
@@ -102,7 +105,6 @@ impl Gateway {
         for h in extra {
             channels.add(h);
         }
-        let shutdown = CancellationToken::new();
         let coordinator = Coordinator::new(config, store, agents, channels, shutdown.clone());
         // Stored work first: recovery queues every unanswered message in its chat's lane before
         // any channel can deliver a new one, so a chat is answered in the order it wrote even

@@ -78,7 +78,7 @@ impl Provider for Anthropic {
 /// The request body, serialized straight from the history it borrows: no `serde_json::Value`
 /// tree and no copy of the messages (a long history was held four times over per call). Our
 /// `Block`s serialize as Anthropic's content blocks; consecutive messages of one role merge.
-fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
+fn to_wire<'a>(req: &'a Request) -> Result<Vec<u8>, ProviderError> {
     #[derive(serde::Serialize)]
     struct Body<'a> {
         model: &'a str,
@@ -91,15 +91,52 @@ fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
     #[derive(serde::Serialize)]
     struct Wire<'a> {
         role: &'static str,
-        content: Vec<&'a Block>,
+        content: Vec<WireBlock<'a>>,
     }
+    /// A block as stored, or a tool result with images, whose `content` Anthropic wants as a
+    /// list of text and image blocks.
+    #[derive(serde::Serialize)]
+    #[serde(untagged)]
+    enum WireBlock<'a> {
+        Plain(&'a Block),
+        WithImages {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            tool_use_id: &'a str,
+            content: Vec<Value>,
+            is_error: bool,
+        },
+    }
+    let wire = |b: &'a Block| match b {
+        Block::ToolResult {
+            tool_use_id,
+            content,
+            is_error,
+            images,
+        } if !images.is_empty() => {
+            let mut parts = vec![serde_json::json!({ "type": "text", "text": content })];
+            parts.extend(images.iter().map(|i| {
+                serde_json::json!({ "type": "image", "source": {
+                    "type": "base64", "media_type": i.media_type, "data": i.data } })
+            }));
+            WireBlock::WithImages {
+                kind: "tool_result",
+                tool_use_id,
+                content: parts,
+                is_error: *is_error,
+            }
+        }
+        b => WireBlock::Plain(b),
+    };
     let mut messages: Vec<Wire> = Vec::with_capacity(req.messages.len());
     for m in req.messages.iter() {
         match messages.last_mut() {
-            Some(last) if last.role == m.role.as_str() => last.content.extend(m.content.iter()),
+            Some(last) if last.role == m.role.as_str() => {
+                last.content.extend(m.content.iter().map(wire))
+            }
             _ => messages.push(Wire {
                 role: m.role.as_str(),
-                content: m.content.iter().collect(),
+                content: m.content.iter().map(wire).collect(),
             }),
         }
     }

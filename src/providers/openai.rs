@@ -82,11 +82,18 @@ fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
     #[derive(serde::Serialize)]
     struct Wire<'a> {
         role: &'static str,
-        content: Cow<'a, str>,
+        content: Content<'a>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         tool_calls: Vec<Call<'a>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         tool_call_id: Option<&'a str>,
+    }
+    /// Text, or (for images a tool returned) a list of text and `image_url` parts.
+    #[derive(serde::Serialize)]
+    #[serde(untagged)]
+    enum Content<'a> {
+        Text(Cow<'a, str>),
+        Parts(Vec<Value>),
     }
     #[derive(serde::Serialize)]
     struct Call<'a> {
@@ -114,7 +121,7 @@ fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
     }
     let plain = |role, content| Wire {
         role,
-        content,
+        content: Content::Text(content),
         tool_calls: Vec::new(),
         tool_call_id: None,
     };
@@ -141,18 +148,34 @@ fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
                 messages.push(msg);
             }
             Role::User => {
-                // Tool results become `tool` messages; any text stays a user message after them.
+                // Tool results become `tool` messages (whose content is text only: images they
+                // returned follow in a user message); any text stays a user message after them.
+                let mut images = Vec::new();
                 for b in &m.content {
                     if let Block::ToolResult {
                         tool_use_id,
                         content,
+                        images: imgs,
                         ..
                     } = b
                     {
                         let mut msg = plain("tool", Cow::Borrowed(content.as_str()));
                         msg.tool_call_id = Some(tool_use_id);
                         messages.push(msg);
+                        images.extend(imgs.iter());
                     }
+                }
+                if !images.is_empty() {
+                    let mut parts = vec![
+                        serde_json::json!({ "type": "text", "text": "(images returned by the tools above)" }),
+                    ];
+                    parts.extend(images.iter().map(|i| {
+                        serde_json::json!({ "type": "image_url", "image_url": {
+                            "url": format!("data:{};base64,{}", i.media_type, i.data) } })
+                    }));
+                    let mut msg = plain("user", Cow::Borrowed(""));
+                    msg.content = Content::Parts(parts);
+                    messages.push(msg);
                 }
                 let text = m.text();
                 if !text.is_empty() {

@@ -37,7 +37,17 @@ pub enum Block {
         content: String,
         #[serde(default)]
         is_error: bool,
+        /// Images the tool returned (an MCP screenshot tool, say), for vision models.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<Image>,
     },
+}
+
+/// An image as the providers take it: base64 data and its media type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    pub media_type: String,
+    pub data: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

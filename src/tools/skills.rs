@@ -139,6 +139,18 @@ pub fn prompt_section(skills: &[Skill]) -> Option<String> {
     Some(s)
 }
 
+/// `read_skill`, offered when the agent has skills.
+pub fn read_skill_spec() -> crate::providers::ToolSpec {
+    super::builtin::spec(
+        "read_skill",
+        "Load a skill's instructions by its name (listed under Skills); with `path`, read a file inside that skill's folder.",
+        serde_json::json!({ "type": "object", "properties": {
+            "name": { "type": "string" },
+            "path": { "type": "string", "description": "a file inside the skill's folder, e.g. `reference.md`" }
+        }, "required": ["name"] }),
+    )
+}
+
 /// `read_skill`: the instructions of skill `name` (with a list of the files beside them), or with
 /// `path` one of those files. Paths are relative to the skill's folder, and anything that would
 /// leave it (`..`, an absolute path, a symlink pointing out) is refused.

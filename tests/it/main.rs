@@ -9,6 +9,7 @@ mod cron;
 mod discord;
 mod faults;
 mod hostile;
+mod mcp;
 mod memory;
 mod model_download;
 mod models;

@@ -49,7 +49,7 @@ impl Gate {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Format {
     Anthropic,
     OpenAi,
@@ -80,15 +80,42 @@ impl Recorded {
         last_user_text(&self.format, &self.body)
     }
 
-    /// The tool results sent back in this request, in order.
+    /// The tool results sent back in this request, in order (their text parts, either format).
     pub fn tool_results(&self) -> Vec<String> {
-        self.body["messages"]
+        let messages = self.body["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if self.format == Format::OpenAi {
+            return messages
+                .iter()
+                .filter(|m| m["role"] == "tool")
+                .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+                .collect();
+        }
+        messages
+            .iter()
+            .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
+            .filter(|b| b["type"] == "tool_result")
+            .map(|b| match &b["content"] {
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                c => c.as_str().unwrap_or_default().to_string(),
+            })
+            .collect()
+    }
+
+    /// The names of the tools offered in this request, either format.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.body["tools"]
             .as_array()
             .into_iter()
             .flatten()
-            .flat_map(|m| m["content"].as_array().cloned().unwrap_or_default())
-            .filter(|b| b["type"] == "tool_result")
-            .map(|b| b["content"].as_str().unwrap_or_default().to_string())
+            .filter_map(|t| t["name"].as_str().or(t["function"]["name"].as_str()))
+            .map(str::to_string)
             .collect()
     }
 

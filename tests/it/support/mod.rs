@@ -6,6 +6,7 @@ pub mod fake_model;
 pub mod fake_model_host;
 pub mod fake_telegram;
 pub mod gateway;
+pub mod mcp;
 pub mod telegram_html;
 
 #[allow(unused_imports)]
