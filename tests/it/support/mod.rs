@@ -5,6 +5,7 @@ pub mod fake_discord;
 pub mod fake_model;
 pub mod fake_model_host;
 pub mod fake_telegram;
+pub mod fake_web;
 pub mod gateway;
 pub mod mcp;
 pub mod telegram_html;
