@@ -76,6 +76,9 @@ impl ToolHost for NoHost {
     async fn search_memory(&self, _: &TurnContext, _: &str) -> Result<String, String> {
         Ok(String::new())
     }
+    async fn approve(&self, _: &TurnContext, _: &str, _: &serde_json::Value) -> Result<(), String> {
+        Err("no".into())
+    }
     async fn remember(&self, _: &TurnContext, _: &str, _: bool) -> Result<String, String> {
         Err("no".into())
     }
@@ -192,6 +195,7 @@ async fn run() {
         thread: None,
         model: None,
         is_worker: false,
+        sender: None,
     };
     let mut lat = Vec::new();
     for _ in 0..200 {

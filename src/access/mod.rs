@@ -123,6 +123,20 @@ impl Access {
         }
     }
 
+    /// Whether `sender` may answer approval requests in `channel` besides the person who asked:
+    /// a sender named in `allowFrom` or approved by pairing (in a group, being allowed to talk is
+    /// not enough to approve what someone else's request would run). The local channel is the
+    /// owner's terminal.
+    pub fn may_approve(&self, store: &Store, channel: &str, sender: &str) -> bool {
+        if channel == "local" {
+            return true;
+        }
+        let Some(p) = self.policies.get(channel) else {
+            return false;
+        };
+        p.allow_from.contains(sender) || store.is_allowed(channel, sender).unwrap_or(false)
+    }
+
     /// Creates a pairing request for the sender of `m`; the reply text to send, if any.
     pub fn pair(&self, store: &Store, m: &Inbound) -> Option<String> {
         let code = new_code();

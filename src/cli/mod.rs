@@ -1,6 +1,7 @@
 //! The command line (clap). This is the binary's edge: errors become messages and exit codes
 //! (0 success, 1 runtime failure, 2 usage or config error).
 
+mod approvals;
 mod chat;
 mod doctor;
 mod mcp;
@@ -113,6 +114,11 @@ enum Command {
         #[command(subcommand)]
         sub: TasksSub,
     },
+    /// Requests to run tools listed in `tools.approve`: list, approve or deny them.
+    Approvals {
+        #[command(subcommand)]
+        sub: ApprovalsSub,
+    },
     /// MCP servers: their state, tools and last error (from the gateway, or started once).
     Mcp {
         #[command(subcommand)]
@@ -122,6 +128,26 @@ enum Command {
     Skills {
         #[command(subcommand)]
         sub: SkillsSub,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApprovalsSub {
+    /// Pending requests (with `--all`, the latest of every state).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let the tool run (`--session`: and run unasked for the rest of that session).
+    Approve {
+        id: i64,
+        #[arg(long)]
+        session: bool,
+    },
+    Deny {
+        id: i64,
     },
 }
 
@@ -387,6 +413,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Skills {
             sub: SkillsSub::List { json },
         } => skills::list(&load()?, json)?,
+        Command::Approvals { sub } => match sub {
+            ApprovalsSub::List { all, json } => approvals::list(&load()?, all, json).await?,
+            ApprovalsSub::Approve { id, session } => {
+                let answer = if session {
+                    "approve-session"
+                } else {
+                    "approve"
+                };
+                approvals::answer(&load()?, id, answer).await?
+            }
+            ApprovalsSub::Deny { id } => approvals::answer(&load()?, id, "deny").await?,
+        },
         Command::Mcp { sub } => match sub {
             McpSub::List { json } => mcp::list(&load()?, json).await?,
             McpSub::Test { name, json } => mcp::test(&load()?, &name, json).await?,

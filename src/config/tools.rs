@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ToolsConfig {
     #[serde(default)]
@@ -11,8 +11,31 @@ pub struct ToolsConfig {
     #[serde(default)]
     pub web: WebConfig,
     /// Tools that ask the chat before they run (globs: `exec`, `mcp:notes/*`, `web_*`).
-    #[serde(default)]
+    /// Default: `["exec"]`; `[]` lets every allowed tool run unasked.
+    #[serde(default = "default_approve")]
     pub approve: Vec<String>,
+    /// How long a request waits for an answer before it counts as a denial.
+    #[serde(default = "default_approval_timeout")]
+    pub approval_timeout_seconds: u64,
+}
+
+impl Default for ToolsConfig {
+    fn default() -> Self {
+        Self {
+            exec: ExecConfig::default(),
+            web: WebConfig::default(),
+            approve: default_approve(),
+            approval_timeout_seconds: default_approval_timeout(),
+        }
+    }
+}
+
+fn default_approve() -> Vec<String> {
+    vec!["exec".into()]
+}
+
+fn default_approval_timeout() -> u64 {
+    600
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -258,6 +258,12 @@ fn validate_tools(c: &Config, err: &mut impl FnMut(String, String)) {
             err(path, format!("`{g}` is not a glob: {e}"));
         }
     }
+    if c.tools.approval_timeout_seconds == 0 {
+        err(
+            "tools.approvalTimeoutSeconds".into(),
+            "must be at least 1".into(),
+        );
+    }
     let web = &c.tools.web;
     if web.timeout_seconds == 0 {
         err(

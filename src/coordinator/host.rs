@@ -98,6 +98,15 @@ impl ToolHost for Coordinator {
             .join("\n"))
     }
 
+    async fn approve(
+        &self,
+        ctx: &TurnContext,
+        tool: &str,
+        input: &serde_json::Value,
+    ) -> Result<(), String> {
+        self.ask_approval(ctx, tool, input).await
+    }
+
     async fn remember(&self, ctx: &TurnContext, text: &str, today: bool) -> Result<String, String> {
         let ws = self
             .agents()

@@ -6,6 +6,7 @@
 //! message answered; the delivery loop then sends it. On start-up, whatever a previous run left
 //! unanswered or undelivered is picked up again.
 
+mod approvals;
 mod commands;
 mod host;
 mod routing;
@@ -19,6 +20,7 @@ use crate::delivery::Delivery;
 use crate::lanes::Lanes;
 use crate::store::{InboxId, NewOutbox, SessionKind, Store, main_key};
 use crate::tools::TurnContext;
+pub use approvals::ApprovalAnswer;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +50,7 @@ struct Inner {
     shutdown: CancellationToken,
     started: Instant,
     clock: Arc<dyn crate::cron::clock::Clock>,
+    approvals: approvals::Waiters,
 }
 
 /// What start-up recovered from a previous run.
@@ -90,6 +93,7 @@ impl Coordinator {
                 shutdown,
                 started: Instant::now(),
                 clock: crate::cron::clock::from_env(),
+                approvals: approvals::Waiters::default(),
             }),
         }
     }
@@ -137,6 +141,8 @@ impl Coordinator {
             self.dispatch(row.id, row.message);
             r.inbox += 1;
         }
+        let me = self.clone();
+        tokio::spawn(async move { me.settle_expired().await });
         let (rerun, interrupted) = workers::recover(self)?;
         r.tasks_rerun = rerun;
         r.tasks_interrupted = interrupted;
@@ -293,6 +299,7 @@ impl Coordinator {
             thread: m.thread.clone(),
             model: self.chat_model(m),
             is_worker: false,
+            sender: Some(m.sender.id.clone()),
         };
         let text = user_text(m);
         let typing = self.start_typing(&m.chat, m.thread.as_deref());
@@ -495,6 +502,7 @@ impl Coordinator {
             thread: m.thread.clone(),
             model: self.chat_model(m),
             is_worker: false,
+            sender: Some(m.sender.id.clone()),
         };
         match self.inner.agents.compact(&ctx, self).await {
             Ok(Some(summary)) => format!(
@@ -647,5 +655,9 @@ impl InboundSink for Coordinator {
             admitted.extend(self.admit(m)?);
         }
         self.store_and_dispatch(admitted)
+    }
+
+    async fn pressed(&self, press: switchboard_channel::Press) -> Option<String> {
+        self.on_press(&press)
     }
 }

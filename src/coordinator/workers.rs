@@ -157,6 +157,7 @@ impl Coordinator {
             thread: task.origin_thread.clone(),
             model: None,
             is_worker: true,
+            sender: None,
         };
         let turn = self.agents().run_turn(&ctx, &task.prompt, self);
         let result = tokio::select! {

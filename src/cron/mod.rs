@@ -356,6 +356,7 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
         thread: None,
         model: None,
         is_worker: true,
+        sender: None,
     };
     let result = c.agents().run_turn(&ctx, &job.message, c).await;
     let _ = store.session_end(session);

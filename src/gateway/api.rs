@@ -117,6 +117,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/tasks/{id}/cancel", post(cancel_task))
         .route("/v1/cron/{id}/run", post(cron_run))
         .route("/v1/cron/changed", post(cron_changed))
+        .route("/v1/approvals", get(approvals_list))
+        .route("/v1/approvals/{id}/{answer}", post(approvals_answer))
         .route("/v1/mcp", get(mcp_list))
         .route("/v1/mcp/{name}/test", post(mcp_test))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth));
@@ -308,4 +310,45 @@ async fn mcp_test(
 ) -> Result<Json<crate::tools::mcp::ServerInfo>, ApiError> {
     let mcp = s.coordinator.agents().tools().mcp().clone();
     Ok(Json(mcp.test(&name).await.map_err(bad)?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ApprovalsQuery {
+    #[serde(default)]
+    pub all: bool,
+}
+
+async fn approvals_list(
+    State(s): State<ApiState>,
+    Query(q): Query<ApprovalsQuery>,
+) -> Result<Json<Vec<crate::store::ApprovalRow>>, ApiError> {
+    Ok(Json(
+        s.coordinator
+            .store()
+            .approvals_list(!q.all)
+            .map_err(internal)?,
+    ))
+}
+
+/// `answer`: `approve`, `approve-session` or `deny`.
+async fn approvals_answer(
+    State(s): State<ApiState>,
+    Path((id, answer)): Path<(i64, String)>,
+) -> Result<Json<Done>, ApiError> {
+    use crate::coordinator::ApprovalAnswer;
+    let answer = match answer.as_str() {
+        "approve" => ApprovalAnswer::Approve,
+        "approve-session" => ApprovalAnswer::ApproveSession,
+        "deny" => ApprovalAnswer::Deny,
+        other => {
+            return Err(bad(format!(
+                "`{other}` is not approve, approve-session or deny"
+            )));
+        }
+    };
+    let message = s
+        .coordinator
+        .decide_approval(id, answer, "the terminal")
+        .map_err(bad)?;
+    Ok(Json(Done { message }))
 }

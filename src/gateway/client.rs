@@ -205,6 +205,24 @@ impl Client {
         .await
     }
 
+    pub async fn approvals(
+        &self,
+        all: bool,
+    ) -> Result<Vec<crate::store::ApprovalRow>, ClientError> {
+        self.get(&format!("/v1/approvals?all={all}"), Duration::from_secs(10))
+            .await
+    }
+
+    /// `answer`: `approve`, `approve-session` or `deny`.
+    pub async fn approval_answer(&self, id: i64, answer: &str) -> Result<Done, ClientError> {
+        self.post(
+            &format!("/v1/approvals/{id}/{answer}"),
+            &serde_json::json!({}),
+            Duration::from_secs(10),
+        )
+        .await
+    }
+
     pub async fn mcp_list(&self) -> Result<Vec<crate::tools::mcp::ServerInfo>, ClientError> {
         self.get("/v1/mcp", Duration::from_secs(10)).await
     }

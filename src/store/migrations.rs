@@ -12,6 +12,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V4),
         M::up(V5),
         M::up(V6),
+        M::up(V7),
     ])
 }
 
@@ -178,6 +179,39 @@ const V5: &str = "ALTER TABLE chat_prefs ADD COLUMN model TEXT;";
 const V6: &str = "
 CREATE TABLE fts_progress (what TEXT PRIMARY KEY, upto INTEGER NOT NULL);
 INSERT INTO fts_progress (what, upto) SELECT 'turns', coalesce(max(id), 0) FROM turns;
+";
+
+/// Approval requests for tools in `tools.approve`, and "allow for this session" grants. A request
+/// outlives a restart: the re-run turn finds it (same session, tool and arguments) and waits on
+/// it, or uses an answer given meanwhile (`consumed` marks an approval already used).
+const V7: &str = "
+CREATE TABLE approvals (
+    id          INTEGER PRIMARY KEY,
+    session_id  INTEGER NOT NULL,
+    agent       TEXT NOT NULL,
+    target      TEXT,
+    thread      TEXT,
+    requester   TEXT,
+    tool        TEXT NOT NULL,
+    args        TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'pending',   -- pending | approved | denied | expired
+    scope       TEXT,                              -- once | session, when approved
+    decided_by  TEXT,
+    message_id  TEXT,
+    consumed    INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    decided_at  INTEGER
+);
+CREATE INDEX approvals_session ON approvals(session_id, tool);
+CREATE INDEX approvals_pending ON approvals(id) WHERE status = 'pending';
+CREATE TABLE approval_grants (
+    session_id  INTEGER NOT NULL,
+    tool        TEXT NOT NULL,
+    granted_by  TEXT,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (session_id, tool)
+);
 ";
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! connection behind a mutex serves the whole gateway without blocking the runtime noticeably.
 
 mod access;
+mod approvals;
 mod cron;
 mod inbox;
 mod memory;
@@ -17,6 +18,7 @@ mod sessions;
 mod tasks;
 
 pub use access::{AllowedSender, PairingOutcome, PairingRequest};
+pub use approvals::{ApprovalId, ApprovalRow, ApprovalStatus, NewApproval};
 pub use cron::{CronHealth, CronJob, CronRun, JobId, NewJob};
 pub use inbox::{InboxId, InboxRow};
 pub use memory::MemoryHit;

@@ -36,6 +36,8 @@ pub struct TurnContext {
     pub model: Option<String>,
     /// Worker sessions may not spawn further tasks.
     pub is_worker: bool,
+    /// Who sent the message this turn answers (they may answer its approval requests).
+    pub sender: Option<String>,
 }
 
 /// A cron job the agent asks for (the coordinator validates and stores it).
@@ -65,6 +67,9 @@ pub trait ToolHost: Send + Sync {
     async fn cron_remove(&self, id: i64) -> Result<String, String>;
     /// Full-text search of the agent's memory files and past conversations.
     async fn search_memory(&self, ctx: &TurnContext, query: &str) -> Result<String, String>;
+    /// Asks the turn's chat whether `tool` (one of `tools.approve`) may run with `input`, and
+    /// waits for the answer. `Err` is why it may not, for the model.
+    async fn approve(&self, ctx: &TurnContext, tool: &str, input: &Value) -> Result<(), String>;
     /// Appends to the agent's MEMORY.md (`today`: today's daily note instead).
     async fn remember(&self, ctx: &TurnContext, text: &str, today: bool) -> Result<String, String>;
 }
@@ -153,6 +158,18 @@ impl Toolbox {
         v
     }
 
+    /// Whether `name` is a tool this turn has (asking to approve a call of a tool that does not
+    /// exist would only bother the chat).
+    fn offered(&self, name: &str, mcp_tool: &Option<mcp::Lookup>, skills: &[Skill]) -> bool {
+        match name {
+            _ if mcp_tool.is_some() => matches!(mcp_tool, Some(mcp::Lookup::Tool(_))),
+            "exec" => self.config.tools.exec.enabled,
+            "read_skill" => !skills.is_empty(),
+            "web_fetch" | "web_search" => self.web.offers(name),
+            other => builtin::specs(false).iter().any(|s| s.name == other),
+        }
+    }
+
     fn policy(&self, agent: &str) -> policy::Policy<'_> {
         policy::Policy::for_agent(&self.config, agent)
     }
@@ -177,6 +194,12 @@ impl Toolbox {
         };
         if !self.policy(&ctx.agent).allows(&[name, &qualified]) {
             return ToolOutput::error(format!("`{name}` is not available to this agent"));
+        }
+        if policy::matches(&self.config.tools.approve, &[name, &qualified])
+            && self.offered(name, &mcp_tool, skills)
+            && let Err(why) = host.approve(ctx, name, input).await
+        {
+            return ToolOutput::error(why);
         }
         match mcp_tool {
             Some(mcp::Lookup::Tool(t)) => return self.mcp.call(&t, input).await,

@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const PROBE: &str = "echo > /dev/tcp/127.0.0.1/@PORT@ && echo NET-CONNECTED || echo NET-BLOCKED; \
     touch \"$HOME/made-in-workspace\" && echo WS-WRITTEN; \
-    touch /etc/sandbox-escape 2>/dev/null && echo ETC-WRITTEN || echo ETC-READONLY; \
     cat @STATEDIR@/switchboard.db >/dev/null 2>&1 && echo STATE-READ || echo STATE-HIDDEN";
+/// Only run confined: unconfined (and as root, as in CI) it would really write /etc.
+const WRITE_ETC: &str =
+    "; touch /etc/sandbox-escape 2>/dev/null && echo ETC-WRITTEN || echo ETC-READONLY";
 
 async fn listener() -> (u16, Arc<AtomicUsize>) {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -32,13 +34,18 @@ async fn run_probe(sandbox: &str) -> (String, usize, std::path::PathBuf) {
     let gw = TestGateway::start(
         &model,
         &format!(
-            r#"tools: {{ exec: {{ enabled: true, allow: ["bash"], sandbox: "{sandbox}", timeoutSeconds: 10 }} }},"#
+            r#"tools: {{ exec: {{ enabled: true, allow: ["bash"], sandbox: "{sandbox}", timeoutSeconds: 10 }}, approve: [] }},"#
         ),
     )
     .await;
     let state = gw.workspace("jarvis").join("../..");
     let state = state.canonicalize().unwrap();
-    let script = PROBE
+    let probe = if sandbox == "bwrap" {
+        format!("{PROBE}{WRITE_ETC}")
+    } else {
+        PROBE.to_string()
+    };
+    let script = probe
         .replace("@PORT@", &port.to_string())
         .replace("@STATEDIR@", &state.display().to_string());
     model.on(

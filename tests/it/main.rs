@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `switchboard` binary, real SQLite, real HTTP, against fakes of the
 //! remote services (see `support/`). One test binary, so it links once.
 
+mod approvals;
 mod auth;
 mod chat;
 mod config_cli;

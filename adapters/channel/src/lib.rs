@@ -9,7 +9,7 @@
 //! - [`InboundSink`]: implemented by the core; an adapter hands it each message it receives and
 //!   acknowledges the message to its platform only after the sink has stored it.
 //! - [`Sender`]: implemented by an adapter; posts one text message to a chat.
-//! - [`Typing`], [`AudioFetcher`]: optional capabilities, exposed through [`ChannelHandle`]'s
+//! - [`Typing`], [`AudioFetcher`], [`Buttons`]: optional capabilities, exposed through [`ChannelHandle`]'s
 //!   accessors, so a platform without them says so in its type rather than with a runtime no-op.
 //!
 //! Failures are [`ChannelError`]s that say whether trying again can help; an adapter's running
@@ -24,7 +24,10 @@ mod split;
 pub use backoff::{jittered, retry_delay};
 pub use error::{ChannelError, SinkError};
 pub use health::{ChannelState, Health, HealthReport};
-pub use message::{AudioAttachment, Inbound, Outbound, Sender as SenderInfo, Target, TargetError};
+pub use message::{
+    AudioAttachment, Button, ButtonKind, Inbound, Outbound, Press, Sender as SenderInfo, Target,
+    TargetError,
+};
 pub use split::{split_message, units as utf16_len};
 
 use async_trait::async_trait;
@@ -48,6 +51,14 @@ pub trait InboundSink: Send + Sync {
             self.accept(m).await?;
         }
         Ok(())
+    }
+
+    /// A button was pressed (on a platform with [`Buttons`]). Returns a short notice to show
+    /// only to the presser (a toast, an ephemeral reply), or `None` for nothing; the adapter
+    /// acknowledges the press to the platform with it.
+    async fn pressed(&self, press: Press) -> Option<String> {
+        let _ = press;
+        None
     }
 }
 
@@ -77,6 +88,20 @@ pub trait AudioFetcher: Send + Sync {
     async fn fetch(&self, attachment: &AudioAttachment) -> Result<Vec<u8>, ChannelError>;
 }
 
+/// Posts a question with buttons under it, and later replaces it with its outcome.
+#[async_trait]
+pub trait Buttons: Send + Sync {
+    /// Posts `message` with `buttons` in one row; returns the platform's message id.
+    async fn ask(&self, message: &Outbound, buttons: &[Button]) -> Result<String, ChannelError>;
+    /// Replaces the text of message `message_id` with `text` and removes its buttons.
+    async fn settle(
+        &self,
+        target: &Target,
+        message_id: &str,
+        text: &str,
+    ) -> Result<(), ChannelError>;
+}
+
 /// What the core holds for one channel: its name, its sender and its optional capabilities.
 #[derive(Clone)]
 pub struct ChannelHandle {
@@ -84,6 +109,7 @@ pub struct ChannelHandle {
     sender: Arc<dyn Sender>,
     typing: Option<Arc<dyn Typing>>,
     audio: Option<Arc<dyn AudioFetcher>>,
+    buttons: Option<Arc<dyn Buttons>>,
     health: Health,
 }
 
@@ -94,6 +120,7 @@ impl ChannelHandle {
             sender,
             typing: None,
             audio: None,
+            buttons: None,
             health: Health::default(),
         }
     }
@@ -116,6 +143,16 @@ impl ChannelHandle {
     pub fn with_audio(mut self, audio: Arc<dyn AudioFetcher>) -> Self {
         self.audio = Some(audio);
         self
+    }
+
+    pub fn with_buttons(mut self, buttons: Arc<dyn Buttons>) -> Self {
+        self.buttons = Some(buttons);
+        self
+    }
+
+    /// `None` when the platform has no buttons (the core then asks in text).
+    pub fn buttons(&self) -> Option<&dyn Buttons> {
+        self.buttons.as_deref()
     }
 
     pub fn name(&self) -> &str {

@@ -122,6 +122,34 @@ impl Inbound {
     }
 }
 
+/// A button under a posted message: what it says, and the data a press hands back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    /// At most 64 bytes (Telegram's `callback_data` limit; Discord allows 100).
+    pub data: String,
+    /// How the platform may colour it, where it can.
+    pub kind: ButtonKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ButtonKind {
+    Positive,
+    Negative,
+    Neutral,
+}
+
+/// Someone pressed a button the bot posted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Press {
+    pub chat: Target,
+    pub sender: Sender,
+    /// The platform id of the message the button is under.
+    pub message_id: String,
+    /// The pressed [`Button::data`].
+    pub data: String,
+}
+
 /// A message to post.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outbound {

@@ -1,7 +1,32 @@
 //! serenity messages → our inbound messages. Messages from bots (ourselves included) are dropped.
 
+use serenity::model::application::ComponentInteraction;
 use serenity::model::channel::{Message, MessageFlags};
-use switchboard_channel::{AudioAttachment, Inbound, SenderInfo, Target};
+use switchboard_channel::{AudioAttachment, Inbound, Press, SenderInfo, Target};
+
+/// A pressed message button → our [`Press`]. The chat is named as for messages: a DM by the
+/// user, a guild channel by its id.
+pub(crate) fn press(i: &ComponentInteraction) -> Press {
+    let chat = if i.guild_id.is_none() {
+        format!("dm:{}", i.user.id.get())
+    } else {
+        format!("channel:{}", i.channel_id.get())
+    };
+    Press {
+        chat: Target::new("discord", chat),
+        sender: SenderInfo {
+            id: i.user.id.get().to_string(),
+            name: Some(
+                i.user
+                    .global_name
+                    .clone()
+                    .unwrap_or_else(|| i.user.name.clone()),
+            ),
+        },
+        message_id: i.message.id.get().to_string(),
+        data: i.data.custom_id.clone(),
+    }
+}
 
 pub(crate) fn inbound(msg: &Message, me: u64) -> Option<Inbound> {
     if msg.author.bot || msg.author.id.get() == me {

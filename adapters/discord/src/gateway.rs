@@ -3,7 +3,9 @@
 
 use crate::DiscordSettings;
 use crate::rest::{Rest, next_session};
-use serenity::all::{Context, EventHandler, GatewayIntents, Message, Ready, ResumedEvent};
+use serenity::all::{
+    Context, EventHandler, GatewayIntents, Interaction, Message, Ready, ResumedEvent,
+};
 use serenity::gateway::GatewayError;
 use serenity::http::{HttpBuilder, HttpError};
 use std::sync::Arc;
@@ -187,6 +189,23 @@ impl EventHandler for Handler {
     async fn resume(&self, _ctx: Context, _event: ResumedEvent) {
         tracing::info!("discord: session resumed");
         self.health.connected();
+    }
+
+    /// Button presses: the core decides, and the interaction is answered within Discord's three
+    /// seconds either way (an ephemeral notice for the presser, or a silent acknowledgement).
+    async fn interaction_create(&self, _ctx: Context, interaction: Interaction) {
+        let Interaction::Component(i) = interaction else {
+            return;
+        };
+        let press = crate::convert::press(&i);
+        let notice = self.sink.pressed(press).await;
+        if let Err(e) = self
+            .rest
+            .answer_interaction(i.id.get(), &i.token, notice.as_deref())
+            .await
+        {
+            tracing::warn!(error = %e, "discord: cannot answer a button press");
+        }
     }
 
     async fn message(&self, _ctx: Context, msg: Message) {

@@ -46,6 +46,7 @@ pub fn connect(
     let handle = ChannelHandle::new("discord", rest.clone())
         .with_typing(rest.clone())
         .with_audio(rest.clone())
+        .with_buttons(rest.clone())
         .with_health(health.clone());
     Ok((handle, gateway::Runner::new(settings, rest, health)))
 }

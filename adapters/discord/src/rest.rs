@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use switchboard_channel::{
-    AudioAttachment, AudioFetcher, ChannelError, Outbound, Sender, Target, Typing,
+    AudioAttachment, AudioFetcher, Button, ButtonKind, Buttons, ChannelError, Outbound, Sender,
+    Target, Typing,
 };
 
 pub(crate) struct Rest {
@@ -195,9 +196,36 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response, ChannelErro
     })
 }
 
-#[async_trait]
-impl Sender for Rest {
-    async fn send(&self, m: &Outbound) -> Result<String, ChannelError> {
+impl Rest {
+    /// Answers an interaction: with `notice`, an ephemeral message only the presser sees; else a
+    /// deferred update (the message changes when the core settles it).
+    pub async fn answer_interaction(
+        &self,
+        id: u64,
+        token: &str,
+        notice: Option<&str>,
+    ) -> Result<(), ChannelError> {
+        let body = match notice {
+            Some(text) => {
+                serde_json::json!({ "type": 4, "data": { "content": text, "flags": 64 } })
+            }
+            None => serde_json::json!({ "type": 6 }),
+        };
+        let resp = self
+            .client
+            .post(self.url(&format!("/interactions/{id}/{token}/callback")))
+            .json(&body)
+            .send()
+            .await
+            .map_err(network)?;
+        check(resp).await.map(|_| ())
+    }
+
+    async fn post(
+        &self,
+        m: &Outbound,
+        components: Option<serde_json::Value>,
+    ) -> Result<String, ChannelError> {
         let channel = self.channel_for(&m.target).await?;
         self.respect_bucket(channel).await;
         let mut body = serde_json::json!({
@@ -208,6 +236,9 @@ impl Sender for Rest {
         if let Some(r) = &m.reply_to {
             body["message_reference"] =
                 serde_json::json!({ "message_id": r, "fail_if_not_exists": false });
+        }
+        if let Some(c) = components {
+            body["components"] = c;
         }
         let resp = self
             .client
@@ -225,9 +256,57 @@ impl Sender for Rest {
             .map_err(|e| ChannelError::Transient(e.to_string()))?;
         Ok(v["id"].as_str().unwrap_or_default().to_string())
     }
+}
+
+#[async_trait]
+impl Sender for Rest {
+    async fn send(&self, m: &Outbound) -> Result<String, ChannelError> {
+        self.post(m, None).await
+    }
 
     fn max_len(&self) -> usize {
         2000
+    }
+}
+
+/// Message components: one action row of buttons; a press arrives as an interaction.
+#[async_trait]
+impl Buttons for Rest {
+    async fn ask(&self, m: &Outbound, buttons: &[Button]) -> Result<String, ChannelError> {
+        let row: Vec<serde_json::Value> = buttons
+            .iter()
+            .map(|b| {
+                let style = match b.kind {
+                    ButtonKind::Positive => 3,
+                    ButtonKind::Negative => 4,
+                    ButtonKind::Neutral => 2,
+                };
+                serde_json::json!({ "type": 2, "style": style, "label": b.label, "custom_id": b.data })
+            })
+            .collect();
+        self.post(
+            m,
+            Some(serde_json::json!([{ "type": 1, "components": row }])),
+        )
+        .await
+    }
+
+    async fn settle(
+        &self,
+        target: &Target,
+        message_id: &str,
+        text: &str,
+    ) -> Result<(), ChannelError> {
+        let channel = self.channel_for(target).await?;
+        let resp = self
+            .client
+            .patch(self.url(&format!("/channels/{channel}/messages/{message_id}")))
+            .header("Authorization", &self.auth)
+            .json(&serde_json::json!({ "content": text, "components": [] }))
+            .send()
+            .await
+            .map_err(network)?;
+        check(resp).await.map(|_| ())
     }
 }
 

@@ -2,7 +2,7 @@
 //! bots are not conversation and are dropped here.
 
 use crate::BotInfo;
-use switchboard_channel::{AudioAttachment, Inbound, SenderInfo, Target};
+use switchboard_channel::{AudioAttachment, Inbound, Press, SenderInfo, Target};
 use teloxide::types::{Message, MessageKind, Update, UpdateKind};
 
 pub(crate) fn inbound(update: &Update, me: &BotInfo) -> Option<Inbound> {
@@ -10,6 +10,31 @@ pub(crate) fn inbound(update: &Update, me: &BotInfo) -> Option<Inbound> {
         return None; // edits, reactions, callbacks, …
     };
     message(msg, me)
+}
+
+/// A pressed inline-keyboard button → our [`Press`], with the callback query's id (which the
+/// answer must name). Presses on messages too old for Telegram to show are dropped.
+pub(crate) fn press(update: &Update) -> Option<(Press, String)> {
+    let UpdateKind::CallbackQuery(q) = &update.kind else {
+        return None;
+    };
+    let msg = q.message.as_ref()?;
+    let name = match &q.from.last_name {
+        Some(l) => format!("{} {l}", q.from.first_name),
+        None => q.from.first_name.clone(),
+    };
+    Some((
+        Press {
+            chat: Target::new("telegram", msg.chat().id.0.to_string()),
+            sender: SenderInfo {
+                id: q.from.id.0.to_string(),
+                name: Some(name),
+            },
+            message_id: msg.id().0.to_string(),
+            data: q.data.clone()?,
+        },
+        q.id.0.clone(),
+    ))
 }
 
 fn message(msg: &Message, me: &BotInfo) -> Option<Inbound> {

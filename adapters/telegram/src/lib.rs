@@ -84,7 +84,8 @@ pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), Te
     let health = Health::new(ChannelState::Starting);
     let handle = ChannelHandle::new("telegram", sender.clone())
         .with_typing(sender.clone())
-        .with_audio(sender)
+        .with_audio(sender.clone())
+        .with_buttons(sender)
         .with_health(health.clone());
     Ok((
         handle,

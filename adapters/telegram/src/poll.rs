@@ -8,8 +8,10 @@ use crate::api::{Api, CallError};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_channel::{Health, InboundSink};
-use teloxide::payloads::{GetUpdates, GetUpdatesSetters};
-use teloxide::types::AllowedUpdate;
+use teloxide::payloads::{
+    AnswerCallbackQuery, AnswerCallbackQuerySetters, GetUpdates, GetUpdatesSetters,
+};
+use teloxide::types::{AllowedUpdate, CallbackQueryId};
 use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
@@ -30,7 +32,7 @@ pub(crate) async fn run(
         let request = GetUpdates::new()
             .offset(offset)
             .timeout(poll_timeout.as_secs() as u32)
-            .allowed_updates(vec![AllowedUpdate::Message]);
+            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
         // Telegram answers within `poll_timeout`; a poll far past it is stalled.
         let stall_after = poll_timeout + Duration::from_secs(15);
         let result = tokio::select! {
@@ -57,6 +59,20 @@ pub(crate) async fn run(
                     .iter()
                     .filter_map(|u| crate::convert::inbound(u, &me))
                     .collect();
+                // Button presses are answered beside the poll, so a slow decision never holds it.
+                for (press, query) in updates.iter().filter_map(crate::convert::press) {
+                    let (sink, api) = (sink.clone(), api.clone());
+                    tokio::spawn(async move {
+                        let notice = sink.pressed(press).await;
+                        let mut answer = AnswerCallbackQuery::new(CallbackQueryId(query));
+                        if let Some(n) = notice {
+                            answer = answer.text(n);
+                        }
+                        if let Err(e) = api.call(&answer).await {
+                            tracing::debug!(error = %e, "telegram: answerCallbackQuery failed");
+                        }
+                    });
+                }
                 if !page.is_empty() && !store(&*sink, page, &shutdown).await {
                     return; // shutting down; the updates are redelivered next time
                 }

@@ -4,13 +4,19 @@
 use crate::api::{Api, CallError};
 use async_trait::async_trait;
 use std::time::Duration;
-use switchboard_channel::{AudioAttachment, ChannelError, Outbound, Sender, Target, Typing};
+use switchboard_channel::{
+    AudioAttachment, Button, Buttons, ChannelError, Outbound, Sender, Target, Typing,
+};
 use teloxide::net::Download;
 use teloxide::payloads::{
-    GetFile, SendChatAction, SendChatActionSetters, SendMessage, SendMessageSetters,
+    EditMessageText, EditMessageTextSetters, GetFile, SendChatAction, SendChatActionSetters,
+    SendMessage, SendMessageSetters,
 };
 use teloxide::prelude::*;
-use teloxide::types::{ChatAction, FileId, MessageId, ParseMode, ReplyParameters, ThreadId};
+use teloxide::types::{
+    ChatAction, FileId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ParseMode,
+    ReplyMarkup, ReplyParameters, ThreadId,
+};
 use teloxide::{ApiError, RequestError};
 
 pub(crate) struct TelegramSender {
@@ -36,12 +42,19 @@ fn message_id(s: &str) -> Option<MessageId> {
     s.parse::<i32>().ok().map(MessageId)
 }
 
-#[async_trait]
-impl Sender for TelegramSender {
-    async fn send(&self, m: &Outbound) -> Result<String, ChannelError> {
+impl TelegramSender {
+    /// Posts `m` as HTML (plain text if Telegram refuses the entities), with `markup` if given.
+    async fn post(
+        &self,
+        m: &Outbound,
+        markup: Option<ReplyMarkup>,
+    ) -> Result<String, ChannelError> {
         let chat = chat_id(&m.target)?;
         let build = |text: String, html: bool| {
             let mut req = SendMessage::new(chat, text);
+            if let Some(k) = &markup {
+                req = req.reply_markup(k.clone());
+            }
             if html {
                 req = req.parse_mode(ParseMode::Html);
             }
@@ -67,9 +80,48 @@ impl Sender for TelegramSender {
             Err(e) => Err(classify(e)),
         }
     }
+}
+
+#[async_trait]
+impl Sender for TelegramSender {
+    async fn send(&self, m: &Outbound) -> Result<String, ChannelError> {
+        self.post(m, None).await
+    }
 
     fn max_len(&self) -> usize {
         4096
+    }
+}
+
+/// Inline keyboards: a press arrives as a `callback_query` (see `poll`).
+#[async_trait]
+impl Buttons for TelegramSender {
+    async fn ask(&self, m: &Outbound, buttons: &[Button]) -> Result<String, ChannelError> {
+        let row: Vec<InlineKeyboardButton> = buttons
+            .iter()
+            .map(|b| InlineKeyboardButton::callback(b.label.clone(), b.data.clone()))
+            .collect();
+        let markup = ReplyMarkup::InlineKeyboard(InlineKeyboardMarkup::new(vec![row]));
+        self.post(m, Some(markup)).await
+    }
+
+    async fn settle(&self, target: &Target, posted: &str, text: &str) -> Result<(), ChannelError> {
+        let chat = chat_id(target)?;
+        let id = message_id(posted)
+            .ok_or_else(|| ChannelError::Rejected(format!("`{posted}` is not a message id")))?;
+        // An edit without `reply_markup` removes the keyboard.
+        let html = crate::html::markdown_to_html(text);
+        let req = EditMessageText::new(chat, id, html).parse_mode(ParseMode::Html);
+        match self.api.call(&req).await {
+            Ok(_) => Ok(()),
+            Err(CallError::Request(RequestError::Api(ApiError::CantParseEntities(_)))) => self
+                .api
+                .call(&EditMessageText::new(chat, id, text.to_string()))
+                .await
+                .map(|_| ())
+                .map_err(classify),
+            Err(e) => Err(classify(e)),
+        }
     }
 }
 

@@ -29,6 +29,19 @@ pub struct DSent {
     pub content: String,
     pub reply_to: Option<String>,
     pub at: Instant,
+    pub id: u64,
+    /// Message components as sent or last edited (`[]` or null: none).
+    pub components: Value,
+}
+
+/// An answer to an interaction: its id, the callback type (4 message, 6 deferred update) and
+/// the content shown (ephemeral when flag 64).
+#[derive(Clone, Debug)]
+pub struct InteractionAnswer {
+    pub interaction: u64,
+    pub kind: u64,
+    pub content: Option<String>,
+    pub ephemeral: bool,
 }
 
 enum Cmd {
@@ -63,6 +76,9 @@ struct Inner {
     first_identify: Option<Instant>,
     /// HELLO's heartbeat interval; 0 means the tests' 1 s.
     heartbeat_ms: u64,
+    interaction_answers: Vec<InteractionAnswer>,
+    /// Message edits: (channel, message, content).
+    edits: Vec<(u64, u64, String)>,
 }
 
 #[derive(Clone)]
@@ -128,6 +144,14 @@ impl FakeDiscord {
                 post(create_message).get(history),
             )
             .route("/api/v10/channels/{id}/typing", post(typing))
+            .route(
+                "/api/v10/channels/{id}/messages/{mid}",
+                axum::routing::patch(edit_message),
+            )
+            .route(
+                "/api/v10/interactions/{id}/{token}/callback",
+                post(interaction_callback),
+            )
             .route("/cdn/attachments/{id}/{file}", get(attachment))
             .layer(axum::middleware::from_fn_with_state(
                 inner.clone(),
@@ -188,6 +212,63 @@ impl FakeDiscord {
     }
 
     /// How many attachment downloads the CDN served.
+    /// `user` presses the button with `custom_id` under bot message `message` in `channel` (a
+    /// guild channel when `guild` is set, else a DM): an INTERACTION_CREATE of a message
+    /// component, checked against serenity's type. Returns the interaction id.
+    pub fn press(
+        &self,
+        channel: u64,
+        guild: Option<u64>,
+        user: u64,
+        message: u64,
+        custom_id: &str,
+    ) -> u64 {
+        let mut g = self.inner.lock().unwrap();
+        g.next_id += 1;
+        let id = g.next_id;
+        let user_json = json!({ "id": user.to_string(), "username": format!("user{user}"),
+            "discriminator": "0", "avatar": null, "global_name": format!("User {user}") });
+        let mut i = json!({
+            "id": id.to_string(), "application_id": BOT_ID.to_string(), "type": 3,
+            "data": { "custom_id": custom_id, "component_type": 2 },
+            "channel_id": channel.to_string(),
+            "token": format!("itoken-{id}"), "version": 1,
+            "message": message_json(message, channel, guild, BOT_ID, "question", false),
+            "locale": "en-US", "entitlements": [], "authorizing_integration_owners": {},
+            "app_permissions": "0", "attachment_size_limit": 8388608,
+        });
+        match guild {
+            Some(gid) => {
+                i["guild_id"] = json!(gid.to_string());
+                i["member"] = json!({ "user": user_json, "roles": [], "joined_at": "2026-01-01T00:00:00.000000+00:00",
+                    "deaf": false, "mute": false, "flags": 0, "permissions": "0" });
+            }
+            None => i["user"] = user_json,
+        }
+        if let Err(e) = serde_json::from_value::<
+            switchboard_discord::serenity::model::application::Interaction,
+        >(i.clone())
+        {
+            panic!("fixture does not match serenity's Interaction: {e}\n{i}");
+        }
+        g.seq += 1;
+        let event = json!({ "op": 0, "t": "INTERACTION_CREATE", "s": g.seq, "d": i });
+        match &g.conn {
+            Some(tx) if tx.send(Cmd::Send(event.clone())).is_ok() => {}
+            _ => g.pending.push(event),
+        }
+        id
+    }
+
+    pub fn interaction_answers(&self) -> Vec<InteractionAnswer> {
+        self.inner.lock().unwrap().interaction_answers.clone()
+    }
+
+    /// Message edits: (channel, message, content).
+    pub fn edits(&self) -> Vec<(u64, u64, String)> {
+        self.inner.lock().unwrap().edits.clone()
+    }
+
     pub fn cdn_fetches(&self) -> u32 {
         self.inner.lock().unwrap().cdn_fetches
     }
@@ -423,6 +504,8 @@ async fn create_message(
             .as_str()
             .map(str::to_string),
         at: Instant::now(),
+        id: mid,
+        components: v["components"].clone(),
     });
     let m = message_json(mid, id, None, BOT_ID, &content, false);
     g.history.entry(id).or_default().push(m.clone());
@@ -430,6 +513,48 @@ async fn create_message(
     h.insert("x-ratelimit-remaining", "4".parse().unwrap());
     h.insert("x-ratelimit-reset-after", "1.000".parse().unwrap());
     (StatusCode::OK, h, axum::Json(m)).into_response()
+}
+
+async fn edit_message(
+    State((inner, _)): State<St>,
+    Path((id, mid)): Path<(u64, u64)>,
+    body: Bytes,
+) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let mut g = inner.lock().unwrap();
+    let content = v["content"].as_str().unwrap_or_default().to_string();
+    let Some(sent) = g.sent.iter_mut().find(|s| s.id == mid && s.channel == id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "message": "Unknown Message", "code": 10008 })),
+        )
+            .into_response();
+    };
+    sent.content = content.clone();
+    if v.get("components").is_some() {
+        sent.components = v["components"].clone();
+    }
+    g.edits.push((id, mid, content.clone()));
+    axum::Json(message_json(mid, id, None, BOT_ID, &content, false)).into_response()
+}
+
+async fn interaction_callback(
+    State((inner, _)): State<St>,
+    Path((id, _token)): Path<(u64, String)>,
+    body: Bytes,
+) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+    inner
+        .lock()
+        .unwrap()
+        .interaction_answers
+        .push(InteractionAnswer {
+            interaction: id,
+            kind: v["type"].as_u64().unwrap_or(0),
+            content: v["data"]["content"].as_str().map(str::to_string),
+            ephemeral: v["data"]["flags"].as_u64().unwrap_or(0) & 64 != 0,
+        });
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn session(tcp: tokio::net::TcpStream, inner: Arc<Mutex<Inner>>, resume_url: String) {

@@ -2,7 +2,8 @@
 //! to talk to through `channels.telegram.apiUrl`.
 //!
 //! It implements `getMe`, `getUpdates` (long polling with `offset` confirmation and `timeout`),
-//! `sendMessage`, `sendChatAction`, `setMyCommands`, `deleteWebhook`, `getFile` and file download.
+//! `sendMessage` (with inline keyboards), `editMessageText`, `answerCallbackQuery`, `sendChatAction`,
+//! `setMyCommands`, `deleteWebhook`, `getFile` and file download; tests can press buttons.
 //! Tests queue user updates (checked against teloxide's own `Update` type, since teloxide drops
 //! updates it cannot parse), read what the bot sent, and inject failures per method: an HTTP error
 //! with Telegram's error body (429 with `retry_after`, 400, 502), malformed JSON, or a dropped
@@ -59,6 +60,19 @@ pub struct Sent {
     pub thread: Option<i64>,
     pub reply_to: Option<i64>,
     pub at: Instant,
+    /// The message id the fake gave it.
+    pub id: i64,
+    /// Its inline keyboard, as sent or as last edited (`None`: no buttons).
+    pub markup: Option<Value>,
+}
+
+/// An `editMessageText` the bot made.
+#[derive(Clone, Debug)]
+pub struct Edit {
+    pub chat_id: i64,
+    pub message_id: i64,
+    pub text: String,
+    pub markup: Option<Value>,
 }
 
 #[derive(Default)]
@@ -85,6 +99,9 @@ struct Inner {
     /// Messages (their `reply_to`) posted by a sendMessage whose answer was then dropped.
     acted_then_dropped: Vec<i64>,
     chaos: Option<Chaos>,
+    edits: Vec<Edit>,
+    /// `answerCallbackQuery` calls: (callback query id, text shown).
+    answers: Vec<(String, Option<String>)>,
 }
 
 #[derive(Clone)]
@@ -231,6 +248,35 @@ impl FakeTelegram {
     }
 
     /// How many file downloads were served.
+    /// `user` presses the inline button with `data` under bot message `message_id` in `chat`
+    /// (a private chat when `chat` > 0). Returns the callback query id.
+    pub fn press(&self, chat: i64, user: i64, message_id: i64, data: &str) -> String {
+        let query = format!("cb-{user}-{message_id}-{}", self.next_message_id());
+        let chat_json = if chat > 0 {
+            json!({ "id": chat, "type": "private", "first_name": "U" })
+        } else {
+            json!({ "id": chat, "type": "supergroup", "title": "Team" })
+        };
+        self.push(json!({ "callback_query": {
+            "id": query,
+            "from": { "id": user, "is_bot": false, "first_name": format!("User{user}") },
+            "message": { "message_id": message_id, "date": 1_700_000_000, "chat": chat_json,
+                         "from": bot_user(), "text": "question" },
+            "chat_instance": "ci-1",
+            "data": data,
+        } }));
+        query
+    }
+
+    pub fn edits(&self) -> Vec<Edit> {
+        self.inner.lock().unwrap().edits.clone()
+    }
+
+    /// `answerCallbackQuery` calls: (query id, text shown to the presser).
+    pub fn answers(&self) -> Vec<(String, Option<String>)> {
+        self.inner.lock().unwrap().answers.clone()
+    }
+
     pub fn downloads(&self) -> u32 {
         self.inner.lock().unwrap().downloads
     }
@@ -527,6 +573,8 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
                 thread: params["message_thread_id"].as_i64(),
                 reply_to: params["reply_parameters"]["message_id"].as_i64(),
                 at: Instant::now(),
+                id,
+                markup: params.get("reply_markup").filter(|m| !m.is_null()).cloned(),
             });
             let chat_json = if chat > 0 {
                 json!({ "id": chat, "type": "private", "first_name": "U" })
@@ -537,6 +585,46 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
                 json!({ "message_id": id, "date": 1_700_000_000, "chat": chat_json,
                        "from": bot_user(), "text": text }),
             )
+        }
+        "editmessagetext" => {
+            let chat = params["chat_id"].as_i64().unwrap_or_default();
+            let mid = params["message_id"].as_i64().unwrap_or_default();
+            let text = params["text"].as_str().unwrap_or_default().to_string();
+            let markup = params.get("reply_markup").filter(|m| !m.is_null()).cloned();
+            let mut g = inner.lock().unwrap();
+            let Some(sent) = g.sent.iter_mut().find(|s| s.id == mid && s.chat_id == chat) else {
+                return fault_response(Fault::Error {
+                    code: 400,
+                    description: "Bad Request: message to edit not found".into(),
+                    retry_after: None,
+                });
+            };
+            sent.text = text.clone();
+            sent.markup = markup.clone();
+            g.edits.push(Edit {
+                chat_id: chat,
+                message_id: mid,
+                text: text.clone(),
+                markup,
+            });
+            let chat_json = if chat > 0 {
+                json!({ "id": chat, "type": "private", "first_name": "U" })
+            } else {
+                json!({ "id": chat, "type": "supergroup", "title": "Team" })
+            };
+            ok(
+                json!({ "message_id": mid, "date": 1_700_000_000, "chat": chat_json,
+                       "from": bot_user(), "text": text, "edit_date": 1_700_000_001 }),
+            )
+        }
+        "answercallbackquery" => {
+            let id = params["callback_query_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let text = params["text"].as_str().map(str::to_string);
+            inner.lock().unwrap().answers.push((id, text));
+            ok(json!(true))
         }
         "getfile" => {
             let id = params["file_id"].as_str().unwrap_or_default();

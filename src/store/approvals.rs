@@ -1,0 +1,335 @@
+//! Approval requests (see `crate::coordinator::approvals` for the flow).
+
+use super::Cached;
+use super::{Result, SessionId, Store, now_ms};
+use rusqlite::{OptionalExtension, Row, params};
+
+pub type ApprovalId = i64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    Pending,
+    Approved,
+    Denied,
+    /// No answer in time: a denial.
+    Expired,
+}
+
+impl ApprovalStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Denied => "denied",
+            Self::Expired => "expired",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "approved" => Self::Approved,
+            "denied" => Self::Denied,
+            "expired" => Self::Expired,
+            _ => Self::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ApprovalRow {
+    pub id: ApprovalId,
+    pub session: SessionId,
+    pub agent: String,
+    pub target: Option<String>,
+    pub thread: Option<String>,
+    pub requester: Option<String>,
+    pub tool: String,
+    pub args: String,
+    pub status: ApprovalStatus,
+    pub scope: Option<String>,
+    pub decided_by: Option<String>,
+    pub message_id: Option<String>,
+    pub consumed: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub struct NewApproval<'a> {
+    pub session: SessionId,
+    pub agent: &'a str,
+    pub target: Option<&'a str>,
+    pub thread: Option<&'a str>,
+    pub requester: Option<&'a str>,
+    pub tool: &'a str,
+    pub args: &'a str,
+    pub ttl_ms: i64,
+}
+
+const COLUMNS: &str = "id, session_id, agent, target, thread, requester, tool, args, status, scope, \
+                       decided_by, message_id, consumed, created_at, expires_at";
+
+fn row(r: &Row) -> rusqlite::Result<ApprovalRow> {
+    Ok(ApprovalRow {
+        id: r.get(0)?,
+        session: r.get(1)?,
+        agent: r.get(2)?,
+        target: r.get(3)?,
+        thread: r.get(4)?,
+        requester: r.get(5)?,
+        tool: r.get(6)?,
+        args: r.get(7)?,
+        status: ApprovalStatus::parse(&r.get::<_, String>(8)?),
+        scope: r.get(9)?,
+        decided_by: r.get(10)?,
+        message_id: r.get(11)?,
+        consumed: r.get::<_, i64>(12)? != 0,
+        created_at: r.get(13)?,
+        expires_at: r.get(14)?,
+    })
+}
+
+impl Store {
+    /// Whether `tool` was allowed for the rest of `session`.
+    pub fn approval_granted(&self, session: SessionId, tool: &str) -> Result<bool> {
+        self.with(|c| {
+            Ok(c.one(
+                "SELECT 1 FROM approval_grants WHERE session_id = ?1 AND tool = ?2",
+                params![session, tool],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+        })
+    }
+
+    /// The request a call should wait on instead of asking again: the same session, tool and
+    /// arguments, still pending, or approved and not yet used (answered while the turn that
+    /// asked was gone).
+    pub fn approval_reusable(
+        &self,
+        session: SessionId,
+        tool: &str,
+        args: &str,
+    ) -> Result<Option<ApprovalRow>> {
+        let now = now_ms();
+        self.with(|c| {
+            Ok(c.one(
+                &format!(
+                    "SELECT {COLUMNS} FROM approvals WHERE session_id = ?1 AND tool = ?2 AND args = ?3
+                     AND ((status = 'pending' AND expires_at > ?4) OR (status = 'approved' AND consumed = 0))
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                params![session, tool, args, now],
+                row,
+            )
+            .optional()?)
+        })
+    }
+
+    pub fn approval_create(&self, a: &NewApproval) -> Result<ApprovalRow> {
+        let now = now_ms();
+        self.with(|c| {
+            c.run(
+                "INSERT INTO approvals (session_id, agent, target, thread, requester, tool, args, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    a.session,
+                    a.agent,
+                    a.target,
+                    a.thread,
+                    a.requester,
+                    a.tool,
+                    a.args,
+                    now,
+                    now + a.ttl_ms
+                ],
+            )?;
+            let id = c.last_insert_rowid();
+            Ok(c.one(
+                &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+                [id],
+                row,
+            )?)
+        })
+    }
+
+    pub fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalRow>> {
+        self.with(|c| {
+            Ok(c.one(
+                &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+                [id],
+                row,
+            )
+            .optional()?)
+        })
+    }
+
+    pub fn approval_set_message(&self, id: ApprovalId, message_id: &str) -> Result<()> {
+        self.with(|c| {
+            c.run(
+                "UPDATE approvals SET message_id = ?2 WHERE id = ?1",
+                params![id, message_id],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Answers a pending, unexpired request; `scope` `session` also grants the tool for the rest
+    /// of the session. `None` when it was no longer pending (answered, expired, unknown).
+    pub fn approval_decide(
+        &self,
+        id: ApprovalId,
+        approve: bool,
+        session_scope: bool,
+        by: &str,
+    ) -> Result<Option<ApprovalRow>> {
+        let now = now_ms();
+        self.tx(|tx| {
+            let status = if approve { "approved" } else { "denied" };
+            let scope = match (approve, session_scope) {
+                (true, true) => Some("session"),
+                (true, false) => Some("once"),
+                _ => None,
+            };
+            let changed = tx.run(
+                "UPDATE approvals SET status = ?2, scope = ?3, decided_by = ?4, decided_at = ?5
+                 WHERE id = ?1 AND status = 'pending' AND expires_at > ?5",
+                params![id, status, scope, by, now],
+            )?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            let r = tx.one(
+                &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
+                [id],
+                row,
+            )?;
+            if scope == Some("session") {
+                tx.run(
+                    "INSERT INTO approval_grants (session_id, tool, granted_by, created_at)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                    params![r.session, r.tool, by, now],
+                )?;
+            }
+            Ok(Some(r))
+        })
+    }
+
+    /// Marks an approval as used by the call it allowed.
+    pub fn approval_consume(&self, id: ApprovalId) -> Result<()> {
+        self.with(|c| {
+            c.run("UPDATE approvals SET consumed = 1 WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
+    /// Expires pending requests past their time; returns them (their questions need settling).
+    pub fn approvals_expire(&self, only: Option<ApprovalId>) -> Result<Vec<ApprovalRow>> {
+        let now = now_ms();
+        self.tx(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM approvals WHERE status = 'pending' AND expires_at <= ?1
+                 AND (?2 IS NULL OR id = ?2)"
+            ))?;
+            let rows = stmt
+                .query_map(params![now, only], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            for r in &rows {
+                tx.run(
+                    "UPDATE approvals SET status = 'expired', decided_at = ?2 WHERE id = ?1",
+                    params![r.id, now],
+                )?;
+            }
+            Ok(rows)
+        })
+    }
+
+    /// Requests, newest first: pending only, or the latest 50 of any state.
+    pub fn approvals_list(&self, pending_only: bool) -> Result<Vec<ApprovalRow>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM approvals WHERE (?1 = 0 OR status = 'pending')
+                 ORDER BY id DESC LIMIT 50"
+            ))?;
+            Ok(stmt
+                .query_map([pending_only as i64], row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_answered_once_reused_until_used_and_expires() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("db")).unwrap();
+        let new = |ttl_ms| NewApproval {
+            session: 7,
+            agent: "jarvis",
+            target: Some("telegram:1"),
+            thread: None,
+            requester: Some("1"),
+            tool: "exec",
+            args: "{\"command\":\"ls\"}",
+            ttl_ms,
+        };
+        let a = store.approval_create(&new(60_000)).unwrap();
+        assert_eq!(a.status, ApprovalStatus::Pending);
+        let again = store
+            .approval_reusable(7, "exec", &a.args)
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.id, a.id);
+        assert!(store.approval_reusable(7, "exec", "{}").unwrap().is_none());
+        let d = store
+            .approval_decide(a.id, true, false, "Ann")
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.status, ApprovalStatus::Approved);
+        assert!(
+            store
+                .approval_decide(a.id, false, false, "Bob")
+                .unwrap()
+                .is_none()
+        );
+        // Approved but not used: still what the call finds; once used, not.
+        assert!(
+            store
+                .approval_reusable(7, "exec", &a.args)
+                .unwrap()
+                .is_some()
+        );
+        store.approval_consume(a.id).unwrap();
+        assert!(
+            store
+                .approval_reusable(7, "exec", &a.args)
+                .unwrap()
+                .is_none()
+        );
+        assert!(!store.approval_granted(7, "exec").unwrap());
+
+        let s = store.approval_create(&new(60_000)).unwrap();
+        store.approval_decide(s.id, true, true, "Ann").unwrap();
+        assert!(store.approval_granted(7, "exec").unwrap());
+
+        let e = store.approval_create(&new(-1)).unwrap();
+        assert!(
+            store
+                .approval_decide(e.id, true, false, "Ann")
+                .unwrap()
+                .is_none()
+        );
+        let expired = store.approvals_expire(None).unwrap();
+        assert_eq!(expired.len(), 1);
+        assert_eq!(
+            store.approval(e.id).unwrap().unwrap().status,
+            ApprovalStatus::Expired
+        );
+        assert_eq!(store.approvals_list(true).unwrap().len(), 0);
+        assert_eq!(store.approvals_list(false).unwrap().len(), 3);
+    }
+}
