@@ -67,7 +67,8 @@ case "${1:-}" in
     cargo test --workspace --locked ;;
   bench)
     deps
-    for b in core telegram discord cron memory voice; do cargo bench --locked --bench "$b"; done ;;
+    test_tools
+    for b in core telegram discord cron memory voice tools; do cargo bench --locked --bench "$b"; done ;;
   guard)
     deps
     # Only figures that do not depend on the machine's speed are compared (idle RSS, calls and

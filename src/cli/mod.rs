@@ -323,8 +323,10 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging(default: &str) {
+    // The MCP SDK logs every session's start (with the server's whole instructions text) at
+    // info: ours says what matters ("MCP server ready", restarts, failures).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},rmcp=warn")));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

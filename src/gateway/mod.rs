@@ -196,7 +196,10 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
         })?;
     let gateway = Gateway::start(config.clone(), Models::from_config(&config), Vec::new())?;
     crate::resident::heap::spawn_trimmer();
-    spawn_startup_page_drop(gateway.coordinator.channels().clone());
+    spawn_startup_page_drop(
+        gateway.coordinator.channels().clone(),
+        gateway.coordinator.agents().tools().mcp().clone(),
+    );
     tracing::info!(
         %addr,
         state = %config.state_dir().display(),
@@ -207,8 +210,13 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
 }
 
 /// Once start-up is over (every channel connected or given up, ten seconds at most), drops the
-/// code pages only start-up needed (see `resident::pages`).
-fn spawn_startup_page_drop(channels: crate::channels::Channels) {
+/// code pages only start-up needed (see `resident::pages`); again once the MCP servers have made
+/// their first start (their handshakes fault in code the idle gateway does not need: ~5 MiB for
+/// two stdio servers).
+fn spawn_startup_page_drop(
+    channels: crate::channels::Channels,
+    mcp: std::sync::Arc<crate::tools::mcp::Servers>,
+) {
     use switchboard_channel::ChannelState;
     tokio::spawn(async move {
         for _ in 0..100 {
@@ -230,6 +238,15 @@ fn spawn_startup_page_drop(channels: crate::channels::Channels) {
             kib = bytes / 1024,
             "dropped start-up pages of code and read-only data"
         );
+        if mcp.is_empty() {
+            return;
+        }
+        mcp.first_starts_done(Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let bytes = tokio::task::spawn_blocking(crate::resident::pages::drop_startup_pages)
+            .await
+            .unwrap_or(0);
+        tracing::debug!(kib = bytes / 1024, "dropped MCP start-up pages");
     });
 }
 

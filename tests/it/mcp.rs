@@ -66,6 +66,15 @@ async fn a_telegram_turn_calls_mcp_tools_and_answers_with_their_results() {
     )
     .await;
     let list = wait_ready(&gw, &["time", "every"]).await;
+    // server-everything registers more tools once initialized and says so with
+    // notifications/tools/list_changed: the list is fetched again.
+    for _ in 0..200 {
+        if gw.log().contains("MCP tools changed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(gw.log().contains("MCP tools changed"), "{}", gw.log());
     let tools = server(&list, "time")["tools"].clone();
     assert!(
         tools

@@ -153,6 +153,21 @@ impl Servers {
         all
     }
 
+    /// Waits (at most `limit`) until no server is still making its first start.
+    pub async fn first_starts_done(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if self
+                .servers
+                .values()
+                .all(|s| s.state.lock().status != Status::Starting)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.servers.is_empty()
     }
