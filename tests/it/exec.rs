@@ -58,6 +58,13 @@ async fn run_probe(sandbox: &str) -> (String, usize, std::path::PathBuf) {
     model.on(Some("probe"), Reply::Text("probed".into()));
     assert_eq!(gw.chat("c1", "probe the sandbox").await, "probed");
     let out = model.requests().last().unwrap().tool_results()[0].clone();
+    let doctor = stdout(&gw.cli(&["doctor"]).await);
+    let expected = if sandbox == "bwrap" {
+        "exec sandbox: bubblewrap"
+    } else {
+        "exec sandbox: none"
+    };
+    assert!(doctor.contains(expected), "{doctor}");
     let ws = gw.workspace("jarvis");
     let written = ws.join("made-in-workspace").exists();
     assert!(written, "the workspace is writable: {out}");

@@ -410,3 +410,46 @@ async fn mcp_test_starts_a_server_once_when_the_gateway_is_down() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("no MCP server named `nope`"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_past_the_servers_timeout_is_a_tool_error() {
+    if !available("mcp-server-everything", "mcp call timeout") {
+        return;
+    }
+    let model = FakeModel::start().await;
+    let gw = TestGateway::start(
+        &model,
+        r#"mcp: { servers: { every: { command: "mcp-server-everything", timeoutSeconds: 1 } } },"#,
+    )
+    .await;
+    wait_ready(&gw, &["every"]).await;
+    model.on(
+        Some("slow"),
+        Reply::Tool {
+            name: "every__trigger-long-running-operation".into(),
+            input: json!({ "duration": 10, "steps": 2 }),
+        },
+    );
+    model.on(Some("slow"), Reply::Text("it took too long".into()));
+    assert_eq!(gw.chat("c1", "do the slow thing").await, "it took too long");
+    let results = model.requests().last().unwrap().tool_results();
+    assert!(
+        results[0].contains("did not answer within 1s"),
+        "{results:?}"
+    );
+    // The server is still usable afterwards.
+    model.on(
+        Some("echo"),
+        Reply::Tool {
+            name: "every__echo".into(),
+            input: json!({ "message": "still here" }),
+        },
+    );
+    model.on(Some("echo"), Reply::Text("ok".into()));
+    assert_eq!(gw.chat("c1", "echo please").await, "ok");
+    let results = model.requests().last().unwrap().tool_results();
+    assert!(
+        results.last().unwrap().contains("Echo: still here"),
+        "{results:?}"
+    );
+}

@@ -194,3 +194,31 @@ async fn a_page_cannot_close_its_untrusted_block() {
         "the prompt says what the marks mean"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_search_through_searxng() {
+    let searx = FakeBrave::start().await;
+    let model = FakeModel::start().await;
+    let gw = TestGateway::start(
+        &model,
+        &format!(
+            r#"tools: {{ web: {{ search: {{ provider: "searxng", baseUrl: "{}" }} }} }},"#,
+            searx.url
+        ),
+    )
+    .await;
+    model.on(
+        Some("look up"),
+        Reply::Tool {
+            name: "web_search".into(),
+            input: json!({ "query": "otters" }),
+        },
+    );
+    model.on(Some("look up"), Reply::Text("found".into()));
+    assert_eq!(gw.chat("c1", "look up otters").await, "found");
+    let r = &model.requests().last().unwrap().tool_results()[0];
+    assert!(
+        r.contains("1. SearX: otters") && r.contains("https://searx.example/result"),
+        "{r}"
+    );
+}

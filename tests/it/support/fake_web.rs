@@ -133,7 +133,23 @@ impl FakeBrave {
     pub async fn start() -> FakeBrave {
         let tokens: Arc<Mutex<Vec<String>>> = Default::default();
         let t = tokens.clone();
-        let app = Router::new().route(
+        let app = Router::new()
+            // SearXNG's JSON API, on the same server.
+            .route(
+                "/search",
+                get(|Query(q): Query<HashMap<String, String>>| async move {
+                    if q.get("format").map(String::as_str) != Some("json") {
+                        return StatusCode::FORBIDDEN.into_response();
+                    }
+                    let query = q.get("q").cloned().unwrap_or_default();
+                    axum::Json(json!({ "query": query, "number_of_results": 1, "results": [
+                        { "url": "https://searx.example/result", "title": format!("SearX: {query}"),
+                          "content": "A result from SearXNG.", "engine": "duckduckgo" }
+                    ] }))
+                    .into_response()
+                }),
+            )
+            .route(
             "/res/v1/web/search",
             get(
                 move |headers: HeaderMap, Query(q): Query<HashMap<String, String>>| {
