@@ -196,6 +196,7 @@ async fn run() {
         model: None,
         is_worker: false,
         sender: None,
+        cancel: Default::default(),
     };
     let mut lat = Vec::new();
     for _ in 0..200 {

@@ -69,6 +69,30 @@ pub struct TurnResult {
     pub context_tokens: u64,
 }
 
+/// What a turn stopped by `/stop` answers: the text it had, marked as stopped. The answer is
+/// stored as the assistant's turn, so the next message is not run together with the stopped one.
+fn stopped(last_text: String, mut turns: Vec<NewTurn>, context_tokens: u64) -> TurnResult {
+    let reply = if last_text.trim().is_empty() {
+        "⏹ Stopped.".to_string()
+    } else {
+        format!("{last_text}\n\n⏹ (stopped)")
+    };
+    let marker = Message {
+        role: Role::Assistant,
+        content: vec![Block::Text {
+            text: format!("{reply} [the user stopped this answer]"),
+        }],
+    };
+    if let Ok(t) = new_turn(&marker, 0) {
+        turns.push(t);
+    }
+    TurnResult {
+        reply,
+        turns,
+        context_tokens,
+    }
+}
+
 fn new_turn(m: &Message, tokens: u64) -> Result<NewTurn, AgentError> {
     Ok(NewTurn {
         role: match m.role {
@@ -221,7 +245,10 @@ impl Agents {
                 max_tokens: 4096,
             };
             let estimate = tokens::estimate(&req.system, &req.messages);
-            let (resp, used) = self.models.complete(&role, req).await?;
+            let (resp, used) = tokio::select! {
+                r = self.models.complete(&role, req) => r?,
+                _ = ctx.cancel.cancelled() => return Ok(stopped(last_text, turns, context_tokens)),
+            };
             tracing::debug!(model = %used, tokens = resp.usage.output_tokens, "model answered");
             context_tokens = if resp.usage.input_tokens > 0 {
                 resp.usage.input_tokens + resp.usage.output_tokens
@@ -257,8 +284,21 @@ impl Agents {
                 });
             }
             let mut results = Vec::with_capacity(calls.len());
+            let mut cancelled = false;
             for (id, name, input) in calls {
-                let out = self.tools.run(&name, &input, &skills, ctx, host).await;
+                // Once stopped, the remaining calls are answered without running, so the stored
+                // history keeps every call paired with a result.
+                let out = if cancelled {
+                    crate::tools::ToolOutput::error("not run: the user stopped this turn")
+                } else {
+                    tokio::select! {
+                        out = self.tools.run(&name, &input, &skills, ctx, host) => out,
+                        _ = ctx.cancel.cancelled() => {
+                            cancelled = true;
+                            crate::tools::ToolOutput::error("cancelled: the user stopped this turn")
+                        }
+                    }
+                };
                 tracing::debug!(tool = %name, error = out.is_error, "tool ran");
                 results.push(Block::ToolResult {
                     tool_use_id: id,
@@ -273,6 +313,9 @@ impl Agents {
             };
             turns.push(new_turn(&results, 0)?);
             std::sync::Arc::make_mut(&mut messages).push(results);
+            if cancelled || ctx.cancel.is_cancelled() {
+                return Ok(stopped(last_text, turns, context_tokens));
+            }
         }
         let reply = if last_text.is_empty() {
             format!("(stopped after {MAX_STEPS} tool steps without a final answer)")

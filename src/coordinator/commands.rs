@@ -1,4 +1,4 @@
-//! Chat commands: `/help`, `/new`, `/status`, `/task`, `/tasks`, `/cancel`, `/agent`.
+//! Chat commands: `/help`, `/new`, `/status`, `/task`, `/tasks`, `/cancel`, `/agent`, `/stop`, ….
 
 use super::Coordinator;
 use crate::store::main_key;
@@ -16,6 +16,8 @@ pub enum Command {
     Cron,
     Compact,
     Model(String),
+    /// Abort the turn in progress (handled beside the chat's queue, not in it).
+    Stop,
     Unknown(String),
 }
 
@@ -29,6 +31,7 @@ pub const HELP: &str = "Commands:
 /cron — this chat's scheduled jobs
 /compact — summarize older messages of this conversation now
 /model ROLE — use another model here (a role such as fast or coding, or provider/model; `reset` to undo)
+/stop — stop the answer in progress
 /help — this list";
 
 /// A command, if the message is one. `/cmd@BotName` (Telegram groups) is accepted.
@@ -54,6 +57,7 @@ pub fn parse(text: &str) -> Option<Command> {
         "cron" => Command::Cron,
         "compact" => Command::Compact,
         "model" => Command::Model(args.to_string()),
+        "stop" => Command::Stop,
         _ => Command::Unknown(name),
     })
 }
@@ -148,6 +152,7 @@ pub async fn run(c: &Coordinator, m: &Inbound, cmd: Command) -> Option<String> {
             Ok(jobs) => crate::cron::describe(&jobs, c.config().tz()),
             Err(e) => format!("⚠️ {e}"),
         },
+        Command::Stop => c.stop_turn(m),
         Command::Unknown(name) => format!("Unknown command /{name}. Try /help."),
     })
 }

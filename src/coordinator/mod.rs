@@ -51,6 +51,8 @@ struct Inner {
     started: Instant,
     clock: Arc<dyn crate::cron::clock::Clock>,
     approvals: approvals::Waiters,
+    /// The turn running in each lane, for `/stop`.
+    running: parking_lot::Mutex<std::collections::HashMap<String, CancellationToken>>,
 }
 
 /// What start-up recovered from a previous run.
@@ -94,6 +96,7 @@ impl Coordinator {
                 started: Instant::now(),
                 clock: crate::cron::clock::from_env(),
                 approvals: approvals::Waiters::default(),
+                running: parking_lot::Mutex::default(),
             }),
         }
     }
@@ -182,6 +185,12 @@ impl Coordinator {
     }
 
     fn dispatch(&self, id: InboxId, m: Inbound) {
+        // `/stop` must not wait behind the turn it stops.
+        if commands::parse(&m.text) == Some(commands::Command::Stop) {
+            let reply = self.stop_turn(&m);
+            self.finish_with(id, &m, reply);
+            return;
+        }
         let this = self.clone();
         let span = tracing::info_span!("inbound", inbox = id, chat = %m.chat);
         self.inner.lanes.push(
@@ -300,8 +309,22 @@ impl Coordinator {
             model: self.chat_model(m),
             is_worker: false,
             sender: Some(m.sender.id.clone()),
+            cancel: Default::default(),
         };
         let text = user_text(m);
+        let lane = Self::lane_key(m);
+        self.inner
+            .running
+            .lock()
+            .insert(lane.clone(), ctx.cancel.clone());
+        // Removed however the turn ends (this future may also be dropped at shutdown).
+        struct Running<'a>(&'a Coordinator, String);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.inner.running.lock().remove(&self.1);
+            }
+        }
+        let _running = Running(self, lane);
         let typing = self.start_typing(&m.chat, m.thread.as_deref());
         let span = tracing::info_span!("turn", agent = %agent, session);
         let mut result = self
@@ -345,6 +368,17 @@ impl Coordinator {
     }
 
     /// Stores `text` as the reply to inbox message `id` (no turns) and queues it.
+    /// Cancels the turn running in `m`'s chat (and thread); what to answer.
+    pub(crate) fn stop_turn(&self, m: &Inbound) -> String {
+        match self.inner.running.lock().get(&Self::lane_key(m)) {
+            Some(t) if !t.is_cancelled() => {
+                t.cancel();
+                "⏹ Stopping the answer in progress.".into()
+            }
+            _ => "Nothing is running in this chat.".into(),
+        }
+    }
+
     fn finish_with(&self, id: InboxId, m: &Inbound, text: String) {
         let out = NewOutbox {
             target: m.chat.to_string(),
@@ -503,6 +537,7 @@ impl Coordinator {
             model: self.chat_model(m),
             is_worker: false,
             sender: Some(m.sender.id.clone()),
+            cancel: Default::default(),
         };
         match self.inner.agents.compact(&ctx, self).await {
             Ok(Some(summary)) => format!(

@@ -158,6 +158,7 @@ impl Coordinator {
             model: None,
             is_worker: true,
             sender: None,
+            cancel: Default::default(),
         };
         let turn = self.agents().run_turn(&ctx, &task.prompt, self);
         let result = tokio::select! {

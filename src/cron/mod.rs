@@ -357,6 +357,7 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
         model: None,
         is_worker: true,
         sender: None,
+        cancel: Default::default(),
     };
     let result = c.agents().run_turn(&ctx, &job.message, c).await;
     let _ = store.session_end(session);

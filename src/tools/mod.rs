@@ -38,6 +38,8 @@ pub struct TurnContext {
     pub is_worker: bool,
     /// Who sent the message this turn answers (they may answer its approval requests).
     pub sender: Option<String>,
+    /// Cancelled by `/stop`: the turn ends at once with what it has.
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// A cron job the agent asks for (the coordinator validates and stores it).

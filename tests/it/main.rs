@@ -19,6 +19,7 @@ mod reliability;
 mod reset;
 mod skills;
 mod soak;
+mod stop;
 mod support;
 mod tasks;
 mod telegram;

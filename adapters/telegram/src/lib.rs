@@ -60,6 +60,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("cancel", "Cancel a task: /cancel ID"),
     ("agent", "Switch this chat's agent: /agent name"),
     ("cron", "This chat's scheduled jobs"),
+    ("stop", "Stop the answer in progress"),
 ];
 
 /// Builds the client and the channel handle (for sending) at once; returns the poller, which
