@@ -76,6 +76,15 @@ impl ToolHost for NoHost {
     async fn search_memory(&self, _: &TurnContext, _: &str) -> Result<String, String> {
         Ok(String::new())
     }
+    async fn send_file(
+        &self,
+        _: &TurnContext,
+        _: Option<&str>,
+        _: &str,
+        _: &str,
+    ) -> Result<String, String> {
+        Err("no".into())
+    }
     async fn approve(&self, _: &TurnContext, _: &str, _: &serde_json::Value) -> Result<(), String> {
         Err("no".into())
     }

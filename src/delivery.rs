@@ -1,7 +1,8 @@
 //! Delivering the outbox: every stored outbound message is sent, in order per chat, until it is
 //! delivered or refused for good.
 //!
-//! A message is split at the channel's limit; after each part is accepted the count of delivered
+//! A message is split at the channel's limit (a file goes last, with the text as its caption when
+//! it fits); after each part is accepted the count of delivered
 //! parts is stored, so a crash or a retry resumes with the next part and never re-sends one. A
 //! retryable failure waits (the platform's `retry_after` when given, else exponential backoff with
 //! jitter, capped) and tries again; later messages to the same chat wait behind it, so order holds.
@@ -13,7 +14,7 @@ use crate::lanes::Lanes;
 use crate::store::{OutboxId, OutboxStatus, Store};
 use std::sync::Arc;
 use std::time::Duration;
-use switchboard_channel::{ChannelError, Outbound, Target, split_message};
+use switchboard_channel::{ChannelError, OutFile, Outbound, Target, split_message};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -91,15 +92,45 @@ impl Delivery {
                     return;
                 }
             };
-            let parts = split_message(&row.text, channel.sender().max_len());
-            let total = parts.len();
+            let files = channel.files();
+            if row.file.is_some() && files.is_none() {
+                self.record(
+                    id,
+                    &format!("the {} channel cannot post files", target.channel),
+                    true,
+                );
+                return;
+            }
+            // With a file, the text is its caption when it fits; else the text goes first.
+            let caption = match (&row.file, files) {
+                (Some(_), Some(f)) if row.text.chars().count() <= f.max_caption_len() => {
+                    Some(row.text.clone())
+                }
+                (Some(_), Some(_)) => Some(String::new()),
+                _ => None,
+            };
+            let parts = match &caption {
+                Some(c) if !c.is_empty() || row.text.trim().is_empty() => Vec::new(),
+                _ => split_message(&row.text, channel.sender().max_len()),
+            };
+            let total = parts.len() + usize::from(row.file.is_some());
             if total == 0 {
                 // Nothing visible to send (an empty reply): done.
                 let _ = self.store.outbox_progress(id, 0, true);
                 return;
             }
             let mut failure: Option<ChannelError> = None;
-            for (i, text) in parts.into_iter().enumerate().skip(row.parts_sent) {
+            let texts = parts.len();
+            let mut parts = parts.into_iter();
+            for i in 0..total {
+                let text = if i < texts {
+                    parts.next().unwrap_or_default()
+                } else {
+                    caption.clone().unwrap_or_default()
+                };
+                if i < row.parts_sent {
+                    continue;
+                }
                 let out = Outbound {
                     target: target.clone(),
                     thread: row.thread.clone(),
@@ -107,9 +138,26 @@ impl Delivery {
                     reply_to: if i == 0 { row.reply_to.clone() } else { None },
                     text,
                 };
-                let sent = {
-                    let _slot = self.sending.acquire().await;
-                    channel.sender().send(&out).await
+                let sent = match (&row.file, files) {
+                    (Some(f), Some(files)) if i == texts => match tokio::fs::read(&f.path).await {
+                        Ok(bytes) => {
+                            let file = OutFile {
+                                name: f.name.clone(),
+                                mime: f.mime.clone(),
+                                bytes,
+                            };
+                            let _slot = self.sending.acquire().await;
+                            files.send_file(&out, &file).await
+                        }
+                        Err(e) => Err(ChannelError::Rejected(format!(
+                            "the file to send ({}) cannot be read: {e}",
+                            f.name
+                        ))),
+                    },
+                    _ => {
+                        let _slot = self.sending.acquire().await;
+                        channel.sender().send(&out).await
+                    }
                 };
                 match sent {
                     Ok(_) => {
@@ -126,11 +174,13 @@ impl Delivery {
             }
             let Some(err) = failure else {
                 tracing::debug!(target = %row.target, parts = total, "delivered");
+                remove_copy(&row);
                 return;
             };
             if !err.is_retryable() {
                 tracing::warn!(target = %row.target, error = %err, "delivery refused; giving up");
                 self.record(id, &err.to_string(), true);
+                remove_copy(&row);
                 return;
             }
             self.record(id, &err.to_string(), false);
@@ -149,6 +199,16 @@ impl Delivery {
         if let Err(e) = self.store.outbox_failed_attempt(id, error, permanent) {
             tracing::error!(error = %e, "cannot record delivery failure");
         }
+    }
+}
+
+/// The copy of a posted file is kept only until its message is delivered or refused.
+fn remove_copy(row: &crate::store::OutboxRow) {
+    if let Some(f) = &row.file
+        && let Err(e) = std::fs::remove_file(&f.path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(error = %e, path = %f.path, "cannot remove a sent file's copy");
     }
 }
 

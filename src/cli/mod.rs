@@ -50,7 +50,10 @@ enum Command {
     Send {
         #[arg(long)]
         to: String,
-        #[arg(required = true, trailing_var_arg = true)]
+        /// A file to post (TEXT becomes its caption).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        #[arg(required_unless_present = "file", trailing_var_arg = true)]
         text: Vec<String>,
     },
     /// Read, change and check the config file.
@@ -348,9 +351,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print::status(&s, client.url(), json)?;
         }
         Command::Chat { agent, chat } => chat::run(&load()?, &chat, agent).await?,
-        Command::Send { to, text } => {
+        Command::Send { to, file, text } => {
             let c = load()?;
-            let done = Client::from_config(&c).send(&to, &text.join(" ")).await?;
+            let file = match file {
+                Some(f) => Some(
+                    f.canonicalize()
+                        .map_err(|e| UsageError(format!("cannot read {}: {e}", f.display())))?
+                        .display()
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let done = Client::from_config(&c)
+                .send(&to, &text.join(" "), file.as_deref())
+                .await?;
             println!("{}", done.message);
         }
         Command::Config { sub } => match sub {

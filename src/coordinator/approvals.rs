@@ -195,6 +195,7 @@ impl Coordinator {
             reply_to: None,
             text,
             dedupe_key: Some(format!("approval:{}", r.id)),
+            file: None,
         }) {
             tracing::error!(error = %e, "cannot post the approval request");
         }

@@ -107,6 +107,47 @@ impl ToolHost for Coordinator {
         self.ask_approval(ctx, tool, input).await
     }
 
+    async fn send_file(
+        &self,
+        ctx: &TurnContext,
+        to: Option<&str>,
+        path: &str,
+        caption: &str,
+    ) -> Result<String, String> {
+        let ws = self
+            .agents()
+            .workspace(&ctx.agent)
+            .ok_or("no workspace for this agent")?;
+        let root = ws
+            .root()
+            .canonicalize()
+            .map_err(|e| format!("cannot open the workspace: {e}"))?;
+        let asked = std::path::Path::new(path);
+        let full = if asked.is_absolute() {
+            asked.to_path_buf()
+        } else {
+            root.join(asked)
+        };
+        let full = full
+            .canonicalize()
+            .map_err(|_| format!("no file `{path}` in your workspace"))?;
+        if !full.starts_with(&root) {
+            return Err(format!(
+                "refused: `{path}` is outside your workspace; only files in it can be sent"
+            ));
+        }
+        let (to, thread) = match to {
+            Some(t) => (t.to_string(), None),
+            None => (
+                ctx.origin
+                    .clone()
+                    .ok_or("this run has no chat; say where to send it with `to`")?,
+                ctx.thread.as_deref(),
+            ),
+        };
+        self.send_file_to(&to, thread, &full, caption)
+    }
+
     async fn remember(&self, ctx: &TurnContext, text: &str, today: bool) -> Result<String, String> {
         let ws = self
             .agents()
@@ -131,6 +172,78 @@ impl ToolHost for Coordinator {
 }
 
 impl Coordinator {
+    /// Validates `to` and queues the file at `path` for it, with `caption` (the `send_file` tool,
+    /// `send --file`). The file is copied first, so what is sent is what was asked for.
+    pub fn send_file_to(
+        &self,
+        to: &str,
+        thread: Option<&str>,
+        path: &std::path::Path,
+        caption: &str,
+    ) -> Result<String, String> {
+        let target: Target = to
+            .parse()
+            .map_err(|e: switchboard_channel::TargetError| e.to_string())?;
+        let channel = self.channels().get(&target.channel).ok_or_else(|| {
+            format!(
+                "the {} channel is not enabled (set its token in the config)",
+                target.channel
+            )
+        })?;
+        let files = channel
+            .files()
+            .ok_or_else(|| format!("the {} channel cannot post files", target.channel))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| format!("`{}` is not a file", path.display()))?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!("`{}` is not a file", path.display()));
+        }
+        let limit = files.max_file_bytes();
+        if meta.len() > limit {
+            return Err(format!(
+                "`{name}` is {:.1} MB; {} takes files up to {:.0} MB",
+                meta.len() as f64 / 1_048_576.0,
+                target.channel,
+                limit as f64 / 1_048_576.0
+            ));
+        }
+        let dir = self.config().state_dir().join("outbox-files");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot store the file: {e}"))?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let copy = dir.join(format!("{stamp}-{name}"));
+        std::fs::copy(path, &copy).map_err(|e| format!("cannot store the file: {e}"))?;
+        let mime = mime_guess::from_path(path)
+            .first_or_octet_stream()
+            .essence_str()
+            .to_string();
+        let queued = self.post(&NewOutbox {
+            target: target.to_string(),
+            thread: thread.map(str::to_string),
+            reply_to: None,
+            text: caption.to_string(),
+            dedupe_key: None,
+            file: Some(crate::store::OutboxFile {
+                path: copy.display().to_string(),
+                name: name.clone(),
+                mime,
+            }),
+        });
+        match queued {
+            Ok(_) => Ok(format!("`{name}` queued for {to}")),
+            Err(e) => {
+                let _ = std::fs::remove_file(&copy);
+                Err(e.to_string())
+            }
+        }
+    }
+
     /// Validates `to` and queues `text` for it (the `send` CLI, the send tool).
     pub fn send_to(&self, to: &str, text: &str) -> Result<(), String> {
         let target: Target = to
@@ -151,6 +264,7 @@ impl Coordinator {
             reply_to: None,
             text: text.to_string(),
             dedupe_key: None,
+            file: None,
         })
         .map(|_| ())
         .map_err(|e| e.to_string())

@@ -247,6 +247,7 @@ impl Coordinator {
             reply_to: Some(m.message_id.clone()),
             text,
             dedupe_key: Some(format!("reply:{id}")),
+            file: None,
         };
         let turns = turns.as_ref().map(|(s, t)| (*s, t.as_slice()));
         let size = context.as_ref().map(|(ctx, tokens)| (ctx.session, *tokens));
@@ -386,6 +387,7 @@ impl Coordinator {
             reply_to: Some(m.message_id.clone()),
             text,
             dedupe_key: Some(format!("reply:{id}")),
+            file: None,
         };
         match self.inner.store.inbox_finish(id, None, Some(&out), None) {
             Ok(Some(oid)) => self.inner.delivery.push(oid, &out.target),
@@ -485,6 +487,7 @@ impl Coordinator {
                 reply_to: None,
                 text: format!("🎙️ {text}"),
                 dedupe_key: Some(format!("echo:{id}")),
+                file: None,
             };
             if let Err(e) = self.post(&echo) {
                 tracing::warn!(error = %e, "cannot post the transcript");
@@ -556,6 +559,7 @@ impl Coordinator {
             reply_to: None,
             text: "🧹 This conversation was getting long, so I summarized the older messages (the summary is in my daily notes).".into(),
             dedupe_key: Some(format!("compact:{session}:{}", m.message_id)),
+            file: None,
         };
         if let Err(e) = self.post(&out) {
             tracing::warn!(error = %e, "cannot post the compaction notice");
@@ -650,6 +654,7 @@ impl Coordinator {
                         reply_to: Some(m.message_id.clone()),
                         text,
                         dedupe_key: Some(format!("pair:{}:{}", m.chat, m.message_id)),
+                        file: None,
                     };
                     self.post(&out).map_err(|e| SinkError(e.to_string()))?;
                 }

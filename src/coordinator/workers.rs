@@ -213,6 +213,7 @@ impl Coordinator {
             reply_to: None,
             text,
             dedupe_key: Some(format!("task:{id}")),
+            file: None,
         };
         if let Some(ws) = self.agents().workspace(agent)
             && let Err(e) = ws.note_today(&note)

@@ -375,6 +375,7 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
                     reply_to: None,
                     text: reply.clone(),
                     dedupe_key: Some(format!("cron:{}:{slot}", job.id)),
+                    file: None,
                 });
                 let r =
                     store.cron_finish(run, "ok", Some(&reply), None, None, turns, post.as_ref());
@@ -407,6 +408,7 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
                         job.id, job.name
                     ),
                     dedupe_key: Some(format!("cron-failed:{}:{slot}", job.id)),
+                    file: None,
                 });
                 let r = store.cron_finish(run, "failed", None, Some(&error), None, None, post.as_ref());
                 if let (Ok(Some(oid)), Some(p)) = (&r, &post) {

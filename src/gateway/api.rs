@@ -74,7 +74,11 @@ pub struct PollQuery {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SendRequest {
     pub to: String,
+    #[serde(default)]
     pub text: String,
+    /// An absolute path on the gateway's machine (`send --file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, Default)]
@@ -244,6 +248,13 @@ async fn send(
     State(s): State<ApiState>,
     Json(req): Json<SendRequest>,
 ) -> Result<Json<Done>, ApiError> {
+    if let Some(f) = &req.file {
+        let message = s
+            .coordinator
+            .send_file_to(&req.to, None, std::path::Path::new(f), &req.text)
+            .map_err(bad)?;
+        return Ok(Json(Done { message }));
+    }
     s.coordinator.send_to(&req.to, &req.text).map_err(bad)?;
     Ok(Json(Done {
         message: format!("queued for {}", req.to),

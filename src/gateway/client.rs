@@ -161,10 +161,16 @@ impl Client {
         .await
     }
 
-    pub async fn send(&self, to: &str, text: &str) -> Result<Done, ClientError> {
+    pub async fn send(
+        &self,
+        to: &str,
+        text: &str,
+        file: Option<&str>,
+    ) -> Result<Done, ClientError> {
         let body = SendRequest {
             to: to.into(),
             text: text.into(),
+            file: file.map(str::to_string),
         };
         self.post("/v1/send", &body, Duration::from_secs(10)).await
     }

@@ -13,6 +13,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V5),
         M::up(V6),
         M::up(V7),
+        M::up(V8),
     ])
 }
 
@@ -213,6 +214,10 @@ CREATE TABLE approval_grants (
     PRIMARY KEY (session_id, tool)
 );
 ";
+
+/// A file posted with the message (`send_file`, `send --file`): JSON of its stored copy, name and
+/// media type. Delivered as the last part, after the text when the text is too long for a caption.
+const V8: &str = "ALTER TABLE outbox ADD COLUMN file TEXT;";
 
 #[cfg(test)]
 mod tests {

@@ -6,8 +6,17 @@ use rusqlite::{OptionalExtension, Row, params};
 
 pub type OutboxId = i64;
 
+/// A file to post: the copy made when it was queued (so what is sent is what was asked for, even
+/// if the original changes), under the name and type the chat sees.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutboxFile {
+    pub path: String,
+    pub name: String,
+    pub mime: String,
+}
+
 /// A message to store for delivery.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewOutbox {
     pub target: String,
     pub thread: Option<String>,
@@ -16,6 +25,8 @@ pub struct NewOutbox {
     /// One message per cause (`reply:INBOX_ID`, `task:ID`): a second insert with the same key is
     /// ignored, which is what makes "nothing sent twice" hold across retries of the cause.
     pub dedupe_key: Option<String>,
+    /// A file posted with `text` as its caption.
+    pub file: Option<OutboxFile>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -36,19 +47,27 @@ pub struct OutboxRow {
     pub status: OutboxStatus,
     pub parts_sent: usize,
     pub attempts: u32,
+    pub file: Option<OutboxFile>,
 }
 
 pub(crate) fn insert_outbox(c: &rusqlite::Connection, m: &NewOutbox) -> Result<Option<OutboxId>> {
+    let file = match &m.file {
+        Some(f) => {
+            Some(serde_json::to_string(f).map_err(|e| super::StoreError::Corrupt(e.to_string()))?)
+        }
+        None => None,
+    };
     let n = c.run(
-        "INSERT INTO outbox (target, thread, reply_to, text, dedupe_key, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (dedupe_key) DO NOTHING",
+        "INSERT INTO outbox (target, thread, reply_to, text, dedupe_key, created_at, file)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (dedupe_key) DO NOTHING",
         params![
             m.target,
             m.thread,
             m.reply_to,
             m.text,
             m.dedupe_key,
-            now_ms()
+            now_ms(),
+            file
         ],
     )?;
     Ok((n == 1).then(|| c.last_insert_rowid()))
@@ -69,10 +88,14 @@ fn row(r: &Row) -> rusqlite::Result<OutboxRow> {
         },
         parts_sent: r.get::<_, i64>(6)?.max(0) as usize,
         attempts: r.get::<_, i64>(7)?.clamp(0, u32::MAX as i64) as u32,
+        // An unreadable record is delivered as its text, not lost.
+        file: r
+            .get::<_, Option<String>>(8)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
     })
 }
 
-const COLS: &str = "id, target, thread, reply_to, text, status, parts_sent, attempts";
+const COLS: &str = "id, target, thread, reply_to, text, status, parts_sent, attempts, file";
 
 impl Store {
     /// Stores a message for delivery; `None` if its dedupe key was used before.

@@ -32,6 +32,13 @@ pub fn specs(is_worker: bool) -> Vec<ToolSpec> {
                 "to": { "type": "string" }, "text": { "type": "string" }
             }, "required": ["to", "text"] }),
         ),
+        spec(
+            "send_file",
+            "Post a file or image from your workspace (`path` relative to it) to a chat (`to`, default: this one), with an optional caption.",
+            json!({ "type": "object", "properties": {
+                "path": { "type": "string" }, "to": { "type": "string" }, "caption": { "type": "string" }
+            }, "required": ["path"] }),
+        ),
     ];
     v.push(spec(
         "cron_add",
@@ -99,6 +106,10 @@ pub async fn run(
         "search_memory" => host.search_memory(ctx, need("query")?).await,
         "list_tasks" => host.list_tasks(ctx).await,
         "send_message" => host.send_message(need("to")?, need("text")?).await,
+        "send_file" => {
+            host.send_file(ctx, s("to"), need("path")?, s("caption").unwrap_or(""))
+                .await
+        }
         "cron_add" => {
             let spec = CronRequest {
                 schedule: need("schedule")?.to_string(),

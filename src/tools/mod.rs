@@ -64,6 +64,14 @@ pub trait ToolHost: Send + Sync {
     ) -> Result<String, String>;
     async fn list_tasks(&self, ctx: &TurnContext) -> Result<String, String>;
     async fn send_message(&self, target: &str, text: &str) -> Result<String, String>;
+    /// Posts a file of the agent's workspace (`path` relative to it) to `to` (default: this chat).
+    async fn send_file(
+        &self,
+        ctx: &TurnContext,
+        to: Option<&str>,
+        path: &str,
+        caption: &str,
+    ) -> Result<String, String>;
     async fn cron_add(&self, ctx: &TurnContext, spec: CronRequest) -> Result<String, String>;
     async fn cron_list(&self, ctx: &TurnContext) -> Result<String, String>;
     async fn cron_remove(&self, id: i64) -> Result<String, String>;

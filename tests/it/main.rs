@@ -10,6 +10,7 @@ mod cron;
 mod discord;
 mod exec;
 mod faults;
+mod files;
 mod hostile;
 mod mcp;
 mod memory;

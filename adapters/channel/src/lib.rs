@@ -9,7 +9,7 @@
 //! - [`InboundSink`]: implemented by the core; an adapter hands it each message it receives and
 //!   acknowledges the message to its platform only after the sink has stored it.
 //! - [`Sender`]: implemented by an adapter; posts one text message to a chat.
-//! - [`Typing`], [`AudioFetcher`], [`Buttons`]: optional capabilities, exposed through [`ChannelHandle`]'s
+//! - [`Typing`], [`AudioFetcher`], [`Buttons`], [`Files`]: optional capabilities, exposed through [`ChannelHandle`]'s
 //!   accessors, so a platform without them says so in its type rather than with a runtime no-op.
 //!
 //! Failures are [`ChannelError`]s that say whether trying again can help; an adapter's running
@@ -25,8 +25,8 @@ pub use backoff::{jittered, retry_delay};
 pub use error::{ChannelError, SinkError};
 pub use health::{ChannelState, Health, HealthReport};
 pub use message::{
-    AudioAttachment, Button, ButtonKind, Inbound, Outbound, Press, Sender as SenderInfo, Target,
-    TargetError,
+    AudioAttachment, Button, ButtonKind, Inbound, OutFile, Outbound, Press, Sender as SenderInfo,
+    Target, TargetError,
 };
 pub use split::{split_message, units as utf16_len};
 
@@ -102,6 +102,17 @@ pub trait Buttons: Send + Sync {
     ) -> Result<(), ChannelError>;
 }
 
+/// Posts files.
+#[async_trait]
+pub trait Files: Send + Sync {
+    /// Posts `file` with `message.text` (at most [`Files::max_caption_len`]) as its caption;
+    /// returns the platform's message id.
+    async fn send_file(&self, message: &Outbound, file: &OutFile) -> Result<String, ChannelError>;
+    /// The largest file the platform takes from a bot, in bytes.
+    fn max_file_bytes(&self) -> u64;
+    fn max_caption_len(&self) -> usize;
+}
+
 /// What the core holds for one channel: its name, its sender and its optional capabilities.
 #[derive(Clone)]
 pub struct ChannelHandle {
@@ -110,6 +121,7 @@ pub struct ChannelHandle {
     typing: Option<Arc<dyn Typing>>,
     audio: Option<Arc<dyn AudioFetcher>>,
     buttons: Option<Arc<dyn Buttons>>,
+    files: Option<Arc<dyn Files>>,
     health: Health,
 }
 
@@ -121,6 +133,7 @@ impl ChannelHandle {
             typing: None,
             audio: None,
             buttons: None,
+            files: None,
             health: Health::default(),
         }
     }
@@ -153,6 +166,16 @@ impl ChannelHandle {
     /// `None` when the platform has no buttons (the core then asks in text).
     pub fn buttons(&self) -> Option<&dyn Buttons> {
         self.buttons.as_deref()
+    }
+
+    pub fn with_files(mut self, files: Arc<dyn Files>) -> Self {
+        self.files = Some(files);
+        self
+    }
+
+    /// `None` when the channel cannot post files.
+    pub fn files(&self) -> Option<&dyn Files> {
+        self.files.as_deref()
     }
 
     pub fn name(&self) -> &str {

@@ -150,6 +150,14 @@ pub struct Press {
     pub data: String,
 }
 
+/// A file to post (an image is shown as a photo where the platform does that).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutFile {
+    pub name: String,
+    pub mime: String,
+    pub bytes: Vec<u8>,
+}
+
 /// A message to post.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outbound {

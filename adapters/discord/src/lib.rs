@@ -47,6 +47,7 @@ pub fn connect(
         .with_typing(rest.clone())
         .with_audio(rest.clone())
         .with_buttons(rest.clone())
+        .with_files(rest.clone())
         .with_health(health.clone());
     Ok((handle, gateway::Runner::new(settings, rest, health)))
 }

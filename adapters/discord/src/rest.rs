@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use switchboard_channel::{
-    AudioAttachment, AudioFetcher, Button, ButtonKind, Buttons, ChannelError, Outbound, Sender,
-    Target, Typing,
+    AudioAttachment, AudioFetcher, Button, ButtonKind, Buttons, ChannelError, Files, OutFile,
+    Outbound, Sender, Target, Typing,
 };
 
 pub(crate) struct Rest {
@@ -265,6 +265,55 @@ impl Sender for Rest {
     }
 
     fn max_len(&self) -> usize {
+        2000
+    }
+}
+
+/// Attachments: a multipart message (`payload_json` and `files[0]`). Bots may upload 10 MiB
+/// where the server has no boost.
+#[async_trait]
+impl Files for Rest {
+    async fn send_file(&self, m: &Outbound, file: &OutFile) -> Result<String, ChannelError> {
+        let channel = self.channel_for(&m.target).await?;
+        self.respect_bucket(channel).await;
+        let mut payload = serde_json::json!({
+            "content": m.text,
+            "allowed_mentions": { "parse": [], "replied_user": true },
+            "attachments": [{ "id": 0, "filename": file.name }],
+        });
+        if let Some(r) = &m.reply_to {
+            payload["message_reference"] =
+                serde_json::json!({ "message_id": r, "fail_if_not_exists": false });
+        }
+        let part = reqwest::multipart::Part::bytes(file.bytes.clone())
+            .file_name(file.name.clone())
+            .mime_str(&file.mime)
+            .map_err(|e| ChannelError::Rejected(format!("bad media type: {e}")))?;
+        let form = reqwest::multipart::Form::new()
+            .text("payload_json", payload.to_string())
+            .part("files[0]", part);
+        let resp = self
+            .client
+            .post(self.url(&format!("/channels/{channel}/messages")))
+            .header("Authorization", &self.auth)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(network)?;
+        self.note_bucket(channel, resp.headers());
+        let v: serde_json::Value = check(resp)
+            .await?
+            .json()
+            .await
+            .map_err(|e| ChannelError::Transient(e.to_string()))?;
+        Ok(v["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    fn max_file_bytes(&self) -> u64 {
+        10 * 1024 * 1024
+    }
+
+    fn max_caption_len(&self) -> usize {
         2000
     }
 }

@@ -111,6 +111,35 @@ impl Api {
         parse(status.as_u16(), &text)
     }
 
+    /// Calls `method` as `multipart/form-data` (file uploads): text `fields`, and `file` under
+    /// the field `file_field`.
+    pub async fn upload<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        fields: Vec<(&'static str, String)>,
+        file_field: &'static str,
+        file: reqwest::multipart::Part,
+    ) -> Result<T, CallError> {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k, v);
+        }
+        form = form.part(file_field, file);
+        let response = self
+            .client
+            .post(self.method_url(method))
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| RequestError::Network(Arc::new(e)))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| RequestError::Network(Arc::new(e)))?;
+        parse(status.as_u16(), &text)
+    }
+
     fn method_url(&self, method: &str) -> reqwest::Url {
         let mut url = self.base.clone();
         if let Ok(mut segments) = url.path_segments_mut() {

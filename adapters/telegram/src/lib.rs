@@ -86,7 +86,8 @@ pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), Te
     let handle = ChannelHandle::new("telegram", sender.clone())
         .with_typing(sender.clone())
         .with_audio(sender.clone())
-        .with_buttons(sender)
+        .with_buttons(sender.clone())
+        .with_files(sender)
         .with_health(health.clone());
     Ok((
         handle,

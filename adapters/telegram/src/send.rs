@@ -5,7 +5,8 @@ use crate::api::{Api, CallError};
 use async_trait::async_trait;
 use std::time::Duration;
 use switchboard_channel::{
-    AudioAttachment, Button, Buttons, ChannelError, Outbound, Sender, Target, Typing,
+    AudioAttachment, Button, Buttons, ChannelError, Files, OutFile, Outbound, Sender, Target,
+    Typing,
 };
 use teloxide::net::Download;
 use teloxide::payloads::{
@@ -90,6 +91,81 @@ impl Sender for TelegramSender {
 
     fn max_len(&self) -> usize {
         4096
+    }
+}
+
+/// Bot API limits: photos up to 10 MB (shown inline), other files up to 50 MB.
+const PHOTO_MAX: usize = 10 * 1024 * 1024;
+const FILE_MAX: u64 = 50 * 1024 * 1024;
+const PHOTO_TYPES: &[&str] = &["image/jpeg", "image/png", "image/webp"];
+
+/// Files: `sendPhoto` for images Telegram shows inline, else `sendDocument`, as multipart.
+#[async_trait]
+impl Files for TelegramSender {
+    async fn send_file(&self, m: &Outbound, file: &OutFile) -> Result<String, ChannelError> {
+        let chat = chat_id(&m.target)?;
+        let photo = PHOTO_TYPES.contains(&file.mime.as_str()) && file.bytes.len() <= PHOTO_MAX;
+        let (method, field) = if photo {
+            ("sendPhoto", "photo")
+        } else {
+            ("sendDocument", "document")
+        };
+        let part = || {
+            reqwest::multipart::Part::bytes(file.bytes.clone())
+                .file_name(file.name.clone())
+                .mime_str(&file.mime)
+                .unwrap_or_else(|_| {
+                    reqwest::multipart::Part::bytes(file.bytes.clone()).file_name(file.name.clone())
+                })
+        };
+        let fields = |caption: String, html: bool| {
+            let mut f = vec![("chat_id", chat.0.to_string())];
+            if !caption.is_empty() {
+                f.push(("caption", caption));
+                if html {
+                    f.push(("parse_mode", "HTML".to_string()));
+                }
+            }
+            if let Some(t) = m.thread.as_deref().and_then(message_id) {
+                f.push(("message_thread_id", t.0.to_string()));
+            }
+            if let Some(r) = m.reply_to.as_deref().and_then(message_id) {
+                f.push((
+                    "reply_parameters",
+                    serde_json::json!({ "message_id": r.0, "allow_sending_without_reply": true })
+                        .to_string(),
+                ));
+            }
+            f
+        };
+        let html = crate::html::markdown_to_html(&m.text);
+        let sent: Result<teloxide::types::Message, _> = self
+            .api
+            .upload(method, fields(html, true), field, part())
+            .await;
+        match sent {
+            Ok(msg) => Ok(msg.id.0.to_string()),
+            Err(CallError::Request(RequestError::Api(ApiError::CantParseEntities(_)))) => self
+                .api
+                .upload::<teloxide::types::Message>(
+                    method,
+                    fields(m.text.clone(), false),
+                    field,
+                    part(),
+                )
+                .await
+                .map(|msg| msg.id.0.to_string())
+                .map_err(classify),
+            Err(e) => Err(classify(e)),
+        }
+    }
+
+    fn max_file_bytes(&self) -> u64 {
+        FILE_MAX
+    }
+
+    fn max_caption_len(&self) -> usize {
+        1024
     }
 }
 

@@ -32,6 +32,8 @@ pub struct DSent {
     pub id: u64,
     /// Message components as sent or last edited (`[]` or null: none).
     pub components: Value,
+    /// The file uploaded with it.
+    pub attachment: Option<super::fake_telegram::Upload>,
 }
 
 /// An answer to an interaction: its id, the callback type (4 message, 6 deferred update) and
@@ -473,9 +475,29 @@ async fn history(
 async fn create_message(
     State((inner, _)): State<St>,
     Path(id): Path<u64>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+    // A message with an attachment is multipart: `payload_json` and `files[N]`.
+    let (v, upload) = match super::fake_telegram::parse_multipart(&headers, body.clone()).await {
+        Some((fields, upload)) => {
+            let payload = match &fields["payload_json"] {
+                Value::String(s) => serde_json::from_str(s).unwrap_or_default(),
+                other => other.clone(),
+            };
+            (payload, upload)
+        }
+        None => (serde_json::from_slice(&body).unwrap_or_default(), None),
+    };
+    if let Some(u) = &upload
+        && u.bytes.len() > 10 << 20
+    {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(json!({ "message": "Request entity too large", "code": 40005 })),
+        )
+            .into_response();
+    }
     let mut g = inner.lock().unwrap();
     g.attempts.push(Instant::now());
     if let Some((code, secs)) = g.faults.pop_front() {
@@ -506,6 +528,7 @@ async fn create_message(
         at: Instant::now(),
         id: mid,
         components: v["components"].clone(),
+        attachment: upload,
     });
     let m = message_json(mid, id, None, BOT_ID, &content, false);
     g.history.entry(id).or_default().push(m.clone());

@@ -100,6 +100,7 @@ struct Inner {
     acted_then_dropped: Vec<i64>,
     chaos: Option<Chaos>,
     edits: Vec<Edit>,
+    files_sent: Vec<SentFile>,
     /// `answerCallbackQuery` calls: (callback query id, text shown).
     answers: Vec<(String, Option<String>)>,
 }
@@ -268,6 +269,11 @@ impl FakeTelegram {
         query
     }
 
+    /// Files the bot posted (`sendPhoto`, `sendDocument`).
+    pub fn files_sent(&self) -> Vec<SentFile> {
+        self.inner.lock().unwrap().files_sent.clone()
+    }
+
     pub fn edits(&self) -> Vec<Edit> {
         self.inner.lock().unwrap().edits.clone()
     }
@@ -411,9 +417,69 @@ fn bot_user() -> Value {
     json!({ "id": BOT_ID, "is_bot": true, "first_name": "Jarvis", "username": BOT_USERNAME })
 }
 
+/// The fields and the uploaded file of a `multipart/form-data` body (file uploads).
+pub async fn parse_multipart(
+    headers: &axum::http::HeaderMap,
+    body: Bytes,
+) -> Option<(Value, Option<Upload>)> {
+    let ct = headers.get("content-type")?.to_str().ok()?;
+    let boundary = multer::parse_boundary(ct).ok()?;
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut mp = multer::Multipart::new(stream, boundary);
+    let mut fields = serde_json::Map::new();
+    let mut file = None;
+    while let Ok(Some(field)) = mp.next_field().await {
+        let name = field.name().unwrap_or_default().to_string();
+        match field.file_name().map(str::to_string) {
+            Some(file_name) => {
+                let mime = field
+                    .content_type()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default();
+                let bytes = field.bytes().await.ok()?.to_vec();
+                file = Some(Upload {
+                    field: name,
+                    file_name,
+                    mime,
+                    bytes,
+                });
+            }
+            None => {
+                let text = field.text().await.ok()?;
+                // Numbers and JSON objects arrive as text; keep what parses as such.
+                let v = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .filter(|v| v.is_number() || v.is_object())
+                    .unwrap_or(Value::String(text));
+                fields.insert(name, v);
+            }
+        }
+    }
+    Some((Value::Object(fields), file))
+}
+
+/// A file a bot uploaded.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    pub field: String,
+    pub file_name: String,
+    pub mime: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A `sendPhoto` / `sendDocument` the bot made.
+#[derive(Clone, Debug)]
+pub struct SentFile {
+    pub chat_id: i64,
+    pub method: String,
+    pub caption: Option<String>,
+    pub upload: Upload,
+}
+
 async fn method(
     State((inner, notify)): State<St>,
     Path((bot, name)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     if !bot.starts_with("bot") {
@@ -428,7 +494,13 @@ async fn method(
             g.first_poll = Some(Instant::now());
         }
     }
-    let params: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
+    let (params, upload) = match parse_multipart(&headers, body.clone()).await {
+        Some((p, u)) => (p, u),
+        None => (serde_json::from_slice(&body).unwrap_or(json!({})), None),
+    };
+    if let Some(u) = upload {
+        return upload_file(&inner, &name, &params, u);
+    }
     if name == "sendmessage" {
         inner.lock().unwrap().attempts.push(Instant::now());
     }
@@ -675,6 +747,66 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
             retry_after: None,
         }),
     }
+}
+
+/// `sendPhoto` and `sendDocument`, as Telegram answers them (a photo in several sizes).
+fn upload_file(inner: &Mutex<Inner>, name: &str, params: &Value, u: Upload) -> Response {
+    if !matches!(name, "sendphoto" | "senddocument") {
+        return fault_response(Fault::Error {
+            code: 400,
+            description: format!("Bad Request: {name} takes no file"),
+            retry_after: None,
+        });
+    }
+    let limit = if name == "sendphoto" {
+        10 << 20
+    } else {
+        50 << 20
+    };
+    if u.bytes.len() > limit {
+        return fault_response(Fault::Error {
+            code: 400,
+            description: "Bad Request: file is too big".into(),
+            retry_after: None,
+        });
+    }
+    let chat = params["chat_id"]
+        .as_i64()
+        .or_else(|| params["chat_id"].as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or_default();
+    let caption = params["caption"].as_str().map(str::to_string);
+    let mut g = inner.lock().unwrap();
+    g.next_message += 1;
+    let id = g.next_message;
+    let size = u.bytes.len();
+    let file_name = u.file_name.clone();
+    let mime = u.mime.clone();
+    g.files_sent.push(SentFile {
+        chat_id: chat,
+        method: name.to_string(),
+        caption: caption.clone(),
+        upload: u,
+    });
+    let chat_json = if chat > 0 {
+        json!({ "id": chat, "type": "private", "first_name": "U" })
+    } else {
+        json!({ "id": chat, "type": "supergroup", "title": "Team" })
+    };
+    let mut m =
+        json!({ "message_id": id, "date": 1_700_000_000, "chat": chat_json, "from": bot_user() });
+    if let Some(c) = caption {
+        m["caption"] = json!(c);
+    }
+    if name == "sendphoto" {
+        m["photo"] = json!([
+            { "file_id": format!("p{id}s"), "file_unique_id": format!("u{id}s"), "width": 90, "height": 90, "file_size": 1000 },
+            { "file_id": format!("p{id}"), "file_unique_id": format!("u{id}"), "width": 800, "height": 800, "file_size": size },
+        ]);
+    } else {
+        m["document"] = json!({ "file_id": format!("d{id}"), "file_unique_id": format!("u{id}"),
+            "file_name": file_name, "mime_type": mime, "file_size": size });
+    }
+    ok(m)
 }
 
 async fn file(State((inner, _)): State<St>, Path((bot, path)): Path<(String, String)>) -> Response {
