@@ -21,18 +21,18 @@ pub enum Command {
     Unknown(String),
 }
 
-pub const HELP: &str = "Commands:
-/new — start a fresh conversation in this chat
-/status — agent, model, session and tasks
-/task [AGENT] TEXT — run TEXT as a background task; the result is posted here
-/tasks — this chat's tasks
-/cancel ID — cancel a task
-/agent NAME — switch this chat to another agent
-/cron — this chat's scheduled jobs
-/compact — summarize older messages of this conversation now
-/model ROLE — use another model here (a role such as fast or coding, or provider/model; `reset` to undo)
-/stop — stop the answer in progress
-/help — this list";
+/// `/help`: the same list the platforms' command menus show.
+pub fn help() -> String {
+    let mut out = String::from("Commands:");
+    for c in switchboard_channel::COMMANDS {
+        out.push_str(&format!("\n/{}", c.name));
+        if let Some(arg) = c.arg {
+            out.push_str(&format!(" {arg}"));
+        }
+        out.push_str(&format!(" — {}", c.description));
+    }
+    out
+}
 
 /// A command, if the message is one. `/cmd@BotName` (Telegram groups) is accepted.
 pub fn parse(text: &str) -> Option<Command> {
@@ -66,7 +66,7 @@ pub async fn run(c: &Coordinator, m: &Inbound, cmd: Command) -> Option<String> {
     let target = m.chat.to_string();
     let thread = m.thread.as_deref();
     Some(match cmd {
-        Command::Help => HELP.to_string(),
+        Command::Help => help(),
         Command::New => {
             let agent = c.agent_for(m);
             match c.store().sessions_end(&main_key(&agent, &target, thread)) {

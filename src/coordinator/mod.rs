@@ -697,6 +697,14 @@ impl InboundSink for Coordinator {
         self.store_and_dispatch(admitted)
     }
 
+    async fn accept_command(&self, m: Inbound) -> Result<bool, SinkError> {
+        if self.inner.access.decide(&self.inner.store, &m) == Decision::Ignore {
+            tracing::debug!(chat = %m.chat, sender = %m.sender.id, "slash command refused");
+            return Ok(false);
+        }
+        self.accept(m).await.map(|_| true)
+    }
+
     async fn pressed(&self, press: switchboard_channel::Press) -> Option<String> {
         self.on_press(&press)
     }

@@ -94,6 +94,7 @@ impl Gateway {
                 let settings = switchboard_discord::DiscordSettings {
                     token: d.token.clone().unwrap_or_default(),
                     api_url: d.api_url.clone(),
+                    guilds: d.guilds.keys().cloned().collect(),
                 };
                 let (handle, runner) = switchboard_discord::connect(settings)
                     .map_err(|e| GatewayError::Discord(e.to_string()))?;

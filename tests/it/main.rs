@@ -19,6 +19,7 @@ mod models;
 mod reliability;
 mod reset;
 mod skills;
+mod slash;
 mod soak;
 mod stop;
 mod support;

@@ -16,12 +16,14 @@
 //! state ([`Health`]) is what `gateway status` shows, so a stopped channel is never silent.
 
 mod backoff;
+mod commands;
 mod error;
 mod health;
 mod message;
 mod split;
 
 pub use backoff::{jittered, retry_delay};
+pub use commands::{COMMANDS, CommandInfo};
 pub use error::{ChannelError, SinkError};
 pub use health::{ChannelState, Health, HealthReport};
 pub use message::{
@@ -51,6 +53,13 @@ pub trait InboundSink: Send + Sync {
             self.accept(m).await?;
         }
         Ok(())
+    }
+
+    /// A command given through the platform's own command UI (a Discord slash command), under the
+    /// contract of `accept`. Returns whether an answer will come (the message was admitted, or
+    /// the sender is told how to pair); `false` means it was refused, and the adapter says so.
+    async fn accept_command(&self, message: Inbound) -> Result<bool, SinkError> {
+        self.accept(message).await.map(|_| true)
     }
 
     /// A button was pressed (on a platform with [`Buttons`]). Returns a short notice to show

@@ -1,6 +1,52 @@
 //! serenity messages → our inbound messages. Messages from bots (ourselves included) are dropped.
 
-use serenity::model::application::ComponentInteraction;
+use serenity::model::application::{
+    CommandDataOptionValue, CommandInteraction, ComponentInteraction,
+};
+
+/// A slash command → the chat command it stands for (`/task clu write the report`). Its
+/// `message_id` is `i:<interaction id>`, which `Rest::send` answers through the interaction.
+pub(crate) fn slash_command(c: &CommandInteraction) -> Inbound {
+    let mut text = format!("/{}", c.data.name);
+    for o in &c.data.options {
+        let v = match &o.value {
+            CommandDataOptionValue::String(s) => s.clone(),
+            CommandDataOptionValue::Integer(n) => n.to_string(),
+            CommandDataOptionValue::Number(n) => n.to_string(),
+            CommandDataOptionValue::Boolean(b) => b.to_string(),
+            _ => continue,
+        };
+        text.push(' ');
+        text.push_str(&v);
+    }
+    let is_direct = c.guild_id.is_none();
+    let chat = if is_direct {
+        format!("dm:{}", c.user.id.get())
+    } else {
+        format!("channel:{}", c.channel_id.get())
+    };
+    Inbound {
+        chat: Target::new("discord", chat),
+        thread: None,
+        space: c.guild_id.map(|g| g.get().to_string()),
+        sender: SenderInfo {
+            id: c.user.id.get().to_string(),
+            name: Some(
+                c.user
+                    .global_name
+                    .clone()
+                    .unwrap_or_else(|| c.user.name.clone()),
+            ),
+        },
+        text,
+        audio: None,
+        message_id: format!("i:{}", c.id.get()),
+        reply_to_text: None,
+        is_direct,
+        // A slash command is addressed to the bot.
+        mentions_bot: true,
+    }
+}
 use serenity::model::channel::{Message, MessageFlags};
 use switchboard_channel::{AudioAttachment, Inbound, Press, SenderInfo, Target};
 

@@ -25,6 +25,9 @@ struct Handler {
     rest: Arc<Rest>,
     me: Arc<AtomicU64>,
     health: Health,
+    guilds: Vec<String>,
+    /// Slash commands are registered once per process (on the first READY).
+    registered: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Runner {
@@ -51,6 +54,7 @@ impl Runner {
         let intents = GatewayIntents::GUILD_MESSAGES
             | GatewayIntents::DIRECT_MESSAGES
             | GatewayIntents::MESSAGE_CONTENT;
+        let registered = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let me = Arc::new(AtomicU64::new(0));
         let mut wait = Duration::from_secs(1);
         loop {
@@ -63,6 +67,8 @@ impl Runner {
                 rest: self.rest.clone(),
                 me: me.clone(),
                 health: self.health.clone(),
+                guilds: self.settings.guilds.clone(),
+                registered: registered.clone(),
             };
             let client = serenity::client::ClientBuilder::new_with_http(http, intents)
                 .event_handler(handler);
@@ -137,6 +143,42 @@ async fn sleep_or_stop(shutdown: &CancellationToken, wait: &mut Duration) -> boo
 }
 
 impl Handler {
+    /// A slash command: acknowledged at once (Discord allows 3 s; the answer may take longer),
+    /// then handled as the chat command it stands for. The answer replaces the "thinking…"
+    /// placeholder (see `Rest::send`); a refused sender is told so there.
+    async fn slash_command(&self, c: serenity::all::CommandInteraction) {
+        if let Err(e) = self
+            .rest
+            .interaction_callback(c.id.get(), &c.token, serde_json::json!({ "type": 5 }))
+            .await
+        {
+            tracing::warn!(error = %e, "discord: cannot acknowledge a slash command");
+            return;
+        }
+        let m = crate::convert::slash_command(&c);
+        self.rest
+            .remember_interaction(&m.message_id, c.application_id.get(), &c.token);
+        match self.sink.accept_command(m.clone()).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = self
+                    .rest
+                    .edit_original(&m.message_id, "Sorry, you are not allowed to use me here.")
+                    .await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "discord: cannot store a slash command");
+                let _ = self
+                    .rest
+                    .edit_original(
+                        &m.message_id,
+                        "⚠️ I could not take that command; please try again.",
+                    )
+                    .await;
+            }
+        }
+    }
+
     async fn deliver(&self, m: Inbound) {
         for attempt in 0..30u32 {
             match self.sink.accept(m.clone()).await {
@@ -178,6 +220,18 @@ impl Handler {
 impl EventHandler for Handler {
     async fn ready(&self, _ctx: Context, ready: Ready) {
         self.me.store(ready.user.id.get(), Ordering::SeqCst);
+        if !self.registered.swap(true, Ordering::SeqCst) {
+            let (rest, guilds, app) = (
+                self.rest.clone(),
+                self.guilds.clone(),
+                ready.application.id.get(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) = rest.register_commands(app, &guilds).await {
+                    tracing::warn!(error = %e, "discord: cannot register slash commands");
+                }
+            });
+        }
         self.health.connected();
         let n = next_session(&self.rest);
         tracing::info!(bot = %ready.user.name, session = n, "discord connected");
@@ -194,8 +248,10 @@ impl EventHandler for Handler {
     /// Button presses: the core decides, and the interaction is answered within Discord's three
     /// seconds either way (an ephemeral notice for the presser, or a silent acknowledgement).
     async fn interaction_create(&self, _ctx: Context, interaction: Interaction) {
-        let Interaction::Component(i) = interaction else {
-            return;
+        let i = match interaction {
+            Interaction::Component(i) => i,
+            Interaction::Command(c) => return self.slash_command(c).await,
+            _ => return,
         };
         let press = crate::convert::press(&i);
         let notice = self.sink.pressed(press).await;

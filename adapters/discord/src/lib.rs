@@ -3,7 +3,7 @@
 //!
 //! - `convert`: serenity messages → our [`Inbound`](switchboard_channel::Inbound).
 //! - `gateway`: the serenity client, its event handler, reconnects and fatal close codes.
-//! - `rest`: posting, typing, DM channels, history after a gap, and attachment download.
+//! - `rest`: posting, typing, DM channels, history after a gap, attachments, slash commands.
 //!
 //! Why REST is not serenity's: with a custom base URL serenity's rate limiter must be disabled
 //! (it would call discord.com), and its errors then drop the `Retry-After` and rate-limit headers.
@@ -24,6 +24,8 @@ pub struct DiscordSettings {
     pub token: String,
     /// REST root, e.g. `https://discord.com/api`.
     pub api_url: String,
+    /// Guilds served: slash commands are registered in each (instant), else globally.
+    pub guilds: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -24,7 +24,12 @@ pub(crate) struct Rest {
     blocked: Mutex<HashMap<u64, Instant>>,
     /// READY events seen: the second and later mean a fresh session after a gap.
     pub sessions: AtomicU32,
+    /// Slash commands awaiting their answer: `i:<id>` → (application id, token, when). Discord
+    /// accepts the answer for 15 minutes.
+    interactions: Mutex<HashMap<String, (u64, String, Instant)>>,
 }
+
+const INTERACTION_TTL: Duration = Duration::from_secs(14 * 60);
 
 impl Rest {
     pub fn new(api: &str, token: &str) -> Rest {
@@ -42,6 +47,7 @@ impl Rest {
             last_seen: Mutex::default(),
             blocked: Mutex::default(),
             sessions: AtomicU32::new(0),
+            interactions: Mutex::default(),
         }
     }
 
@@ -197,6 +203,104 @@ async fn check(resp: reqwest::Response) -> Result<reqwest::Response, ChannelErro
 }
 
 impl Rest {
+    pub fn remember_interaction(&self, key: &str, app: u64, token: &str) {
+        if let Ok(mut m) = self.interactions.lock() {
+            m.retain(|_, (_, _, at)| at.elapsed() < INTERACTION_TTL);
+            m.insert(key.to_string(), (app, token.to_string(), Instant::now()));
+        }
+    }
+
+    /// Replaces a slash command's "thinking…" placeholder with `text` (once: the interaction is
+    /// forgotten after). `None` when it is unknown or too old to edit.
+    pub async fn edit_original(
+        &self,
+        key: &str,
+        text: &str,
+    ) -> Option<Result<String, ChannelError>> {
+        let (app, token, at) = self.interactions.lock().ok()?.remove(key)?;
+        if at.elapsed() >= INTERACTION_TTL {
+            return None;
+        }
+        let sent = async {
+            let resp = self
+                .client
+                .patch(self.url(&format!("/webhooks/{app}/{token}/messages/@original")))
+                .json(&serde_json::json!({
+                    "content": text,
+                    "allowed_mentions": { "parse": [] },
+                }))
+                .send()
+                .await
+                .map_err(network)?;
+            let v: serde_json::Value = check(resp)
+                .await?
+                .json()
+                .await
+                .map_err(|e| ChannelError::Transient(e.to_string()))?;
+            Ok(v["id"].as_str().unwrap_or_default().to_string())
+        }
+        .await;
+        Some(sent)
+    }
+
+    pub async fn interaction_callback(
+        &self,
+        id: u64,
+        token: &str,
+        body: serde_json::Value,
+    ) -> Result<(), ChannelError> {
+        let resp = self
+            .client
+            .post(self.url(&format!("/interactions/{id}/{token}/callback")))
+            .json(&body)
+            .send()
+            .await
+            .map_err(network)?;
+        check(resp).await.map(|_| ())
+    }
+
+    /// Registers every chat command as a slash command: in each guild (available at once), or
+    /// globally when no guilds are configured. Replaces what was registered before.
+    pub async fn register_commands(&self, app: u64, guilds: &[String]) -> Result<(), ChannelError> {
+        let commands: Vec<serde_json::Value> = switchboard_channel::COMMANDS
+            .iter()
+            .map(|c| {
+                let mut v =
+                    serde_json::json!({ "name": c.name, "description": c.description, "type": 1 });
+                if let Some(arg) = c.arg {
+                    v["options"] = serde_json::json!([{
+                        "type": 3, "name": "text", "description": arg, "required": false
+                    }]);
+                }
+                v
+            })
+            .collect();
+        let paths: Vec<String> = if guilds.is_empty() {
+            vec![format!("/applications/{app}/commands")]
+        } else {
+            guilds
+                .iter()
+                .map(|g| format!("/applications/{app}/guilds/{g}/commands"))
+                .collect()
+        };
+        for path in paths {
+            let resp = self
+                .client
+                .put(self.url(&path))
+                .header("Authorization", &self.auth)
+                .json(&commands)
+                .send()
+                .await
+                .map_err(network)?;
+            check(resp).await?;
+        }
+        tracing::info!(
+            commands = commands.len(),
+            "discord: slash commands registered"
+        );
+        Ok(())
+    }
+
     /// Answers an interaction: with `notice`, an ephemeral message only the presser sees; else a
     /// deferred update (the message changes when the core settles it).
     pub async fn answer_interaction(
@@ -261,6 +365,18 @@ impl Rest {
 #[async_trait]
 impl Sender for Rest {
     async fn send(&self, m: &Outbound) -> Result<String, ChannelError> {
+        // The answer to a slash command replaces its placeholder; an unknown or expired one
+        // (after a restart) is posted as a plain message instead.
+        if let Some(key) = m.reply_to.as_deref().filter(|r| r.starts_with("i:")) {
+            if let Some(sent) = self.edit_original(key, &m.text).await {
+                return sent;
+            }
+            let plain = Outbound {
+                reply_to: None,
+                ..m.clone()
+            };
+            return self.post(&plain, None).await;
+        }
         self.post(m, None).await
     }
 

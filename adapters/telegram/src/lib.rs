@@ -51,18 +51,6 @@ pub(crate) struct BotInfo {
     pub username: String,
 }
 
-const COMMANDS: &[(&str, &str)] = &[
-    ("help", "What I can do"),
-    ("new", "Start a fresh conversation"),
-    ("status", "Agent, model, session and tasks"),
-    ("task", "Run a background task: /task [agent] text"),
-    ("tasks", "This chat's tasks"),
-    ("cancel", "Cancel a task: /cancel ID"),
-    ("agent", "Switch this chat's agent: /agent name"),
-    ("cron", "This chat's scheduled jobs"),
-    ("stop", "Stop the answer in progress"),
-];
-
 /// Builds the client and the channel handle (for sending) at once; returns the poller, which
 /// [`Poller::run`]s until shutdown. Telegram being unreachable at start-up is not fatal: the
 /// poller keeps trying, and the outbox keeps retrying sends.
@@ -156,9 +144,12 @@ impl Poller {
         if let Err(e) = self.api.call(&DeleteWebhook::new()).await {
             tracing::warn!(error = %e, "telegram: deleteWebhook failed; polling may conflict with a webhook");
         }
-        let commands: Vec<BotCommand> = COMMANDS
+        let commands: Vec<BotCommand> = switchboard_channel::COMMANDS
             .iter()
-            .map(|(c, d)| BotCommand::new(*c, *d))
+            .map(|c| match c.arg {
+                Some(arg) => BotCommand::new(c.name, format!("{} ({arg})", c.description)),
+                None => BotCommand::new(c.name, c.description),
+            })
             .collect();
         // The command menu does not gate polling: registering it beside the first poll saves a
         // round trip on every start.

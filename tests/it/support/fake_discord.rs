@@ -79,6 +79,10 @@ struct Inner {
     /// HELLO's heartbeat interval; 0 means the tests' 1 s.
     heartbeat_ms: u64,
     interaction_answers: Vec<InteractionAnswer>,
+    /// Slash command registrations: (guild or None for global, command names).
+    registrations: Vec<(Option<u64>, Vec<String>)>,
+    /// Answers to slash commands (edits of the original response): (token, content).
+    originals: Vec<(String, String)>,
     /// Message edits: (channel, message, content).
     edits: Vec<(u64, u64, String)>,
 }
@@ -153,6 +157,18 @@ impl FakeDiscord {
             .route(
                 "/api/v10/interactions/{id}/{token}/callback",
                 post(interaction_callback),
+            )
+            .route(
+                "/api/v10/applications/{app}/commands",
+                axum::routing::put(register_commands),
+            )
+            .route(
+                "/api/v10/applications/{app}/guilds/{guild}/commands",
+                axum::routing::put(register_guild_commands),
+            )
+            .route(
+                "/api/v10/webhooks/{app}/{token}/messages/@original",
+                axum::routing::patch(edit_original),
             )
             .route("/cdn/attachments/{id}/{file}", get(attachment))
             .layer(axum::middleware::from_fn_with_state(
@@ -260,6 +276,66 @@ impl FakeDiscord {
             _ => g.pending.push(event),
         }
         id
+    }
+
+    /// `user` runs slash command `/name [text]` in `channel` (a guild channel when `guild` is
+    /// set, else a DM): an INTERACTION_CREATE of type 2, checked against serenity's type.
+    /// Returns the interaction's token.
+    pub fn slash(
+        &self,
+        channel: u64,
+        guild: Option<u64>,
+        user: u64,
+        name: &str,
+        text: Option<&str>,
+    ) -> String {
+        let mut g = self.inner.lock().unwrap();
+        g.next_id += 1;
+        let id = g.next_id;
+        let token = format!("stoken-{id}");
+        let user_json = json!({ "id": user.to_string(), "username": format!("user{user}"),
+            "discriminator": "0", "avatar": null, "global_name": format!("User {user}") });
+        let mut data = json!({ "id": "777", "name": name, "type": 1 });
+        if let Some(t) = text {
+            data["options"] = json!([{ "name": "text", "type": 3, "value": t }]);
+        }
+        let mut i = json!({
+            "id": id.to_string(), "application_id": "1", "type": 2, "data": data,
+            "channel_id": channel.to_string(), "token": token, "version": 1,
+            "locale": "en-US", "entitlements": [], "authorizing_integration_owners": {},
+            "app_permissions": "0", "attachment_size_limit": 8388608,
+        });
+        match guild {
+            Some(gid) => {
+                i["guild_id"] = json!(gid.to_string());
+                i["member"] = json!({ "user": user_json, "roles": [], "joined_at": "2026-01-01T00:00:00.000000+00:00",
+                    "deaf": false, "mute": false, "flags": 0, "permissions": "0" });
+            }
+            None => i["user"] = user_json,
+        }
+        if let Err(e) = serde_json::from_value::<
+            switchboard_discord::serenity::model::application::Interaction,
+        >(i.clone())
+        {
+            panic!("fixture does not match serenity's Interaction: {e}\n{i}");
+        }
+        g.seq += 1;
+        let event = json!({ "op": 0, "t": "INTERACTION_CREATE", "s": g.seq, "d": i });
+        match &g.conn {
+            Some(tx) if tx.send(Cmd::Send(event.clone())).is_ok() => {}
+            _ => g.pending.push(event),
+        }
+        token
+    }
+
+    /// Slash command registrations: (guild, or `None` for global; command names).
+    pub fn registrations(&self) -> Vec<(Option<u64>, Vec<String>)> {
+        self.inner.lock().unwrap().registrations.clone()
+    }
+
+    /// Answers given to slash commands: (interaction token, content).
+    pub fn originals(&self) -> Vec<(String, String)> {
+        self.inner.lock().unwrap().originals.clone()
     }
 
     pub fn interaction_answers(&self) -> Vec<InteractionAnswer> {
@@ -559,6 +635,50 @@ async fn edit_message(
     }
     g.edits.push((id, mid, content.clone()));
     axum::Json(message_json(mid, id, None, BOT_ID, &content, false)).into_response()
+}
+
+fn command_names(body: &Bytes) -> Vec<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+async fn register_commands(State((inner, _)): State<St>, body: Bytes) -> Response {
+    let names = command_names(&body);
+    inner.lock().unwrap().registrations.push((None, names));
+    axum::Json(json!([])).into_response()
+}
+
+async fn register_guild_commands(
+    State((inner, _)): State<St>,
+    Path((_app, guild)): Path<(u64, u64)>,
+    body: Bytes,
+) -> Response {
+    let names = command_names(&body);
+    inner
+        .lock()
+        .unwrap()
+        .registrations
+        .push((Some(guild), names));
+    axum::Json(json!([])).into_response()
+}
+
+async fn edit_original(
+    State((inner, _)): State<St>,
+    Path((_app, token)): Path<(u64, String)>,
+    body: Bytes,
+) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+    let content = v["content"].as_str().unwrap_or_default().to_string();
+    let mut g = inner.lock().unwrap();
+    g.next_id += 1;
+    let id = g.next_id;
+    g.originals.push((token, content.clone()));
+    axum::Json(message_json(id, 0, None, BOT_ID, &content, false)).into_response()
 }
 
 async fn interaction_callback(
