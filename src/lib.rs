@@ -9,6 +9,7 @@ pub mod cron;
 pub mod delivery;
 pub mod gateway;
 pub mod lanes;
+pub mod media;
 pub mod providers;
 pub mod resident;
 pub mod store;

@@ -149,6 +149,7 @@ fn render_turn(role: &str, content: &str) -> String {
                 let short: String = content.chars().take(500).collect();
                 format!("tool result: {short}")
             }
+            Block::ImageFile { path, .. } => format!("{role} sent an image ({path})"),
         };
         out.push_str(&line);
         out.push('\n');

@@ -222,13 +222,29 @@ impl Agents {
         user_text: &str,
         host: &dyn ToolHost,
     ) -> Result<TurnResult, AgentError> {
+        self.run_turn_with(ctx, user_text, Vec::new(), host).await
+    }
+
+    /// [`Agents::run_turn`] with more of the user's message than its text: images and files
+    /// they sent.
+    pub async fn run_turn_with(
+        &self,
+        ctx: &TurnContext,
+        user_text: &str,
+        attached: Vec<Block>,
+        host: &dyn ToolHost,
+    ) -> Result<TurnResult, AgentError> {
         let ws = self
             .workspaces
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
         let role = self.role_for(ctx);
         let mut messages = std::sync::Arc::new(self.history(ctx.session)?);
-        let user = Message::user(user_text);
+        let mut user = Message::user(user_text);
+        if user_text.trim().is_empty() && !attached.is_empty() {
+            user.content.clear(); // providers refuse empty text blocks
+        }
+        user.content.extend(attached);
         let mut turns = vec![new_turn(&user, 0)?];
         std::sync::Arc::make_mut(&mut messages).push(user);
         let skills = self.skills(&ctx.agent);

@@ -23,6 +23,8 @@ pub fn estimate(system: &str, messages: &[Message]) -> u64 {
                     estimate_text(name) + estimate_text(&input.to_string())
                 }
                 Block::ToolResult { content, .. } => estimate_text(content),
+                // What a provider charges for an image of the size we send (≤ 1568 px).
+                Block::ImageFile { .. } => 1600,
             };
         }
     }

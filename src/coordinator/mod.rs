@@ -9,6 +9,7 @@
 mod approvals;
 mod commands;
 mod host;
+mod intake;
 mod routing;
 mod workers;
 
@@ -18,6 +19,7 @@ use crate::channels::Channels;
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::lanes::Lanes;
+use crate::providers::Block;
 use crate::store::{InboxId, NewOutbox, SessionKind, Store, main_key};
 use crate::tools::TurnContext;
 pub use approvals::ApprovalAnswer;
@@ -227,10 +229,20 @@ impl Coordinator {
                 }
             }
         }
+        let mut attached = Vec::new();
+        if !m.files.is_empty() {
+            match self.take_files(&m).await {
+                Ok(blocks) => attached = blocks,
+                Err(reply) => {
+                    self.finish_with(id, &m, reply);
+                    return;
+                }
+            }
+        }
         let answer = {
             match commands::parse(&m.text) {
                 Some(cmd) => commands::run(self, &m, cmd).await.map(Answer::text),
-                None => self.converse(&m).await,
+                None => self.converse(&m, attached).await,
             }
         };
         let Some(Answer {
@@ -285,7 +297,7 @@ impl Coordinator {
 
     /// Runs an agent turn in the chat's main session: the reply, and the turns to store with it.
     /// `None` when the session cannot be opened (the message stays pending).
-    async fn converse(&self, m: &Inbound) -> Option<Answer> {
+    async fn converse(&self, m: &Inbound, attached: Vec<Block>) -> Option<Answer> {
         let agent = self.agent_for(m);
         let target = m.chat.to_string();
         let key = main_key(&agent, &target, m.thread.as_deref());
@@ -331,7 +343,7 @@ impl Coordinator {
         let mut result = self
             .inner
             .agents
-            .run_turn(&ctx, &text, self)
+            .run_turn_with(&ctx, &text, attached.clone(), self)
             .instrument(span.clone())
             .await;
         // The provider says the prompt no longer fits: compact, then try once more.
@@ -345,7 +357,7 @@ impl Coordinator {
             result = self
                 .inner
                 .agents
-                .run_turn(&ctx, &text, self)
+                .run_turn_with(&ctx, &text, attached, self)
                 .instrument(span)
                 .await;
         }

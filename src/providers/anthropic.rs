@@ -99,6 +99,7 @@ fn to_wire<'a>(req: &'a Request) -> Result<Vec<u8>, ProviderError> {
     #[serde(untagged)]
     enum WireBlock<'a> {
         Plain(&'a Block),
+        Value(Value),
         WithImages {
             #[serde(rename = "type")]
             kind: &'static str,
@@ -126,6 +127,12 @@ fn to_wire<'a>(req: &'a Request) -> Result<Vec<u8>, ProviderError> {
                 is_error: *is_error,
             }
         }
+        Block::ImageFile { path, media_type } => match crate::media::base64_of(path) {
+            Some(data) => WireBlock::Value(serde_json::json!({ "type": "image", "source": {
+                "type": "base64", "media_type": media_type, "data": data } })),
+            None => WireBlock::Value(serde_json::json!({ "type": "text",
+                "text": format!("[an image the user sent earlier is no longer available: {path}]") })),
+        },
         b => WireBlock::Plain(b),
     };
     let mut messages: Vec<Wire> = Vec::with_capacity(req.messages.len());

@@ -178,7 +178,28 @@ fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
                     messages.push(msg);
                 }
                 let text = m.text();
-                if !text.is_empty() {
+                let sent_images: Vec<Value> = m
+                    .content
+                    .iter()
+                    .filter_map(|b| match b {
+                        Block::ImageFile { path, media_type } => Some(
+                            match crate::media::base64_of(path) {
+                                Some(data) => serde_json::json!({ "type": "image_url", "image_url": {
+                                    "url": format!("data:{media_type};base64,{data}") } }),
+                                None => serde_json::json!({ "type": "text",
+                                    "text": format!("[an image the user sent earlier is no longer available: {path}]") }),
+                            },
+                        ),
+                        _ => None,
+                    })
+                    .collect();
+                if !sent_images.is_empty() {
+                    let mut parts = vec![serde_json::json!({ "type": "text", "text": text })];
+                    parts.extend(sent_images);
+                    let mut msg = plain("user", Cow::Borrowed(""));
+                    msg.content = Content::Parts(parts);
+                    messages.push(msg);
+                } else if !text.is_empty() {
                     messages.push(plain("user", Cow::Owned(text)));
                 }
             }

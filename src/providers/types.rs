@@ -41,6 +41,12 @@ pub enum Block {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         images: Vec<Image>,
     },
+    /// An image a user sent, stored in the workspace (read when a request is made, so the
+    /// stored history stays small).
+    ImageFile {
+        path: String,
+        media_type: String,
+    },
 }
 
 /// An image as the providers take it: base64 data and its media type.

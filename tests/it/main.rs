@@ -13,6 +13,7 @@ mod faults;
 mod files;
 mod hostile;
 mod mcp;
+mod media;
 mod memory;
 mod model_download;
 mod models;

@@ -27,8 +27,8 @@ pub use commands::{COMMANDS, CommandInfo};
 pub use error::{ChannelError, SinkError};
 pub use health::{ChannelState, Health, HealthReport};
 pub use message::{
-    AudioAttachment, Button, ButtonKind, Inbound, OutFile, Outbound, Press, Sender as SenderInfo,
-    Target, TargetError,
+    AudioAttachment, Button, ButtonKind, FileAttachment, FileKind, Inbound, OutFile, Outbound,
+    Press, Sender as SenderInfo, Target, TargetError,
 };
 pub use split::{split_message, units as utf16_len};
 
@@ -122,6 +122,12 @@ pub trait Files: Send + Sync {
     fn max_caption_len(&self) -> usize;
 }
 
+/// Downloads a file attached to an inbound message.
+#[async_trait]
+pub trait FileFetcher: Send + Sync {
+    async fn fetch_file(&self, file: &FileAttachment) -> Result<Vec<u8>, ChannelError>;
+}
+
 /// What the core holds for one channel: its name, its sender and its optional capabilities.
 #[derive(Clone)]
 pub struct ChannelHandle {
@@ -131,6 +137,7 @@ pub struct ChannelHandle {
     audio: Option<Arc<dyn AudioFetcher>>,
     buttons: Option<Arc<dyn Buttons>>,
     files: Option<Arc<dyn Files>>,
+    fetch: Option<Arc<dyn FileFetcher>>,
     health: Health,
 }
 
@@ -143,6 +150,7 @@ impl ChannelHandle {
             audio: None,
             buttons: None,
             files: None,
+            fetch: None,
             health: Health::default(),
         }
     }
@@ -185,6 +193,16 @@ impl ChannelHandle {
     /// `None` when the channel cannot post files.
     pub fn files(&self) -> Option<&dyn Files> {
         self.files.as_deref()
+    }
+
+    pub fn with_file_fetcher(mut self, fetch: Arc<dyn FileFetcher>) -> Self {
+        self.fetch = Some(fetch);
+        self
+    }
+
+    /// `None` when files sent to the bot cannot be downloaded.
+    pub fn file_fetcher(&self) -> Option<&dyn FileFetcher> {
+        self.fetch.as_deref()
     }
 
     pub fn name(&self) -> &str {

@@ -77,6 +77,27 @@ pub struct AudioAttachment {
     pub duration_secs: Option<u32>,
 }
 
+/// What kind of file a user sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// A photo or image file (for vision models).
+    Image,
+    /// A PDF, a text file, anything else.
+    Document,
+}
+
+/// A file attached to an inbound message. Like audio, what the platform tells before download
+/// (size, type) is filled in, so limits apply before anything is fetched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileAttachment {
+    pub file_ref: String,
+    pub kind: FileKind,
+    pub name: Option<String>,
+    pub mime_type: Option<String>,
+    pub size_bytes: Option<u64>,
+}
+
 /// A message a user sent, in our terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inbound {
@@ -90,6 +111,9 @@ pub struct Inbound {
     pub sender: Sender,
     pub text: String,
     pub audio: Option<AudioAttachment>,
+    /// Photos, images and documents sent with it (the text is their caption).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileAttachment>,
     /// The platform's id of this message: with `chat.channel` it identifies the message, so a
     /// redelivered message is recognised.
     pub message_id: String,
@@ -114,6 +138,7 @@ impl Inbound {
             },
             text: text.to_string(),
             audio: None,
+            files: Vec::new(),
             message_id: message_id.to_string(),
             reply_to_text: None,
             is_direct: true,

@@ -40,6 +40,7 @@ pub(crate) fn slash_command(c: &CommandInteraction) -> Inbound {
         },
         text,
         audio: None,
+        files: Vec::new(),
         message_id: format!("i:{}", c.id.get()),
         reply_to_text: None,
         is_direct,
@@ -48,7 +49,9 @@ pub(crate) fn slash_command(c: &CommandInteraction) -> Inbound {
     }
 }
 use serenity::model::channel::{Message, MessageFlags};
-use switchboard_channel::{AudioAttachment, Inbound, Press, SenderInfo, Target};
+use switchboard_channel::{
+    AudioAttachment, FileAttachment, FileKind, Inbound, Press, SenderInfo, Target,
+};
 
 /// A pressed message button → our [`Press`]. The chat is named as for messages: a DM by the
 /// user, a guild channel by its id.
@@ -94,7 +97,8 @@ pub(crate) fn inbound(msg: &Message, me: u64) -> Option<Inbound> {
     }
     let text = text.trim().to_string();
     let audio = audio(msg);
-    if text.is_empty() && audio.is_none() {
+    let files = files(msg, audio.is_some());
+    if text.is_empty() && audio.is_none() && files.is_empty() {
         return None;
     }
     let chat = if is_direct {
@@ -118,6 +122,7 @@ pub(crate) fn inbound(msg: &Message, me: u64) -> Option<Inbound> {
         },
         text,
         audio,
+        files,
         message_id: msg.id.get().to_string(),
         reply_to_text: msg
             .referenced_message
@@ -127,6 +132,35 @@ pub(crate) fn inbound(msg: &Message, me: u64) -> Option<Inbound> {
         is_direct,
         mentions_bot: mentioned || replied_to_bot,
     })
+}
+
+/// Attachments that are not the voice note: images, and documents (PDF, text, anything else).
+fn files(msg: &Message, has_audio: bool) -> Vec<FileAttachment> {
+    msg.attachments
+        .iter()
+        .filter(|a| {
+            let audio = a
+                .content_type
+                .as_deref()
+                .is_some_and(|t| t.starts_with("audio/"));
+            !(has_audio && audio)
+        })
+        .map(|a| FileAttachment {
+            file_ref: a.url.clone(),
+            kind: if a
+                .content_type
+                .as_deref()
+                .is_some_and(|t| t.starts_with("image/"))
+            {
+                FileKind::Image
+            } else {
+                FileKind::Document
+            },
+            name: Some(a.filename.clone()),
+            mime_type: a.content_type.clone(),
+            size_bytes: Some(a.size.into()),
+        })
+        .collect()
 }
 
 fn audio(msg: &Message) -> Option<AudioAttachment> {

@@ -491,6 +491,18 @@ impl Typing for Rest {
 }
 
 #[async_trait]
+impl switchboard_channel::FileFetcher for Rest {
+    async fn fetch_file(
+        &self,
+        f: &switchboard_channel::FileAttachment,
+    ) -> Result<Vec<u8>, ChannelError> {
+        let resp = self.client.get(&f.file_ref).send().await.map_err(network)?;
+        let resp = check(resp).await?;
+        Ok(resp.bytes().await.map_err(network)?.to_vec())
+    }
+}
+
+#[async_trait]
 impl AudioFetcher for Rest {
     async fn fetch(&self, a: &AudioAttachment) -> Result<Vec<u8>, ChannelError> {
         let resp = self.client.get(&a.file_ref).send().await.map_err(network)?;

@@ -2,7 +2,9 @@
 //! bots are not conversation and are dropped here.
 
 use crate::BotInfo;
-use switchboard_channel::{AudioAttachment, Inbound, Press, SenderInfo, Target};
+use switchboard_channel::{
+    AudioAttachment, FileAttachment, FileKind, Inbound, Press, SenderInfo, Target,
+};
 use teloxide::types::{Message, MessageKind, Update, UpdateKind};
 
 pub(crate) fn inbound(update: &Update, me: &BotInfo) -> Option<Inbound> {
@@ -46,8 +48,9 @@ fn message(msg: &Message, me: &BotInfo) -> Option<Inbound> {
         return None;
     }
     let audio = audio(msg);
+    let files = files(msg);
     let text = msg.text().or(msg.caption()).unwrap_or_default();
-    if text.trim().is_empty() && audio.is_none() {
+    if text.trim().is_empty() && audio.is_none() && files.is_empty() {
         return None; // stickers, photos without caption, …
     }
     let is_direct = msg.chat.is_private();
@@ -88,6 +91,7 @@ fn message(msg: &Message, me: &BotInfo) -> Option<Inbound> {
         },
         text: strip_mention(text, &mention),
         audio,
+        files,
         message_id: msg.id.0.to_string(),
         reply_to_text,
         is_direct,
@@ -116,6 +120,46 @@ fn strip_mention(text: &str, mention: &str) -> String {
         }
         _ => text.to_string(),
     }
+}
+
+/// Bots may download files up to 20 MB.
+const DOWNLOAD_MAX: u32 = 20 * 1024 * 1024;
+
+/// A photo (its largest size a bot may download) or a document.
+fn files(msg: &Message) -> Vec<FileAttachment> {
+    let mut out = Vec::new();
+    if let Some(sizes) = msg.photo() {
+        let best = sizes
+            .iter()
+            .filter(|p| p.file.size <= DOWNLOAD_MAX)
+            .max_by_key(|p| p.width * p.height)
+            .or_else(|| sizes.iter().min_by_key(|p| p.file.size));
+        if let Some(p) = best {
+            out.push(FileAttachment {
+                file_ref: p.file.id.0.clone(),
+                kind: FileKind::Image,
+                name: Some(format!("photo-{}.jpg", msg.id.0)),
+                mime_type: Some("image/jpeg".into()),
+                size_bytes: Some(p.file.size.into()),
+            });
+        }
+    }
+    if let Some(d) = msg.document() {
+        let mime = d.mime_type.as_ref().map(ToString::to_string);
+        let kind = if mime.as_deref().is_some_and(|m| m.starts_with("image/")) {
+            FileKind::Image
+        } else {
+            FileKind::Document
+        };
+        out.push(FileAttachment {
+            file_ref: d.file.id.0.clone(),
+            kind,
+            name: d.file_name.clone(),
+            mime_type: mime,
+            size_bytes: Some(d.file.size.into()),
+        });
+    }
+    out
 }
 
 fn audio(msg: &Message) -> Option<AudioAttachment> {

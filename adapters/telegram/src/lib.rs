@@ -75,7 +75,8 @@ pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), Te
         .with_typing(sender.clone())
         .with_audio(sender.clone())
         .with_buttons(sender.clone())
-        .with_files(sender)
+        .with_files(sender.clone())
+        .with_file_fetcher(sender)
         .with_health(health.clone());
     Ok((
         handle,

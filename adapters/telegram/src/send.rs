@@ -213,11 +213,20 @@ impl Typing for TelegramSender {
 }
 
 #[async_trait]
-impl switchboard_channel::AudioFetcher for TelegramSender {
-    async fn fetch(&self, a: &AudioAttachment) -> Result<Vec<u8>, ChannelError> {
+impl switchboard_channel::FileFetcher for TelegramSender {
+    async fn fetch_file(
+        &self,
+        f: &switchboard_channel::FileAttachment,
+    ) -> Result<Vec<u8>, ChannelError> {
+        self.download(&f.file_ref).await
+    }
+}
+
+impl TelegramSender {
+    async fn download(&self, file_id: &str) -> Result<Vec<u8>, ChannelError> {
         let file = self
             .api
-            .call(&GetFile::new(FileId(a.file_ref.clone())))
+            .call(&GetFile::new(FileId(file_id.to_string())))
             .await
             .map_err(classify)?;
         let mut buf: Vec<u8> = Vec::new();
@@ -226,6 +235,13 @@ impl switchboard_channel::AudioFetcher for TelegramSender {
             .await
             .map_err(|e| ChannelError::Transient(redact(&e.to_string())))?;
         Ok(buf)
+    }
+}
+
+#[async_trait]
+impl switchboard_channel::AudioFetcher for TelegramSender {
+    async fn fetch(&self, a: &AudioAttachment) -> Result<Vec<u8>, ChannelError> {
+        self.download(&a.file_ref).await
     }
 }
 

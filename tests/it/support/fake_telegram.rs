@@ -237,6 +237,63 @@ impl FakeTelegram {
         id
     }
 
+    /// A photo from `user` with `caption`, as Telegram sends it: a thumbnail and the full size
+    /// (`bytes`, announced as `size` bytes). Returns the message id.
+    pub fn photo(&self, user: i64, file_id: &str, bytes: Vec<u8>, size: u64, caption: &str) -> i64 {
+        let id = self.next_message_id();
+        self.inner.lock().unwrap().files.insert(
+            file_id.to_string(),
+            (format!("photos/{file_id}.jpg"), bytes),
+        );
+        let mut m = json!({
+            "message_id": id, "date": 1_700_000_000,
+            "chat": { "id": user, "type": "private", "first_name": "U" },
+            "from": { "id": user, "is_bot": false, "first_name": "U" },
+            "photo": [
+                { "file_id": format!("{file_id}-thumb"), "file_unique_id": format!("t-{file_id}"),
+                  "width": 90, "height": 60, "file_size": 900 },
+                { "file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+                  "width": 1200, "height": 800, "file_size": size },
+            ]
+        });
+        if !caption.is_empty() {
+            m["caption"] = json!(caption);
+        }
+        self.push(json!({ "message": m }));
+        id
+    }
+
+    /// A document from `user` (a PDF, a text file) with its name and type.
+    pub fn document(
+        &self,
+        user: i64,
+        file_id: &str,
+        name: &str,
+        mime: &str,
+        bytes: Vec<u8>,
+        caption: &str,
+    ) -> i64 {
+        let id = self.next_message_id();
+        let size = bytes.len();
+        self.inner
+            .lock()
+            .unwrap()
+            .files
+            .insert(file_id.to_string(), (format!("documents/{name}"), bytes));
+        let mut m = json!({
+            "message_id": id, "date": 1_700_000_000,
+            "chat": { "id": user, "type": "private", "first_name": "U" },
+            "from": { "id": user, "is_bot": false, "first_name": "U" },
+            "document": { "file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+                          "file_name": name, "mime_type": mime, "file_size": size }
+        });
+        if !caption.is_empty() {
+            m["caption"] = json!(caption);
+        }
+        self.push(json!({ "message": m }));
+        id
+    }
+
     /// The next calls of `method` (case-insensitive) fail with `fault`, once each.
     pub fn fail(&self, method: &str, fault: Fault) {
         self.inner
