@@ -141,6 +141,9 @@ pub struct ProviderConfig {
     pub api_key: Option<String>,
     #[serde(default = "default_provider_timeout")]
     pub timeout_seconds: u64,
+    /// Whether its models see images; `false`: they get a note of what was sent instead.
+    #[serde(default = "yes")]
+    pub vision: bool,
 }
 
 fn default_provider_timeout() -> u64 {

@@ -68,6 +68,8 @@ pub struct Models {
     /// a dead provider is not hammered with every message.
     cooling: parking_lot::Mutex<HashMap<String, (std::time::Instant, String)>>,
     health: health::Health,
+    /// Providers whose models cannot see images (`vision: false`).
+    blind: std::collections::HashSet<String>,
 }
 
 /// How long a failing provider is skipped (longer for credentials, which need a person).
@@ -111,6 +113,12 @@ impl Models {
             providers.insert(name.clone(), provider);
         }
         Models {
+            blind: config
+                .providers
+                .iter()
+                .filter(|(_, p)| !p.vision)
+                .map(|(n, _)| n.clone())
+                .collect(),
             providers,
             roles: config.models.roles.clone(),
             fallbacks: config.models.fallbacks.clone(),
@@ -197,6 +205,18 @@ impl Models {
         let (prov, model) = model_ref.split_once('/').ok_or(None)?;
         let provider = self.providers.get(prov).ok_or(None)?;
         req.model = model.to_string();
+        let described;
+        let req: &Request = if self.blind.contains(prov) {
+            match without_images(req) {
+                Some(r) => {
+                    described = r;
+                    &described
+                }
+                None => req,
+            }
+        } else {
+            req
+        };
         let mut attempt = 0;
         let err = loop {
             match provider.complete(req).await {
@@ -233,4 +253,40 @@ impl Models {
         }
         Err(Some(err))
     }
+}
+
+/// `req` with the images people sent replaced by a note, for a model that cannot see them;
+/// `None` when it has none.
+fn without_images(req: &Request) -> Option<Request> {
+    let has = req.messages.iter().any(|m| {
+        m.content
+            .iter()
+            .any(|b| matches!(b, Block::ImageFile { .. }))
+    });
+    if !has {
+        return None;
+    }
+    let messages = req
+        .messages
+        .iter()
+        .map(|m| Message {
+            role: m.role,
+            content: m
+                .content
+                .iter()
+                .map(|b| match b {
+                    Block::ImageFile { path, .. } => Block::Text {
+                        text: format!(
+                            "[an image was sent ({path}), but this model cannot see images: say so if it matters]"
+                        ),
+                    },
+                    b => b.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    Some(Request {
+        messages: Arc::new(messages),
+        ..req.clone()
+    })
 }

@@ -169,3 +169,39 @@ async fn a_file_over_the_limit_is_refused_before_download() {
     assert_eq!(tg.downloads(), 0, "nothing was downloaded");
     assert!(model.requests().is_empty(), "nothing reached the model");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_without_vision_gets_a_note_instead_of_the_image() {
+    let model = FakeModel::start().await;
+    let tg = FakeTelegram::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::support::gateway::free_port();
+    let text = crate::support::gateway::config_text(
+        &model.url,
+        port,
+        &dir.path().join("state"),
+        &format!(
+            r#"channels: {{ telegram: {{ token: "123456:SECRET-TG", apiUrl: "{}", dmPolicy: "open" }} }},"#,
+            tg.url
+        ),
+    )
+    .replace(
+        r#"apiKey: "sk-ant-test-SECRET", baseUrl"#,
+        r#"apiKey: "sk-ant-test-SECRET", vision: false, baseUrl"#,
+    );
+    assert!(text.contains("vision: false"));
+    let _gw = TestGateway::start_in(dir, port, &text).await;
+    let pic = jpeg(20, 20);
+    let size = pic.len() as u64;
+    tg.photo(111, "ph3", pic, size, "look");
+    tg.wait_sent(|s| !s.is_empty()).await;
+    let req = model.requests().last().unwrap().clone();
+    let body = req.body.to_string();
+    assert!(!body.contains("\"type\":\"image\""), "{body}");
+    assert!(
+        req.last_user_text()
+            .contains("this model cannot see images"),
+        "{}",
+        req.last_user_text()
+    );
+}
