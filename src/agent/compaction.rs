@@ -150,6 +150,7 @@ fn render_turn(role: &str, content: &str) -> String {
                 format!("tool result: {short}")
             }
             Block::ImageFile { path, .. } => format!("{role} sent an image ({path})"),
+            Block::DocumentFile { name, path, .. } => format!("{role} sent {name} ({path})"),
         };
         out.push_str(&line);
         out.push('\n');

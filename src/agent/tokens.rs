@@ -25,6 +25,10 @@ pub fn estimate(system: &str, messages: &[Message]) -> u64 {
                 Block::ToolResult { content, .. } => estimate_text(content),
                 // What a provider charges for an image of the size we send (≤ 1568 px).
                 Block::ImageFile { .. } => 1600,
+                // About 1,500–3,000 tokens a page; a typical PDF sent in chat is a few pages.
+                Block::DocumentFile { path, .. } => std::fs::metadata(path)
+                    .map(|m| (m.len() / 20).clamp(2_000, 100_000))
+                    .unwrap_or(2_000),
             };
         }
     }

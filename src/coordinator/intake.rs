@@ -1,7 +1,8 @@
 //! Files people send: downloaded through the channel (with the size checked first where the
 //! platform says it), kept in the agent's workspace under `files/YYYY-MM-DD/`, and handed to the
-//! model — images as images (made to fit the providers), text files inline (marked as data, up
-//! to a cap), anything else as a note of what it is and where it is stored.
+//! model — images as images (made to fit the providers), PDFs as documents (for providers that
+//! read them), text files inline (marked as data, up to a cap), anything else as a note of what
+//! it is and where it is stored.
 
 use super::Coordinator;
 use crate::providers::Block;
@@ -118,6 +119,16 @@ impl Coordinator {
                             "[the user sent {name}, saved as {shown}]\n{}",
                             crate::tools::untrusted(&format!("file {name}"), &body)
                         ),
+                    });
+                }
+                FileKind::Document if mime == "application/pdf" => {
+                    blocks.push(Block::Text {
+                        text: format!("[the user sent {name} ({size}), saved as {shown}]"),
+                    });
+                    blocks.push(Block::DocumentFile {
+                        path: stored.display().to_string(),
+                        media_type: mime,
+                        name,
                     });
                 }
                 FileKind::Document => blocks.push(Block::Text {

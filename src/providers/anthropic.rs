@@ -133,6 +133,16 @@ fn to_wire<'a>(req: &'a Request) -> Result<Vec<u8>, ProviderError> {
             None => WireBlock::Value(serde_json::json!({ "type": "text",
                 "text": format!("[an image the user sent earlier is no longer available: {path}]") })),
         },
+        Block::DocumentFile {
+            path,
+            media_type,
+            name,
+        } => match crate::media::base64_of(path) {
+            Some(data) => WireBlock::Value(serde_json::json!({ "type": "document", "title": name,
+                "source": { "type": "base64", "media_type": media_type, "data": data } })),
+            None => WireBlock::Value(serde_json::json!({ "type": "text",
+                "text": format!("[{name}, sent earlier, is no longer available: {path}]") })),
+        },
         b => WireBlock::Plain(b),
     };
     let mut messages: Vec<Wire> = Vec::with_capacity(req.messages.len());

@@ -190,6 +190,9 @@ fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
                                     "text": format!("[an image the user sent earlier is no longer available: {path}]") }),
                             },
                         ),
+                        Block::DocumentFile { path, name, .. } => Some(serde_json::json!({
+                            "type": "text",
+                            "text": format!("[the user sent {name}, saved as {path}; this provider is not given PDFs]") })),
                         _ => None,
                     })
                     .collect();

@@ -47,6 +47,13 @@ pub enum Block {
         path: String,
         media_type: String,
     },
+    /// A PDF a user sent, stored in the workspace: a document block for providers that read
+    /// PDFs (Anthropic), a note of where it is for the others.
+    DocumentFile {
+        path: String,
+        media_type: String,
+        name: String,
+    },
 }
 
 /// An image as the providers take it: base64 data and its media type.

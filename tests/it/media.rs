@@ -141,11 +141,28 @@ async fn images_reach_openai_format_models_and_documents_are_inlined_or_noted() 
     );
     tg.wait_sent(|s| s.iter().filter(|m| m.chat_id == 111).count() >= 2)
         .await;
-    let t = model.requests().last().unwrap().last_user_text();
+    let req = model.requests().last().unwrap().clone();
+    let t = req.last_user_text();
     assert!(
-        t.contains("report.pdf (application/pdf") && t.contains("saved as files/"),
+        t.contains("report.pdf (") && t.contains("saved as files/"),
         "{t}"
     );
+    // Anthropic reads PDFs: it gets the document itself.
+    let user = req.body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let doc = user["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "document")
+        .unwrap_or_else(|| panic!("no document block in {user}"))
+        .clone();
+    assert_eq!(doc["source"]["media_type"], "application/pdf");
+    assert_eq!(doc["title"], "report.pdf");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,4 +221,37 @@ async fn a_model_without_vision_gets_a_note_instead_of_the_image() {
         "{}",
         req.last_user_text()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_album_arrives_as_one_message_with_every_photo() {
+    let (model, tg, _gw) = setup("").await;
+    tg.album(
+        111,
+        vec![
+            ("a1", jpeg(30, 20)),
+            ("a2", jpeg(20, 30)),
+            ("a3", jpeg(25, 25)),
+        ],
+        "our trip",
+    );
+    tg.wait_sent(|s| !s.is_empty()).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(model.requests().len(), 1, "one turn for the album");
+    assert_eq!(tg.sent().len(), 1, "one answer");
+    let req = model.requests().last().unwrap().clone();
+    let user = req.body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let images = user["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "image")
+        .count();
+    assert_eq!(images, 3, "{user}");
+    assert_eq!(user["content"][0]["text"], "our trip");
 }

@@ -14,6 +14,35 @@ pub(crate) fn inbound(update: &Update, me: &BotInfo) -> Option<Inbound> {
     message(msg, me)
 }
 
+/// The album a message belongs to (several photos sent at once arrive as one message each).
+pub(crate) fn media_group(update: &Update) -> Option<&str> {
+    match &update.kind {
+        UpdateKind::Message(m) => m.media_group_id().map(|g| g.0.as_str()),
+        _ => None,
+    }
+}
+
+/// Folds the messages of one album (same chat and media group, in one page of updates) into the
+/// first: every file, and the caption whichever of them carries it.
+pub(crate) fn merge_albums(page: Vec<(Option<String>, Inbound)>) -> Vec<Inbound> {
+    let mut out: Vec<(Option<String>, Inbound)> = Vec::with_capacity(page.len());
+    for (group, m) in page {
+        if let Some(g) = &group
+            && let Some((_, first)) = out
+                .iter_mut()
+                .find(|(og, om)| og.as_ref() == Some(g) && om.chat == m.chat)
+        {
+            first.files.extend(m.files);
+            if first.text.trim().is_empty() {
+                first.text = m.text;
+            }
+            continue;
+        }
+        out.push((group, m));
+    }
+    out.into_iter().map(|(_, m)| m).collect()
+}
+
 /// A pressed inline-keyboard button → our [`Press`], with the callback query's id (which the
 /// answer must name). Presses on messages too old for Telegram to show are dropped.
 pub(crate) fn press(update: &Update) -> Option<(Press, String)> {

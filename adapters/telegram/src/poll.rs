@@ -57,8 +57,12 @@ pub(crate) async fn run(
                     .max();
                 let page: Vec<_> = updates
                     .iter()
-                    .filter_map(|u| crate::convert::inbound(u, &me))
+                    .filter_map(|u| {
+                        let group = crate::convert::media_group(u).map(str::to_string);
+                        crate::convert::inbound(u, &me).map(|m| (group, m))
+                    })
                     .collect();
+                let page = crate::convert::merge_albums(page);
                 // Button presses are answered beside the poll, so a slow decision never holds it.
                 for (press, query) in updates.iter().filter_map(crate::convert::press) {
                     let (sink, api) = (sink.clone(), api.clone());

@@ -263,6 +263,45 @@ impl FakeTelegram {
         id
     }
 
+    /// Several photos sent at once (an album: one message each, sharing a `media_group_id`), the
+    /// caption on the first, all queued together as Telegram delivers them.
+    pub fn album(&self, user: i64, photos: Vec<(&str, Vec<u8>)>, caption: &str) -> Vec<i64> {
+        let mut ids = Vec::new();
+        let mut g = self.inner.lock().unwrap();
+        for (i, (file_id, bytes)) in photos.into_iter().enumerate() {
+            g.next_message += 1;
+            let id = g.next_message;
+            ids.push(id);
+            let size = bytes.len();
+            g.files.insert(
+                file_id.to_string(),
+                (format!("photos/{file_id}.jpg"), bytes),
+            );
+            let mut m = json!({
+                "message_id": id, "date": 1_700_000_000, "media_group_id": "album-1",
+                "chat": { "id": user, "type": "private", "first_name": "U" },
+                "from": { "id": user, "is_bot": false, "first_name": "U" },
+                "photo": [{ "file_id": file_id, "file_unique_id": format!("u-{file_id}"),
+                            "width": 640, "height": 480, "file_size": size }]
+            });
+            if i == 0 && !caption.is_empty() {
+                m["caption"] = json!(caption);
+            }
+            let uid = g.next_update;
+            g.next_update += 1;
+            let update = json!({ "update_id": uid, "message": m });
+            if let Err(e) = serde_json::from_value::<switchboard_telegram::teloxide::types::Update>(
+                update.clone(),
+            ) {
+                panic!("fixture does not match teloxide's Update: {e}\n{update}");
+            }
+            g.updates.push(update);
+        }
+        drop(g);
+        self.notify.notify_waiters();
+        ids
+    }
+
     /// A document from `user` (a PDF, a text file) with its name and type.
     pub fn document(
         &self,
