@@ -8,7 +8,9 @@
 //!   configured, beside none;
 //! - start → first getUpdates with one MCP server that takes 5 s to start, beside none (the
 //!   channels must not wait for it);
-//! - `web_fetch` of a 1 MB HTML page from a local server: time and output size.
+//! - `web_fetch` of a 1 MB HTML page from a local server: time and output size;
+//! - a 10 MB photo sent on Telegram: time until the model has it, the gateway's peak RSS, and its
+//!   RSS a few seconds later.
 //!
 //! Run: `cargo bench --bench tools` (with the servers on PATH: `bash scripts/dev.sh bench`).
 
@@ -225,6 +227,58 @@ async fn web_fetch_big() {
     );
 }
 
+fn vm_hwm_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+async fn photo_intake() {
+    // A noisy 4000×3000 JPEG of about 10 MB, as a phone camera sends.
+    let mut seed = 7u32;
+    let img = image::RgbImage::from_fn(4000, 3000, |_, _| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        image::Rgb([(seed >> 16) as u8, (seed >> 8) as u8, seed as u8])
+    });
+    // The highest quality that stays near 10 MB (noise compresses little).
+    let mut jpeg = Vec::new();
+    for q in [100, 95, 90, 85, 80, 70, 60, 50] {
+        jpeg.clear();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, q)
+            .encode_image(&img)
+            .expect("encode");
+        if jpeg.len() <= 12 << 20 {
+            break;
+        }
+    }
+    let model = FakeModel::start().await;
+    let tg = FakeTelegram::start().await;
+    let gw = gateway_with(&model, &tg, "").await;
+    let pid = gw.pid().expect("pid");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = rss_mib(pid);
+    let size = jpeg.len() as u64;
+    let t = Instant::now();
+    tg.photo(111, "big", jpeg, size, "what is this?");
+    model.wait_requests(1).await;
+    let took = t.elapsed();
+    let peak = vm_hwm_mib(pid);
+    tg.wait_sent(|s| !s.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    println!(
+        "10 MB photo ({:.1} MB JPEG, 4000×3000) on Telegram: in the model's hands after {:.0} ms; gateway RSS {before:.1} MiB before, peak {peak:.1} MiB, {:.1} MiB 3 s after",
+        size as f64 / 1_048_576.0,
+        ms(took),
+        rss_mib(pid),
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -233,6 +287,7 @@ async fn main() {
             "tools bench: mcp-server-everything / mcp-server-time are not on PATH; run it through `bash scripts/dev.sh bench`"
         );
         web_fetch_big().await;
+        photo_intake().await;
         return;
     }
     call_overhead(
@@ -259,4 +314,5 @@ async fn main() {
     idle_rss(&http.url).await;
     start_with_slow_server().await;
     web_fetch_big().await;
+    photo_intake().await;
 }
