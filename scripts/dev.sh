@@ -39,6 +39,7 @@ TOOLS="$PWD/target/test-tools"
 test_tools() {
   local need=()
   command -v bwrap >/dev/null || need+=(bubblewrap)
+  command -v ip >/dev/null || need+=(iproute2)
   command -v python3 >/dev/null || need+=(python3 python3-venv)
   command -v npm >/dev/null || need+=(nodejs npm)
   if [ ${#need[@]} -gt 0 ]; then
@@ -46,7 +47,12 @@ test_tools() {
     deps
   fi
   if [ ! -x "$TOOLS/py/bin/mcp-server-time" ]; then
-    python3 -m venv "$TOOLS/py" || { echo "python3 -m venv failed: install python3-venv" >&2; return 1; }
+    if ! python3 -m venv "$TOOLS/py"; then
+      rm -rf "$TOOLS/py"
+      PACKAGES=(python3-venv)
+      deps
+      python3 -m venv "$TOOLS/py"
+    fi
     "$TOOLS/py/bin/pip" install -q --disable-pip-version-check mcp-server-time==2026.10.19
   fi
   if [ ! -x "$TOOLS/npm/node_modules/.bin/mcp-server-everything" ]; then

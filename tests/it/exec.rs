@@ -76,6 +76,17 @@ async fn exec_under_bubblewrap_has_no_network_and_a_read_only_system() {
     if !crate::support::mcp::available("bwrap", "exec sandbox") {
         return;
     }
+    // Installed but unable to create namespaces here (some containers): nothing to test.
+    let works = std::process::Command::new("bwrap")
+        .args(["--ro-bind", "/", "/", "--unshare-net", "--", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !works {
+        eprintln!(
+            "\n!!!!!!!! SKIPPING exec sandbox: bwrap cannot create namespaces on this machine\n"
+        );
+        return;
+    }
     let (out, accepted, _) = run_probe("bwrap").await;
     assert!(out.contains("NET-BLOCKED"), "{out}");
     assert_eq!(accepted, 0, "the sandbox reached the network");
