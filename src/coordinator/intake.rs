@@ -85,7 +85,21 @@ impl Coordinator {
                     .first_or_octet_stream()
                     .to_string()
             });
-            let stored = crate::media::store(&dir, &name, &bytes).map_err(|e| format!("⚠️ {e}"))?;
+            // Writing and decoding a camera photo takes a few hundred ms: not on a runtime worker,
+            // where it would hold up other chats.
+            let is_image = f.kind == FileKind::Image;
+            let (dir2, name2, mime2) = (dir.clone(), name.clone(), mime.clone());
+            let (bytes, done) = tokio::task::spawn_blocking(move || {
+                let stored = crate::media::store(&dir2, &name2, &bytes);
+                let fitted = match (&stored, is_image) {
+                    (Ok(p), true) => Some(crate::media::for_model(p, &bytes, &mime2)),
+                    _ => None,
+                };
+                (bytes, stored.map(|s| (s, fitted)))
+            })
+            .await
+            .map_err(|e| format!("⚠️ cannot store {name}: {e}"))?;
+            let (stored, fitted) = done.map_err(|e| format!("⚠️ {e}"))?;
             let shown = stored
                 .strip_prefix(ws.root())
                 .unwrap_or(&stored)
@@ -93,7 +107,7 @@ impl Coordinator {
                 .to_string();
             let size = size_text(bytes.len() as u64);
             match f.kind {
-                FileKind::Image => match crate::media::for_model(&stored, &bytes, &mime) {
+                FileKind::Image => match fitted.unwrap_or_else(|| crate::media::for_model(&stored, &bytes, &mime)) {
                     Ok((path, media_type)) => {
                         blocks.push(Block::Text {
                             text: format!("[the user sent an image, saved as {shown}]"),

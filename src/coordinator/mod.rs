@@ -231,7 +231,10 @@ impl Coordinator {
         }
         let mut attached = Vec::new();
         if !m.files.is_empty() {
-            match self.take_files(&m).await {
+            let taken = self.take_files(&m).await;
+            // Downloads and decoding freed large buffers: let the trimmer give them back.
+            crate::resident::heap::note_activity();
+            match taken {
                 Ok(blocks) => attached = blocks,
                 Err(reply) => {
                     self.finish_with(id, &m, reply);
@@ -274,6 +277,8 @@ impl Coordinator {
         if let Some((ctx, tokens)) = context {
             self.after_turn(&m, ctx, tokens).await;
         }
+        // The turn's request bodies are freed by now (a long one, or one with images, is large).
+        crate::resident::heap::note_activity();
     }
 
     /// The model this chat switched to with `/model`, if any.
