@@ -277,11 +277,18 @@ async fn photo_intake() {
         ms(took),
         rss_mib(pid),
     );
+    if std::env::var_os("BENCH_SMAPS").is_some() {
+        println!("{}", common::smaps_summary(pid));
+    }
 }
 
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("photo") {
+        photo_intake().await;
+        return;
+    }
     if !have("mcp-server-everything") || !have("mcp-server-time") {
         eprintln!(
             "tools bench: mcp-server-everything / mcp-server-time are not on PATH; run it through `bash scripts/dev.sh bench`"
