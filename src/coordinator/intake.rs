@@ -36,6 +36,9 @@ impl Coordinator {
         let day = ws.local(chrono::Utc::now()).format("%Y-%m-%d").to_string();
         let dir = ws.root().join("files").join(&day);
         let mut blocks = Vec::new();
+        if m.files.iter().any(|f| f.kind == FileKind::Image) {
+            self.tell_if_blind(m, &agent);
+        }
         for (i, f) in m.files.iter().enumerate() {
             let name = f
                 .name
@@ -151,6 +154,39 @@ impl Coordinator {
             }
         }
         Ok(blocks)
+    }
+}
+
+impl Coordinator {
+    /// Tells the chat, once, that its model cannot see the images it is sent.
+    fn tell_if_blind(&self, m: &Inbound, agent: &str) {
+        let role = self.chat_model(m).unwrap_or_else(|| {
+            self.config()
+                .agents
+                .get(agent)
+                .and_then(|a| a.model.clone())
+                .unwrap_or_else(|| "default".into())
+        });
+        if self.agents().models().sees_images(&role) {
+            return;
+        }
+        let chat = m.chat.to_string();
+        if !self.inner.blind_told.lock().insert(chat.clone()) {
+            return;
+        }
+        let model = self.agents().resolve_model(&role);
+        if let Err(e) = self.post(&crate::store::NewOutbox {
+            target: chat,
+            thread: m.thread.clone(),
+            reply_to: Some(m.message_id.clone()),
+            text: format!(
+                "ℹ️ {model} cannot see images: it gets a note of what you sent and where it is stored. `/model ROLE` switches to one that can."
+            ),
+            dedupe_key: Some(format!("blind:{}:{}", m.chat, m.message_id)),
+            file: None,
+        }) {
+            tracing::warn!(error = %e, "cannot tell the chat its model is blind");
+        }
     }
 }
 

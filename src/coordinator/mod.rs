@@ -53,6 +53,8 @@ struct Inner {
     started: Instant,
     clock: Arc<dyn crate::cron::clock::Clock>,
     approvals: approvals::Waiters,
+    /// Chats told that their model cannot see images (once each per run).
+    blind_told: parking_lot::Mutex<std::collections::HashSet<String>>,
     /// The turn running in each lane, for `/stop`.
     running: parking_lot::Mutex<std::collections::HashMap<String, CancellationToken>>,
 }
@@ -99,6 +101,7 @@ impl Coordinator {
                 clock: crate::cron::clock::from_env(),
                 approvals: approvals::Waiters::default(),
                 running: parking_lot::Mutex::default(),
+                blind_told: parking_lot::Mutex::default(),
             }),
         }
     }

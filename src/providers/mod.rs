@@ -139,6 +139,13 @@ impl Models {
     }
 
     /// `role` or `provider/model` → `provider/model`.
+    /// Whether the model `role_or_ref` resolves to sees images (`providers.NAME.vision`).
+    pub fn sees_images(&self, role_or_ref: &str) -> bool {
+        let r = self.resolve(role_or_ref);
+        let provider = r.split('/').next().unwrap_or_default();
+        !self.blind.contains(provider)
+    }
+
     pub fn resolve(&self, role_or_ref: &str) -> String {
         self.roles
             .get(role_or_ref)

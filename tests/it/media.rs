@@ -221,6 +221,20 @@ async fn a_model_without_vision_gets_a_note_instead_of_the_image() {
         "{}",
         req.last_user_text()
     );
+    // The chat is told once, not at every photo.
+    let pic = jpeg(20, 20);
+    let size = pic.len() as u64;
+    tg.photo(111, "ph4", pic, size, "and this");
+    tg.wait_sent(|s| s.iter().filter(|m| m.text.starts_with("echo")).count() >= 2)
+        .await;
+    let told: Vec<String> = tg
+        .sent()
+        .iter()
+        .filter(|m| m.text.starts_with("ℹ️") && m.text.contains("cannot see images"))
+        .map(|m| m.text.clone())
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].contains("anthropic/claude-test"), "{told:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
