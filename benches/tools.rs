@@ -227,18 +227,6 @@ async fn web_fetch_big() {
     );
 }
 
-fn vm_hwm_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
 async fn photo_intake() {
     // A noisy 4000×3000 JPEG of about 10 MB, as a phone camera sends.
     let mut seed = 7u32;
@@ -268,7 +256,7 @@ async fn photo_intake() {
     tg.photo(111, "big", jpeg, size, "what is this?");
     model.wait_requests(1).await;
     let took = t.elapsed();
-    let peak = vm_hwm_mib(pid);
+    let peak = common::peak_rss_mib(pid);
     tg.wait_sent(|s| !s.is_empty()).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     println!(

@@ -63,18 +63,15 @@ fn minutes(secs: u64) -> String {
 }
 
 fn shown_args(args: &str) -> String {
-    let pretty = serde_json::from_str::<Value>(args)
+    let mut pretty = serde_json::from_str::<Value>(args)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or_else(|| args.to_string());
-    if pretty.chars().count() > ARGS_SHOWN {
-        let cut: String = pretty.chars().take(ARGS_SHOWN).collect();
-        format!("{cut}\n…")
-    } else {
-        pretty
+    if crate::tools::cut_chars(&mut pretty, ARGS_SHOWN).is_some() {
+        pretty.push_str("\n…");
     }
     // A fence inside the arguments must not end the code block early.
-    .replace("```", "'''")
+    pretty.replace("```", "'''")
 }
 
 impl Coordinator {
@@ -238,14 +235,7 @@ impl Coordinator {
             tokio::select! {
                 _ = woken => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    match self.store().approvals_expire(Some(row.id)) {
-                        Ok(rows) => {
-                            for r in rows {
-                                self.settle(&r, &format!("⌛ No answer within {}: `{}` was not run.", minutes(timeout), r.tool)).await;
-                            }
-                        }
-                        Err(e) => tracing::warn!(error = %e, "cannot expire an approval request"),
-                    }
+                    self.settle_expired(Some(row.id)).await;
                     // Re-read: an answer may have landed just before the deadline.
                 }
             }
@@ -367,10 +357,11 @@ impl Coordinator {
         })
     }
 
-    /// At start-up: requests that expired while the gateway was down are marked so in the chat.
-    pub(super) async fn settle_expired(&self) {
+    /// Marks requests past their time (`only` one, or all: at start-up, those that expired while
+    /// the gateway was down) as expired, in the store and in the chat.
+    pub(super) async fn settle_expired(&self, only: Option<ApprovalId>) {
         let timeout = self.config().tools.approval_timeout_seconds;
-        match self.store().approvals_expire(None) {
+        match self.store().approvals_expire(only) {
             Ok(rows) => {
                 for r in rows {
                     self.settle(
@@ -384,7 +375,7 @@ impl Coordinator {
                     .await;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "cannot expire old approval requests"),
+            Err(e) => tracing::warn!(error = %e, "cannot expire approval requests"),
         }
     }
 }

@@ -172,15 +172,11 @@ impl ToolHost for Coordinator {
 }
 
 impl Coordinator {
-    /// Validates `to` and queues the file at `path` for it, with `caption` (the `send_file` tool,
-    /// `send --file`). The file is copied first, so what is sent is what was asked for.
-    pub fn send_file_to(
+    /// `to` parsed, with its channel, which must be enabled.
+    fn enabled_target(
         &self,
         to: &str,
-        thread: Option<&str>,
-        path: &std::path::Path,
-        caption: &str,
-    ) -> Result<String, String> {
+    ) -> Result<(Target, &switchboard_channel::ChannelHandle), String> {
         let target: Target = to
             .parse()
             .map_err(|e: switchboard_channel::TargetError| e.to_string())?;
@@ -190,6 +186,19 @@ impl Coordinator {
                 target.channel
             )
         })?;
+        Ok((target, channel))
+    }
+
+    /// Validates `to` and queues the file at `path` for it, with `caption` (the `send_file` tool,
+    /// `send --file`). The file is copied first, so what is sent is what was asked for.
+    pub fn send_file_to(
+        &self,
+        to: &str,
+        thread: Option<&str>,
+        path: &std::path::Path,
+        caption: &str,
+    ) -> Result<String, String> {
+        let (target, channel) = self.enabled_target(to)?;
         let files = channel
             .files()
             .ok_or_else(|| format!("the {} channel cannot post files", target.channel))?;
@@ -246,15 +255,7 @@ impl Coordinator {
 
     /// Validates `to` and queues `text` for it (the `send` CLI, the send tool).
     pub fn send_to(&self, to: &str, text: &str) -> Result<(), String> {
-        let target: Target = to
-            .parse()
-            .map_err(|e: switchboard_channel::TargetError| e.to_string())?;
-        if self.channels().get(&target.channel).is_none() {
-            return Err(format!(
-                "the {} channel is not enabled (set its token in the config)",
-                target.channel
-            ));
-        }
+        let (target, _) = self.enabled_target(to)?;
         if text.trim().is_empty() {
             return Err("nothing to send".into());
         }

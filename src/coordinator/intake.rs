@@ -109,8 +109,9 @@ impl Coordinator {
                 .display()
                 .to_string();
             let size = size_text(bytes.len() as u64);
-            match f.kind {
-                FileKind::Image => match fitted.unwrap_or_else(|| crate::media::for_model(&stored, &bytes, &mime)) {
+            // `fitted` is there exactly for images (decoded on the blocking pool above).
+            match (f.kind, fitted) {
+                (FileKind::Image, Some(fitted)) => match fitted {
                     Ok((path, media_type)) => {
                         blocks.push(Block::Text {
                             text: format!("[the user sent an image, saved as {shown}]"),
@@ -124,11 +125,9 @@ impl Coordinator {
                         text: format!("[the user sent {name} ({mime}, {size}), saved as {shown}; it could not be read as an image: {e}]"),
                     }),
                 },
-                FileKind::Document if is_text(&mime) => {
-                    let text = String::from_utf8_lossy(&bytes);
-                    let total = text.chars().count();
-                    let mut body: String = text.chars().take(INLINE_TEXT).collect();
-                    if total > INLINE_TEXT {
+                (_, _) if is_text(&mime) => {
+                    let mut body = String::from_utf8_lossy(&bytes).into_owned();
+                    if let Some(total) = crate::tools::cut_chars(&mut body, INLINE_TEXT) {
                         body.push_str(&format!("\n[cut: {INLINE_TEXT} of {total} characters shown; the whole file is {shown}]"));
                     }
                     blocks.push(Block::Text {
@@ -138,7 +137,7 @@ impl Coordinator {
                         ),
                     });
                 }
-                FileKind::Document if mime == "application/pdf" => {
+                (_, _) if mime == "application/pdf" => {
                     blocks.push(Block::Text {
                         text: format!("[the user sent {name} ({size}), saved as {shown}]"),
                     });
@@ -148,7 +147,7 @@ impl Coordinator {
                         name,
                     });
                 }
-                FileKind::Document => blocks.push(Block::Text {
+                (_, _) => blocks.push(Block::Text {
                     text: format!("[the user sent {name} ({mime}, {size}), saved as {shown}]"),
                 }),
             }

@@ -150,7 +150,7 @@ impl Coordinator {
             r.inbox += 1;
         }
         let me = self.clone();
-        tokio::spawn(async move { me.settle_expired().await });
+        tokio::spawn(async move { me.settle_expired(None).await });
         let (rerun, interrupted) = workers::recover(self)?;
         r.tasks_rerun = rerun;
         r.tasks_interrupted = interrupted;

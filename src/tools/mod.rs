@@ -119,6 +119,15 @@ impl From<Result<String, String>> for ToolOutput {
     }
 }
 
+/// Cuts `text` to its first `max` characters (at a character boundary); returns how many it had
+/// when it was cut, so the caller can say so.
+pub fn cut_chars(text: &mut String, max: usize) -> Option<usize> {
+    let (cut, _) = text.char_indices().nth(max)?;
+    let total = text.chars().count();
+    text.truncate(cut);
+    Some(total)
+}
+
 /// Marks text that came from outside (a web page, a tool, a program) as data, so the model does
 /// not take it as instructions. A marker inside the text cannot close the block early.
 pub fn untrusted(source: &str, text: &str) -> String {

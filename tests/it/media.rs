@@ -20,23 +20,9 @@ fn jpeg(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-async fn setup(extra: &str) -> (FakeModel, FakeTelegram, TestGateway) {
-    let model = FakeModel::start().await;
-    let tg = FakeTelegram::start().await;
-    let gw = TestGateway::start(
-        &model,
-        &format!(
-            r#"channels: {{ telegram: {{ token: "123456:SECRET-TG", apiUrl: "{}", dmPolicy: "open" }} }}, {extra}"#,
-            tg.url
-        ),
-    )
-    .await;
-    (model, tg, gw)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_photo_reaches_the_model_as_an_image_with_its_caption() {
-    let (model, tg, gw) = setup("").await;
+    let (model, tg, gw) = telegram_gateway("").await;
     let big = jpeg(2400, 1600);
     let size = big.len() as u64;
     tg.photo(111, "ph1", big, size, "what is in this picture?");
@@ -82,9 +68,10 @@ async fn a_photo_reaches_the_model_as_an_image_with_its_caption() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn images_reach_openai_format_models_and_documents_are_inlined_or_noted() {
-    let (model, tg, _gw) =
-        setup(r#"routing: [ { match: { channel: "telegram", chat: "222" }, agent: "clu" } ],"#)
-            .await;
+    let (model, tg, _gw) = telegram_gateway(
+        r#"routing: [ { match: { channel: "telegram", chat: "222" }, agent: "clu" } ],"#,
+    )
+    .await;
     // clu speaks the OpenAI format: the image is an image_url part beside the caption.
     let small = jpeg(40, 30);
     let size = small.len() as u64;
@@ -167,7 +154,7 @@ async fn images_reach_openai_format_models_and_documents_are_inlined_or_noted() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_file_over_the_limit_is_refused_before_download() {
-    let (model, tg, _gw) = setup("").await;
+    let (model, tg, _gw) = telegram_gateway("").await;
     // A document has no smaller size to fall back to (a photo would use its largest size a bot
     // may download).
     tg.push(serde_json::json!({ "message": {
@@ -211,7 +198,9 @@ async fn a_model_without_vision_gets_a_note_instead_of_the_image() {
     let pic = jpeg(20, 20);
     let size = pic.len() as u64;
     tg.photo(111, "ph3", pic, size, "look");
-    tg.wait_sent(|s| !s.is_empty()).await;
+    // The notice comes before the answer: wait for the answer.
+    tg.wait_sent(|s| s.iter().any(|m| m.text.starts_with("echo")))
+        .await;
     let req = model.requests().last().unwrap().clone();
     let body = req.body.to_string();
     assert!(!body.contains("\"type\":\"image\""), "{body}");
@@ -239,7 +228,7 @@ async fn a_model_without_vision_gets_a_note_instead_of_the_image() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_album_arrives_as_one_message_with_every_photo() {
-    let (model, tg, _gw) = setup("").await;
+    let (model, tg, _gw) = telegram_gateway("").await;
     tg.album(
         111,
         vec![

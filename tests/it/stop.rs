@@ -2,27 +2,12 @@
 //! running turn — the model call or the tool in progress — keeps what the turn had in the
 //! session, and the chat goes on.
 
-use crate::support::fake_telegram::FakeTelegram;
 use crate::support::*;
 use serde_json::json;
 
-async fn setup(extra: &str) -> (FakeModel, FakeTelegram, TestGateway) {
-    let model = FakeModel::start().await;
-    let tg = FakeTelegram::start().await;
-    let gw = TestGateway::start(
-        &model,
-        &format!(
-            r#"channels: {{ telegram: {{ token: "123456:SECRET-TG", apiUrl: "{}", dmPolicy: "open" }} }}, {extra}"#,
-            tg.url
-        ),
-    )
-    .await;
-    (model, tg, gw)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_ends_a_turn_waiting_on_the_model_and_answers_at_once() {
-    let (model, tg, _gw) = setup("").await;
+    let (model, tg, _gw) = telegram_gateway("").await;
     let gate = Gate::default();
     model.on(
         Some("essay"),
@@ -64,7 +49,7 @@ async fn stop_ends_a_turn_waiting_on_the_model_and_answers_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn stop_cancels_a_running_tool_and_keeps_the_history_whole() {
-    let (model, tg, _gw) = setup(
+    let (model, tg, _gw) = telegram_gateway(
         r#"tools: { exec: { enabled: true, allow: ["sleep"], sandbox: "none", timeoutSeconds: 60 }, approve: [] },"#,
     )
     .await;

@@ -1,8 +1,36 @@
-//! serenity messages → our inbound messages. Messages from bots (ourselves included) are dropped.
+//! serenity messages, slash commands and button presses → our inbound types. Messages from bots
+//! (ourselves included) are dropped.
 
 use serenity::model::application::{
     CommandDataOptionValue, CommandInteraction, ComponentInteraction,
 };
+use serenity::model::channel::{Message, MessageFlags};
+use serenity::model::id::{ChannelId, GuildId};
+use serenity::model::user::User;
+use switchboard_channel::{
+    AudioAttachment, FileAttachment, FileKind, Inbound, Press, SenderInfo, Target,
+};
+
+/// The chat an answer goes to: a DM by its user, a guild channel by its id (a thread is a
+/// channel of its own in Discord, so answering in it keeps the thread).
+fn chat(guild: Option<GuildId>, channel: ChannelId, user: &User) -> Target {
+    let chat = match guild {
+        None => format!("dm:{}", user.id.get()),
+        Some(_) => format!("channel:{}", channel.get()),
+    };
+    Target::new("discord", chat)
+}
+
+fn sender(user: &User) -> SenderInfo {
+    SenderInfo {
+        id: user.id.get().to_string(),
+        name: Some(
+            user.global_name
+                .clone()
+                .unwrap_or_else(|| user.name.clone()),
+        ),
+    }
+}
 
 /// A slash command → the chat command it stands for (`/task clu write the report`). Its
 /// `message_id` is `i:<interaction id>`, which `Rest::send` answers through the interaction.
@@ -19,59 +47,27 @@ pub(crate) fn slash_command(c: &CommandInteraction) -> Inbound {
         text.push(' ');
         text.push_str(&v);
     }
-    let is_direct = c.guild_id.is_none();
-    let chat = if is_direct {
-        format!("dm:{}", c.user.id.get())
-    } else {
-        format!("channel:{}", c.channel_id.get())
-    };
     Inbound {
-        chat: Target::new("discord", chat),
+        chat: chat(c.guild_id, c.channel_id, &c.user),
         thread: None,
         space: c.guild_id.map(|g| g.get().to_string()),
-        sender: SenderInfo {
-            id: c.user.id.get().to_string(),
-            name: Some(
-                c.user
-                    .global_name
-                    .clone()
-                    .unwrap_or_else(|| c.user.name.clone()),
-            ),
-        },
+        sender: sender(&c.user),
         text,
         audio: None,
         files: Vec::new(),
         message_id: format!("i:{}", c.id.get()),
         reply_to_text: None,
-        is_direct,
+        is_direct: c.guild_id.is_none(),
         // A slash command is addressed to the bot.
         mentions_bot: true,
     }
 }
-use serenity::model::channel::{Message, MessageFlags};
-use switchboard_channel::{
-    AudioAttachment, FileAttachment, FileKind, Inbound, Press, SenderInfo, Target,
-};
-
 /// A pressed message button → our [`Press`]. The chat is named as for messages: a DM by the
 /// user, a guild channel by its id.
 pub(crate) fn press(i: &ComponentInteraction) -> Press {
-    let chat = if i.guild_id.is_none() {
-        format!("dm:{}", i.user.id.get())
-    } else {
-        format!("channel:{}", i.channel_id.get())
-    };
     Press {
-        chat: Target::new("discord", chat),
-        sender: SenderInfo {
-            id: i.user.id.get().to_string(),
-            name: Some(
-                i.user
-                    .global_name
-                    .clone()
-                    .unwrap_or_else(|| i.user.name.clone()),
-            ),
-        },
+        chat: chat(i.guild_id, i.channel_id, &i.user),
+        sender: sender(&i.user),
         message_id: i.message.id.get().to_string(),
         data: i.data.custom_id.clone(),
     }
@@ -101,25 +97,11 @@ pub(crate) fn inbound(msg: &Message, me: u64) -> Option<Inbound> {
     if text.is_empty() && audio.is_none() && files.is_empty() {
         return None;
     }
-    let chat = if is_direct {
-        format!("dm:{}", msg.author.id.get())
-    } else {
-        // A thread is a channel of its own in Discord: answering in it keeps the thread.
-        format!("channel:{}", msg.channel_id.get())
-    };
     Some(Inbound {
-        chat: Target::new("discord", chat),
+        chat: chat(msg.guild_id, msg.channel_id, &msg.author),
         thread: None,
         space: msg.guild_id.map(|g| g.get().to_string()),
-        sender: SenderInfo {
-            id: msg.author.id.get().to_string(),
-            name: Some(
-                msg.author
-                    .global_name
-                    .clone()
-                    .unwrap_or_else(|| msg.author.name.clone()),
-            ),
-        },
+        sender: sender(&msg.author),
         text,
         audio,
         files,

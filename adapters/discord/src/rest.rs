@@ -315,40 +315,32 @@ impl Rest {
             }
             None => serde_json::json!({ "type": 6 }),
         };
-        let resp = self
-            .client
-            .post(self.url(&format!("/interactions/{id}/{token}/callback")))
-            .json(&body)
-            .send()
-            .await
-            .map_err(network)?;
-        check(resp).await.map(|_| ())
+        self.interaction_callback(id, token, body).await
     }
 
-    async fn post(
-        &self,
-        m: &Outbound,
-        components: Option<serde_json::Value>,
-    ) -> Result<String, ChannelError> {
-        let channel = self.channel_for(&m.target).await?;
-        self.respect_bucket(channel).await;
+    /// A message's JSON: its text, never pinging @everyone or roles because a model wrote them,
+    /// shown as a reply when it answers one.
+    fn message_body(m: &Outbound) -> serde_json::Value {
         let mut body = serde_json::json!({
             "content": m.text,
-            // Never ping @everyone or roles because a model wrote them.
             "allowed_mentions": { "parse": [], "replied_user": true },
         });
         if let Some(r) = &m.reply_to {
             body["message_reference"] =
                 serde_json::json!({ "message_id": r, "fail_if_not_exists": false });
         }
-        if let Some(c) = components {
-            body["components"] = c;
-        }
-        let resp = self
-            .client
-            .post(self.url(&format!("/channels/{channel}/messages")))
+        body
+    }
+
+    /// Sends a message-creating request to `channel`: its rate-limit bucket respected and noted,
+    /// the new message's id returned.
+    async fn create_message(
+        &self,
+        channel: u64,
+        request: reqwest::RequestBuilder,
+    ) -> Result<String, ChannelError> {
+        let resp = request
             .header("Authorization", &self.auth)
-            .json(&body)
             .send()
             .await
             .map_err(network)?;
@@ -359,6 +351,24 @@ impl Rest {
             .await
             .map_err(|e| ChannelError::Transient(e.to_string()))?;
         Ok(v["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    async fn post(
+        &self,
+        m: &Outbound,
+        components: Option<serde_json::Value>,
+    ) -> Result<String, ChannelError> {
+        let channel = self.channel_for(&m.target).await?;
+        self.respect_bucket(channel).await;
+        let mut body = Self::message_body(m);
+        if let Some(c) = components {
+            body["components"] = c;
+        }
+        let request = self
+            .client
+            .post(self.url(&format!("/channels/{channel}/messages")))
+            .json(&body);
+        self.create_message(channel, request).await
     }
 }
 
@@ -392,15 +402,8 @@ impl Files for Rest {
     async fn send_file(&self, m: &Outbound, file: &OutFile) -> Result<String, ChannelError> {
         let channel = self.channel_for(&m.target).await?;
         self.respect_bucket(channel).await;
-        let mut payload = serde_json::json!({
-            "content": m.text,
-            "allowed_mentions": { "parse": [], "replied_user": true },
-            "attachments": [{ "id": 0, "filename": file.name }],
-        });
-        if let Some(r) = &m.reply_to {
-            payload["message_reference"] =
-                serde_json::json!({ "message_id": r, "fail_if_not_exists": false });
-        }
+        let mut payload = Self::message_body(m);
+        payload["attachments"] = serde_json::json!([{ "id": 0, "filename": file.name }]);
         let part = reqwest::multipart::Part::bytes(file.bytes.clone())
             .file_name(file.name.clone())
             .mime_str(&file.mime)
@@ -408,21 +411,11 @@ impl Files for Rest {
         let form = reqwest::multipart::Form::new()
             .text("payload_json", payload.to_string())
             .part("files[0]", part);
-        let resp = self
+        let request = self
             .client
             .post(self.url(&format!("/channels/{channel}/messages")))
-            .header("Authorization", &self.auth)
-            .multipart(form)
-            .send()
-            .await
-            .map_err(network)?;
-        self.note_bucket(channel, resp.headers());
-        let v: serde_json::Value = check(resp)
-            .await?
-            .json()
-            .await
-            .map_err(|e| ChannelError::Transient(e.to_string()))?;
-        Ok(v["id"].as_str().unwrap_or_default().to_string())
+            .multipart(form);
+        self.create_message(channel, request).await
     }
 
     fn max_file_bytes(&self) -> u64 {

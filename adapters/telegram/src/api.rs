@@ -99,6 +99,11 @@ impl Api {
             // A long poll is held open by Telegram for its timeout: allow for it on top.
             request = request.timeout(t + std::time::Duration::from_secs(15));
         }
+        Self::send(request).await
+    }
+
+    /// Sends `request` and reads the Bot API's answer.
+    async fn send<T: DeserializeOwned>(request: reqwest::RequestBuilder) -> Result<T, CallError> {
         let response = request
             .send()
             .await
@@ -125,19 +130,7 @@ impl Api {
             form = form.text(k, v);
         }
         form = form.part(file_field, file);
-        let response = self
-            .client
-            .post(self.method_url(method))
-            .multipart(form)
-            .send()
-            .await
-            .map_err(|e| RequestError::Network(Arc::new(e)))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| RequestError::Network(Arc::new(e)))?;
-        parse(status.as_u16(), &text)
+        Self::send(self.client.post(self.method_url(method)).multipart(form)).await
     }
 
     fn method_url(&self, method: &str) -> reqwest::Url {

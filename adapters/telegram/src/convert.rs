@@ -50,10 +50,7 @@ pub(crate) fn press(update: &Update) -> Option<(Press, String)> {
         return None;
     };
     let msg = q.message.as_ref()?;
-    let name = match &q.from.last_name {
-        Some(l) => format!("{} {l}", q.from.first_name),
-        None => q.from.first_name.clone(),
-    };
+    let name = display_name(&q.from);
     Some((
         Press {
             chat: Target::new("telegram", msg.chat().id.0.to_string()),
@@ -66,6 +63,13 @@ pub(crate) fn press(update: &Update) -> Option<(Press, String)> {
         },
         q.id.0.clone(),
     ))
+}
+
+fn display_name(u: &teloxide::types::User) -> String {
+    match &u.last_name {
+        Some(l) => format!("{} {l}", u.first_name),
+        None => u.first_name.clone(),
+    }
 }
 
 fn message(msg: &Message, me: &BotInfo) -> Option<Inbound> {
@@ -103,10 +107,7 @@ fn message(msg: &Message, me: &BotInfo) -> Option<Inbound> {
         .reply_to_message()
         .and_then(|r| r.text().or(r.caption()))
         .map(str::to_string);
-    let name = match &from.last_name {
-        Some(l) => format!("{} {l}", from.first_name),
-        None => from.first_name.clone(),
-    };
+    let name = display_name(from);
     Some(Inbound {
         chat: Target::new("telegram", msg.chat.id.0.to_string()),
         thread: msg

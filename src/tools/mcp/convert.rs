@@ -62,13 +62,7 @@ pub fn output(source: &str, r: CallToolResult) -> ToolOutput {
         parts.push(v.to_string());
     }
     let mut text = parts.join("\n");
-    let total = text.chars().count();
-    if total > TEXT_LIMIT {
-        let cut = text
-            .char_indices()
-            .nth(TEXT_LIMIT)
-            .map_or(text.len(), |(i, _)| i);
-        text.truncate(cut);
+    if let Some(total) = crate::tools::cut_chars(&mut text, TEXT_LIMIT) {
         text.push_str(&format!(
             "\n[result truncated: {TEXT_LIMIT} of {total} characters shown]"
         ));

@@ -160,15 +160,9 @@ fn meta_charset(body: &[u8]) -> Option<String> {
 
 /// The tool's answer: where the page came from, then its text within `max_chars`.
 pub fn render(page: &Page, max_chars: usize) -> String {
-    let total = page.text.chars().count();
     let mut text = page.text.clone();
     let mut notes = Vec::new();
-    if total > max_chars {
-        let cut = text
-            .char_indices()
-            .nth(max_chars)
-            .map_or(text.len(), |(i, _)| i);
-        text.truncate(cut);
+    if let Some(total) = crate::tools::cut_chars(&mut text, max_chars) {
         notes.push(format!(
             "text truncated: {max_chars} of {total} characters shown"
         ));

@@ -244,9 +244,7 @@ impl FakeDiscord {
         let mut g = self.inner.lock().unwrap();
         g.next_id += 1;
         let id = g.next_id;
-        let user_json = json!({ "id": user.to_string(), "username": format!("user{user}"),
-            "discriminator": "0", "avatar": null, "global_name": format!("User {user}") });
-        let mut i = json!({
+        let i = json!({
             "id": id.to_string(), "application_id": BOT_ID.to_string(), "type": 3,
             "data": { "custom_id": custom_id, "component_type": 2 },
             "channel_id": channel.to_string(),
@@ -255,26 +253,7 @@ impl FakeDiscord {
             "locale": "en-US", "entitlements": [], "authorizing_integration_owners": {},
             "app_permissions": "0", "attachment_size_limit": 8388608,
         });
-        match guild {
-            Some(gid) => {
-                i["guild_id"] = json!(gid.to_string());
-                i["member"] = json!({ "user": user_json, "roles": [], "joined_at": "2026-01-01T00:00:00.000000+00:00",
-                    "deaf": false, "mute": false, "flags": 0, "permissions": "0" });
-            }
-            None => i["user"] = user_json,
-        }
-        if let Err(e) = serde_json::from_value::<
-            switchboard_discord::serenity::model::application::Interaction,
-        >(i.clone())
-        {
-            panic!("fixture does not match serenity's Interaction: {e}\n{i}");
-        }
-        g.seq += 1;
-        let event = json!({ "op": 0, "t": "INTERACTION_CREATE", "s": g.seq, "d": i });
-        match &g.conn {
-            Some(tx) if tx.send(Cmd::Send(event.clone())).is_ok() => {}
-            _ => g.pending.push(event),
-        }
+        interaction(&mut g, i, guild, user);
         id
     }
 
@@ -293,38 +272,17 @@ impl FakeDiscord {
         g.next_id += 1;
         let id = g.next_id;
         let token = format!("stoken-{id}");
-        let user_json = json!({ "id": user.to_string(), "username": format!("user{user}"),
-            "discriminator": "0", "avatar": null, "global_name": format!("User {user}") });
         let mut data = json!({ "id": "777", "name": name, "type": 1 });
         if let Some(t) = text {
             data["options"] = json!([{ "name": "text", "type": 3, "value": t }]);
         }
-        let mut i = json!({
+        let i = json!({
             "id": id.to_string(), "application_id": "1", "type": 2, "data": data,
             "channel_id": channel.to_string(), "token": token, "version": 1,
             "locale": "en-US", "entitlements": [], "authorizing_integration_owners": {},
             "app_permissions": "0", "attachment_size_limit": 8388608,
         });
-        match guild {
-            Some(gid) => {
-                i["guild_id"] = json!(gid.to_string());
-                i["member"] = json!({ "user": user_json, "roles": [], "joined_at": "2026-01-01T00:00:00.000000+00:00",
-                    "deaf": false, "mute": false, "flags": 0, "permissions": "0" });
-            }
-            None => i["user"] = user_json,
-        }
-        if let Err(e) = serde_json::from_value::<
-            switchboard_discord::serenity::model::application::Interaction,
-        >(i.clone())
-        {
-            panic!("fixture does not match serenity's Interaction: {e}\n{i}");
-        }
-        g.seq += 1;
-        let event = json!({ "op": 0, "t": "INTERACTION_CREATE", "s": g.seq, "d": i });
-        match &g.conn {
-            Some(tx) if tx.send(Cmd::Send(event.clone())).is_ok() => {}
-            _ => g.pending.push(event),
-        }
+        interaction(&mut g, i, guild, user);
         token
     }
 
@@ -455,6 +413,38 @@ impl FakeDiscord {
     }
 }
 
+/// Completes interaction `i` from `user` (a guild member when `guild` is set, else a DM user),
+/// checks it against serenity's `Interaction` and sends it as an INTERACTION_CREATE.
+fn interaction(g: &mut Inner, mut i: Value, guild: Option<u64>, user: u64) {
+    let user_json = json!({ "id": user.to_string(), "username": format!("user{user}"),
+        "discriminator": "0", "avatar": null, "global_name": format!("User {user}") });
+    match guild {
+        Some(gid) => {
+            i["guild_id"] = json!(gid.to_string());
+            i["member"] = json!({ "user": user_json, "roles": [], "joined_at": "2026-01-01T00:00:00.000000+00:00",
+                "deaf": false, "mute": false, "flags": 0, "permissions": "0" });
+        }
+        None => i["user"] = user_json,
+    }
+    if let Err(e) = serde_json::from_value::<
+        switchboard_discord::serenity::model::application::Interaction,
+    >(i.clone())
+    {
+        panic!("fixture does not match serenity's Interaction: {e}\n{i}");
+    }
+    g.seq += 1;
+    let event = json!({ "op": 0, "t": "INTERACTION_CREATE", "s": g.seq, "d": i });
+    send_event(g, event);
+}
+
+/// Sends a dispatch now, or keeps it for the next connection while the bot is disconnected.
+fn send_event(g: &mut Inner, event: Value) {
+    match &g.conn {
+        Some(tx) if tx.send(Cmd::Send(event.clone())).is_ok() => {}
+        _ => g.pending.push(event),
+    }
+}
+
 /// Checks `m` against serenity's `Message`, keeps it in the channel's history and sends it as a
 /// MESSAGE_CREATE (or queues it while the bot is disconnected).
 fn dispatch(g: &mut Inner, channel: u64, m: Value) {
@@ -466,10 +456,7 @@ fn dispatch(g: &mut Inner, channel: u64, m: Value) {
     g.history.entry(channel).or_default().push(m.clone());
     g.seq += 1;
     let event = json!({ "op": 0, "t": "MESSAGE_CREATE", "s": g.seq, "d": m });
-    match &g.conn {
-        Some(tx) if tx.send(Cmd::Send(event.clone())).is_ok() => {}
-        _ => g.pending.push(event),
-    }
+    send_event(g, event);
 }
 
 async fn attachment(

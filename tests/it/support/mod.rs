@@ -14,3 +14,21 @@ pub mod telegram_html;
 pub use fake_model::{FakeModel, Gate, Reply};
 #[allow(unused_imports)]
 pub use gateway::{TestGateway, stderr, stdout};
+
+/// A fake model, a fake Telegram and the gateway on them (DMs open to anyone), with `extra`
+/// top-level config keys.
+pub async fn telegram_gateway(
+    extra: &str,
+) -> (FakeModel, fake_telegram::FakeTelegram, TestGateway) {
+    let model = FakeModel::start().await;
+    let tg = fake_telegram::FakeTelegram::start().await;
+    let gw = TestGateway::start(
+        &model,
+        &format!(
+            r#"channels: {{ telegram: {{ token: "123456:SECRET-TG", apiUrl: "{}", dmPolicy: "open" }} }}, {extra}"#,
+            tg.url
+        ),
+    )
+    .await;
+    (model, tg, gw)
+}
