@@ -206,6 +206,7 @@ async fn run() {
         is_worker: false,
         sender: None,
         cancel: Default::default(),
+        live: None,
     };
     let mut lat = Vec::new();
     for _ in 0..200 {

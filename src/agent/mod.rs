@@ -6,7 +6,7 @@ pub mod tokens;
 pub mod workspace;
 
 use crate::config::Config;
-use crate::providers::{AllFailed, Block, Message, Models, Request, Role};
+use crate::providers::{AllFailed, Block, Message, Models, Request, Role, TextSink};
 use crate::store::{NewTurn, Store, StoreError};
 use crate::tools::Toolbox;
 use crate::tools::skills::Skill;
@@ -57,6 +57,50 @@ fn fit(text: &str, budget: usize, keep_tail: bool) -> (String, usize) {
     let kept = kept.join("\n");
     let dropped = total - kept.chars().count();
     (kept, dropped)
+}
+
+/// A turn's reply as the model writes it, for the chat's live preview: each step's text, once it
+/// begins, replaces the one before (the reply is the last step's text, as in a whole answer).
+struct LiveText<'a> {
+    to: &'a tokio::sync::watch::Sender<String>,
+    /// The current step's text so far (`None` before its first delta).
+    step: parking_lot::Mutex<Option<String>>,
+}
+
+impl<'a> LiveText<'a> {
+    fn new(to: &'a tokio::sync::watch::Sender<String>) -> Self {
+        Self {
+            to,
+            step: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// The text being written now (empty between steps).
+    fn partial(&self) -> String {
+        self.step.lock().clone().unwrap_or_default()
+    }
+
+    fn step_done(&self) {
+        *self.step.lock() = None;
+    }
+}
+
+impl TextSink for LiveText<'_> {
+    fn delta(&self, text: &str) {
+        let mut step = self.step.lock();
+        let first = step.is_none();
+        step.get_or_insert_with(String::new).push_str(text);
+        let shown = step.as_deref().unwrap_or_default();
+        if first {
+            self.to.send_replace(shown.to_string());
+        } else {
+            self.to.send_modify(|s| s.push_str(text));
+        }
+    }
+
+    fn restart(&self) {
+        *self.step.lock() = None;
+    }
 }
 
 /// What a turn produced: the reply, and the turns to store with it.
@@ -252,6 +296,7 @@ impl Agents {
         let tools = self.tools.specs(ctx, &skills);
         let mut last_text = String::new();
         let mut context_tokens = 0;
+        let live = ctx.live.as_deref().map(LiveText::new);
         for _ in 0..MAX_STEPS {
             let req = Request {
                 model: String::new(),
@@ -261,10 +306,19 @@ impl Agents {
                 max_tokens: 4096,
             };
             let estimate = tokens::estimate(&req.system, &req.messages);
+            let sink = live.as_ref().map(|l| l as &dyn TextSink);
             let (resp, used) = tokio::select! {
-                r = self.models.complete(&role, req) => r?,
-                _ = ctx.cancel.cancelled() => return Ok(stopped(last_text, turns, context_tokens)),
+                r = self.models.complete_streaming(&role, req, sink) => r?,
+                _ = ctx.cancel.cancelled() => {
+                    // What was being written when the user stopped it is the partial answer.
+                    let partial = live.as_ref().map(LiveText::partial).unwrap_or_default();
+                    let kept = if partial.trim().is_empty() { last_text } else { partial };
+                    return Ok(stopped(kept, turns, context_tokens));
+                }
             };
+            if let Some(l) = &live {
+                l.step_done();
+            }
             tracing::debug!(model = %used, tokens = resp.usage.output_tokens, "model answered");
             context_tokens = if resp.usage.input_tokens > 0 {
                 resp.usage.input_tokens + resp.usage.output_tokens

@@ -89,6 +89,15 @@ impl Config {
         self.state_dir().join("switchboard.db")
     }
 
+    /// Whether replies in chats of `channel` are streamed (`channels.NAME.streaming`).
+    pub fn streams(&self, channel: &str) -> bool {
+        match channel {
+            "telegram" => self.channels.telegram.as_ref().is_some_and(|t| t.streaming),
+            "discord" => self.channels.discord.as_ref().is_some_and(|d| d.streaming),
+            _ => false,
+        }
+    }
+
     /// The configured time zone, else the system's, else UTC.
     pub fn tz(&self) -> chrono_tz::Tz {
         self.timezone

@@ -214,6 +214,9 @@ pub struct TelegramConfig {
     pub allow_from: Vec<String>,
     #[serde(default)]
     pub groups: BTreeMap<String, GroupConfig>,
+    /// Replies shown as they are written (a draft in private chats, else edited in place).
+    #[serde(default = "yes")]
+    pub streaming: bool,
     #[serde(default = "default_telegram_api")]
     pub api_url: String,
 }
@@ -242,6 +245,9 @@ pub struct DiscordConfig {
     pub require_mention: bool,
     #[serde(default)]
     pub guilds: BTreeMap<String, GuildConfig>,
+    /// Replies shown as they are written (one message edited in place).
+    #[serde(default = "yes")]
+    pub streaming: bool,
     #[serde(default = "default_discord_api")]
     pub api_url: String,
 }

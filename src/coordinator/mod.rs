@@ -55,6 +55,8 @@ struct Inner {
     approvals: approvals::Waiters,
     /// Chats told that their model cannot see images (once each per run).
     blind_told: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// Live previews of replies being written (`channels.*.streaming`).
+    previews: crate::delivery::preview::Previews,
     /// The turn running in each lane, for `/stop`.
     running: parking_lot::Mutex<std::collections::HashMap<String, CancellationToken>>,
 }
@@ -88,6 +90,7 @@ impl Coordinator {
                     ))
                 }),
                 model_warned: parking_lot::Mutex::default(),
+                previews: crate::delivery::preview::Previews::new(store.clone()),
                 access: Access::from_config(&config),
                 config,
                 store,
@@ -248,7 +251,7 @@ impl Coordinator {
         let answer = {
             match commands::parse(&m.text) {
                 Some(cmd) => commands::run(self, &m, cmd).await.map(Answer::text),
-                None => self.converse(&m, attached).await,
+                None => self.converse(id, &m, attached).await,
             }
         };
         let Some(Answer {
@@ -305,7 +308,7 @@ impl Coordinator {
 
     /// Runs an agent turn in the chat's main session: the reply, and the turns to store with it.
     /// `None` when the session cannot be opened (the message stays pending).
-    async fn converse(&self, m: &Inbound, attached: Vec<Block>) -> Option<Answer> {
+    async fn converse(&self, id: InboxId, m: &Inbound, attached: Vec<Block>) -> Option<Answer> {
         let agent = self.agent_for(m);
         let target = m.chat.to_string();
         let key = main_key(&agent, &target, m.thread.as_deref());
@@ -322,6 +325,8 @@ impl Coordinator {
                 return None;
             }
         };
+        let typing = self.start_typing(&m.chat, m.thread.as_deref());
+        let (live, preview) = self.start_preview(id, m, &typing);
         let ctx = TurnContext {
             agent: agent.clone(),
             session,
@@ -331,6 +336,7 @@ impl Coordinator {
             is_worker: false,
             sender: Some(m.sender.id.clone()),
             cancel: Default::default(),
+            live,
         };
         let text = user_text(m);
         let lane = Self::lane_key(m);
@@ -346,7 +352,6 @@ impl Coordinator {
             }
         }
         let _running = Running(self, lane);
-        let typing = self.start_typing(&m.chat, m.thread.as_deref());
         let span = tracing::info_span!("turn", agent = %agent, session);
         let mut result = self
             .inner
@@ -370,6 +375,9 @@ impl Coordinator {
                 .await;
         }
         typing.cancel();
+        if let Some(p) = preview {
+            p.finish().await;
+        }
         Some(match result {
             Ok(t) => Answer {
                 text: if t.reply.trim().is_empty() {
@@ -561,6 +569,7 @@ impl Coordinator {
             is_worker: false,
             sender: Some(m.sender.id.clone()),
             cancel: Default::default(),
+            live: None,
         };
         match self.inner.agents.compact(&ctx, self).await {
             Ok(Some(summary)) => format!(
@@ -584,6 +593,45 @@ impl Coordinator {
         if let Err(e) = self.post(&out) {
             tracing::warn!(error = %e, "cannot post the compaction notice");
         }
+    }
+
+    /// A live preview of the reply to inbox message `id`, when its channel streams: where the
+    /// agent writes the reply as it goes, and the preview showing it.
+    fn start_preview(
+        &self,
+        id: InboxId,
+        m: &Inbound,
+        typing: &CancellationToken,
+    ) -> (
+        Option<Arc<tokio::sync::watch::Sender<String>>>,
+        Option<crate::delivery::preview::Preview>,
+    ) {
+        if !self.inner.config.streams(&m.chat.channel) {
+            return (None, None);
+        }
+        let Some(channel) = self.inner.channels.get(&m.chat.channel).cloned() else {
+            return (None, None);
+        };
+        let (tx, rx) = tokio::sync::watch::channel(String::new());
+        let place = crate::delivery::preview::Place {
+            target: m.chat.clone(),
+            thread: m.thread.clone(),
+            reply_to: Some(m.message_id.clone()),
+            is_direct: m.is_direct,
+        };
+        match self
+            .inner
+            .previews
+            .start(channel, id, place, rx, typing.clone())
+        {
+            Some(p) => (Some(Arc::new(tx)), Some(p)),
+            None => (None, None),
+        }
+    }
+
+    /// Preview updates shown since start (for benchmarks).
+    pub fn preview_updates(&self) -> u64 {
+        self.inner.previews.updates_shown()
     }
 
     /// Shows "typing…" until the returned token is cancelled, if the channel can.

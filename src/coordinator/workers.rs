@@ -159,6 +159,7 @@ impl Coordinator {
             is_worker: true,
             sender: None,
             cancel: Default::default(),
+            live: None,
         };
         let turn = self.agents().run_turn(&ctx, &task.prompt, self);
         let result = tokio::select! {

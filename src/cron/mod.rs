@@ -358,6 +358,7 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
         is_worker: true,
         sender: None,
         cancel: Default::default(),
+        live: None,
     };
     let result = c.agents().run_turn(&ctx, &job.message, c).await;
     let _ = store.session_end(session);

@@ -35,15 +35,85 @@ impl Http {
     }
 }
 
-/// Sends the request; returns status, headers and body text, or a classified network error.
-pub async fn post_json(
-    req: reqwest::RequestBuilder,
-) -> Result<(u16, HeaderMap, String), ProviderError> {
+/// What a model API answered: a success to read, or a failure with its status, headers and body
+/// (read whole: error bodies are small, and classifying them needs the text).
+pub enum Sent {
+    Ok(reqwest::Response),
+    Failed {
+        status: u16,
+        headers: HeaderMap,
+        body: String,
+    },
+}
+
+impl Sent {
+    /// The failure classified (`retry-after` honoured).
+    pub fn error(status: u16, headers: &HeaderMap, body: &str) -> ProviderError {
+        ProviderError::from_status(status, retry_after(headers), body)
+    }
+}
+
+/// Sends the request; a network failure is classified here.
+pub async fn send(req: reqwest::RequestBuilder) -> Result<Sent, ProviderError> {
     let resp = req.send().await.map_err(network)?;
     let status = resp.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(Sent::Ok(resp));
+    }
     let headers = resp.headers().clone();
-    let text = resp.text().await.map_err(network)?;
-    Ok((status, headers, text))
+    let body = resp.text().await.map_err(network)?;
+    Ok(Sent::Failed {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// A successful answer's whole body.
+pub async fn text(resp: reqwest::Response) -> Result<String, ProviderError> {
+    resp.text().await.map_err(network)
+}
+
+/// Whether the answer is a stream of server-sent events (a server may ignore `stream: true`
+/// and answer with one JSON document, which the callers then read as such).
+pub fn is_event_stream(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+/// The answer's events as they arrive.
+pub fn events(resp: reqwest::Response) -> Events {
+    Events(sse_stream::SseStream::new(
+        http::Response::from(resp).into_body(),
+    ))
+}
+
+pub struct Events(sse_stream::SseStream<reqwest::Body>);
+
+impl Events {
+    /// The next event (`event` name, `data`), `None` at the end of the stream. A connection
+    /// that breaks mid-answer is a network error: the same request may well work again.
+    pub async fn next(&mut self) -> Result<Option<(Option<String>, String)>, ProviderError> {
+        use futures_util::StreamExt;
+        loop {
+            match self.0.next().await {
+                None => return Ok(None),
+                Some(Err(e)) => {
+                    return Err(ProviderError::Network(format!(
+                        "the answer was cut off: {e}"
+                    )));
+                }
+                // Comments and retry hints carry no data.
+                Some(Ok(sse)) => {
+                    if let Some(data) = sse.data {
+                        return Ok(Some((sse.event, data)));
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn network(e: reqwest::Error) -> ProviderError {

@@ -25,6 +25,23 @@ use std::time::Duration;
 #[async_trait]
 pub trait Provider: Send + Sync {
     async fn complete(&self, req: &Request) -> Result<Response, ProviderError>;
+
+    /// [`Provider::complete`], handing the answer's text to `sink` as it is written. The
+    /// response is the same one `complete` would give. Without streaming, the text comes at once.
+    async fn stream(&self, req: &Request, sink: &dyn TextSink) -> Result<Response, ProviderError> {
+        let resp = self.complete(req).await?;
+        emit_text(&resp, sink);
+        Ok(resp)
+    }
+}
+
+/// Hands a whole response's text to `sink` (for answers that did not stream).
+pub(crate) fn emit_text(resp: &Response, sink: &dyn TextSink) {
+    for b in &resp.content {
+        if let Block::Text { text } = b {
+            sink.delta(text);
+        }
+    }
 }
 
 /// Every model failed; the reasons, in the order tried, for the user.
@@ -158,7 +175,18 @@ impl Models {
     pub async fn complete(
         &self,
         role_or_ref: &str,
+        req: Request,
+    ) -> Result<(Response, String), AllFailed> {
+        self.complete_streaming(role_or_ref, req, None).await
+    }
+
+    /// [`Models::complete`], streaming the answer's text to `sink` when given. A retry or a
+    /// fallback starts the text over ([`TextSink::restart`]).
+    pub async fn complete_streaming(
+        &self,
+        role_or_ref: &str,
         mut req: Request,
+        sink: Option<&dyn TextSink>,
     ) -> Result<(Response, String), AllFailed> {
         let mut chain = vec![self.resolve(role_or_ref)];
         for f in &self.fallbacks {
@@ -178,7 +206,7 @@ impl Models {
                 skipped.push((model_ref, why));
                 continue;
             }
-            match self.try_model(&model_ref, &mut req).await {
+            match self.try_model(&model_ref, &mut req, sink).await {
                 Ok(resp) => return Ok((resp, model_ref)),
                 Err(None) => {}
                 Err(Some(e)) => {
@@ -192,7 +220,7 @@ impl Models {
         }
         // Everything else failed: a cooling provider is better than no answer (one try each).
         for (model_ref, why) in skipped {
-            match self.try_model(&model_ref, &mut req).await {
+            match self.try_model(&model_ref, &mut req, sink).await {
                 Ok(resp) => return Ok((resp, model_ref)),
                 Err(Some(e)) => reasons.push((model_ref, e)),
                 Err(None) => reasons.push((model_ref, ProviderError::CoolingDown(why))),
@@ -208,6 +236,7 @@ impl Models {
         &self,
         model_ref: &str,
         req: &mut Request,
+        sink: Option<&dyn TextSink>,
     ) -> Result<Response, Option<ProviderError>> {
         let (prov, model) = model_ref.split_once('/').ok_or(None)?;
         let provider = self.providers.get(prov).ok_or(None)?;
@@ -226,7 +255,14 @@ impl Models {
         };
         let mut attempt = 0;
         let err = loop {
-            match provider.complete(req).await {
+            let answer = match sink {
+                Some(s) => {
+                    s.restart();
+                    provider.stream(req, s).await
+                }
+                None => provider.complete(req).await,
+            };
+            match answer {
                 Ok(resp) => {
                     self.cooling.lock().remove(prov);
                     self.health.recovered(prov);

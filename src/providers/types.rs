@@ -121,6 +121,15 @@ pub struct Response {
     pub usage: Usage,
 }
 
+/// Where a streamed answer's text goes as the model writes it (a live preview in the chat).
+pub trait TextSink: Send + Sync {
+    /// More text of the answer being written.
+    fn delta(&self, text: &str);
+    /// The answer starts over (a retry, or the next model after a failure): what came so far
+    /// is not part of it.
+    fn restart(&self);
+}
+
 /// Why a model call failed, classified so failover knows what to do next.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProviderError {

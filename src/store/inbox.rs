@@ -95,10 +95,19 @@ impl Store {
                     params![session, tokens as i64],
                 )?;
             }
-            match reply {
-                Some(r) => insert_outbox(tx, r),
-                None => Ok(None),
+            // A streamed preview of this reply is replaced by it, in place (or deleted when
+            // there is no reply): the store, not each caller, keeps a preview from outliving it.
+            let previews = super::previews::take(tx, id)?;
+            let Some(r) = reply else {
+                return Ok(None);
+            };
+            let oid = insert_outbox(tx, r)?;
+            if let Some(oid) = oid
+                && !previews.is_empty()
+            {
+                super::previews::attach(tx, oid, &previews)?;
             }
+            Ok(oid)
         })
     }
 }

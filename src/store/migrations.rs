@@ -14,6 +14,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V6),
         M::up(V7),
         M::up(V8),
+        M::up(V9),
     ])
 }
 
@@ -218,6 +219,19 @@ CREATE TABLE approval_grants (
 /// A file posted with the message (`send_file`, `send --file`): JSON of its stored copy, name and
 /// media type. Delivered as the last part, after the text when the text is too long for a caption.
 const V8: &str = "ALTER TABLE outbox ADD COLUMN file TEXT;";
+
+/// Streamed replies: the messages a live preview posted for an inbox message (one per part of a
+/// long reply), so the final reply replaces them in place, also after a crash mid-stream; and, on
+/// the stored reply, the preview messages its parts edit (JSON array of platform message ids).
+const V9: &str = "
+CREATE TABLE previews (
+    inbox_id    INTEGER NOT NULL,
+    part        INTEGER NOT NULL,
+    message_id  TEXT NOT NULL,
+    PRIMARY KEY (inbox_id, part)
+) WITHOUT ROWID;
+ALTER TABLE outbox ADD COLUMN edits TEXT;
+";
 
 #[cfg(test)]
 mod tests {

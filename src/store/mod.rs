@@ -14,6 +14,7 @@ mod inbox;
 mod memory;
 mod migrations;
 mod outbox;
+mod previews;
 mod sessions;
 mod tasks;
 

@@ -48,6 +48,9 @@ pub struct OutboxRow {
     pub parts_sent: usize,
     pub attempts: u32,
     pub file: Option<OutboxFile>,
+    /// Messages a streamed preview posted: part `i` of the text replaces `edits[i]` in place,
+    /// and those beyond the last part are deleted.
+    pub edits: Vec<String>,
 }
 
 pub(crate) fn insert_outbox(c: &rusqlite::Connection, m: &NewOutbox) -> Result<Option<OutboxId>> {
@@ -92,10 +95,14 @@ fn row(r: &Row) -> rusqlite::Result<OutboxRow> {
         file: r
             .get::<_, Option<String>>(8)?
             .and_then(|j| serde_json::from_str(&j).ok()),
+        edits: r
+            .get::<_, Option<String>>(9)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
     })
 }
 
-const COLS: &str = "id, target, thread, reply_to, text, status, parts_sent, attempts, file";
+const COLS: &str = "id, target, thread, reply_to, text, status, parts_sent, attempts, file, edits";
 
 impl Store {
     /// Stores a message for delivery; `None` if its dedupe key was used before.

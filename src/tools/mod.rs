@@ -40,6 +40,9 @@ pub struct TurnContext {
     pub sender: Option<String>,
     /// Cancelled by `/stop`: the turn ends at once with what it has.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// Where the reply is shown as it is written (a streamed preview), when the chat streams:
+    /// the text the reply would be if the turn ended now.
+    pub live: Option<std::sync::Arc<tokio::sync::watch::Sender<String>>>,
 }
 
 /// A cron job the agent asks for (the coordinator validates and stores it).

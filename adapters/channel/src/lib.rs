@@ -9,8 +9,9 @@
 //! - [`InboundSink`]: implemented by the core; an adapter hands it each message it receives and
 //!   acknowledges the message to its platform only after the sink has stored it.
 //! - [`Sender`]: implemented by an adapter; posts one text message to a chat.
-//! - [`Typing`], [`AudioFetcher`], [`Buttons`], [`Files`]: optional capabilities, exposed through [`ChannelHandle`]'s
-//!   accessors, so a platform without them says so in its type rather than with a runtime no-op.
+//! - [`Typing`], [`AudioFetcher`], [`Buttons`], [`Files`], [`FileFetcher`], [`Edits`],
+//!   [`Drafts`]: optional capabilities, exposed through [`ChannelHandle`]'s accessors, so a
+//!   platform without them says so in its type rather than with a runtime no-op.
 //!
 //! Failures are [`ChannelError`]s that say whether trying again can help; an adapter's running
 //! state ([`Health`]) is what `gateway status` shows, so a stopped channel is never silent.
@@ -128,6 +129,34 @@ pub trait FileFetcher: Send + Sync {
     async fn fetch_file(&self, file: &FileAttachment) -> Result<Vec<u8>, ChannelError>;
 }
 
+/// Changes messages the bot posted: how a reply being written is shown in place, then completed.
+#[async_trait]
+pub trait Edits: Send + Sync {
+    /// Replaces the text of message `message_id` (rendered as [`Sender::send`] renders it).
+    /// Text equal to what is shown is not an error.
+    async fn edit(&self, target: &Target, message_id: &str, text: &str)
+    -> Result<(), ChannelError>;
+    /// Deletes message `message_id`; one already gone is not an error.
+    async fn delete(&self, target: &Target, message_id: &str) -> Result<(), ChannelError>;
+}
+
+/// Shows a reply as a draft while it is written (Telegram's `sendMessageDraft`): nothing is
+/// posted until the real message is sent, which replaces the draft.
+#[async_trait]
+pub trait Drafts: Send + Sync {
+    /// Whether drafts can be shown in `target` (a direct chat, on Telegram).
+    fn drafts_in(&self, target: &Target, is_direct: bool) -> bool;
+    /// Shows `text` (at most [`Sender::max_len`]) as draft `draft_id` (non-zero; updates of one
+    /// id replace each other).
+    async fn draft(
+        &self,
+        target: &Target,
+        thread: Option<&str>,
+        draft_id: i64,
+        text: &str,
+    ) -> Result<(), ChannelError>;
+}
+
 /// What the core holds for one channel: its name, its sender and its optional capabilities.
 #[derive(Clone)]
 pub struct ChannelHandle {
@@ -138,6 +167,8 @@ pub struct ChannelHandle {
     buttons: Option<Arc<dyn Buttons>>,
     files: Option<Arc<dyn Files>>,
     fetch: Option<Arc<dyn FileFetcher>>,
+    edits: Option<Arc<dyn Edits>>,
+    drafts: Option<Arc<dyn Drafts>>,
     health: Health,
 }
 
@@ -151,6 +182,8 @@ impl ChannelHandle {
             buttons: None,
             files: None,
             fetch: None,
+            edits: None,
+            drafts: None,
             health: Health::default(),
         }
     }
@@ -203,6 +236,26 @@ impl ChannelHandle {
     /// `None` when files sent to the bot cannot be downloaded.
     pub fn file_fetcher(&self) -> Option<&dyn FileFetcher> {
         self.fetch.as_deref()
+    }
+
+    pub fn with_edits(mut self, edits: Arc<dyn Edits>) -> Self {
+        self.edits = Some(edits);
+        self
+    }
+
+    /// `None` when posted messages cannot be changed (replies are then never streamed in place).
+    pub fn edits(&self) -> Option<&dyn Edits> {
+        self.edits.as_deref()
+    }
+
+    pub fn with_drafts(mut self, drafts: Arc<dyn Drafts>) -> Self {
+        self.drafts = Some(drafts);
+        self
+    }
+
+    /// `None` when the platform has no drafts.
+    pub fn drafts(&self) -> Option<&dyn Drafts> {
+        self.drafts.as_deref()
     }
 
     pub fn name(&self) -> &str {

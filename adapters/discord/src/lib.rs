@@ -50,6 +50,7 @@ pub fn connect(
         .with_audio(rest.clone())
         .with_buttons(rest.clone())
         .with_files(rest.clone())
+        .with_edits(rest.clone())
         .with_file_fetcher(rest.clone())
         .with_health(health.clone());
     Ok((handle, gateway::Runner::new(settings, rest, health)))

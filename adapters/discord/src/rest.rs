@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use switchboard_channel::{
-    AudioAttachment, AudioFetcher, Button, ButtonKind, Buttons, ChannelError, Files, OutFile,
-    Outbound, Sender, Target, Typing,
+    AudioAttachment, AudioFetcher, Button, ButtonKind, Buttons, ChannelError, Edits, Files,
+    OutFile, Outbound, Sender, Target, Typing,
 };
 
 pub(crate) struct Rest {
@@ -455,16 +455,68 @@ impl Buttons for Rest {
         message_id: &str,
         text: &str,
     ) -> Result<(), ChannelError> {
-        let channel = self.channel_for(target).await?;
-        let resp = self
-            .client
-            .patch(self.url(&format!("/channels/{channel}/messages/{message_id}")))
-            .header("Authorization", &self.auth)
-            .json(&serde_json::json!({ "content": text, "components": [] }))
-            .send()
+        let body = serde_json::json!({ "content": text, "components": [],
+            "allowed_mentions": { "parse": [] } });
+        self.change_message(target, message_id, reqwest::Method::PATCH, Some(body))
             .await
-            .map_err(network)?;
+    }
+}
+
+impl Rest {
+    /// PATCHes or DELETEs one of the bot's messages, within the channel's rate-limit bucket.
+    async fn change_message(
+        &self,
+        target: &Target,
+        message_id: &str,
+        method: reqwest::Method,
+        body: Option<serde_json::Value>,
+    ) -> Result<(), ChannelError> {
+        if message_id.is_empty() || !message_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ChannelError::Rejected(format!(
+                "`{message_id}` is not a Discord message id"
+            )));
+        }
+        let channel = self.channel_for(target).await?;
+        self.respect_bucket(channel).await;
+        let mut request = self
+            .client
+            .request(
+                method,
+                self.url(&format!("/channels/{channel}/messages/{message_id}")),
+            )
+            .header("Authorization", &self.auth);
+        if let Some(b) = body {
+            request = request.json(&b);
+        }
+        let resp = request.send().await.map_err(network)?;
+        self.note_bucket(channel, resp.headers());
         check(resp).await.map(|_| ())
+    }
+}
+
+/// Edits in place (PATCH, mentions never pinged) and deletion.
+#[async_trait]
+impl Edits for Rest {
+    async fn edit(
+        &self,
+        target: &Target,
+        message_id: &str,
+        text: &str,
+    ) -> Result<(), ChannelError> {
+        let body = serde_json::json!({ "content": text, "allowed_mentions": { "parse": [] } });
+        self.change_message(target, message_id, reqwest::Method::PATCH, Some(body))
+            .await
+    }
+
+    async fn delete(&self, target: &Target, message_id: &str) -> Result<(), ChannelError> {
+        match self
+            .change_message(target, message_id, reqwest::Method::DELETE, None)
+            .await
+        {
+            // Already gone (deleted by a person, say): nothing left to do.
+            Err(ChannelError::Rejected(why)) if why.starts_with("discord answered 404") => Ok(()),
+            other => other,
+        }
     }
 }
 

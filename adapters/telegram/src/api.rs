@@ -84,22 +84,40 @@ impl Api {
         P: Payload + Serialize,
         P::Output: DeserializeOwned,
     {
-        let body = serde_json::to_vec(payload).map_err(|e| {
-            RequestError::Io(Arc::new(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                e,
-            )))
-        })?;
-        let mut request = self
-            .client
-            .post(self.method_url(P::NAME))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
+        let mut request = self.json_request(P::NAME, payload)?;
         if let Some(t) = payload.timeout_hint() {
             // A long poll is held open by Telegram for its timeout: allow for it on top.
             request = request.timeout(t + std::time::Duration::from_secs(15));
         }
         Self::send(request).await
+    }
+
+    /// Calls a method teloxide has no payload type for yet (`sendMessageDraft`, Bot API 9.3),
+    /// with `params` as its JSON.
+    pub async fn call_raw<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: &impl Serialize,
+    ) -> Result<T, CallError> {
+        Self::send(self.json_request(method, params)?).await
+    }
+
+    fn json_request(
+        &self,
+        method: &str,
+        params: &impl Serialize,
+    ) -> Result<reqwest::RequestBuilder, CallError> {
+        let body = serde_json::to_vec(params).map_err(|e| {
+            RequestError::Io(Arc::new(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                e,
+            )))
+        })?;
+        Ok(self
+            .client
+            .post(self.method_url(method))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body))
     }
 
     /// Sends `request` and reads the Bot API's answer.

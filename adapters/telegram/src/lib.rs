@@ -76,6 +76,8 @@ pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), Te
         .with_audio(sender.clone())
         .with_buttons(sender.clone())
         .with_files(sender.clone())
+        .with_edits(sender.clone())
+        .with_drafts(sender.clone())
         .with_file_fetcher(sender)
         .with_health(health.clone());
     Ok((

@@ -5,13 +5,13 @@ use crate::api::{Api, CallError};
 use async_trait::async_trait;
 use std::time::Duration;
 use switchboard_channel::{
-    AudioAttachment, Button, Buttons, ChannelError, Files, OutFile, Outbound, Sender, Target,
-    Typing,
+    AudioAttachment, Button, Buttons, ChannelError, Drafts, Edits, Files, OutFile, Outbound,
+    Sender, Target, Typing,
 };
 use teloxide::net::Download;
 use teloxide::payloads::{
-    EditMessageText, EditMessageTextSetters, GetFile, SendChatAction, SendChatActionSetters,
-    SendMessage, SendMessageSetters,
+    DeleteMessage, EditMessageText, EditMessageTextSetters, GetFile, SendChatAction,
+    SendChatActionSetters, SendMessage, SendMessageSetters,
 };
 use teloxide::prelude::*;
 use teloxide::types::{
@@ -182,17 +182,87 @@ impl Buttons for TelegramSender {
     }
 
     async fn settle(&self, target: &Target, posted: &str, text: &str) -> Result<(), ChannelError> {
+        // An edit without `reply_markup` removes the keyboard.
+        Edits::edit(self, target, posted, text).await
+    }
+}
+
+/// Edits in place (`editMessageText`, as HTML with the plain-text fallback) and deletion.
+#[async_trait]
+impl Edits for TelegramSender {
+    async fn edit(&self, target: &Target, posted: &str, text: &str) -> Result<(), ChannelError> {
         let chat = chat_id(target)?;
         let id = message_id(posted)
             .ok_or_else(|| ChannelError::Rejected(format!("`{posted}` is not a message id")))?;
-        // An edit without `reply_markup` removes the keyboard.
         let html = crate::html::markdown_to_html(text);
         let req = EditMessageText::new(chat, id, html).parse_mode(ParseMode::Html);
-        match self.api.call(&req).await {
-            Ok(_) => Ok(()),
+        let answer = match self.api.call(&req).await {
             Err(CallError::Request(RequestError::Api(ApiError::CantParseEntities(_)))) => self
                 .api
                 .call(&EditMessageText::new(chat, id, text.to_string()))
+                .await
+                .map(|_| ()),
+            other => other.map(|_| ()),
+        };
+        match answer {
+            // The text shown already is the text asked for: done.
+            Err(CallError::Request(RequestError::Api(ApiError::MessageNotModified))) => Ok(()),
+            other => other.map_err(classify),
+        }
+    }
+
+    async fn delete(&self, target: &Target, posted: &str) -> Result<(), ChannelError> {
+        let chat = chat_id(target)?;
+        let id = message_id(posted)
+            .ok_or_else(|| ChannelError::Rejected(format!("`{posted}` is not a message id")))?;
+        match self.api.call(&DeleteMessage::new(chat, id)).await {
+            Ok(_)
+            | Err(CallError::Request(RequestError::Api(ApiError::MessageToDeleteNotFound))) => {
+                Ok(())
+            }
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
+
+/// Drafts (`sendMessageDraft`, Bot API 9.3) in private chats: a reply shown as it is written
+/// without posting a message, replaced when the reply is sent.
+#[async_trait]
+impl Drafts for TelegramSender {
+    fn drafts_in(&self, target: &Target, is_direct: bool) -> bool {
+        // Private chats have positive ids; groups and channels negative ones.
+        is_direct && target.chat.parse::<i64>().is_ok_and(|id| id > 0)
+    }
+
+    async fn draft(
+        &self,
+        target: &Target,
+        thread: Option<&str>,
+        draft_id: i64,
+        text: &str,
+    ) -> Result<(), ChannelError> {
+        let chat = chat_id(target)?;
+        let params = |text: String, html: bool| {
+            let mut p =
+                serde_json::json!({ "chat_id": chat.0, "draft_id": draft_id, "text": text });
+            if html {
+                p["parse_mode"] = "HTML".into();
+            }
+            if let Some(t) = thread.and_then(message_id) {
+                p["message_thread_id"] = t.0.into();
+            }
+            p
+        };
+        let html = crate::html::markdown_to_html(text);
+        match self
+            .api
+            .call_raw::<bool>("sendMessageDraft", &params(html, true))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(CallError::Request(RequestError::Api(ApiError::CantParseEntities(_)))) => self
+                .api
+                .call_raw::<bool>("sendMessageDraft", &params(text.to_string(), false))
                 .await
                 .map(|_| ())
                 .map_err(classify),

@@ -66,6 +66,10 @@ struct Inner {
     sent: Vec<DSent>,
     attempts: Vec<Instant>,
     faults: VecDeque<(u16, f64)>,
+    /// The same, for message edits (PATCH).
+    edit_faults: VecDeque<(u16, f64)>,
+    /// Messages the bot deleted: (channel, message id).
+    deleted: Vec<(u64, u64)>,
     identifies: u32,
     resumes: u32,
     typing: Vec<u64>,
@@ -152,7 +156,7 @@ impl FakeDiscord {
             .route("/api/v10/channels/{id}/typing", post(typing))
             .route(
                 "/api/v10/channels/{id}/messages/{mid}",
-                axum::routing::patch(edit_message),
+                axum::routing::patch(edit_message).delete(delete_message),
             )
             .route(
                 "/api/v10/interactions/{id}/{token}/callback",
@@ -355,6 +359,20 @@ impl FakeDiscord {
     }
 
     /// The next `POST /channels/{id}/messages` answers with `status` (a 5xx: Discord failing).
+    /// The next message edit (PATCH) is answered 429 with `retry_after` = `secs`.
+    pub fn rate_limit_next_edit(&self, secs: f64) {
+        self.inner
+            .lock()
+            .unwrap()
+            .edit_faults
+            .push_back((429, secs));
+    }
+
+    /// Messages the bot deleted: (channel, message id).
+    pub fn deleted(&self) -> Vec<(u64, u64)> {
+        self.inner.lock().unwrap().deleted.clone()
+    }
+
     pub fn fail_next(&self, status: u16) {
         self.inner.lock().unwrap().faults.push_back((status, 0.0));
     }
@@ -564,20 +582,10 @@ async fn create_message(
     let mut g = inner.lock().unwrap();
     g.attempts.push(Instant::now());
     if let Some((code, secs)) = g.faults.pop_front() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "retry-after",
-            format!("{}", secs.ceil() as u64).parse().unwrap(),
-        );
-        h.insert("x-ratelimit-limit", "5".parse().unwrap());
-        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
-        h.insert(
-            "x-ratelimit-reset-after",
-            format!("{secs:.3}").parse().unwrap(),
-        );
-        h.insert("x-ratelimit-scope", "user".parse().unwrap());
-        let body = json!({ "message": "You are being rate limited.", "retry_after": secs, "global": false, "code": 0 });
-        return (StatusCode::from_u16(code).unwrap(), h, axum::Json(body)).into_response();
+        return fault(code, secs);
+    }
+    if content_too_long(&v) {
+        return too_long();
     }
     g.next_id += 1;
     let mid = g.next_id;
@@ -601,6 +609,61 @@ async fn create_message(
     (StatusCode::OK, h, axum::Json(m)).into_response()
 }
 
+/// Discord refuses content over 2,000 characters.
+fn content_too_long(v: &Value) -> bool {
+    v["content"]
+        .as_str()
+        .is_some_and(|c| c.chars().count() > 2000)
+}
+
+fn too_long() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({ "message": "Invalid Form Body", "code": 50035,
+            "errors": { "content": { "_errors": [{ "code": "BASE_TYPE_MAX_LENGTH",
+                "message": "Must be 2000 or fewer in length." }] } } })),
+    )
+        .into_response()
+}
+
+/// An injected failure: a 429 as Discord sends it (headers and body), or another status.
+fn fault(code: u16, secs: f64) -> Response {
+    {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "retry-after",
+            format!("{}", secs.ceil() as u64).parse().unwrap(),
+        );
+        h.insert("x-ratelimit-limit", "5".parse().unwrap());
+        h.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        h.insert(
+            "x-ratelimit-reset-after",
+            format!("{secs:.3}").parse().unwrap(),
+        );
+        h.insert("x-ratelimit-scope", "user".parse().unwrap());
+        let body = json!({ "message": "You are being rate limited.", "retry_after": secs, "global": false, "code": 0 });
+        (StatusCode::from_u16(code).unwrap(), h, axum::Json(body)).into_response()
+    }
+}
+
+async fn delete_message(
+    State((inner, _)): State<St>,
+    Path((id, mid)): Path<(u64, u64)>,
+) -> Response {
+    let mut g = inner.lock().unwrap();
+    let before = g.sent.len();
+    g.sent.retain(|s| !(s.id == mid && s.channel == id));
+    if g.sent.len() == before {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "message": "Unknown Message", "code": 10008 })),
+        )
+            .into_response();
+    }
+    g.deleted.push((id, mid));
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn edit_message(
     State((inner, _)): State<St>,
     Path((id, mid)): Path<(u64, u64)>,
@@ -608,6 +671,12 @@ async fn edit_message(
 ) -> Response {
     let v: Value = serde_json::from_slice(&body).unwrap_or_default();
     let mut g = inner.lock().unwrap();
+    if let Some((code, secs)) = g.edit_faults.pop_front() {
+        return fault(code, secs);
+    }
+    if content_too_long(&v) {
+        return too_long();
+    }
     let content = v["content"].as_str().unwrap_or_default().to_string();
     let Some(sent) = g.sent.iter_mut().find(|s| s.id == mid && s.channel == id) else {
         return (

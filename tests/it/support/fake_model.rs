@@ -5,6 +5,9 @@
 //! (or any rule without `when`) answers, once. Without a matching rule it echoes: `echo: <text>`.
 //! Every request body is recorded for assertions. Answers can be text, a tool call, an HTTP error
 //! (401/429/500/529…, with `retry-after`), and can be delayed or held until the test releases them.
+//! A request with `"stream": true` is answered with the format's server-sent events: a text in
+//! word-sized deltas at once, or a [`Reply::Stream`] at the pace the test scripts (pauses, a
+//! hold until a gate opens, a connection cut mid-answer).
 
 use axum::Router;
 use axum::extract::State;
@@ -31,6 +34,40 @@ pub enum Reply {
     Delay(Duration, Box<Reply>),
     /// Waits until the test calls [`Gate::open`].
     Hold(Gate, Box<Reply>),
+    /// Text written piece by piece, then (optionally) a tool call: streamed as scripted, or
+    /// answered whole to a request that does not stream.
+    Stream {
+        chunks: Vec<Chunk>,
+        tool: Option<(String, Value)>,
+    },
+}
+
+/// A step of a streamed answer.
+#[derive(Clone, Debug)]
+pub enum Chunk {
+    Text(String),
+    Pause(Duration),
+    /// Waits until the gate opens.
+    Hold(Gate),
+    /// Breaks the connection (the answer is cut off).
+    Cut,
+}
+
+impl Reply {
+    /// `text` streamed in `pieces` deltas, `pace` apart.
+    pub fn paced(text: &str, pieces: usize, pace: Duration) -> Reply {
+        let chars: Vec<char> = text.chars().collect();
+        let n = pieces.max(1);
+        let size = chars.len().div_ceil(n).max(1);
+        let mut chunks = Vec::new();
+        for (i, c) in chars.chunks(size).enumerate() {
+            if i > 0 {
+                chunks.push(Chunk::Pause(pace));
+            }
+            chunks.push(Chunk::Text(c.iter().collect()));
+        }
+        Reply::Stream { chunks, tool: None }
+    }
 }
 
 /// A latch a test opens to let held replies through.
@@ -58,6 +95,8 @@ pub enum Format {
 #[derive(Clone, Debug)]
 pub struct Recorded {
     pub format: Format,
+    /// The request asked for a streamed answer.
+    pub streamed: bool,
     pub body: Value,
     /// The credential sent: `Bearer …` or the `x-api-key` value.
     pub auth: String,
@@ -263,7 +302,13 @@ fn pick(inner: &Mutex<Inner>, format: Format, body: Value, auth: String) -> Repl
     let text = last_user_text(&format, &body);
     let mut g = inner.lock().unwrap();
     let rejected = g.reject_auth.as_deref() == Some(auth.as_str());
-    g.requests.push(Recorded { format, body, auth });
+    let streamed = body["stream"] == true;
+    g.requests.push(Recorded {
+        format,
+        streamed,
+        body,
+        auth,
+    });
     if rejected {
         return Reply::Status {
             code: 401,
@@ -344,11 +389,12 @@ async fn anthropic(
         0 => 10,
         n => n,
     };
-    let content = match resolve(pick(&inner, Format::Anthropic, body, credential(&headers))).await {
-        Reply::Text(t) => json!([{ "type": "text", "text": t }]),
-        Reply::Tool { name, input } => json!([{
-            "type": "tool_use", "id": format!("toolu_{n}"), "name": name, "input": input
-        }]),
+    let stream = body["stream"] == true;
+    let reply = resolve(pick(&inner, Format::Anthropic, body, credential(&headers))).await;
+    let (chunks, tool) = match reply {
+        Reply::Text(t) => (words(&t), None),
+        Reply::Tool { name, input } => (Vec::new(), Some((name, input))),
+        Reply::Stream { chunks, tool } => (chunks, tool),
         Reply::Status {
             code,
             retry_after,
@@ -356,7 +402,19 @@ async fn anthropic(
         } => return error(code, retry_after, body),
         Reply::Delay(..) | Reply::Hold(..) => unreachable!(),
     };
-    let stop = if content[0]["type"] == "tool_use" {
+    let tool_id = format!("toolu_{n}");
+    if stream {
+        return sse(anthropic_events(chunks, tool, tool_id, input_tokens));
+    }
+    let text = whole_text(&chunks);
+    let mut content = Vec::new();
+    if !text.is_empty() || tool.is_none() {
+        content.push(json!({ "type": "text", "text": text }));
+    }
+    if let Some((name, input)) = &tool {
+        content.push(json!({ "type": "tool_use", "id": tool_id, "name": name, "input": input }));
+    }
+    let stop = if tool.is_some() {
         "tool_use"
     } else {
         "end_turn"
@@ -367,6 +425,219 @@ async fn anthropic(
         "usage": { "input_tokens": input_tokens, "output_tokens": 5 }
     }))
     .into_response()
+}
+
+/// A text as a stream writes it: word by word.
+fn words(t: &str) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in t.chars() {
+        cur.push(c);
+        if c == ' ' && cur.len() > 1 {
+            out.push(Chunk::Text(std::mem::take(&mut cur)));
+        }
+    }
+    if !cur.is_empty() || out.is_empty() {
+        out.push(Chunk::Text(cur));
+    }
+    out
+}
+
+fn whole_text(chunks: &[Chunk]) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| match c {
+            Chunk::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One step of a scripted stream: an event to write, a pause, or the end of the connection.
+enum Step {
+    Event(Option<&'static str>, Value),
+    Raw(String),
+    Wait(Chunk),
+}
+
+fn steps_of(chunks: Vec<Chunk>, text: impl Fn(String) -> Step) -> Vec<Step> {
+    chunks
+        .into_iter()
+        .map(|c| match c {
+            Chunk::Text(t) => text(t),
+            other => Step::Wait(other),
+        })
+        .collect()
+}
+
+fn anthropic_events(
+    chunks: Vec<Chunk>,
+    tool: Option<(String, Value)>,
+    tool_id: String,
+    input_tokens: u64,
+) -> Vec<Step> {
+    let ev = |name: &'static str, v: Value| Step::Event(Some(name), v);
+    let mut out = vec![ev(
+        "message_start",
+        json!({ "type": "message_start", "message": { "id": "msg_fake", "type": "message",
+            "role": "assistant", "model": "fake", "content": [], "stop_reason": null,
+            "usage": { "input_tokens": input_tokens, "output_tokens": 1 } } }),
+    )];
+    let has_text = chunks.iter().any(|c| matches!(c, Chunk::Text(_))) || tool.is_none();
+    let mut index = 0;
+    if has_text {
+        out.push(ev(
+            "content_block_start",
+            json!({ "type": "content_block_start", "index": 0,
+                "content_block": { "type": "text", "text": "" } }),
+        ));
+        out.push(Step::Raw(
+            "event: ping\ndata: {\"type\": \"ping\"}\n\n".into(),
+        ));
+        out.extend(steps_of(chunks, |t| {
+            ev(
+                "content_block_delta",
+                json!({ "type": "content_block_delta", "index": 0,
+                    "delta": { "type": "text_delta", "text": t } }),
+            )
+        }));
+        out.push(ev(
+            "content_block_stop",
+            json!({ "type": "content_block_stop", "index": 0 }),
+        ));
+        index = 1;
+    } else {
+        out.extend(steps_of(chunks, |_| unreachable!()));
+    }
+    if let Some((name, input)) = &tool {
+        out.push(ev(
+            "content_block_start",
+            json!({ "type": "content_block_start", "index": index,
+                "content_block": { "type": "tool_use", "id": tool_id, "name": name, "input": {} } }),
+        ));
+        // The arguments in two pieces, as the API splits them.
+        let args = input.to_string();
+        let mid = args
+            .char_indices()
+            .nth(args.chars().count() / 2)
+            .map_or(0, |(i, _)| i);
+        for piece in [&args[..mid], &args[mid..]] {
+            out.push(ev(
+                "content_block_delta",
+                json!({ "type": "content_block_delta", "index": index,
+                    "delta": { "type": "input_json_delta", "partial_json": piece } }),
+            ));
+        }
+        out.push(ev(
+            "content_block_stop",
+            json!({ "type": "content_block_stop", "index": index }),
+        ));
+    }
+    let stop = if tool.is_some() {
+        "tool_use"
+    } else {
+        "end_turn"
+    };
+    out.push(ev(
+        "message_delta",
+        json!({ "type": "message_delta", "delta": { "stop_reason": stop },
+            "usage": { "output_tokens": 5 } }),
+    ));
+    out.push(ev("message_stop", json!({ "type": "message_stop" })));
+    out
+}
+
+fn openai_events(
+    chunks: Vec<Chunk>,
+    tool: Option<(String, Value)>,
+    call_id: String,
+    input_tokens: u64,
+) -> Vec<Step> {
+    let chunk = |delta: Value, finish: Value| {
+        Step::Event(
+            None,
+            json!({ "id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": "fake",
+                "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] }),
+        )
+    };
+    let mut out = vec![chunk(
+        json!({ "role": "assistant", "content": "" }),
+        Value::Null,
+    )];
+    out.extend(steps_of(chunks, |t| {
+        chunk(json!({ "content": t }), Value::Null)
+    }));
+    if let Some((name, input)) = &tool {
+        out.push(chunk(
+            json!({ "tool_calls": [{ "index": 0, "id": call_id, "type": "function",
+                "function": { "name": name, "arguments": "" } }] }),
+            Value::Null,
+        ));
+        let args = input.to_string();
+        let mid = args
+            .char_indices()
+            .nth(args.chars().count() / 2)
+            .map_or(0, |(i, _)| i);
+        for piece in [&args[..mid], &args[mid..]] {
+            out.push(chunk(
+                json!({ "tool_calls": [{ "index": 0, "function": { "arguments": piece } }] }),
+                Value::Null,
+            ));
+        }
+    }
+    let finish = if tool.is_some() { "tool_calls" } else { "stop" };
+    out.push(chunk(json!({}), json!(finish)));
+    out.push(Step::Event(
+        None,
+        json!({ "id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [],
+            "usage": { "prompt_tokens": input_tokens, "completion_tokens": 5,
+                "total_tokens": input_tokens + 5 } }),
+    ));
+    out.push(Step::Raw("data: [DONE]\n\n".into()));
+    out
+}
+
+/// Writes `steps` as a `text/event-stream` body, pausing where scripted; a cut ends the body
+/// with an error, which drops the connection mid-answer.
+fn sse(steps: Vec<Step>) -> Response {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(64);
+    tokio::spawn(async move {
+        for step in steps {
+            let bytes = match step {
+                Step::Event(name, v) => match name {
+                    Some(n) => format!("event: {n}\ndata: {v}\n\n"),
+                    None => format!("data: {v}\n\n"),
+                },
+                Step::Raw(r) => r,
+                Step::Wait(Chunk::Pause(d)) => {
+                    tokio::time::sleep(d).await;
+                    continue;
+                }
+                Step::Wait(Chunk::Hold(g)) => {
+                    let _ = g.0.acquire().await.map(|p| p.forget());
+                    g.0.add_permits(1);
+                    continue;
+                }
+                Step::Wait(Chunk::Cut) => {
+                    let _ = tx
+                        .send(Err(std::io::Error::other("fake model: cut off")))
+                        .await;
+                    return;
+                }
+                Step::Wait(Chunk::Text(_)) => continue,
+            };
+            if tx.send(Ok(bytes.into())).await.is_err() {
+                return;
+            }
+        }
+    });
+    let body =
+        axum::body::Body::from_stream(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        body,
+    )
+        .into_response()
 }
 
 async fn openai(
@@ -382,19 +653,31 @@ async fn openai(
         0 => 10,
         n => n,
     };
-    let message = match resolve(pick(&inner, Format::OpenAi, body, credential(&headers))).await {
-        Reply::Text(t) => json!({ "role": "assistant", "content": t }),
-        Reply::Tool { name, input } => json!({
-            "role": "assistant", "content": null,
-            "tool_calls": [{ "id": format!("call_{n}"), "type": "function",
-                "function": { "name": name, "arguments": input.to_string() } }]
-        }),
+    let stream = body["stream"] == true;
+    let reply = resolve(pick(&inner, Format::OpenAi, body, credential(&headers))).await;
+    let (chunks, tool) = match reply {
+        Reply::Text(t) => (words(&t), None),
+        Reply::Tool { name, input } => (Vec::new(), Some((name, input))),
+        Reply::Stream { chunks, tool } => (chunks, tool),
         Reply::Status {
             code,
             retry_after,
             body,
         } => return error(code, retry_after, body),
         Reply::Delay(..) | Reply::Hold(..) => unreachable!(),
+    };
+    let call_id = format!("call_{n}");
+    if stream {
+        return sse(openai_events(chunks, tool, call_id, input_tokens));
+    }
+    let text = whole_text(&chunks);
+    let message = match &tool {
+        None => json!({ "role": "assistant", "content": text }),
+        Some((name, input)) => json!({
+            "role": "assistant", "content": if text.is_empty() { Value::Null } else { json!(text) },
+            "tool_calls": [{ "id": call_id, "type": "function",
+                "function": { "name": name, "arguments": input.to_string() } }]
+        }),
     };
     axum::Json(json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "model": "fake",

@@ -2,7 +2,8 @@
 //! to talk to through `channels.telegram.apiUrl`.
 //!
 //! It implements `getMe`, `getUpdates` (long polling with `offset` confirmation and `timeout`),
-//! `sendMessage` (with inline keyboards), `editMessageText`, `answerCallbackQuery`, `sendChatAction`,
+//! `sendMessage` (with inline keyboards), `editMessageText` (with "message is not modified"),
+//! `sendMessageDraft`, `deleteMessage`, `answerCallbackQuery`, `sendChatAction`,
 //! `setMyCommands`, `deleteWebhook`, `getFile` and file download; tests can press buttons.
 //! Tests queue user updates (checked against teloxide's own `Update` type, since teloxide drops
 //! updates it cannot parse), read what the bot sent, and inject failures per method: an HTTP error
@@ -100,6 +101,10 @@ struct Inner {
     acted_then_dropped: Vec<i64>,
     chaos: Option<Chaos>,
     edits: Vec<Edit>,
+    /// `sendMessageDraft` calls: (chat, draft id, text).
+    drafts: Vec<(i64, i64, String)>,
+    /// Messages deleted by the bot: (chat, message id).
+    deleted: Vec<(i64, i64)>,
     files_sent: Vec<SentFile>,
     /// `answerCallbackQuery` calls: (callback query id, text shown).
     answers: Vec<(String, Option<String>)>,
@@ -372,6 +377,16 @@ impl FakeTelegram {
 
     pub fn edits(&self) -> Vec<Edit> {
         self.inner.lock().unwrap().edits.clone()
+    }
+
+    /// `sendMessageDraft` calls: (chat, draft id, text), in order.
+    pub fn drafts(&self) -> Vec<(i64, i64, String)> {
+        self.inner.lock().unwrap().drafts.clone()
+    }
+
+    /// Messages the bot deleted: (chat, message id).
+    pub fn deleted(&self) -> Vec<(i64, i64)> {
+        self.inner.lock().unwrap().deleted.clone()
     }
 
     /// `answerCallbackQuery` calls: (query id, text shown to the presser).
@@ -704,32 +719,8 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
         "sendmessage" => {
             let chat = params["chat_id"].as_i64().unwrap_or_default();
             let text = params["text"].as_str().unwrap_or_default().to_string();
-            // As Telegram does: the HTML must parse, and the visible text must fit.
-            let visible = if params["parse_mode"] == "HTML" {
-                match telegram_html(&text) {
-                    Ok(v) => v,
-                    Err(why) => {
-                        return fault_response(Fault::Error {
-                            code: 400,
-                            description: format!("Bad Request: can't parse entities: {why}"),
-                            retry_after: None,
-                        });
-                    }
-                }
-            } else {
-                text.clone()
-            };
-            if visible.trim().is_empty() || visible.encode_utf16().count() > 4096 {
-                let description = if visible.trim().is_empty() {
-                    "Bad Request: message text is empty"
-                } else {
-                    "Bad Request: message is too long"
-                };
-                return fault_response(Fault::Error {
-                    code: 400,
-                    description: description.into(),
-                    retry_after: None,
-                });
+            if let Some(refused) = refusal(&text, params) {
+                return refused;
             }
             let mut g = inner.lock().unwrap();
             g.next_message += 1;
@@ -754,11 +745,47 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
                        "from": bot_user(), "text": text }),
             )
         }
+        "sendmessagedraft" => {
+            let chat = params["chat_id"].as_i64().unwrap_or_default();
+            let draft = params["draft_id"].as_i64().unwrap_or_default();
+            let text = params["text"].as_str().unwrap_or_default().to_string();
+            if let Some(refused) = refusal(&text, params) {
+                return refused;
+            }
+            if chat <= 0 || draft == 0 {
+                return fault_response(Fault::Error {
+                    code: 400,
+                    description: "Bad Request: drafts can be sent only to private chats".into(),
+                    retry_after: None,
+                });
+            }
+            inner.lock().unwrap().drafts.push((chat, draft, text));
+            ok(json!(true))
+        }
+        "deletemessage" => {
+            let chat = params["chat_id"].as_i64().unwrap_or_default();
+            let mid = params["message_id"].as_i64().unwrap_or_default();
+            let mut g = inner.lock().unwrap();
+            let before = g.sent.len();
+            g.sent.retain(|s| !(s.id == mid && s.chat_id == chat));
+            if g.sent.len() == before {
+                return fault_response(Fault::Error {
+                    code: 400,
+                    description: "Bad Request: message to delete not found".into(),
+                    retry_after: None,
+                });
+            }
+            g.deleted.push((chat, mid));
+            ok(json!(true))
+        }
         "editmessagetext" => {
             let chat = params["chat_id"].as_i64().unwrap_or_default();
             let mid = params["message_id"].as_i64().unwrap_or_default();
             let text = params["text"].as_str().unwrap_or_default().to_string();
             let markup = params.get("reply_markup").filter(|m| !m.is_null()).cloned();
+            if let Some(refused) = refusal(&text, params) {
+                return refused;
+            }
             let mut g = inner.lock().unwrap();
             let Some(sent) = g.sent.iter_mut().find(|s| s.id == mid && s.chat_id == chat) else {
                 return fault_response(Fault::Error {
@@ -767,6 +794,13 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
                     retry_after: None,
                 });
             };
+            if sent.text == text && sent.markup == markup {
+                return fault_response(Fault::Error {
+                    code: 400,
+                    description: "Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message".into(),
+                    retry_after: None,
+                });
+            }
             sent.text = text.clone();
             sent.markup = markup.clone();
             g.edits.push(Edit {
@@ -843,6 +877,37 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
             retry_after: None,
         }),
     }
+}
+
+/// As Telegram does: the HTML must parse, and the visible text must be there and fit.
+fn refusal(text: &str, params: &Value) -> Option<Response> {
+    let visible = if params["parse_mode"] == "HTML" {
+        match telegram_html(text) {
+            Ok(v) => v,
+            Err(why) => {
+                return Some(fault_response(Fault::Error {
+                    code: 400,
+                    description: format!("Bad Request: can't parse entities: {why}"),
+                    retry_after: None,
+                }));
+            }
+        }
+    } else {
+        text.to_string()
+    };
+    if visible.trim().is_empty() || visible.encode_utf16().count() > 4096 {
+        let description = if visible.trim().is_empty() {
+            "Bad Request: message text is empty"
+        } else {
+            "Bad Request: message is too long"
+        };
+        return Some(fault_response(Fault::Error {
+            code: 400,
+            description: description.into(),
+            retry_after: None,
+        }));
+    }
+    None
 }
 
 /// `sendPhoto` and `sendDocument`, as Telegram answers them (a photo in several sizes).

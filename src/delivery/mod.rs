@@ -9,6 +9,8 @@
 //! The backoff (`switchboard_channel::retry_delay`, shared with the adapters) is ours rather than a
 //! crate's because it must honour the platform's own wait and stop at shutdown.
 
+pub mod preview;
+
 use crate::channels::Channels;
 use crate::lanes::Lanes;
 use crate::store::{OutboxId, OutboxStatus, Store};
@@ -113,14 +115,22 @@ impl Delivery {
                 Some(c) if !c.is_empty() || row.text.trim().is_empty() => Vec::new(),
                 _ => split_message(&row.text, channel.sender().max_len()),
             };
-            let total = parts.len() + usize::from(row.file.is_some());
+            let texts = parts.len();
+            let with_file = usize::from(row.file.is_some());
+            // A streamed preview's messages: the text parts replace them in place; those left
+            // over (the preview was longer) are deleted, so nothing half-written stays.
+            let edits = channel.edits();
+            let stale: &[String] = match edits {
+                Some(_) => row.edits.get(texts..).unwrap_or_default(),
+                None => &[],
+            };
+            let total = texts + with_file + stale.len();
             if total == 0 {
                 // Nothing visible to send (an empty reply): done.
                 let _ = self.store.outbox_progress(id, 0, true);
                 return;
             }
             let mut failure: Option<ChannelError> = None;
-            let texts = parts.len();
             let mut parts = parts.into_iter();
             for i in 0..total {
                 let text = if i < texts {
@@ -138,29 +148,37 @@ impl Delivery {
                     reply_to: if i == 0 { row.reply_to.clone() } else { None },
                     text,
                 };
-                let sent = match (&row.file, files) {
-                    (Some(f), Some(files)) if i == texts => match tokio::fs::read(&f.path).await {
-                        Ok(bytes) => {
-                            let file = OutFile {
-                                name: f.name.clone(),
-                                mime: f.mime.clone(),
-                                bytes,
-                            };
-                            let _slot = self.sending.acquire().await;
-                            files.send_file(&out, &file).await
-                        }
-                        Err(e) => Err(ChannelError::Rejected(format!(
-                            "the file to send ({}) cannot be read: {e}",
-                            f.name
-                        ))),
-                    },
-                    _ => {
-                        let _slot = self.sending.acquire().await;
-                        channel.sender().send(&out).await
+                let _slot = self.sending.acquire().await;
+                let sent = if i < texts {
+                    match (edits, row.edits.get(i)) {
+                        (Some(e), Some(preview)) => match e.edit(&target, preview, &out.text).await
+                        {
+                            // The preview is gone (deleted by a person): post the part anew.
+                            Err(ChannelError::Rejected(why)) => {
+                                tracing::debug!(%why, "cannot edit the preview; posting instead");
+                                channel.sender().send(&out).await.map(|_| ())
+                            }
+                            other => other,
+                        },
+                        _ => channel.sender().send(&out).await.map(|_| ()),
+                    }
+                } else if i < texts + with_file {
+                    self.send_file(&row, files, &out).await
+                } else {
+                    let preview = &stale[i - texts - with_file];
+                    match edits.map(|e| e.delete(&target, preview)) {
+                        Some(f) => match f.await {
+                            Err(e) if !e.is_retryable() => {
+                                tracing::debug!(error = %e, "cannot delete a stale preview");
+                                Ok(())
+                            }
+                            other => other,
+                        },
+                        None => Ok(()),
                     }
                 };
                 match sent {
-                    Ok(_) => {
+                    Ok(()) => {
                         if let Err(e) = self.store.outbox_progress(id, i + 1, i + 1 == total) {
                             tracing::error!(error = %e, "cannot record delivery");
                             return;
@@ -192,6 +210,32 @@ impl Delivery {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.shutdown.cancelled() => return,
             }
+        }
+    }
+
+    /// Posts the row's file (its stored copy) with `out.text` as the caption.
+    async fn send_file(
+        &self,
+        row: &crate::store::OutboxRow,
+        files: Option<&dyn switchboard_channel::Files>,
+        out: &Outbound,
+    ) -> Result<(), ChannelError> {
+        let (Some(f), Some(files)) = (&row.file, files) else {
+            return Ok(());
+        };
+        match tokio::fs::read(&f.path).await {
+            Ok(bytes) => {
+                let file = OutFile {
+                    name: f.name.clone(),
+                    mime: f.mime.clone(),
+                    bytes,
+                };
+                files.send_file(out, &file).await.map(|_| ())
+            }
+            Err(e) => Err(ChannelError::Rejected(format!(
+                "the file to send ({}) cannot be read: {e}",
+                f.name
+            ))),
         }
     }
 

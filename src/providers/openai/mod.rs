@@ -1,9 +1,12 @@
 //! OpenAI-compatible chat completions (`POST {baseUrl}/chat/completions`), with tool calls.
-//! Moonshot, Groq, Gemini's OpenAI endpoint, Ollama and OpenRouter all speak it.
+//! Moonshot, Groq, Gemini's OpenAI endpoint, Ollama and OpenRouter all speak it. Whole or
+//! streamed (`stream`: its server-sent `chat.completion.chunk`s).
 
 use super::credentials::{Credential, CredentialSource};
-use super::http::{Http, post_json, retry_after};
-use super::{Block, Provider, ProviderError, Request, Response, Role, Usage};
+mod stream;
+
+use super::http::{Http, Sent, events, is_event_stream, send, text};
+use super::{Block, Provider, ProviderError, Request, Response, Role, TextSink, Usage};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -26,16 +29,17 @@ impl OpenAi {
     }
 }
 
-#[async_trait]
-impl Provider for OpenAi {
-    async fn complete(&self, req: &Request) -> Result<Response, ProviderError> {
+impl OpenAi {
+    /// Posts the request (streamed or not), refreshing an OAuth token once when it was revoked
+    /// before its expiry; a success to read, or the failure classified.
+    async fn send(&self, req: &Request, stream: bool) -> Result<reqwest::Response, ProviderError> {
         // Local servers (Ollama) need no key; hosted ones answer 401, which we classify.
         let (mut token, oauth) = match self.cred.current() {
             Credential::None => (None, None),
             Credential::ApiKey(k) => (Some(k), None),
             Credential::OAuth(o) => (Some(o.access_token().await?), Some(o)),
         };
-        let body = bytes::Bytes::from(to_wire(req)?);
+        let body = bytes::Bytes::from(to_wire(req, stream)?);
         let mut retried = false;
         loop {
             let mut http = self
@@ -46,30 +50,45 @@ impl Provider for OpenAi {
             if let Some(t) = &token {
                 http = http.bearer_auth(t);
             }
-            let (status, headers, text) = post_json(http).await?;
-            if status == 401
-                && !retried
-                && let (Some(o), Some(t)) = (&oauth, &token)
-            {
-                token = Some(o.after_unauthorized(t).await?);
-                retried = true;
-                continue;
-            }
-            if !(200..300).contains(&status) {
-                return Err(ProviderError::from_status(
+            match send(http).await? {
+                Sent::Ok(resp) => return Ok(resp),
+                Sent::Failed { status: 401, .. } if !retried && oauth.is_some() => {
+                    if let (Some(o), Some(t)) = (&oauth, &token) {
+                        token = Some(o.after_unauthorized(t).await?);
+                    }
+                    retried = true;
+                }
+                Sent::Failed {
                     status,
-                    retry_after(&headers),
-                    &text,
-                ));
+                    headers,
+                    body,
+                } => return Err(Sent::error(status, &headers, &body)),
             }
-            return from_wire(&text);
         }
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAi {
+    async fn complete(&self, req: &Request) -> Result<Response, ProviderError> {
+        let resp = self.send(req, false).await?;
+        from_wire(&text(resp).await?)
+    }
+
+    async fn stream(&self, req: &Request, sink: &dyn TextSink) -> Result<Response, ProviderError> {
+        let resp = self.send(req, true).await?;
+        if !is_event_stream(&resp) {
+            let r = from_wire(&text(resp).await?)?;
+            super::emit_text(&r, sink);
+            return Ok(r);
+        }
+        stream::read(events(resp), sink).await
     }
 }
 
 /// The request body in OpenAI's shape, serialized straight from the borrowed history (no
 /// `serde_json::Value` tree, no copy of the messages).
-fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
+fn to_wire(req: &Request, stream: bool) -> Result<Vec<u8>, ProviderError> {
     use std::borrow::Cow;
     #[derive(serde::Serialize)]
     struct Body<'a> {
@@ -78,6 +97,11 @@ fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
         messages: Vec<Wire<'a>>,
         #[serde(skip_serializing_if = "Vec::is_empty")]
         tools: Vec<Tool<'a>>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        stream: bool,
+        /// The usage chunk at the end of a stream (servers that do not know it ignore it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stream_options: Option<Value>,
     }
     #[derive(serde::Serialize)]
     struct Wire<'a> {
@@ -225,6 +249,8 @@ fn to_wire(req: &Request) -> Result<Vec<u8>, ProviderError> {
         max_tokens: req.max_tokens,
         messages,
         tools,
+        stream,
+        stream_options: stream.then(|| json!({ "include_usage": true })),
     })
     .map_err(|e| ProviderError::BadResponse(format!("cannot encode the request: {e}")))
 }

@@ -1,8 +1,11 @@
-//! Anthropic's Messages API (`POST {baseUrl}/v1/messages`), with tool use.
+//! Anthropic's Messages API (`POST {baseUrl}/v1/messages`), with tool use, whole or streamed
+//! (`stream`: its server-sent events).
 
 use super::credentials::{Credential, CredentialSource};
-use super::http::{Http, post_json, retry_after};
-use super::{Block, Provider, ProviderError, Request, Response, Usage};
+mod stream;
+
+use super::http::{Http, Sent, events, is_event_stream, send, text};
+use super::{Block, Provider, ProviderError, Request, Response, TextSink, Usage};
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -25,9 +28,10 @@ impl Anthropic {
     }
 }
 
-#[async_trait]
-impl Provider for Anthropic {
-    async fn complete(&self, req: &Request) -> Result<Response, ProviderError> {
+impl Anthropic {
+    /// Posts the request (streamed or not), refreshing an OAuth token once when it was revoked
+    /// before its expiry; a success to read, or the failure classified.
+    async fn send(&self, req: &Request, stream: bool) -> Result<reqwest::Response, ProviderError> {
         let (mut token, oauth) = match self.cred.current() {
             Credential::None => {
                 return Err(ProviderError::Auth(
@@ -38,7 +42,7 @@ impl Provider for Anthropic {
             Credential::ApiKey(k) => (k, None),
             Credential::OAuth(o) => (o.access_token().await?, Some(o)),
         };
-        let body = bytes::Bytes::from(to_wire(req)?);
+        let body = bytes::Bytes::from(to_wire(req, stream)?);
         let mut retried = false;
         loop {
             let mut http = self
@@ -53,32 +57,47 @@ impl Provider for Anthropic {
                     .header("anthropic-beta", "oauth-2025-04-20"),
                 None => http.header("x-api-key", &token),
             };
-            let (status, headers, text) = post_json(http).await?;
-            if status == 401
-                && !retried
-                && let Some(o) = &oauth
-            {
-                // Revoked before its expiry: refresh once and try again.
-                token = o.after_unauthorized(&token).await?;
-                retried = true;
-                continue;
-            }
-            if !(200..300).contains(&status) {
-                return Err(ProviderError::from_status(
+            match send(http).await? {
+                Sent::Ok(resp) => return Ok(resp),
+                Sent::Failed { status: 401, .. } if !retried && oauth.is_some() => {
+                    // Revoked before its expiry: refresh once and try again.
+                    if let Some(o) = &oauth {
+                        token = o.after_unauthorized(&token).await?;
+                    }
+                    retried = true;
+                }
+                Sent::Failed {
                     status,
-                    retry_after(&headers),
-                    &text,
-                ));
+                    headers,
+                    body,
+                } => return Err(Sent::error(status, &headers, &body)),
             }
-            return from_wire(&text);
         }
+    }
+}
+
+#[async_trait]
+impl Provider for Anthropic {
+    async fn complete(&self, req: &Request) -> Result<Response, ProviderError> {
+        let resp = self.send(req, false).await?;
+        from_wire(&text(resp).await?)
+    }
+
+    async fn stream(&self, req: &Request, sink: &dyn TextSink) -> Result<Response, ProviderError> {
+        let resp = self.send(req, true).await?;
+        if !is_event_stream(&resp) {
+            let r = from_wire(&text(resp).await?)?;
+            super::emit_text(&r, sink);
+            return Ok(r);
+        }
+        stream::read(events(resp), sink).await
     }
 }
 
 /// The request body, serialized straight from the history it borrows: no `serde_json::Value`
 /// tree and no copy of the messages (a long history was held four times over per call). Our
 /// `Block`s serialize as Anthropic's content blocks; consecutive messages of one role merge.
-fn to_wire<'a>(req: &'a Request) -> Result<Vec<u8>, ProviderError> {
+fn to_wire<'a>(req: &'a Request, stream: bool) -> Result<Vec<u8>, ProviderError> {
     #[derive(serde::Serialize)]
     struct Body<'a> {
         model: &'a str,
@@ -87,6 +106,8 @@ fn to_wire<'a>(req: &'a Request) -> Result<Vec<u8>, ProviderError> {
         messages: Vec<Wire<'a>>,
         #[serde(skip_serializing_if = "<[_]>::is_empty")]
         tools: &'a [super::ToolSpec],
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        stream: bool,
     }
     #[derive(serde::Serialize)]
     struct Wire<'a> {
@@ -163,6 +184,7 @@ fn to_wire<'a>(req: &'a Request) -> Result<Vec<u8>, ProviderError> {
         system: &req.system,
         messages,
         tools: &req.tools,
+        stream,
     })
     .map_err(|e| ProviderError::BadResponse(format!("cannot encode the request: {e}")))
 }

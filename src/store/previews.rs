@@ -1,0 +1,56 @@
+//! The messages a streamed reply's live preview posted, kept until the final reply takes them
+//! over (see `inbox_finish`): after a crash mid-stream, the re-run turn and its final reply edit
+//! the same messages instead of posting new ones.
+
+use super::Cached;
+use super::{InboxId, OutboxId, Result, Store, StoreError};
+use rusqlite::params;
+
+impl Store {
+    /// Records that part `part` of the reply to `inbox` is previewed in message `message_id`.
+    pub fn preview_posted(&self, inbox: InboxId, part: usize, message_id: &str) -> Result<()> {
+        self.with(|c| {
+            c.run(
+                "INSERT INTO previews (inbox_id, part, message_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (inbox_id, part) DO UPDATE SET message_id = excluded.message_id",
+                params![inbox, part as i64, message_id],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The preview messages of the reply to `inbox`, by part.
+    pub fn previews(&self, inbox: InboxId) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT message_id FROM previews WHERE inbox_id = ?1 ORDER BY part",
+            )?;
+            Ok(st
+                .query_map([inbox], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+    }
+}
+
+/// Removes and returns the preview messages of the reply to `inbox`, by part.
+pub(super) fn take(c: &rusqlite::Connection, inbox: InboxId) -> Result<Vec<String>> {
+    let mut st =
+        c.prepare_cached("SELECT message_id FROM previews WHERE inbox_id = ?1 ORDER BY part")?;
+    let ids = st
+        .query_map([inbox], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    if !ids.is_empty() {
+        c.run("DELETE FROM previews WHERE inbox_id = ?1", [inbox])?;
+    }
+    Ok(ids)
+}
+
+/// Makes stored reply `id` replace the preview messages `ids` (part by part) when delivered.
+pub(super) fn attach(c: &rusqlite::Connection, id: OutboxId, ids: &[String]) -> Result<()> {
+    let json = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    c.run(
+        "UPDATE outbox SET edits = ?2 WHERE id = ?1",
+        params![id, json],
+    )?;
+    Ok(())
+}
