@@ -23,6 +23,7 @@ mod skills;
 mod slash;
 mod soak;
 mod stop;
+mod streaming;
 mod support;
 mod tasks;
 mod telegram;
