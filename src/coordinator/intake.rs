@@ -98,6 +98,13 @@ impl Coordinator {
                     (Ok(p), true) => Some(crate::media::for_model(p, &bytes, &mime2)),
                     _ => None,
                 };
+                // A PDF's text, kept beside it for providers that are not given PDFs.
+                if let Ok(p) = &stored
+                    && mime2 == "application/pdf"
+                    && let Err(e) = crate::media::pdf::extract(p, &bytes)
+                {
+                    tracing::info!(error = %e, "no text from a PDF");
+                }
                 (bytes, stored.map(|s| (s, fitted)))
             })
             .await

@@ -100,14 +100,6 @@ impl Previews {
         if !drafts && channel.edits().is_none() {
             return None;
         }
-        // Messages an earlier run of this turn posted (it crashed mid-stream) are edited again.
-        let posted = match self.store.previews(inbox) {
-            Ok(ids) => ids.into_iter().map(|id| (id, String::new())).collect(),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read previews; not streaming this reply");
-                return None;
-            }
-        };
         let done = CancellationToken::new();
         let run = Run {
             previews: self.clone(),
@@ -115,7 +107,7 @@ impl Previews {
             inbox,
             place,
             mode: if drafts { Mode::Draft } else { Mode::Edit },
-            posted,
+            posted: Vec::new(),
             done: done.clone(),
         };
         let span = tracing::debug_span!("preview", inbox);
@@ -150,6 +142,15 @@ impl Run {
         }
         if self.pause(FIRST_AFTER).await {
             return;
+        }
+        // Messages an earlier run of this turn posted (it crashed mid-stream) are edited again.
+        // Read only now: a reply done before its first preview costs no query.
+        match self.previews.store.previews(self.inbox) {
+            Ok(ids) => self.posted = ids.into_iter().map(|id| (id, String::new())).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read previews; not previewing this reply");
+                return;
+            }
         }
         loop {
             let now = text.borrow_and_update().clone();

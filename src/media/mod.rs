@@ -3,6 +3,8 @@
 //! Anthropic recommends and OpenAI accepts) with the `image` crate, re-encoded as JPEG when they
 //! had to shrink. The original is kept beside what the model sees.
 
+pub mod pdf;
+
 use base64::Engine;
 use std::path::{Path, PathBuf};
 

@@ -258,3 +258,55 @@ async fn an_album_arrives_as_one_message_with_every_photo() {
     assert_eq!(images, 3, "{user}");
     assert_eq!(user["content"][0]["text"], "our trip");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pdf_reaches_an_openai_compatible_model_as_its_text() {
+    let (model, tg, gw) = telegram_gateway("").await;
+    tg.dm(111, "/agent clu");
+    tg.wait_sent(|s| !s.is_empty()).await;
+    let pdf = switchboard::media::pdf::testing::pdf_with_text("Invoice 4711 is due on Friday");
+    tg.document(
+        111,
+        "pdf1",
+        "invoice.pdf",
+        "application/pdf",
+        pdf,
+        "when is it due?",
+    );
+    tg.wait_sent(|s| s.len() >= 2).await;
+    let req = model.requests().last().unwrap().clone();
+    assert_eq!(req.format, crate::support::fake_model::Format::OpenAi);
+    let user = req.body["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    let text = user["content"].to_string();
+    assert!(
+        text.contains("Invoice 4711 is due on Friday")
+            && text.contains("untrusted source=\\\"file invoice.pdf\\\"")
+            && text.contains("when is it due?"),
+        "{user}"
+    );
+    // Kept beside the PDF, so later turns do not parse it again.
+    let files = gw.workspace("clu").join("files");
+    let kept: Vec<_> = walk(&files)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with("invoice.pdf.txt"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -215,8 +215,7 @@ fn to_wire(req: &Request, stream: bool) -> Result<Vec<u8>, ProviderError> {
                             },
                         ),
                         Block::DocumentFile { path, name, .. } => Some(serde_json::json!({
-                            "type": "text",
-                            "text": format!("[the user sent {name}, saved as {path}; this provider is not given PDFs]") })),
+                            "type": "text", "text": document_text(path, name) })),
                         _ => None,
                     })
                     .collect();
@@ -253,6 +252,26 @@ fn to_wire(req: &Request, stream: bool) -> Result<Vec<u8>, ProviderError> {
         stream_options: stream.then(|| json!({ "include_usage": true })),
     })
     .map_err(|e| ProviderError::BadResponse(format!("cannot encode the request: {e}")))
+}
+
+/// A PDF as this provider takes it: its text, extracted when it arrived (marked as data, cut to
+/// a bound), or a note of where it is when it has none.
+fn document_text(path: &str, name: &str) -> String {
+    match crate::media::pdf::text_of(path) {
+        Ok(mut text) => {
+            let max = crate::media::pdf::MAX_CHARS;
+            if let Some(total) = crate::tools::cut_chars(&mut text, max) {
+                text.push_str(&format!(
+                    "\n[cut: {max} of {total} characters shown; the whole file is {path}]"
+                ));
+            }
+            format!(
+                "[the user sent {name}, saved as {path}; its text follows]\n{}",
+                crate::tools::untrusted(&format!("file {name}"), &text)
+            )
+        }
+        Err(why) => format!("[the user sent {name}, saved as {path}; {why}]"),
+    }
 }
 
 fn from_wire(text: &str) -> Result<Response, ProviderError> {

@@ -201,6 +201,8 @@ struct Inner {
     oauth_calls: usize,
     /// How long an unscripted (echo) answer takes.
     echo_delay: Duration,
+    /// When each streamed answer wrote its first text.
+    first_text_at: Arc<Mutex<Vec<std::time::Instant>>>,
 }
 
 #[derive(Clone)]
@@ -256,6 +258,12 @@ impl FakeModel {
     /// Makes later answers report this many input tokens (the context size compaction watches).
     pub fn set_input_tokens(&self, n: u64) {
         self.inner.lock().unwrap().input_tokens = n;
+    }
+
+    /// When each streamed answer wrote its first text, in order.
+    pub fn first_text_at(&self) -> Vec<std::time::Instant> {
+        let at = self.inner.lock().unwrap().first_text_at.clone();
+        at.lock().unwrap().clone()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -404,7 +412,8 @@ async fn anthropic(
     };
     let tool_id = format!("toolu_{n}");
     if stream {
-        return sse(anthropic_events(chunks, tool, tool_id, input_tokens));
+        let at = inner.lock().unwrap().first_text_at.clone();
+        return sse(anthropic_events(chunks, tool, tool_id, input_tokens), at);
     }
     let text = whole_text(&chunks);
     let mut content = Vec::new();
@@ -455,6 +464,8 @@ fn whole_text(chunks: &[Chunk]) -> String {
 
 /// One step of a scripted stream: an event to write, a pause, or the end of the connection.
 enum Step {
+    /// A text delta (its time is recorded when it is the answer's first).
+    Text(Option<&'static str>, Value),
     Event(Option<&'static str>, Value),
     Raw(String),
     Wait(Chunk),
@@ -495,8 +506,8 @@ fn anthropic_events(
             "event: ping\ndata: {\"type\": \"ping\"}\n\n".into(),
         ));
         out.extend(steps_of(chunks, |t| {
-            ev(
-                "content_block_delta",
+            Step::Text(
+                Some("content_block_delta"),
                 json!({ "type": "content_block_delta", "index": 0,
                     "delta": { "type": "text_delta", "text": t } }),
             )
@@ -565,7 +576,10 @@ fn openai_events(
         Value::Null,
     )];
     out.extend(steps_of(chunks, |t| {
-        chunk(json!({ "content": t }), Value::Null)
+        match chunk(json!({ "content": t }), Value::Null) {
+            Step::Event(n, v) => Step::Text(n, v),
+            other => other,
+        }
     }));
     if let Some((name, input)) = &tool {
         out.push(chunk(
@@ -599,11 +613,25 @@ fn openai_events(
 
 /// Writes `steps` as a `text/event-stream` body, pausing where scripted; a cut ends the body
 /// with an error, which drops the connection mid-answer.
-fn sse(steps: Vec<Step>) -> Response {
+fn sse(steps: Vec<Step>, first_text_at: Arc<Mutex<Vec<std::time::Instant>>>) -> Response {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
+        let mut first = true;
         for step in steps {
             let bytes = match step {
+                Step::Text(name, v) => {
+                    if first {
+                        first = false;
+                        first_text_at
+                            .lock()
+                            .unwrap()
+                            .push(std::time::Instant::now());
+                    }
+                    match name {
+                        Some(n) => format!("event: {n}\ndata: {v}\n\n"),
+                        None => format!("data: {v}\n\n"),
+                    }
+                }
                 Step::Event(name, v) => match name {
                     Some(n) => format!("event: {n}\ndata: {v}\n\n"),
                     None => format!("data: {v}\n\n"),
@@ -668,7 +696,8 @@ async fn openai(
     };
     let call_id = format!("call_{n}");
     if stream {
-        return sse(openai_events(chunks, tool, call_id, input_tokens));
+        let at = inner.lock().unwrap().first_text_at.clone();
+        return sse(openai_events(chunks, tool, call_id, input_tokens), at);
     }
     let text = whole_text(&chunks);
     let message = match &tool {

@@ -101,8 +101,9 @@ struct Inner {
     acted_then_dropped: Vec<i64>,
     chaos: Option<Chaos>,
     edits: Vec<Edit>,
-    /// `sendMessageDraft` calls: (chat, draft id, text).
+    /// `sendMessageDraft` calls: (chat, draft id, text), and when each came.
     drafts: Vec<(i64, i64, String)>,
+    drafts_at: Vec<Instant>,
     /// Messages deleted by the bot: (chat, message id).
     deleted: Vec<(i64, i64)>,
     files_sent: Vec<SentFile>,
@@ -382,6 +383,11 @@ impl FakeTelegram {
     /// `sendMessageDraft` calls: (chat, draft id, text), in order.
     pub fn drafts(&self) -> Vec<(i64, i64, String)> {
         self.inner.lock().unwrap().drafts.clone()
+    }
+
+    /// When each `sendMessageDraft` came, in order.
+    pub fn drafts_at(&self) -> Vec<Instant> {
+        self.inner.lock().unwrap().drafts_at.clone()
     }
 
     /// Messages the bot deleted: (chat, message id).
@@ -759,7 +765,9 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
                     retry_after: None,
                 });
             }
-            inner.lock().unwrap().drafts.push((chat, draft, text));
+            let mut g = inner.lock().unwrap();
+            g.drafts.push((chat, draft, text));
+            g.drafts_at.push(Instant::now());
             ok(json!(true))
         }
         "deletemessage" => {
