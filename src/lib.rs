@@ -14,4 +14,5 @@ pub mod providers;
 pub mod resident;
 pub mod store;
 pub mod tools;
+pub mod tts;
 pub mod voice;

@@ -10,6 +10,7 @@ mod edit;
 mod error;
 mod json5;
 mod source;
+mod speech;
 mod tools;
 mod types;
 mod validate;

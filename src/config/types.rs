@@ -3,6 +3,7 @@
 //! Every struct denies unknown keys, so a misspelt key is an error with a suggestion rather than
 //! a silently ignored setting. Defaults live beside the fields they belong to.
 
+pub use super::speech::*;
 pub use super::tools::*;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
@@ -41,6 +42,9 @@ pub struct Config {
     pub skills: SkillsConfig,
     #[serde(default)]
     pub mcp: McpConfig,
+    /// The speech engine for spoken replies (`voice.reply`).
+    #[serde(default)]
+    pub tts: Option<TtsConfig>,
 }
 
 /// Where skills are found besides `<stateDir>/skills` and each workspace's `skills/`.
@@ -350,6 +354,9 @@ pub struct VoiceConfig {
     pub max_seconds: u32,
     #[serde(default = "yes")]
     pub echo_transcript: bool,
+    /// When replies also come back as voice notes (`tts` says how they are spoken).
+    #[serde(default)]
+    pub reply: VoiceReply,
 }
 
 impl Default for VoiceConfig {
@@ -361,6 +368,7 @@ impl Default for VoiceConfig {
             threads: default_voice_threads(),
             max_seconds: default_max_seconds(),
             echo_transcript: true,
+            reply: VoiceReply::Off,
         }
     }
 }

@@ -242,6 +242,7 @@ impl Coordinator {
                 path: copy.display().to_string(),
                 name: name.clone(),
                 mime,
+                voice: None,
             }),
         });
         match queued {

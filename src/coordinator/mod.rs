@@ -11,6 +11,7 @@ mod commands;
 mod host;
 mod intake;
 mod routing;
+mod spoken;
 mod workers;
 
 use crate::access::{Access, Decision};
@@ -55,6 +56,8 @@ struct Inner {
     approvals: approvals::Waiters,
     /// Chats told that their model cannot see images (once each per run).
     blind_told: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// Reads replies aloud (`voice.reply`, `tts`).
+    speaker: Option<Arc<crate::tts::Speaker>>,
     /// Live previews of replies being written (`channels.*.streaming`).
     previews: crate::delivery::preview::Previews,
     /// The turn running in each lane, for `/stop`.
@@ -91,6 +94,7 @@ impl Coordinator {
                 }),
                 model_warned: parking_lot::Mutex::default(),
                 previews: crate::delivery::preview::Previews::new(store.clone()),
+                speaker: crate::tts::Speaker::from_config(&config).map(Arc::new),
                 access: Access::from_config(&config),
                 config,
                 store,
@@ -279,6 +283,9 @@ impl Coordinator {
                 tracing::error!(error = %e, "cannot store reply");
                 return;
             }
+        }
+        if context.is_some() && self.speaks(&m) {
+            self.speak_reply(id, &m, &out.text).await;
         }
         if let Some((ctx, tokens)) = context {
             self.after_turn(&m, ctx, tokens).await;

@@ -163,7 +163,7 @@ impl Delivery {
                         _ => channel.sender().send(&out).await.map(|_| ()),
                     }
                 } else if i < texts + with_file {
-                    self.send_file(&row, files, &out).await
+                    self.send_file(&row, channel, &out).await
                 } else {
                     let preview = &stale[i - texts - with_file];
                     match edits.map(|e| e.delete(&target, preview)) {
@@ -213,30 +213,40 @@ impl Delivery {
         }
     }
 
-    /// Posts the row's file (its stored copy) with `out.text` as the caption.
+    /// Posts the row's file (its stored copy) with `out.text` as the caption; a voice note as
+    /// one where the channel has them.
     async fn send_file(
         &self,
         row: &crate::store::OutboxRow,
-        files: Option<&dyn switchboard_channel::Files>,
+        channel: &switchboard_channel::ChannelHandle,
         out: &Outbound,
     ) -> Result<(), ChannelError> {
-        let (Some(f), Some(files)) = (&row.file, files) else {
+        let Some(f) = &row.file else {
             return Ok(());
         };
-        match tokio::fs::read(&f.path).await {
-            Ok(bytes) => {
-                let file = OutFile {
-                    name: f.name.clone(),
-                    mime: f.mime.clone(),
-                    bytes,
-                };
-                files.send_file(out, &file).await.map(|_| ())
-            }
-            Err(e) => Err(ChannelError::Rejected(format!(
-                "the file to send ({}) cannot be read: {e}",
-                f.name
-            ))),
+        let bytes = tokio::fs::read(&f.path).await.map_err(|e| {
+            ChannelError::Rejected(format!("the file to send ({}) cannot be read: {e}", f.name))
+        })?;
+        if let (Some(v), Some(notes)) = (&f.voice, channel.voice_notes()) {
+            let note = switchboard_channel::VoiceNote {
+                ogg: bytes,
+                duration_secs: v.duration_secs,
+                waveform: v.waveform.clone(),
+            };
+            return notes.send_voice(out, &note).await.map(|_| ());
         }
+        let Some(files) = channel.files() else {
+            return Err(ChannelError::Rejected(format!(
+                "the {} channel cannot post files",
+                out.target.channel
+            )));
+        };
+        let file = OutFile {
+            name: f.name.clone(),
+            mime: f.mime.clone(),
+            bytes,
+        };
+        files.send_file(out, &file).await.map(|_| ())
     }
 
     fn record(&self, id: OutboxId, error: &str, permanent: bool) {

@@ -23,7 +23,7 @@ pub use approvals::{ApprovalId, ApprovalRow, ApprovalStatus, NewApproval};
 pub use cron::{CronHealth, CronJob, CronRun, JobId, NewJob};
 pub use inbox::{InboxId, InboxRow};
 pub use memory::MemoryHit;
-pub use outbox::{NewOutbox, OutboxFile, OutboxId, OutboxRow, OutboxStatus};
+pub use outbox::{NewOutbox, OutboxFile, OutboxId, OutboxRow, OutboxStatus, VoiceMeta};
 pub use sessions::{NewTurn, SessionId, SessionKind, SessionRow, TurnRow, main_key};
 pub use tasks::{TaskId, TaskRow, TaskStatus};
 

@@ -8,11 +8,21 @@ pub type OutboxId = i64;
 
 /// A file to post: the copy made when it was queued (so what is sent is what was asked for, even
 /// if the original changes), under the name and type the chat sees.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OutboxFile {
     pub path: String,
     pub name: String,
     pub mime: String,
+    /// Set for a voice note (Ogg/Opus): posted as one where the platform has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<VoiceMeta>,
+}
+
+/// What a platform shows of a voice note besides its audio.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VoiceMeta {
+    pub duration_secs: f32,
+    pub waveform: Vec<u8>,
 }
 
 /// A message to store for delivery.

@@ -1,7 +1,8 @@
 //! Audio files → 16 kHz mono f32, the input whisper wants. In Rust, no system packages:
 //! Ogg/Opus (Telegram voice notes, Discord voice messages) through `ogg` + `opus-rs`, decoding
 //! straight to 16 kHz and honouring the header's pre-skip and output gain and the stream's end
-//! trimming; WAV at any rate through `hound`, resampled with `rubato`.
+//! trimming; WAV at any rate through `hound`, resampled with `rubato`; MP3, M4A/AAC, FLAC,
+//! Ogg/Vorbis and WebM through `symphonia` (see `formats`).
 //!
 //! Decoders run on untrusted input: a panic inside one is caught and becomes an error.
 
@@ -11,7 +12,9 @@ pub const RATE: usize = 16_000;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DecodeError {
-    #[error("this is not an audio format I can read (Ogg/Opus voice notes and WAV work)")]
+    #[error(
+        "this is not an audio format I can read (Ogg/Opus, WAV, MP3, M4A/AAC, FLAC, Ogg/Vorbis and WebM work)"
+    )]
     Unsupported,
     #[error("the audio file is damaged: {0}")]
     Corrupt(String),
@@ -20,19 +23,29 @@ pub enum DecodeError {
 /// Decodes `bytes` (the format is sniffed from its header) to 16 kHz mono samples.
 pub fn decode(bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
     let result = std::panic::catch_unwind(|| {
-        if bytes.starts_with(b"OggS") {
+        if bytes.starts_with(b"OggS") && is_opus_ogg(bytes) {
             decode_ogg_opus(bytes)
         } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WAVE") {
             decode_wav(bytes)
         } else {
-            Err(DecodeError::Unsupported)
+            super::formats::decode(bytes)
         }
     });
     result.unwrap_or_else(|_| Err(DecodeError::Corrupt("the decoder failed".into())))
 }
 
-fn corrupt(e: impl std::fmt::Display) -> DecodeError {
+pub(crate) fn corrupt(e: impl std::fmt::Display) -> DecodeError {
     DecodeError::Corrupt(e.to_string())
+}
+
+/// Whether an Ogg stream carries Opus (its first packet, at byte 28 of the first page, is the
+/// `OpusHead`); Vorbis and others go to symphonia. A damaged start counts as Opus, so it is
+/// reported as a damaged voice note.
+fn is_opus_ogg(bytes: &[u8]) -> bool {
+    match bytes.get(28..36) {
+        Some(head) => !(head.starts_with(b"\x01vorbis") || head.starts_with(b"\x7fFLAC")),
+        None => true,
+    }
 }
 
 fn decode_ogg_opus(bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
@@ -109,17 +122,26 @@ fn decode_wav(bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
 }
 
 /// Resamples mono audio to 16 kHz (rubato's FFT resampler), trimming its delay.
-fn resample(input: Vec<f32>, rate: usize) -> Result<Vec<f32>, DecodeError> {
+pub(crate) fn resample(input: Vec<f32>, rate: usize) -> Result<Vec<f32>, DecodeError> {
+    resample_to(input, rate, RATE)
+}
+
+/// Resamples mono audio from `rate` to `to`.
+pub(crate) fn resample_to(
+    input: Vec<f32>,
+    rate: usize,
+    to: usize,
+) -> Result<Vec<f32>, DecodeError> {
     use rubato::{FftFixedIn, Resampler};
-    if rate == RATE || input.is_empty() {
+    if rate == to || input.is_empty() {
         return Ok(input);
     }
-    if rate == 0 {
+    if rate == 0 || to == 0 {
         return Err(corrupt("sample rate 0"));
     }
-    let mut r = FftFixedIn::<f32>::new(rate, RATE, 1024, 2, 1).map_err(corrupt)?;
+    let mut r = FftFixedIn::<f32>::new(rate, to, 1024, 2, 1).map_err(corrupt)?;
     let delay = r.output_delay();
-    let expected = input.len() * RATE / rate;
+    let expected = input.len() * to / rate;
     let mut out = Vec::with_capacity(expected + delay + 1024);
     let mut pos = 0;
     while pos + r.input_frames_next() <= input.len() {

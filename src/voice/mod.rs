@@ -6,6 +6,7 @@
 //! and a 4-second note would cost as much as a half-minute one.
 
 pub mod decode;
+mod formats;
 pub mod models;
 
 use serde::Serialize;

@@ -22,6 +22,7 @@ mod reset;
 mod skills;
 mod slash;
 mod soak;
+mod spoken;
 mod stop;
 mod streaming;
 mod support;

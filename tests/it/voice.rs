@@ -273,3 +273,47 @@ async fn a_discord_voice_message_is_fetched_from_the_cdn_echoed_and_answered() {
     assert!(long.content.contains("too long"), "{}", long.content);
     assert_eq!(d.cdn_fetches(), 1);
 }
+
+/// Audio people send besides voice notes: MP3, M4A/AAC, FLAC, WebM/Opus and Ogg/Vorbis (copies of
+/// the shared samples in `tests/fixtures/audio/`), each decoded and transcribed.
+#[tokio::test(flavor = "multi_thread")]
+async fn transcribe_reads_mp3_m4a_flac_webm_and_vorbis() {
+    let Some(model) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.json5");
+    std::fs::write(
+        &cfg,
+        format!("{{ stateDir: \"{}\" }}", dir.path().display()),
+    )
+    .unwrap();
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio");
+    for (file, words) in [
+        ("s2.mp3", &["London tomorrow"][..]),
+        ("s3.m4a", &["milk", "shopping list"]),
+        ("s4.flac", &["Alice", "10 minutes late"]),
+        ("s2.webm", &["London tomorrow"]),
+        ("s3.vorbis.ogg", &["milk", "shopping list"]),
+    ] {
+        let path = fixtures.join(file);
+        let out = crate::support::gateway::run_cli(
+            &cfg,
+            &[
+                "transcribe",
+                path.to_str().unwrap(),
+                "--model",
+                model.to_str().unwrap(),
+                "--json",
+            ],
+            "",
+        )
+        .await;
+        assert!(out.status.success(), "{file}: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let text = v["text"].as_str().unwrap_or_default();
+        for w in words {
+            assert!(text.contains(w), "{file}: `{w}` not in {text:?}");
+        }
+        let secs = v["audio_secs"].as_f64().unwrap();
+        assert!(secs > 3.0 && secs < 4.5, "{file}: {secs} s");
+    }
+}

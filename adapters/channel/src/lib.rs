@@ -10,7 +10,7 @@
 //!   acknowledges the message to its platform only after the sink has stored it.
 //! - [`Sender`]: implemented by an adapter; posts one text message to a chat.
 //! - [`Typing`], [`AudioFetcher`], [`Buttons`], [`Files`], [`FileFetcher`], [`Edits`],
-//!   [`Drafts`]: optional capabilities, exposed through [`ChannelHandle`]'s accessors, so a
+//!   [`Drafts`], [`VoiceNotes`]: optional capabilities, exposed through [`ChannelHandle`]'s accessors, so a
 //!   platform without them says so in its type rather than with a runtime no-op.
 //!
 //! Failures are [`ChannelError`]s that say whether trying again can help; an adapter's running
@@ -29,7 +29,7 @@ pub use error::{ChannelError, SinkError};
 pub use health::{ChannelState, Health, HealthReport};
 pub use message::{
     AudioAttachment, Button, ButtonKind, FileAttachment, FileKind, Inbound, OutFile, Outbound,
-    Press, Sender as SenderInfo, Target, TargetError,
+    Press, Sender as SenderInfo, Target, TargetError, VoiceNote,
 };
 pub use split::{split_message, units as utf16_len};
 
@@ -123,6 +123,18 @@ pub trait Files: Send + Sync {
     fn max_caption_len(&self) -> usize;
 }
 
+/// Posts voice notes (a Telegram voice message, a Discord voice message).
+#[async_trait]
+pub trait VoiceNotes: Send + Sync {
+    /// Posts `note` to `message.target` (its text is not shown: the text of a reply is posted
+    /// on its own); returns the platform's message id.
+    async fn send_voice(
+        &self,
+        message: &Outbound,
+        note: &VoiceNote,
+    ) -> Result<String, ChannelError>;
+}
+
 /// Downloads a file attached to an inbound message.
 #[async_trait]
 pub trait FileFetcher: Send + Sync {
@@ -169,6 +181,7 @@ pub struct ChannelHandle {
     fetch: Option<Arc<dyn FileFetcher>>,
     edits: Option<Arc<dyn Edits>>,
     drafts: Option<Arc<dyn Drafts>>,
+    voice: Option<Arc<dyn VoiceNotes>>,
     health: Health,
 }
 
@@ -184,6 +197,7 @@ impl ChannelHandle {
             fetch: None,
             edits: None,
             drafts: None,
+            voice: None,
             health: Health::default(),
         }
     }
@@ -246,6 +260,16 @@ impl ChannelHandle {
     /// `None` when posted messages cannot be changed (replies are then never streamed in place).
     pub fn edits(&self) -> Option<&dyn Edits> {
         self.edits.as_deref()
+    }
+
+    pub fn with_voice_notes(mut self, voice: Arc<dyn VoiceNotes>) -> Self {
+        self.voice = Some(voice);
+        self
+    }
+
+    /// `None` when the platform has no voice notes (a spoken reply is then not posted).
+    pub fn voice_notes(&self) -> Option<&dyn VoiceNotes> {
+        self.voice.as_deref()
     }
 
     pub fn with_drafts(mut self, drafts: Arc<dyn Drafts>) -> Self {

@@ -183,6 +183,15 @@ pub struct OutFile {
     pub bytes: Vec<u8>,
 }
 
+/// A voice note to post: Ogg/Opus audio, its length and its waveform (256 values 0–255, what
+/// Discord draws).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceNote {
+    pub ogg: Vec<u8>,
+    pub duration_secs: f32,
+    pub waveform: Vec<u8>,
+}
+
 /// A message to post.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outbound {

@@ -51,6 +51,7 @@ pub fn connect(
         .with_buttons(rest.clone())
         .with_files(rest.clone())
         .with_edits(rest.clone())
+        .with_voice_notes(rest.clone())
         .with_file_fetcher(rest.clone())
         .with_health(health.clone());
     Ok((handle, gateway::Runner::new(settings, rest, health)))

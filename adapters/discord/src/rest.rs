@@ -427,6 +427,47 @@ impl Files for Rest {
     }
 }
 
+/// Voice messages: an Ogg/Opus attachment with its duration and waveform, flag
+/// IS_VOICE_MESSAGE (8192). Discord shows them as a player; they carry no text.
+#[async_trait]
+impl switchboard_channel::VoiceNotes for Rest {
+    async fn send_voice(
+        &self,
+        m: &Outbound,
+        note: &switchboard_channel::VoiceNote,
+    ) -> Result<String, ChannelError> {
+        use base64::Engine;
+        let channel = self.channel_for(&m.target).await?;
+        self.respect_bucket(channel).await;
+        let mut payload = serde_json::json!({
+            "flags": 8192,
+            "attachments": [{
+                "id": 0,
+                "filename": "voice-message.ogg",
+                "duration_secs": note.duration_secs,
+                "waveform": base64::engine::general_purpose::STANDARD.encode(&note.waveform),
+            }],
+            "allowed_mentions": { "parse": [] },
+        });
+        if let Some(r) = &m.reply_to {
+            payload["message_reference"] =
+                serde_json::json!({ "message_id": r, "fail_if_not_exists": false });
+        }
+        let part = reqwest::multipart::Part::bytes(note.ogg.clone())
+            .file_name("voice-message.ogg")
+            .mime_str("audio/ogg")
+            .map_err(|e| ChannelError::Rejected(format!("bad media type: {e}")))?;
+        let form = reqwest::multipart::Form::new()
+            .text("payload_json", payload.to_string())
+            .part("files[0]", part);
+        let request = self
+            .client
+            .post(self.url(&format!("/channels/{channel}/messages")))
+            .multipart(form);
+        self.create_message(channel, request).await
+    }
+}
+
 /// Message components: one action row of buttons; a press arrives as an interaction.
 #[async_trait]
 impl Buttons for Rest {

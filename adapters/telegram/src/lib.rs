@@ -78,6 +78,7 @@ pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), Te
         .with_files(sender.clone())
         .with_edits(sender.clone())
         .with_drafts(sender.clone())
+        .with_voice_notes(sender.clone())
         .with_file_fetcher(sender)
         .with_health(health.clone());
     Ok((

@@ -169,6 +169,41 @@ impl Files for TelegramSender {
     }
 }
 
+/// Voice notes: `sendVoice` with the Ogg/Opus file as multipart, and its duration.
+#[async_trait]
+impl switchboard_channel::VoiceNotes for TelegramSender {
+    async fn send_voice(
+        &self,
+        m: &Outbound,
+        note: &switchboard_channel::VoiceNote,
+    ) -> Result<String, ChannelError> {
+        let chat = chat_id(&m.target)?;
+        let mut fields = vec![
+            ("chat_id", chat.0.to_string()),
+            ("duration", (note.duration_secs.ceil() as u32).to_string()),
+        ];
+        if let Some(t) = m.thread.as_deref().and_then(message_id) {
+            fields.push(("message_thread_id", t.0.to_string()));
+        }
+        if let Some(r) = m.reply_to.as_deref().and_then(message_id) {
+            fields.push((
+                "reply_parameters",
+                serde_json::json!({ "message_id": r.0, "allow_sending_without_reply": true })
+                    .to_string(),
+            ));
+        }
+        let part = reqwest::multipart::Part::bytes(note.ogg.clone())
+            .file_name("voice.ogg")
+            .mime_str("audio/ogg")
+            .map_err(|e| ChannelError::Rejected(format!("bad media type: {e}")))?;
+        self.api
+            .upload::<teloxide::types::Message>("sendVoice", fields, "voice", part)
+            .await
+            .map(|msg| msg.id.0.to_string())
+            .map_err(classify)
+    }
+}
+
 /// Inline keyboards: a press arrives as a `callback_query` (see `poll`).
 #[async_trait]
 impl Buttons for TelegramSender {

@@ -34,6 +34,10 @@ pub struct DSent {
     pub components: Value,
     /// The file uploaded with it.
     pub attachment: Option<super::fake_telegram::Upload>,
+    /// Message flags (8192: a voice message).
+    pub flags: u64,
+    /// The `attachments` metadata of its payload (a voice message's `duration_secs`, `waveform`).
+    pub attachments: Value,
 }
 
 /// An answer to an interaction: its id, the callback type (4 message, 6 deferred update) and
@@ -600,6 +604,8 @@ async fn create_message(
         id: mid,
         components: v["components"].clone(),
         attachment: upload,
+        flags: v["flags"].as_u64().unwrap_or(0),
+        attachments: v["attachments"].clone(),
     });
     let m = message_json(mid, id, None, BOT_ID, &content, false);
     g.history.entry(id).or_default().push(m.clone());

@@ -203,6 +203,10 @@ struct Inner {
     echo_delay: Duration,
     /// When each streamed answer wrote its first text.
     first_text_at: Arc<Mutex<Vec<std::time::Instant>>>,
+    /// What `/v1/audio/speech` answers: WAV bytes, or an error status.
+    speech: Option<Result<Vec<u8>, u16>>,
+    /// The speech requests received (their JSON).
+    speech_requests: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -218,6 +222,7 @@ impl FakeModel {
             .route("/v1/messages", post(anthropic))
             .route("/v1/chat/completions", post(openai))
             .route("/oauth/token", post(token))
+            .route("/v1/audio/speech", post(speech))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -258,6 +263,21 @@ impl FakeModel {
     /// Makes later answers report this many input tokens (the context size compaction watches).
     pub fn set_input_tokens(&self, n: u64) {
         self.inner.lock().unwrap().input_tokens = n;
+    }
+
+    /// `/v1/audio/speech` (OpenAI's TTS) answers with this WAV from now on.
+    pub fn set_speech(&self, wav: Vec<u8>) {
+        self.inner.lock().unwrap().speech = Some(Ok(wav));
+    }
+
+    /// `/v1/audio/speech` fails with `status` from now on.
+    pub fn fail_speech(&self, status: u16) {
+        self.inner.lock().unwrap().speech = Some(Err(status));
+    }
+
+    /// The speech requests received, in order (`model`, `voice`, `input`, `response_format`).
+    pub fn speech_requests(&self) -> Vec<Value> {
+        self.inner.lock().unwrap().speech_requests.clone()
     }
 
     /// When each streamed answer wrote its first text, in order.
@@ -381,6 +401,17 @@ async fn token(State(inner): State<Arc<Mutex<Inner>>>) -> Response {
             axum::Json(json!({ "error": "invalid_grant" })),
         )
             .into_response(),
+    }
+}
+
+async fn speech(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Response {
+    let v: Value = serde_json::from_str(&body).unwrap_or_default();
+    let mut g = inner.lock().unwrap();
+    g.speech_requests.push(v);
+    match g.speech.clone() {
+        Some(Ok(wav)) => ([(axum::http::header::CONTENT_TYPE, "audio/wav")], wav).into_response(),
+        Some(Err(code)) => error(code, None, "{\"error\":{\"message\":\"tts down\"}}".into()),
+        None => error(404, None, "no speech configured in the fake".into()),
     }
 }
 

@@ -920,7 +920,7 @@ fn refusal(text: &str, params: &Value) -> Option<Response> {
 
 /// `sendPhoto` and `sendDocument`, as Telegram answers them (a photo in several sizes).
 fn upload_file(inner: &Mutex<Inner>, name: &str, params: &Value, u: Upload) -> Response {
-    if !matches!(name, "sendphoto" | "senddocument") {
+    if !matches!(name, "sendphoto" | "senddocument" | "sendvoice") {
         return fault_response(Fault::Error {
             code: 400,
             description: format!("Bad Request: {name} takes no file"),
@@ -966,7 +966,11 @@ fn upload_file(inner: &Mutex<Inner>, name: &str, params: &Value, u: Upload) -> R
     if let Some(c) = caption {
         m["caption"] = json!(c);
     }
-    if name == "sendphoto" {
+    if name == "sendvoice" {
+        m["voice"] = json!({ "file_id": format!("v{id}"), "file_unique_id": format!("u{id}"),
+            "duration": params["duration"].as_str().and_then(|d| d.parse::<u64>().ok()).unwrap_or(0),
+            "mime_type": mime, "file_size": size });
+    } else if name == "sendphoto" {
         m["photo"] = json!([
             { "file_id": format!("p{id}s"), "file_unique_id": format!("u{id}s"), "width": 90, "height": 90, "file_size": 1000 },
             { "file_id": format!("p{id}"), "file_unique_id": format!("u{id}"), "width": 800, "height": 800, "file_size": size },
