@@ -159,9 +159,19 @@ pub async fn run(path: &Path) -> anyhow::Result<usize> {
         }
     }
     if c.voice.enabled {
-        let model = crate::config::expand_home(&c.voice.model);
+        let (model, named) = c.voice_model();
         if model.exists() {
             r.ok("voice model", model.display().to_string());
+        } else if let Some(k) = named {
+            r.ok(
+                "voice model",
+                format!(
+                    "{} ({}) is fetched on the first voice note (or now: switchboard models download {})",
+                    k.name,
+                    crate::voice::models::mb(k.bytes),
+                    k.name
+                ),
+            );
         } else {
             r.warn(
                 "voice model",

@@ -406,11 +406,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (model, language, threads) = match (&model, Config::load(&path)) {
                 (Some(m), Ok(c)) => (m.clone(), c.voice.language, c.voice.threads),
                 (Some(m), Err(_)) => (m.clone(), "en".to_string(), 2),
-                (None, Ok(c)) => (
-                    config::expand_home(&c.voice.model),
-                    c.voice.language,
-                    c.voice.threads,
-                ),
+                (None, Ok(c)) => (c.voice_model().0, c.voice.language, c.voice.threads),
                 (None, Err(e)) => return Err(e.into()),
             };
             let bytes = std::fs::read(&file)

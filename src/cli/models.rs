@@ -1,12 +1,12 @@
 //! `switchboard models download|list`: whisper models in the state dir (works with the gateway down).
 
 use super::ModelsSub;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::voice::models::{self, CATALOGUE, Request, mb};
 
 pub(super) async fn models(c: &Config, sub: ModelsSub) -> anyhow::Result<()> {
     let dir = c.state_dir().join("models");
-    let configured = config::expand_home(&c.voice.model);
+    let configured = c.voice_model().0;
     match sub {
         ModelsSub::Download {
             name,

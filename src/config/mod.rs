@@ -90,6 +90,20 @@ impl Config {
         self.state_dir().join("switchboard.db")
     }
 
+    /// The speech model `voice.model` names: a catalogue name (`base.en`) is the file of that name
+    /// in `<stateDir>/models/` (with what to fetch it by); anything else is a path.
+    pub fn voice_model(&self) -> (PathBuf, Option<&'static crate::voice::models::Known>) {
+        let m = self.voice.model.trim();
+        let is_name = !m.contains(['/', '\\']) && !m.starts_with('~');
+        match crate::voice::models::lookup(m) {
+            Ok(known) if is_name => (
+                self.state_dir().join("models").join(known.file_name()),
+                Some(known),
+            ),
+            _ => (expand_home(m), None),
+        }
+    }
+
     /// Whether replies in chats of `channel` are streamed (`channels.NAME.streaming`).
     pub fn streams(&self, channel: &str) -> bool {
         match channel {

@@ -357,6 +357,12 @@ pub struct VoiceConfig {
     /// When replies also come back as voice notes (`tts` says how they are spoken).
     #[serde(default)]
     pub reply: VoiceReply,
+    /// Where a model named by catalogue name is fetched from (a mirror), and the SHA-256 to
+    /// check instead of the pinned one (a mirror of your own conversion).
+    #[serde(default)]
+    pub model_url: Option<String>,
+    #[serde(default)]
+    pub model_sha256: Option<String>,
 }
 
 impl Default for VoiceConfig {
@@ -369,12 +375,14 @@ impl Default for VoiceConfig {
             max_seconds: default_max_seconds(),
             echo_transcript: true,
             reply: VoiceReply::Off,
+            model_url: None,
+            model_sha256: None,
         }
     }
 }
 
 fn default_voice_model() -> String {
-    "~/.switchboard/models/ggml-base.en.bin".into()
+    "base.en".into()
 }
 
 fn default_language() -> String {

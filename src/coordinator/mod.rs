@@ -54,6 +54,8 @@ struct Inner {
     started: Instant,
     clock: Arc<dyn crate::cron::clock::Clock>,
     approvals: approvals::Waiters,
+    /// Chats told that the speech model is being fetched (once each per run).
+    fetch_told: parking_lot::Mutex<std::collections::HashSet<String>>,
     /// Chats told that their model cannot see images (once each per run).
     blind_told: parking_lot::Mutex<std::collections::HashSet<String>>,
     /// Reads replies aloud (`voice.reply`, `tts`).
@@ -86,11 +88,25 @@ impl Coordinator {
         Coordinator {
             inner: Arc::new(Inner {
                 voice: config.voice.enabled.then(|| {
-                    Arc::new(crate::voice::Transcriber::new(
-                        &crate::config::expand_home(&config.voice.model),
+                    let (path, named) = config.voice_model();
+                    let t = crate::voice::Transcriber::new(
+                        &path,
                         &config.voice.language,
                         config.voice.threads,
-                    ))
+                    );
+                    Arc::new(match named {
+                        Some(model) => {
+                            t.with_fetch(crate::voice::Fetch {
+                                model,
+                                base_url: config.voice.model_url.clone().unwrap_or_else(|| {
+                                    crate::voice::models::DEFAULT_BASE_URL.into()
+                                }),
+                                sha256: config.voice.model_sha256.clone(),
+                                dir: config.state_dir().join("models"),
+                            })
+                        }
+                        None => t,
+                    })
                 }),
                 model_warned: parking_lot::Mutex::default(),
                 previews: crate::delivery::preview::Previews::new(store.clone()),
@@ -109,6 +125,7 @@ impl Coordinator {
                 approvals: approvals::Waiters::default(),
                 running: parking_lot::Mutex::default(),
                 blind_told: parking_lot::Mutex::default(),
+                fetch_told: parking_lot::Mutex::default(),
             }),
         }
     }
@@ -489,6 +506,24 @@ impl Coordinator {
                 "That voice note is too long ({secs} s; I take up to {max_secs} s)."
             ));
         }
+        if let Some((name, bytes)) = voice.to_fetch()
+            && self.inner.fetch_told.lock().insert(m.chat.to_string())
+        {
+            let notice = NewOutbox {
+                target: m.chat.to_string(),
+                thread: m.thread.clone(),
+                reply_to: None,
+                text: format!(
+                    "🎙️ Getting my speech model ready ({name}, {}) — I'll transcribe your voice note in a moment.",
+                    crate::voice::models::mb(bytes)
+                ),
+                dedupe_key: Some(format!("fetching:{id}")),
+                file: None,
+            };
+            if let Err(e) = self.post(&notice) {
+                tracing::warn!(error = %e, "cannot post the model notice");
+            }
+        }
         let transcript = match voice.transcribe(samples).await {
             Ok(t) => t,
             Err(e) if e.is_model_problem() => {
@@ -513,14 +548,17 @@ impl Coordinator {
         };
         let text = transcript.text.trim().to_string();
         if text.is_empty() {
-            return Err("I couldn't hear anything in that voice note.".into());
+            return Err("🎙️ I couldn't make out any speech in that voice note.".into());
         }
         if self.inner.config.voice.echo_transcript {
             let echo = NewOutbox {
                 target: m.chat.to_string(),
                 thread: m.thread.clone(),
                 reply_to: None,
-                text: format!("🎙️ {text}"),
+                text: match &transcript.language {
+                    Some(lang) => format!("🎙️ ({lang}) {text}"),
+                    None => format!("🎙️ {text}"),
+                },
                 dedupe_key: Some(format!("echo:{id}")),
                 file: None,
             };

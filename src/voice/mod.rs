@@ -27,12 +27,26 @@ pub enum VoiceError {
     BadModel { path: String, reason: String },
     #[error("transcription failed: {0}")]
     Whisper(String),
+    #[error("the speech model {name} could not be fetched ({reason})")]
+    Fetch { name: String, reason: String },
 }
 
 impl VoiceError {
     pub fn is_model_problem(&self) -> bool {
-        matches!(self, Self::NoModel(_) | Self::BadModel { .. })
+        matches!(
+            self,
+            Self::NoModel(_) | Self::BadModel { .. } | Self::Fetch { .. }
+        )
     }
+}
+
+/// How a missing model named by catalogue name (`voice.model: "base.en"`) is fetched: checksummed
+/// and resumable, as `switchboard models download` does.
+pub struct Fetch {
+    pub model: &'static models::Known,
+    pub base_url: String,
+    pub sha256: Option<String>,
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +61,9 @@ pub struct Transcript {
     pub text: String,
     pub segments: Vec<Segment>,
     pub audio_secs: f32,
+    /// The language whisper heard, with `voice.language: "auto"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 /// Encoder frames added to the audio's own (50 a second). With 64 the tiny model lost the first
@@ -65,6 +82,9 @@ pub struct Transcriber {
     threads: i32,
     context: OnceLock<Result<Arc<WhisperContext>, String>>,
     slots: Semaphore,
+    fetch: Option<Fetch>,
+    /// Held while the model is fetched: notes that arrive meanwhile wait for it, then find it.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl Transcriber {
@@ -75,7 +95,53 @@ impl Transcriber {
             threads: threads.max(1) as i32,
             context: OnceLock::new(),
             slots: Semaphore::new(1),
+            fetch: None,
+            fetching: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Fetches the model on first need when it is missing.
+    pub fn with_fetch(mut self, fetch: Fetch) -> Self {
+        self.fetch = Some(fetch);
+        self
+    }
+
+    /// The model that must be fetched before a note can be transcribed (name and size), if any.
+    pub fn to_fetch(&self) -> Option<(&'static str, u64)> {
+        match &self.fetch {
+            Some(f) if !self.model.exists() => Some((f.model.name, f.model.bytes)),
+            _ => None,
+        }
+    }
+
+    /// Makes sure the model is there, fetching it when it is named and missing; one fetch at a
+    /// time, and every note waiting meanwhile then finds the file. A failed fetch is tried again
+    /// by the next note.
+    pub async fn ensure_model(&self) -> Result<(), VoiceError> {
+        if self.model.exists() {
+            return Ok(());
+        }
+        let Some(f) = &self.fetch else {
+            return Err(VoiceError::NoModel(self.model.display().to_string()));
+        };
+        let _one = self.fetching.lock().await;
+        if self.model.exists() {
+            return Ok(());
+        }
+        tracing::info!(model = f.model.name, "fetching the speech model");
+        models::download(&models::Request {
+            model: f.model,
+            base_url: &f.base_url,
+            dir: &f.dir,
+            sha256: f.sha256.as_deref(),
+        })
+        .await
+        .map_err(|e| VoiceError::Fetch {
+            name: f.model.name.to_string(),
+            reason: e.to_string(),
+        })?;
+        tracing::info!(model = f.model.name, "speech model ready");
+        Ok(())
     }
 
     /// The loaded model (loading it on first use).
@@ -98,6 +164,7 @@ impl Transcriber {
 
     /// Transcribes 16 kHz mono samples, waiting for its turn.
     pub async fn transcribe(self: &Arc<Self>, samples: Vec<f32>) -> Result<Transcript, VoiceError> {
+        self.ensure_model().await?;
         let _slot = self
             .slots
             .acquire()
@@ -117,6 +184,7 @@ impl Transcriber {
                 text: String::new(),
                 segments: Vec::new(),
                 audio_secs,
+                language: None,
             });
         }
         let ctx = self.context()?;
@@ -125,6 +193,7 @@ impl Transcriber {
             .map_err(|e| VoiceError::Whisper(e.to_string()))?;
         let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(self.threads);
+        let auto = self.language == "auto";
         params.set_language(Some(&self.language));
         params.set_print_progress(false);
         params.set_print_realtime(false);
@@ -146,7 +215,19 @@ impl Transcriber {
                 .to_str_lossy()
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default();
-            if text.is_empty() || is_non_speech(&text) {
+            let tokens: Vec<f32> = (0..seg.n_tokens())
+                .filter_map(|i| seg.get_token(i).map(|t| t.token_probability()))
+                .collect();
+            let confidence = if tokens.is_empty() {
+                1.0
+            } else {
+                tokens.iter().sum::<f32>() / tokens.len() as f32
+            };
+            if text.is_empty()
+                || is_non_speech(&text)
+                || invented(&text, seg.no_speech_probability(), confidence)
+            {
+                tracing::debug!(%text, no_speech = seg.no_speech_probability(), confidence, "dropped a segment");
                 continue;
             }
             segments.push(Segment {
@@ -160,10 +241,19 @@ impl Transcriber {
             .map(|s| s.text.as_str())
             .collect::<Vec<_>>()
             .join(" ");
+        // An English-only model hears English whatever it is asked to detect.
+        let language = auto
+            .then(|| match ctx.is_multilingual() {
+                true => whisper_rs::get_lang_str(state.full_lang_id_from_state()),
+                false => Some("en"),
+            })
+            .flatten()
+            .map(str::to_string);
         Ok(Transcript {
             text,
             segments,
             audio_secs,
+            language,
         })
     }
 }
@@ -180,6 +270,44 @@ fn is_silent(samples: &[f32]) -> bool {
     })
 }
 
+/// What whisper writes on music and noise when it invents: the closing lines of the videos it
+/// was trained on, and filler (compared without case and punctuation).
+const HALLUCINATIONS: &[&str] = &[
+    "you",
+    "thank you",
+    "thanks for watching",
+    "thank you for watching",
+    "thank you so much for watching",
+    "thank you very much",
+    "please subscribe",
+    "subscribe to my channel",
+    "like and subscribe",
+    "see you next time",
+    "see you in the next video",
+    "bye",
+    "so",
+    "the end",
+    "subtitles by the amara org community",
+];
+
+/// Whether a segment is likely invented rather than heard: whisper itself thinks there was no
+/// speech, or it is a known non-speech phrase said without confidence, or only music notes.
+fn invented(text: &str, no_speech: f32, confidence: f32) -> bool {
+    let words: String = text
+        .chars()
+        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase();
+    let words = words.split_whitespace().collect::<Vec<_>>().join(" ");
+    if words.is_empty() {
+        return true; // "♪ ♪", "...": nothing a person said
+    }
+    if no_speech > 0.8 || (no_speech > 0.6 && confidence < 0.5) {
+        return true;
+    }
+    HALLUCINATIONS.contains(&words.as_str()) && (no_speech > 0.3 || confidence < 0.6)
+}
+
 /// whisper's markers for silence and noise: "[BLANK_AUDIO]", "(silence)", "[Music]".
 fn is_non_speech(s: &str) -> bool {
     let t = s.trim();
@@ -189,6 +317,21 @@ fn is_non_speech(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invented_phrases_and_music_are_dropped_but_confident_speech_is_kept() {
+        assert!(invented("♪ ♪ ♪", 0.1, 0.9));
+        assert!(invented("...", 0.0, 0.9));
+        assert!(invented("Thank you for watching!", 0.4, 0.9));
+        assert!(invented("you", 0.1, 0.3));
+        assert!(invented("Call the bank at nine.", 0.9, 0.9));
+        assert!(
+            !invented("Thank you.", 0.05, 0.9),
+            "a clear thank-you is speech"
+        );
+        assert!(!invented("Call the bank at nine.", 0.1, 0.8));
+        assert!(!invented("Call the bank at nine.", 0.7, 0.7));
+    }
 
     #[test]
     fn silence_and_a_noise_floor_are_silent_and_a_tone_is_not() {

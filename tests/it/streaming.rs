@@ -180,10 +180,12 @@ async fn a_rate_limited_edit_is_waited_out_and_the_final_text_still_lands() {
 #[tokio::test(flavor = "multi_thread")]
 async fn streaming_off_sends_one_message_as_before() {
     let (model, tg, _gw) = telegram_with(", streaming: false", "").await;
-    model.on(
-        Some("plan"),
-        Reply::paced(ANSWER, 4, Duration::from_millis(200)),
-    );
+    for _ in 0..2 {
+        model.on(
+            Some("plan"),
+            Reply::paced(ANSWER, 4, Duration::from_millis(200)),
+        );
+    }
     tg.dm(111, "the plan?");
     tg.group(GROUP, 7, "the plan?", None);
     until("both replies", || tg.sent().len() == 2).await;
@@ -193,6 +195,7 @@ async fn streaming_off_sends_one_message_as_before() {
     );
     assert!(tg.drafts().is_empty() && tg.edits().is_empty());
     assert_eq!(tg.sent_to(111)[0].text, markdown_to_html(ANSWER));
+    assert_eq!(tg.sent_to(GROUP)[0].text, markdown_to_html(ANSWER));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -199,7 +199,10 @@ async fn a_telegram_voice_note_is_echoed_and_answered_and_bad_notes_get_polite_r
         big.text
     );
     let quiet = sent.iter().find(|m| m.chat_id == 777).unwrap();
-    assert_eq!(quiet.text, "I couldn't hear anything in that voice note.");
+    assert_eq!(
+        quiet.text,
+        "🎙️ I couldn't make out any speech in that voice note."
+    );
     assert_eq!(
         tg.downloads(),
         downloads + 1,
@@ -316,4 +319,115 @@ async fn transcribe_reads_mp3_m4a_flac_webm_and_vorbis() {
         let secs = v["audio_secs"].as_f64().unwrap();
         assert!(secs > 3.0 && secs < 4.5, "{file}: {secs} s");
     }
+}
+
+/// `voice.model` by catalogue name: the model is fetched (from the test model host, checked
+/// against `modelSha256`) when the first note needs it; the chat is told once, and the notes that
+/// arrive meanwhile are all transcribed once it is there.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_named_by_catalogue_name_is_fetched_on_first_need() {
+    use crate::support::fake_model_host::FakeModelHost;
+    use sha2::Digest;
+    let Some(model_path) = model() else { return };
+    let bytes = std::fs::read(&model_path).unwrap();
+    let sha = format!("{:x}", sha2::Sha256::digest(&bytes));
+    let host = FakeModelHost::start().await;
+    host.put("ggml-tiny.en.bin", bytes);
+    let model = FakeModel::start().await;
+    let tg = FakeTelegram::start().await;
+    let extra = format!(
+        r#"channels: {{ telegram: {{ token: "1:SECRET", apiUrl: "{}", dmPolicy: "open" }} }},
+           voice: {{ model: "tiny.en", modelUrl: "{}", modelSha256: "{sha}" }},"#,
+        tg.url, host.url
+    );
+    let gw = TestGateway::start(&model, &extra).await;
+    assert!(
+        host.log().is_empty(),
+        "nothing is fetched before it is needed"
+    );
+    tg.voice(111, "V1", audio("s2.ogg"), 4);
+    tg.voice(111, "V2", audio("s3.ogg"), 4);
+    let sent = tg
+        .wait_sent_up_to(4800, |s| {
+            s.iter().filter(|m| m.text.starts_with("echo:")).count() == 2
+        })
+        .await;
+    let texts: Vec<&str> = sent.iter().map(|m| m.text.as_str()).collect();
+    let notices = texts
+        .iter()
+        .filter(|t| t.contains("Getting my speech model ready (tiny.en"))
+        .count();
+    assert_eq!(notices, 1, "told once: {texts:?}");
+    assert!(
+        texts.iter().any(|t| t.contains("London tomorrow")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.contains("shopping list")),
+        "{texts:?}"
+    );
+    assert_eq!(host.log().len(), 1, "fetched once");
+    assert!(gw.dir.path().join("state/models/ggml-tiny.en.bin").exists());
+}
+
+/// Music and noise are not speech: no invented words, a clear answer instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn noise_and_music_get_no_speech_rather_than_invented_text() {
+    let Some(model_path) = model() else { return };
+    let model = FakeModel::start().await;
+    let tg = FakeTelegram::start().await;
+    let extra = format!(
+        r#"channels: {{ telegram: {{ token: "1:SECRET", apiUrl: "{}", dmPolicy: "open" }} }},
+           voice: {{ model: "{}" }},"#,
+        tg.url,
+        model_path.display()
+    );
+    let _gw = TestGateway::start(&model, &extra).await;
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio");
+    for (user, file) in [(111, "noise.ogg"), (222, "music.ogg")] {
+        let bytes = std::fs::read(fixtures.join(file)).unwrap();
+        tg.voice(user, file, bytes, 5);
+    }
+    let sent = tg.wait_sent_up_to(4800, |s| s.len() >= 2).await;
+    for m in &sent {
+        assert_eq!(
+            m.text, "🎙️ I couldn't make out any speech in that voice note.",
+            "{sent:?}"
+        );
+    }
+    assert!(model.requests().is_empty(), "nothing reached the model");
+}
+
+/// `voice.language: "auto"`: whisper's detection, and the transcript says what it heard.
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_language_says_which_language_was_heard() {
+    let Some(model) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.json5");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{{ stateDir: \"{}\", providers: {{ anthropic: {{ apiKey: \"x\" }} }},
+               models: {{ default: \"anthropic/c\" }}, voice: {{ language: \"auto\" }} }}",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let file = shared().join("audio/s3.ogg");
+    let out = crate::support::gateway::run_cli(
+        &cfg,
+        &[
+            "transcribe",
+            file.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--json",
+        ],
+        "",
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["language"], "en", "{v}");
+    assert!(v["text"].as_str().unwrap().contains("milk"), "{v}");
 }
