@@ -61,7 +61,7 @@ fn main() {
         See https://www.bbc.co.uk/weather for the details.";
     let prep = best_of(20, || {
         let t0 = Instant::now();
-        let text = speakable::speakable(&reply);
+        let text = speakable::speakable(reply);
         let _ = speakable::pieces(&text, speakable::PIECE_CHARS);
         t0.elapsed()
     });
