@@ -3,7 +3,6 @@
 //! voice note. Also the note's duration and the waveform Discord shows.
 
 use crate::voice::decode::resample_to;
-use std::io::Cursor;
 
 /// Rates Opus encodes at directly; anything else is resampled to 48 kHz first.
 const OPUS_RATES: [usize; 5] = [8_000, 12_000, 16_000, 24_000, 48_000];
@@ -32,28 +31,7 @@ pub struct Note {
 
 /// Mono samples (±1.0) at `rate` from a WAV file (what TTS engines write).
 pub fn read_wav(bytes: &[u8]) -> Result<(Vec<f32>, usize), EncodeError> {
-    let mut r =
-        hound::WavReader::new(Cursor::new(bytes)).map_err(|e| EncodeError::Wav(e.to_string()))?;
-    let spec = r.spec();
-    let channels = spec.channels.max(1) as usize;
-    let samples: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => r
-            .samples::<f32>()
-            .collect::<Result<_, _>>()
-            .map_err(|e| EncodeError::Wav(e.to_string()))?,
-        hound::SampleFormat::Int => {
-            let scale = (1i64 << (spec.bits_per_sample.clamp(1, 32) - 1)) as f32;
-            r.samples::<i32>()
-                .map(|s| s.map(|v| v as f32 / scale))
-                .collect::<Result<_, _>>()
-                .map_err(|e| EncodeError::Wav(e.to_string()))?
-        }
-    };
-    let mono = samples
-        .chunks(channels)
-        .map(|f| f.iter().sum::<f32>() / f.len() as f32)
-        .collect();
-    Ok((mono, spec.sample_rate as usize))
+    crate::voice::decode::wav_mono(bytes).map_err(|e| EncodeError::Wav(e.to_string()))
 }
 
 /// Encodes mono `samples` at `rate` as an Ogg/Opus voice note.

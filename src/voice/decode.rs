@@ -98,6 +98,13 @@ fn decode_ogg_opus(bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
 }
 
 fn decode_wav(bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
+    let (mono, rate) = wav_mono(bytes)?;
+    resample(mono, rate)
+}
+
+/// A WAV file's samples, mixed down to mono (±1.0), and its rate. Shared with the speech side,
+/// which reads the WAV its engine writes.
+pub(crate) fn wav_mono(bytes: &[u8]) -> Result<(Vec<f32>, usize), DecodeError> {
     let mut r = hound::WavReader::new(Cursor::new(bytes)).map_err(corrupt)?;
     let spec = r.spec();
     let channels = spec.channels.max(1) as usize;
@@ -114,11 +121,11 @@ fn decode_wav(bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
                 .map_err(corrupt)?
         }
     };
-    let mono: Vec<f32> = samples
+    let mono = samples
         .chunks(channels)
         .map(|f| f.iter().sum::<f32>() / f.len() as f32)
         .collect();
-    resample(mono, spec.sample_rate as usize)
+    Ok((mono, spec.sample_rate as usize))
 }
 
 /// Resamples mono audio to 16 kHz (rubato's FFT resampler), trimming its delay.

@@ -48,16 +48,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
         .map_err(|_| DecodeError::Unsupported)?;
     let mut mono: Vec<f32> = Vec::new();
     let mut buf: Option<SampleBuffer<f32>> = None;
-    loop {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(Error::ResetRequired) => break,
-            Err(e) => return Err(corrupt(e)),
-        };
-        if packet.track_id() != id {
-            continue;
-        }
+    while let Some(packet) = next_packet(format.as_mut(), id)? {
         let audio = match decoder.decode(&packet) {
             Ok(a) => a,
             // One damaged frame is skipped, as players do.
@@ -87,6 +78,24 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<f32>, DecodeError> {
     resample(mono, rate)
 }
 
+/// The next packet of track `id`; `None` at the end of the stream.
+fn next_packet(
+    format: &mut dyn FormatReader,
+    id: u32,
+) -> Result<Option<symphonia::core::formats::Packet>, DecodeError> {
+    loop {
+        match format.next_packet() {
+            Ok(p) if p.track_id() == id => return Ok(Some(p)),
+            Ok(_) => {}
+            Err(Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Ok(None);
+            }
+            Err(Error::ResetRequired) => return Ok(None),
+            Err(e) => return Err(corrupt(e)),
+        }
+    }
+}
+
 /// Opus packets from a container symphonia reads (WebM), decoded straight to 16 kHz.
 fn opus_packets(
     format: &mut dyn FormatReader,
@@ -100,16 +109,7 @@ fn opus_packets(
     let max_frame = RATE * 120 / 1000;
     let mut pcm = vec![0f32; max_frame * channels];
     let mut out = Vec::new();
-    loop {
-        let packet = match format.next_packet() {
-            Ok(p) => p,
-            Err(Error::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(Error::ResetRequired) => break,
-            Err(e) => return Err(corrupt(e)),
-        };
-        if packet.track_id() != id {
-            continue;
-        }
+    while let Some(packet) = next_packet(format, id)? {
         let n = decoder
             .decode(&packet.data, max_frame, &mut pcm)
             .map_err(corrupt)?;

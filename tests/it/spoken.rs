@@ -6,33 +6,9 @@
 
 use crate::support::fake_discord::FakeDiscord;
 use crate::support::fake_telegram::FakeTelegram;
+use crate::support::voice::{audio, shared, whisper_model as model_path};
 use crate::support::*;
-use std::path::PathBuf;
 use std::time::Duration;
-
-fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
-}
-
-fn model_path() -> Option<PathBuf> {
-    let p = std::env::var_os("SWITCHBOARD_TEST_WHISPER_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| shared().join("models/ggml-tiny.en.bin"));
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "whisper model missing at {} (required under CI=true)",
-        p.display()
-    );
-    eprintln!("skipping: no whisper model at {}", p.display());
-    None
-}
-
-fn audio(name: &str) -> Vec<u8> {
-    std::fs::read(shared().join("audio").join(name)).expect("shared audio sample")
-}
 
 /// Seconds of audio in an Ogg/Opus note, by our own decoder.
 fn seconds(ogg: &[u8]) -> f32 {

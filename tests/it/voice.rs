@@ -3,33 +3,9 @@
 //! Without a model these tests skip with a reason — except under `CI=true`, where that fails.
 
 use crate::support::fake_telegram::FakeTelegram;
+use crate::support::voice::{audio, shared, transcribe_json, whisper_model as model};
 use crate::support::*;
 use std::path::PathBuf;
-
-fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared")
-}
-
-fn model() -> Option<PathBuf> {
-    let p = std::env::var_os("SWITCHBOARD_TEST_WHISPER_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| shared().join("models/ggml-tiny.en.bin"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "whisper model missing at {} (required under CI=true)",
-            p.display()
-        );
-    }
-    eprintln!("skipping: no whisper model at {}", p.display());
-    None
-}
-
-fn audio(name: &str) -> Vec<u8> {
-    std::fs::read(shared().join("audio").join(name)).expect("shared audio sample")
-}
 
 /// `secs` of digital silence as a 16 kHz mono WAV.
 fn silent_wav(secs: u32) -> Vec<u8> {
@@ -88,20 +64,7 @@ async fn transcribe_reads_every_sample_as_wav_and_as_ogg_opus() {
             }
         }
     }
-    let file = shared().join("audio/s2.ogg");
-    let out = crate::support::gateway::run_cli(
-        &cfg,
-        &[
-            "transcribe",
-            file.to_str().unwrap(),
-            "--model",
-            model.to_str().unwrap(),
-            "--json",
-        ],
-        "",
-    )
-    .await;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, v) = transcribe_json(&cfg, &shared().join("audio/s2.ogg"), &model).await;
     assert!(v["segments"][0]["end_secs"].as_f64().unwrap() > 1.0);
     assert!((v["audio_secs"].as_f64().unwrap() - 3.5).abs() < 0.3);
     // Not audio at all: a clear error, exit 1.
@@ -297,21 +260,8 @@ async fn transcribe_reads_mp3_m4a_flac_webm_and_vorbis() {
         ("s2.webm", &["London tomorrow"]),
         ("s3.vorbis.ogg", &["milk", "shopping list"]),
     ] {
-        let path = fixtures.join(file);
-        let out = crate::support::gateway::run_cli(
-            &cfg,
-            &[
-                "transcribe",
-                path.to_str().unwrap(),
-                "--model",
-                model.to_str().unwrap(),
-                "--json",
-            ],
-            "",
-        )
-        .await;
+        let (out, v) = transcribe_json(&cfg, &fixtures.join(file), &model).await;
         assert!(out.status.success(), "{file}: {}", stderr(&out));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let text = v["text"].as_str().unwrap_or_default();
         for w in words {
             assert!(text.contains(w), "{file}: `{w}` not in {text:?}");
@@ -413,21 +363,8 @@ async fn auto_language_says_which_language_was_heard() {
         ),
     )
     .unwrap();
-    let file = shared().join("audio/s3.ogg");
-    let out = crate::support::gateway::run_cli(
-        &cfg,
-        &[
-            "transcribe",
-            file.to_str().unwrap(),
-            "--model",
-            model.to_str().unwrap(),
-            "--json",
-        ],
-        "",
-    )
-    .await;
+    let (out, v) = transcribe_json(&cfg, &shared().join("audio/s3.ogg"), &model).await;
     assert!(out.status.success(), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["language"], "en", "{v}");
     assert!(v["text"].as_str().unwrap().contains("milk"), "{v}");
 }

@@ -9,6 +9,7 @@ pub mod fake_web;
 pub mod gateway;
 pub mod mcp;
 pub mod telegram_html;
+pub mod voice;
 
 #[allow(unused_imports)]
 pub use fake_model::{FakeModel, Gate, Reply};
