@@ -353,6 +353,31 @@ impl Rest {
         Ok(v["id"].as_str().unwrap_or_default().to_string())
     }
 
+    /// Posts a message with one attachment: a multipart of `payload_json` and `files[0]`.
+    async fn post_attachment(
+        &self,
+        m: &Outbound,
+        payload: serde_json::Value,
+        name: &str,
+        mime: &str,
+        bytes: &[u8],
+    ) -> Result<String, ChannelError> {
+        let channel = self.channel_for(&m.target).await?;
+        self.respect_bucket(channel).await;
+        let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+            .file_name(name.to_string())
+            .mime_str(mime)
+            .map_err(|e| ChannelError::Rejected(format!("bad media type: {e}")))?;
+        let form = reqwest::multipart::Form::new()
+            .text("payload_json", payload.to_string())
+            .part("files[0]", part);
+        let request = self
+            .client
+            .post(self.url(&format!("/channels/{channel}/messages")))
+            .multipart(form);
+        self.create_message(channel, request).await
+    }
+
     async fn post(
         &self,
         m: &Outbound,
@@ -400,22 +425,10 @@ impl Sender for Rest {
 #[async_trait]
 impl Files for Rest {
     async fn send_file(&self, m: &Outbound, file: &OutFile) -> Result<String, ChannelError> {
-        let channel = self.channel_for(&m.target).await?;
-        self.respect_bucket(channel).await;
         let mut payload = Self::message_body(m);
         payload["attachments"] = serde_json::json!([{ "id": 0, "filename": file.name }]);
-        let part = reqwest::multipart::Part::bytes(file.bytes.clone())
-            .file_name(file.name.clone())
-            .mime_str(&file.mime)
-            .map_err(|e| ChannelError::Rejected(format!("bad media type: {e}")))?;
-        let form = reqwest::multipart::Form::new()
-            .text("payload_json", payload.to_string())
-            .part("files[0]", part);
-        let request = self
-            .client
-            .post(self.url(&format!("/channels/{channel}/messages")))
-            .multipart(form);
-        self.create_message(channel, request).await
+        self.post_attachment(m, payload, &file.name, &file.mime, &file.bytes)
+            .await
     }
 
     fn max_file_bytes(&self) -> u64 {
@@ -437,8 +450,6 @@ impl switchboard_channel::VoiceNotes for Rest {
         note: &switchboard_channel::VoiceNote,
     ) -> Result<String, ChannelError> {
         use base64::Engine;
-        let channel = self.channel_for(&m.target).await?;
-        self.respect_bucket(channel).await;
         let mut payload = serde_json::json!({
             "flags": 8192,
             "attachments": [{
@@ -453,18 +464,8 @@ impl switchboard_channel::VoiceNotes for Rest {
             payload["message_reference"] =
                 serde_json::json!({ "message_id": r, "fail_if_not_exists": false });
         }
-        let part = reqwest::multipart::Part::bytes(note.ogg.clone())
-            .file_name("voice-message.ogg")
-            .mime_str("audio/ogg")
-            .map_err(|e| ChannelError::Rejected(format!("bad media type: {e}")))?;
-        let form = reqwest::multipart::Form::new()
-            .text("payload_json", payload.to_string())
-            .part("files[0]", part);
-        let request = self
-            .client
-            .post(self.url(&format!("/channels/{channel}/messages")))
-            .multipart(form);
-        self.create_message(channel, request).await
+        self.post_attachment(m, payload, "voice-message.ogg", "audio/ogg", &note.ogg)
+            .await
     }
 }
 
