@@ -69,6 +69,33 @@ pub async fn send(req: reqwest::RequestBuilder) -> Result<Sent, ProviderError> {
     })
 }
 
+/// Sends the request `build` makes for `token`; when the answer is a 401 and the token is an
+/// OAuth one (revoked before its expiry), refreshes it once and sends again. A success to read,
+/// or the failure classified.
+pub async fn send_refreshing(
+    mut token: Option<String>,
+    oauth: Option<&super::credentials::OAuth>,
+    build: impl Fn(Option<&str>) -> reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ProviderError> {
+    let mut retried = false;
+    loop {
+        match send(build(token.as_deref())).await? {
+            Sent::Ok(resp) => return Ok(resp),
+            Sent::Failed { status: 401, .. } if !retried && oauth.is_some() => {
+                if let (Some(o), Some(t)) = (oauth, &token) {
+                    token = Some(o.after_unauthorized(t).await?);
+                }
+                retried = true;
+            }
+            Sent::Failed {
+                status,
+                headers,
+                body,
+            } => return Err(Sent::error(status, &headers, &body)),
+        }
+    }
+}
+
 /// A successful answer's whole body.
 pub async fn text(resp: reqwest::Response) -> Result<String, ProviderError> {
     resp.text().await.map_err(network)

@@ -4,7 +4,7 @@
 use super::credentials::{Credential, CredentialSource};
 mod stream;
 
-use super::http::{Http, Sent, events, is_event_stream, send, text};
+use super::http::{Http, events, is_event_stream, send_refreshing, text};
 use super::{Block, Provider, ProviderError, Request, Response, TextSink, Usage};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -32,7 +32,7 @@ impl Anthropic {
     /// Posts the request (streamed or not), refreshing an OAuth token once when it was revoked
     /// before its expiry; a success to read, or the failure classified.
     async fn send(&self, req: &Request, stream: bool) -> Result<reqwest::Response, ProviderError> {
-        let (mut token, oauth) = match self.cred.current() {
+        let (token, oauth) = match self.cred.current() {
             Credential::None => {
                 return Err(ProviderError::Auth(
                     "no API key (set providers.anthropic.apiKey or run `switchboard auth anthropic`)"
@@ -43,36 +43,23 @@ impl Anthropic {
             Credential::OAuth(o) => (o.access_token().await?, Some(o)),
         };
         let body = bytes::Bytes::from(to_wire(req, stream)?);
-        let mut retried = false;
-        loop {
-            let mut http = self
+        let url = format!("{}/v1/messages", self.base_url);
+        send_refreshing(Some(token), oauth.as_deref(), |token| {
+            let http = self
                 .http
-                .post(format!("{}/v1/messages", self.base_url))
+                .post(url.clone())
                 .header("anthropic-version", "2023-06-01")
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
-            http = match oauth {
+            let token = token.unwrap_or_default();
+            match oauth {
                 Some(_) => http
-                    .bearer_auth(&token)
+                    .bearer_auth(token)
                     .header("anthropic-beta", "oauth-2025-04-20"),
-                None => http.header("x-api-key", &token),
-            };
-            match send(http).await? {
-                Sent::Ok(resp) => return Ok(resp),
-                Sent::Failed { status: 401, .. } if !retried && oauth.is_some() => {
-                    // Revoked before its expiry: refresh once and try again.
-                    if let Some(o) = &oauth {
-                        token = o.after_unauthorized(&token).await?;
-                    }
-                    retried = true;
-                }
-                Sent::Failed {
-                    status,
-                    headers,
-                    body,
-                } => return Err(Sent::error(status, &headers, &body)),
+                None => http.header("x-api-key", token),
             }
-        }
+        })
+        .await
     }
 }
 

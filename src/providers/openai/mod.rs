@@ -5,7 +5,7 @@
 use super::credentials::{Credential, CredentialSource};
 mod stream;
 
-use super::http::{Http, Sent, events, is_event_stream, send, text};
+use super::http::{Http, events, is_event_stream, send_refreshing, text};
 use super::{Block, Provider, ProviderError, Request, Response, Role, TextSink, Usage};
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -34,37 +34,25 @@ impl OpenAi {
     /// before its expiry; a success to read, or the failure classified.
     async fn send(&self, req: &Request, stream: bool) -> Result<reqwest::Response, ProviderError> {
         // Local servers (Ollama) need no key; hosted ones answer 401, which we classify.
-        let (mut token, oauth) = match self.cred.current() {
+        let (token, oauth) = match self.cred.current() {
             Credential::None => (None, None),
             Credential::ApiKey(k) => (Some(k), None),
             Credential::OAuth(o) => (Some(o.access_token().await?), Some(o)),
         };
         let body = bytes::Bytes::from(to_wire(req, stream)?);
-        let mut retried = false;
-        loop {
-            let mut http = self
+        let url = format!("{}/chat/completions", self.base_url);
+        send_refreshing(token, oauth.as_deref(), |token| {
+            let http = self
                 .http
-                .post(format!("{}/chat/completions", self.base_url))
+                .post(url.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
-            if let Some(t) = &token {
-                http = http.bearer_auth(t);
+            match token {
+                Some(t) => http.bearer_auth(t),
+                None => http,
             }
-            match send(http).await? {
-                Sent::Ok(resp) => return Ok(resp),
-                Sent::Failed { status: 401, .. } if !retried && oauth.is_some() => {
-                    if let (Some(o), Some(t)) = (&oauth, &token) {
-                        token = Some(o.after_unauthorized(t).await?);
-                    }
-                    retried = true;
-                }
-                Sent::Failed {
-                    status,
-                    headers,
-                    body,
-                } => return Err(Sent::error(status, &headers, &body)),
-            }
-        }
+        })
+        .await
     }
 }
 
