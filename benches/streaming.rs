@@ -18,7 +18,6 @@ mod common;
 
 use common::{cpu_secs, ms, pct};
 use std::time::{Duration, Instant};
-use support::fake_discord::FakeDiscord;
 use support::fake_telegram::FakeTelegram;
 use support::{FakeModel, Reply, TestGateway};
 
@@ -128,21 +127,7 @@ async fn telegram() {
 }
 
 async fn discord() {
-    let model = FakeModel::start().await;
-    let d = FakeDiscord::start().await;
-    let _gw = TestGateway::start(
-        &model,
-        &format!(
-            r#"channels: {{ discord: {{ token: "MTIz.SECRET-DC", apiUrl: "{}", dmPolicy: "open",
-                 requireMention: false, guilds: {{ "40": {{ channels: "*" }} }} }} }},"#,
-            d.api_url
-        ),
-    )
-    .await;
-    d.wait_until("the bot to identify", |d| {
-        d.identifies() >= 1 && d.connected()
-    })
-    .await;
+    let (model, d, _gw) = support::discord_gateway("").await;
     let mut lat = Vec::new();
     for i in 0..REPLIES {
         model.on(None, Reply::paced(&text(i), DELTAS, PACE));

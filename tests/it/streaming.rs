@@ -4,7 +4,6 @@
 //! be, delivered once through the outbox: long replies continue in the next message, rate
 //! limits on edits are waited out, and a crash mid-stream leaves one complete message.
 
-use crate::support::fake_discord::FakeDiscord;
 use crate::support::fake_model::Chunk;
 use crate::support::fake_telegram::{FakeTelegram, Fault};
 use crate::support::*;
@@ -32,25 +31,6 @@ async fn telegram_with(channel: &str, extra: &str) -> (FakeModel, FakeTelegram, 
     )
     .await;
     (model, tg, gw)
-}
-
-async fn discord() -> (FakeModel, FakeDiscord, TestGateway) {
-    let model = FakeModel::start().await;
-    let d = FakeDiscord::start().await;
-    let gw = TestGateway::start(
-        &model,
-        &format!(
-            r#"channels: {{ discord: {{ token: "MTIz.SECRET-DC", apiUrl: "{}", dmPolicy: "open",
-                 requireMention: false, guilds: {{ "40": {{ channels: "*" }} }} }} }},"#,
-            d.api_url
-        ),
-    )
-    .await;
-    d.wait_until("the bot to identify", |d| {
-        d.identifies() >= 1 && d.connected()
-    })
-    .await;
-    (model, d, gw)
 }
 
 /// Waits (bounded) until `pred` holds.
@@ -417,7 +397,7 @@ async fn a_kill_mid_stream_leaves_one_complete_message_after_restart() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn discord_sends_one_message_and_edits_it_through_a_rate_limit() {
-    let (model, d, gw) = discord().await;
+    let (model, d, gw) = discord_gateway("").await;
     let long = long_text(2600);
     model.on(
         Some("story"),

@@ -33,3 +33,24 @@ pub async fn telegram_gateway(
     .await;
     (model, tg, gw)
 }
+
+/// A fake model, a fake Discord and the gateway on them, connected: DMs open, guild 40 served in
+/// every channel without mentions; `extra` top-level config keys.
+pub async fn discord_gateway(extra: &str) -> (FakeModel, fake_discord::FakeDiscord, TestGateway) {
+    let model = FakeModel::start().await;
+    let d = fake_discord::FakeDiscord::start().await;
+    let gw = TestGateway::start(
+        &model,
+        &format!(
+            r#"channels: {{ discord: {{ token: "MTIz.SECRET-DC", apiUrl: "{}", dmPolicy: "open",
+                 requireMention: false, guilds: {{ "40": {{ channels: "*" }} }} }} }}, {extra}"#,
+            d.api_url
+        ),
+    )
+    .await;
+    d.wait_until("the bot to identify", |d| {
+        d.identifies() >= 1 && d.connected()
+    })
+    .await;
+    (model, d, gw)
+}
