@@ -207,6 +207,8 @@ async fn run() {
         sender: None,
         cancel: Default::default(),
         live: None,
+        task: None,
+        purpose: "chat",
     };
     let mut lat = Vec::new();
     for _ in 0..200 {

@@ -60,7 +60,10 @@ impl Agents {
                 tools: specs.clone(),
                 max_tokens: 1024,
             };
-            let (resp, _) = self.models.complete(&role, req).await?;
+            let (resp, _) = self
+                .models
+                .complete(&role, req, &super::meter_call(ctx, Some("compaction")))
+                .await?;
             let calls: Vec<(String, String, serde_json::Value)> = resp
                 .content
                 .iter()
@@ -114,7 +117,10 @@ impl Agents {
             tools: Vec::new(),
             max_tokens: 1024,
         };
-        let (resp, _) = self.models.complete(&role, req).await?;
+        let (resp, _) = self
+            .models
+            .complete(&role, req, &super::meter_call(ctx, Some("compaction")))
+            .await?;
         let summary = Message {
             role: Role::Assistant,
             content: resp.content,

@@ -297,6 +297,7 @@ impl Agents {
         let mut last_text = String::new();
         let mut context_tokens = 0;
         let live = ctx.live.as_deref().map(LiveText::new);
+        let call = meter_call(ctx, None);
         for _ in 0..MAX_STEPS {
             let req = Request {
                 model: String::new(),
@@ -308,7 +309,7 @@ impl Agents {
             let estimate = tokens::estimate(&req.system, &req.messages);
             let sink = live.as_ref().map(|l| l as &dyn TextSink);
             let (resp, used) = tokio::select! {
-                r = self.models.complete_streaming(&role, req, sink) => r?,
+                r = self.models.complete_streaming(&role, req, sink, &call) => r?,
                 _ = ctx.cancel.cancelled() => {
                     // What was being written when the user stopped it is the partial answer.
                     let partial = live.as_ref().map(LiveText::partial).unwrap_or_default();
@@ -320,8 +321,8 @@ impl Agents {
                 l.step_done();
             }
             tracing::debug!(model = %used, tokens = resp.usage.output_tokens, "model answered");
-            context_tokens = if resp.usage.input_tokens > 0 {
-                resp.usage.input_tokens + resp.usage.output_tokens
+            context_tokens = if resp.usage.prompt_tokens() > 0 {
+                resp.usage.prompt_tokens() + resp.usage.output_tokens
             } else {
                 estimate + resp.usage.output_tokens
             };
@@ -522,5 +523,21 @@ impl Agents {
             p.push_str("\n\nYou are running a background task: do it fully, then reply with the result; it is posted to the chat that asked.");
         }
         p
+    }
+}
+
+/// What a model call is for, as the usage ledger records it: `purpose` overrides the turn's own
+/// (a chat answer, a worker's task, a scheduled run).
+pub(crate) fn meter_call(
+    ctx: &TurnContext,
+    purpose: Option<&'static str>,
+) -> crate::providers::Call {
+    let purpose = purpose.unwrap_or(ctx.purpose);
+    crate::providers::Call {
+        agent: ctx.agent.clone(),
+        chat: ctx.origin.clone(),
+        session: Some(ctx.session),
+        task: ctx.task,
+        purpose,
     }
 }

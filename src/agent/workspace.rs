@@ -30,10 +30,19 @@ impl Workspace {
                 "# Memory\n\nDurable facts worth keeping across conversations.\n\n",
             )?;
         }
+        let heartbeat = root.join("HEARTBEAT.md");
+        if !heartbeat.exists() {
+            std::fs::write(&heartbeat, STARTER_HEARTBEAT)?;
+        }
         Ok(Workspace {
             root: root.to_path_buf(),
             tz,
         })
+    }
+
+    /// What a heartbeat checks (HEARTBEAT.md).
+    pub fn heartbeat(&self) -> String {
+        read(&self.root.join("HEARTBEAT.md"))
     }
 
     pub fn root(&self) -> &Path {
@@ -92,6 +101,13 @@ impl Workspace {
         )
     }
 }
+
+/// A checklist a person edits; the heartbeat reads it every `heartbeat.every`.
+const STARTER_HEARTBEAT: &str = "# Heartbeat\n\n\
+What to look at on every heartbeat. Keep it short: each run reads this whole file.\n\n\
+- Anything in today's notes that was promised for today and is not done?\n\
+- A task that failed or has been running for hours?\n\
+- Something in MEMORY.md with a date that is today or tomorrow?\n";
 
 fn starter_identity(name: &str) -> String {
     let mut display = name.to_string();

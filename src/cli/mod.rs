@@ -9,6 +9,7 @@ mod models;
 mod print;
 mod reset;
 mod skills;
+mod usage;
 
 use crate::config::{self, Config, ConfigError};
 use crate::gateway::client::Client;
@@ -126,6 +127,22 @@ enum Command {
     Mcp {
         #[command(subcommand)]
         sub: McpSub,
+    },
+    /// Tokens and cost of model calls (works with the gateway down).
+    Usage {
+        /// `today` (default), `month`, a number of days (`7d`) or a date (YYYY-MM-DD).
+        #[arg(long)]
+        since: Option<String>,
+        /// Group by agent, chat or model.
+        #[arg(long, default_value = "model")]
+        by: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The heartbeat's schedule and its latest runs (works with the gateway down).
+    Heartbeat {
+        #[arg(long)]
+        json: bool,
     },
     /// Skills (folders with a SKILL.md) each agent can load; malformed ones with the reason.
     Skills {
@@ -422,6 +439,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Models { sub } => models(&load()?, sub).await?,
+        Command::Usage { since, by, json } => usage::usage(&load()?, since.as_deref(), &by, json)?,
+        Command::Heartbeat { json } => usage::heartbeat(&load()?, json)?,
         Command::Skills {
             sub: SkillsSub::List { json },
         } => skills::list(&load()?, json)?,

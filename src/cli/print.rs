@@ -75,7 +75,46 @@ pub fn status(s: &StatusReport, url: &str, json: bool) -> anyhow::Result<()> {
             when(p.last_ms)
         );
     }
+    if let Some(u) = &s.usage {
+        let mut line = format!("usage today: {}", crate::usage::report::describe(&u.today));
+        if let Some(d) = u.daily_usd {
+            line.push_str(&format!(" · daily budget ${d:.2}"));
+        }
+        if let Some(m) = u.monthly_usd {
+            line.push_str(&format!(
+                " · this month {} of ${m:.2}",
+                crate::usage::usd(u.month_cost_micros)
+            ));
+        }
+        println!("{line}");
+    }
+    if let Some(h) = &s.heartbeat {
+        println!(
+            "heartbeat: every {} ({}) · {} → {} · {} · next: {} · last: {}",
+            humanize_secs(h.every_secs),
+            h.active_hours.as_deref().unwrap_or("all day"),
+            h.agent,
+            h.to.as_deref().unwrap_or("(nowhere)"),
+            if h.running { "running" } else { "idle" },
+            h.next_ms.map_or("none".into(), when),
+            h.last.as_ref().map_or("none".into(), |r| format!(
+                "{} ({})",
+                when(r.slot),
+                r.status
+            ))
+        );
+    }
     Ok(())
+}
+
+/// "30m", "2h", "1h30m".
+pub fn humanize_secs(secs: u64) -> String {
+    let (h, m) = (secs / 3600, (secs % 3600) / 60);
+    match (h, m) {
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h{m}m"),
+    }
 }
 
 pub fn sessions(rows: &[SessionRow], json: bool) -> anyhow::Result<()> {

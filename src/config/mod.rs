@@ -9,6 +9,7 @@
 mod edit;
 mod error;
 mod json5;
+mod ops;
 mod source;
 mod speech;
 mod tools;

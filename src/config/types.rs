@@ -3,6 +3,7 @@
 //! Every struct denies unknown keys, so a misspelt key is an error with a suggestion rather than
 //! a silently ignored setting. Defaults live beside the fields they belong to.
 
+pub use super::ops::*;
 pub use super::speech::*;
 pub use super::tools::*;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -45,6 +46,14 @@ pub struct Config {
     /// The speech engine for spoken replies (`voice.reply`).
     #[serde(default)]
     pub tts: Option<TtsConfig>,
+    /// A periodic check-in run (off when absent).
+    #[serde(default)]
+    pub heartbeat: Option<HeartbeatConfig>,
+    /// The target told about problems that need a person (log only when absent).
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub budgets: BudgetsConfig,
 }
 
 /// Where skills are found besides `<stateDir>/skills` and each workspace's `skills/`.
@@ -148,6 +157,9 @@ pub struct ProviderConfig {
     /// Whether its models see images; `false`: they get a note of what was sent instead.
     #[serde(default = "yes")]
     pub vision: bool,
+    /// Prices of its models (USD per million tokens), over the built-in list.
+    #[serde(default)]
+    pub prices: BTreeMap<String, Price>,
 }
 
 fn default_provider_timeout() -> u64 {

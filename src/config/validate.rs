@@ -185,7 +185,90 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
         }
     }
     validate_tools(c, &mut err);
+    validate_ops(c, &mut err);
     errs
+}
+
+/// `heartbeat`, `owner`, `budgets` and `providers.NAME.prices`.
+fn validate_ops(c: &Config, err: &mut impl FnMut(String, String)) {
+    let target = |t: &str| {
+        t.parse::<switchboard_channel::Target>()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    if let Some(o) = &c.owner
+        && let Err(e) = target(o)
+    {
+        err("owner".into(), e);
+    }
+    if let Some(h) = &c.heartbeat {
+        if let Err(e) = h.interval() {
+            err("heartbeat.every".into(), e);
+        }
+        if let Err(e) = h.hours() {
+            err("heartbeat.activeHours".into(), e);
+        }
+        if let Some(a) = &h.agent
+            && !c.agents.contains_key(a)
+        {
+            err("heartbeat.agent".into(), format!("no agent named `{a}`"));
+        }
+        match (&h.to, &c.owner) {
+            (Some(t), _) => {
+                if let Err(e) = target(t) {
+                    err("heartbeat.to".into(), e);
+                }
+            }
+            (None, Some(_)) => {}
+            (None, None) => err(
+                "heartbeat.to".into(),
+                "say where a heartbeat that finds something posts (a target, or set `owner`)"
+                    .into(),
+            ),
+        }
+    }
+    let usd = |v: Option<f64>| v.is_some_and(|v| !(v.is_finite() && v >= 0.0));
+    let b = &c.budgets;
+    for (key, v) in [("dailyUsd", b.daily_usd), ("monthlyUsd", b.monthly_usd)] {
+        if usd(v) {
+            err(
+                format!("budgets.{key}"),
+                "must be a number of dollars, 0 or more".into(),
+            );
+        }
+    }
+    for (name, a) in &b.agents {
+        if !c.agents.contains_key(name) {
+            err(
+                format!("budgets.agents.{name}"),
+                format!("no agent named `{name}`"),
+            );
+        }
+        for (key, v) in [("dailyUsd", a.daily_usd), ("monthlyUsd", a.monthly_usd)] {
+            if usd(v) {
+                err(
+                    format!("budgets.agents.{name}.{key}"),
+                    "must be a number of dollars, 0 or more".into(),
+                );
+            }
+        }
+    }
+    for (name, p) in &c.providers {
+        for (model, price) in &p.prices {
+            let all = [
+                Some(price.input),
+                Some(price.output),
+                price.cache_read,
+                price.cache_write,
+            ];
+            if all.iter().any(|v| usd(*v)) {
+                err(
+                    format!("providers.{name}.prices.{model}"),
+                    "prices are dollars per million tokens, 0 or more".into(),
+                );
+            }
+        }
+    }
 }
 
 /// `mcp`, `tools.web`, `tools.approve` and `agents.NAME.tools`.

@@ -14,6 +14,7 @@ pub enum Command {
     Cancel(String),
     Agent(String),
     Cron,
+    Usage,
     Compact,
     Model(String),
     /// Abort the turn in progress (handled beside the chat's queue, not in it).
@@ -55,6 +56,7 @@ pub fn parse(text: &str) -> Option<Command> {
         "cancel" => Command::Cancel(args.to_string()),
         "agent" => Command::Agent(args.to_string()),
         "cron" => Command::Cron,
+        "usage" => Command::Usage,
         "compact" => Command::Compact,
         "model" => Command::Model(args.to_string()),
         "stop" => Command::Stop,
@@ -148,6 +150,13 @@ pub async fn run(c: &Coordinator, m: &Inbound, cmd: Command) -> Option<String> {
                 }
             }
         }
+        Command::Usage => crate::usage::report::for_chat(
+            c.store(),
+            c.ledger(),
+            &target,
+            c.clock().now(),
+            c.config().tz(),
+        ),
         Command::Cron => match c.store().cron_jobs(Some(&target)) {
             Ok(jobs) => crate::cron::describe(&jobs, c.config().tz()),
             Err(e) => format!("⚠️ {e}"),

@@ -64,6 +64,16 @@ struct Inner {
     previews: crate::delivery::preview::Previews,
     /// The turn running in each lane, for `/stop`.
     running: parking_lot::Mutex<std::collections::HashMap<String, CancellationToken>>,
+    oversight: Oversight,
+}
+
+/// The owner's side of the gateway: the usage ledger (which the model router reports to, so it
+/// exists before the coordinator), notices to the owner, and the clock both read.
+#[derive(Clone)]
+pub struct Oversight {
+    pub clock: Arc<dyn crate::cron::clock::Clock>,
+    pub notices: Arc<crate::notices::Notices>,
+    pub ledger: Arc<crate::usage::Ledger>,
 }
 
 /// What start-up recovered from a previous run.
@@ -82,6 +92,7 @@ impl Coordinator {
         agents: Agents,
         channels: Channels,
         shutdown: CancellationToken,
+        oversight: Oversight,
     ) -> Coordinator {
         let delivery = Delivery::new(store.clone(), channels.clone(), shutdown.clone());
         let workers = Workers::new(&config.workers);
@@ -121,11 +132,12 @@ impl Coordinator {
                 workers,
                 shutdown,
                 started: Instant::now(),
-                clock: crate::cron::clock::from_env(),
+                clock: oversight.clock.clone(),
                 approvals: approvals::Waiters::default(),
                 running: parking_lot::Mutex::default(),
                 blind_told: parking_lot::Mutex::default(),
                 fetch_told: parking_lot::Mutex::default(),
+                oversight,
             }),
         }
     }
@@ -149,6 +161,18 @@ impl Coordinator {
     /// The clock cron uses (the system's, or a test's).
     pub fn clock(&self) -> Arc<dyn crate::cron::clock::Clock> {
         self.inner.clock.clone()
+    }
+
+    pub fn ledger(&self) -> &Arc<crate::usage::Ledger> {
+        &self.inner.oversight.ledger
+    }
+
+    pub fn notices(&self) -> &Arc<crate::notices::Notices> {
+        &self.inner.oversight.notices
+    }
+
+    pub(crate) fn delivery(&self) -> &Delivery {
+        &self.inner.delivery
     }
 
     /// Queues stored outbox message `id` for delivery.
@@ -334,6 +358,9 @@ impl Coordinator {
     /// `None` when the session cannot be opened (the message stays pending).
     async fn converse(&self, id: InboxId, m: &Inbound, attached: Vec<Block>) -> Option<Answer> {
         let agent = self.agent_for(m);
+        if let Some(why) = self.inner.oversight.ledger.refusal(&agent) {
+            return Some(Answer::text(format!("⏸️ {why}")));
+        }
         let target = m.chat.to_string();
         let key = main_key(&agent, &target, m.thread.as_deref());
         let session = match self.inner.store.session_open(
@@ -361,6 +388,8 @@ impl Coordinator {
             sender: Some(m.sender.id.clone()),
             cancel: Default::default(),
             live,
+            task: None,
+            purpose: "chat",
         };
         let text = user_text(m);
         let lane = Self::lane_key(m);
@@ -593,6 +622,9 @@ impl Coordinator {
     /// Compacts this chat's main session now (`/compact`).
     pub(crate) async fn compact_chat(&self, m: &Inbound) -> String {
         let agent = self.agent_for(m);
+        if let Some(why) = self.inner.oversight.ledger.refusal(&agent) {
+            return format!("⏸️ {why}");
+        }
         let target = m.chat.to_string();
         let key = main_key(&agent, &target, m.thread.as_deref());
         let session = match self.inner.store.session_open(
@@ -615,6 +647,8 @@ impl Coordinator {
             sender: Some(m.sender.id.clone()),
             cancel: Default::default(),
             live: None,
+            task: None,
+            purpose: "chat",
         };
         match self.inner.agents.compact(&ctx, self).await {
             Ok(Some(summary)) => format!(

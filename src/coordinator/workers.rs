@@ -137,6 +137,9 @@ impl Coordinator {
             p = workers.slots.clone().acquire_owned() => p.ok()?,
             _ = cancel.cancelled() => return self.cancelled(task),
         };
+        if let Some(why) = self.ledger().refusal(&task.agent) {
+            return Some((task, TaskStatus::Failed, why, None));
+        }
         let session = self
             .store()
             .session_open(
@@ -160,6 +163,8 @@ impl Coordinator {
             sender: None,
             cancel: Default::default(),
             live: None,
+            task: Some(id),
+            purpose: "task",
         };
         let turn = self.agents().run_turn(&ctx, &task.prompt, self);
         let result = tokio::select! {

@@ -336,6 +336,13 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
             return;
         }
     };
+    if let Some(why) = c.ledger().refusal(&job.agent) {
+        tracing::warn!(job = job.id, reason = %why, "cron run skipped");
+        if let Err(e) = store.cron_finish(run, "skipped", None, Some(&why), None, None, None) {
+            tracing::error!(error = %e, "cannot record cron run");
+        }
+        return;
+    }
     let session = match store.session_open(
         &format!("cron:{}:{slot}", job.id),
         SessionKind::Cron,
@@ -359,6 +366,8 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
         sender: None,
         cancel: Default::default(),
         live: None,
+        task: None,
+        purpose: "cron",
     };
     let result = c.agents().run_turn(&ctx, &job.message, c).await;
     let _ = store.session_end(session);
@@ -400,6 +409,13 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
             let error = e.to_string();
             if attempts >= MAX_ATTEMPTS {
                 tracing::error!(job = job.id, %error, "cron job failed {attempts} times; giving up on this slot");
+                c.notices().tell(
+                    &format!("cron:{}:failed", job.id),
+                    &format!(
+                        "Cron job #{} \"{}\" failed {attempts} times in a row: {error}. See `switchboard cron list`.",
+                        job.id, job.name
+                    ),
+                );
                 let post = job.target.as_ref().map(|target| NewOutbox {
                     target: target.clone(),
                     thread: None,

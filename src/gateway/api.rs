@@ -25,6 +25,7 @@ pub struct ApiState {
     pub local: Arc<LocalChannel>,
     pub token: Option<String>,
     pub listen: String,
+    pub heartbeat: Option<(crate::heartbeat::Plan, Arc<crate::heartbeat::State>)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,6 +45,38 @@ pub struct StatusReport {
     /// Providers failing right now, and why (empty when all is well).
     #[serde(default)]
     pub model_problems: Vec<crate::providers::Problem>,
+    /// Today's model usage and the budgets.
+    #[serde(default)]
+    pub usage: Option<UsageStatus>,
+    /// The heartbeat, when one is configured.
+    #[serde(default)]
+    pub heartbeat: Option<HeartbeatStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UsageStatus {
+    pub today: crate::store::UsageLine,
+    pub month_cost_micros: i64,
+    #[serde(default)]
+    pub daily_usd: Option<f64>,
+    #[serde(default)]
+    pub monthly_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeartbeatStatus {
+    pub every_secs: u64,
+    #[serde(default)]
+    pub active_hours: Option<String>,
+    pub agent: String,
+    #[serde(default)]
+    pub to: Option<String>,
+    /// The next slot the scheduler will run (ms since the epoch).
+    #[serde(default)]
+    pub next_ms: Option<i64>,
+    pub running: bool,
+    #[serde(default)]
+    pub last: Option<crate::store::HeartbeatRun>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -171,7 +204,46 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusReport>, ApiErro
         counts: c.store().counts().map_err(internal)?,
         cron: c.store().cron_health().map_err(internal)?,
         model_problems: c.agents().models().problems(),
+        usage: Some(usage_status(c).map_err(internal)?),
+        heartbeat: match &s.heartbeat {
+            Some((plan, state)) => Some(HeartbeatStatus {
+                every_secs: plan.every.as_secs(),
+                active_hours: c
+                    .config()
+                    .heartbeat
+                    .as_ref()
+                    .and_then(|h| h.active_hours.clone()),
+                agent: plan.agent.clone(),
+                to: plan.to.clone(),
+                next_ms: state.next_ms(),
+                running: state.running(),
+                last: c
+                    .store()
+                    .heartbeat_runs(1)
+                    .map_err(internal)?
+                    .into_iter()
+                    .next(),
+            }),
+            None => None,
+        },
     }))
+}
+
+fn usage_status(c: &Coordinator) -> crate::store::Result<UsageStatus> {
+    let tz = c.config().tz();
+    let now = c.clock().now();
+    let since = crate::usage::day_start(tz, now.with_timezone(&tz).date_naive());
+    let today = c
+        .store()
+        .usage_total(since, now.timestamp_millis() + 1, None)?;
+    let (_, month) = c.ledger().spent();
+    let b = c.ledger().budgets();
+    Ok(UsageStatus {
+        today,
+        month_cost_micros: month,
+        daily_usd: b.daily_usd,
+        monthly_usd: b.monthly_usd,
+    })
 }
 
 /// Submits a message to a local chat and waits for its reply.

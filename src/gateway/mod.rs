@@ -54,6 +54,8 @@ pub struct Gateway {
     pub local: Arc<LocalChannel>,
     pub recovered: Recovered,
     shutdown: CancellationToken,
+    /// The heartbeat scheduler's state, when one is configured.
+    heartbeat: Option<(crate::heartbeat::Plan, Arc<crate::heartbeat::State>)>,
 }
 
 impl Gateway {
@@ -61,10 +63,23 @@ impl Gateway {
     /// `extra` channels are added beside the configured ones (for embedding and benchmarks).
     pub fn start(
         config: Arc<Config>,
-        models: Models,
+        mut models: Models,
         extra: Vec<ChannelHandle>,
     ) -> Result<Gateway, GatewayError> {
         let store = Store::open(&config.db_path())?;
+        let clock = crate::cron::clock::from_env();
+        let notices = Arc::new(crate::notices::Notices::new(
+            config.owner.clone(),
+            store.clone(),
+            clock.clone(),
+        ));
+        let ledger = Arc::new(crate::usage::Ledger::new(
+            &config,
+            store.clone(),
+            clock.clone(),
+            notices.clone(),
+        ));
+        models.set_meter(ledger.clone());
         let shutdown = CancellationToken::new();
         // In the background and in parallel: a slow MCP server delays nothing but its own tools.
         let mcp = crate::tools::mcp::Servers::start(&config.mcp, shutdown.clone());
@@ -106,7 +121,15 @@ impl Gateway {
         for h in extra {
             channels.add(h);
         }
-        let coordinator = Coordinator::new(config, store, agents, channels, shutdown.clone());
+        let oversight = crate::coordinator::Oversight {
+            clock: clock.clone(),
+            notices: notices.clone(),
+            ledger,
+        };
+        let heartbeat = crate::heartbeat::Plan::from_config(&config);
+        let coordinator =
+            Coordinator::new(config, store, agents, channels, shutdown.clone(), oversight);
+        notices.attach(coordinator.delivery().clone());
         // Stored work first: recovery queues every unanswered message in its chat's lane before
         // any channel can deliver a new one, so a chat is answered in the order it wrote even
         // when messages arrived while the gateway was down.
@@ -120,6 +143,18 @@ impl Gateway {
             crate::cron::Scheduler::new(coordinator.clone(), coordinator.clock())
                 .run(shutdown.clone()),
         );
+        let heartbeat = heartbeat.map(|plan| {
+            let beat = crate::heartbeat::Heartbeat::new(coordinator.clone(), clock, plan.clone());
+            let state = beat.state();
+            tokio::spawn(beat.run(shutdown.clone()));
+            (plan, state)
+        });
+        tokio::spawn(crate::notices::watch(
+            notices,
+            coordinator.channels().clone(),
+            coordinator.agents().tools().mcp().clone(),
+            shutdown.clone(),
+        ));
         if let Some(r) = discord_runner {
             let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
             tokio::spawn(r.run(sink, shutdown.clone()));
@@ -133,6 +168,7 @@ impl Gateway {
             local,
             recovered,
             shutdown,
+            heartbeat,
         })
     }
 
@@ -153,6 +189,7 @@ impl Gateway {
             local: self.local.clone(),
             token: self.coordinator.config().gateway.token.clone(),
             listen,
+            heartbeat: self.heartbeat.clone(),
         };
         // The signal cancels the shared token: the listener stops accepting, waiting clients are
         // told to come back, lanes stop taking new messages, and turns in progress finish.

@@ -107,6 +107,15 @@ impl Health {
         }
     }
 
+    /// The open problem `e` belongs to.
+    pub fn problem(&self, provider: &str, e: &ProviderError) -> Option<Problem> {
+        let cause = cause(e)?;
+        self.open
+            .lock()
+            .get(&(provider.to_string(), cause))
+            .map(|e| e.problem.clone())
+    }
+
     pub fn problems(&self) -> Vec<Problem> {
         self.open
             .lock()

@@ -44,6 +44,27 @@ pub(crate) fn emit_text(resp: &Response, sink: &dyn TextSink) {
     }
 }
 
+/// Who a model call is for: what its usage is recorded against.
+#[derive(Debug, Clone, Default)]
+pub struct Call {
+    pub agent: String,
+    /// The chat the call answers (a target), when there is one.
+    pub chat: Option<String>,
+    pub session: Option<i64>,
+    pub task: Option<i64>,
+    /// `chat`, `task`, `cron`, `heartbeat` or `compaction`.
+    pub purpose: &'static str,
+}
+
+/// Told about every model call that answered and every provider failure worth a person's
+/// attention. The router knows neither prices nor owners; the gateway's ledger does.
+pub trait Meter: Send + Sync {
+    /// `model_ref` (`provider/model`, after failover) answered `call` using `usage`.
+    fn used(&self, call: &Call, model_ref: &str, usage: &Usage);
+    /// A provider is failing (told on the first failure of a cause, then at most hourly).
+    fn failing(&self, problem: &Problem, error: &ProviderError);
+}
+
 /// Every model failed; the reasons, in the order tried, for the user.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}", self.summary())]
@@ -87,6 +108,8 @@ pub struct Models {
     health: health::Health,
     /// Providers whose models cannot see images (`vision: false`).
     blind: std::collections::HashSet<String>,
+    /// Where usage and failures are reported (the gateway's ledger).
+    meter: Option<Arc<dyn Meter>>,
 }
 
 /// How long a failing provider is skipped (longer for credentials, which need a person).
@@ -142,7 +165,13 @@ impl Models {
             retries: 2,
             cooling: parking_lot::Mutex::default(),
             health: health::Health::default(),
+            meter: None,
         }
+    }
+
+    /// Reports every call's usage and every provider failure to `meter`.
+    pub fn set_meter(&mut self, meter: Arc<dyn Meter>) {
+        self.meter = Some(meter);
     }
 
     /// Replaces (or adds) the provider called `name`; for embedding and benchmarks.
@@ -176,8 +205,9 @@ impl Models {
         &self,
         role_or_ref: &str,
         req: Request,
+        call: &Call,
     ) -> Result<(Response, String), AllFailed> {
-        self.complete_streaming(role_or_ref, req, None).await
+        self.complete_streaming(role_or_ref, req, None, call).await
     }
 
     /// [`Models::complete`], streaming the answer's text to `sink` when given. A retry or a
@@ -186,6 +216,20 @@ impl Models {
         &self,
         role_or_ref: &str,
         mut req: Request,
+        sink: Option<&dyn TextSink>,
+        call: &Call,
+    ) -> Result<(Response, String), AllFailed> {
+        let answer = self.fail_over(role_or_ref, &mut req, sink).await;
+        if let (Ok((resp, model_ref)), Some(m)) = (&answer, &self.meter) {
+            m.used(call, model_ref, &resp.usage);
+        }
+        answer
+    }
+
+    async fn fail_over(
+        &self,
+        role_or_ref: &str,
+        req: &mut Request,
         sink: Option<&dyn TextSink>,
     ) -> Result<(Response, String), AllFailed> {
         let mut chain = vec![self.resolve(role_or_ref)];
@@ -206,7 +250,7 @@ impl Models {
                 skipped.push((model_ref, why));
                 continue;
             }
-            match self.try_model(&model_ref, &mut req, sink).await {
+            match self.try_model(&model_ref, req, sink).await {
                 Ok(resp) => return Ok((resp, model_ref)),
                 Err(None) => {}
                 Err(Some(e)) => {
@@ -220,7 +264,7 @@ impl Models {
         }
         // Everything else failed: a cooling provider is better than no answer (one try each).
         for (model_ref, why) in skipped {
-            match self.try_model(&model_ref, &mut req, sink).await {
+            match self.try_model(&model_ref, req, sink).await {
                 Ok(resp) => return Ok((resp, model_ref)),
                 Err(Some(e)) => reasons.push((model_ref, e)),
                 Err(None) => reasons.push((model_ref, ProviderError::CoolingDown(why))),
@@ -287,7 +331,12 @@ impl Models {
             }
         };
         tracing::warn!(model = %model_ref, error = %err, "model failed");
-        self.health.failed(prov, &err);
+        if self.health.failed(prov, &err)
+            && let Some(m) = &self.meter
+            && let Some(p) = self.health.problem(prov, &err)
+        {
+            m.failing(&p, &err);
+        }
         if let Some(d) = cooldown_for(&err) {
             self.cooling.lock().insert(
                 prov.to_string(),

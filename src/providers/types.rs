@@ -109,10 +109,52 @@ pub struct Request {
     pub max_tokens: u32,
 }
 
+/// What one model call used, as the provider reported it. `input_tokens` are the prompt tokens
+/// billed at the full rate; tokens read from or written to the provider's prompt cache are
+/// counted apart, because they are priced apart.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
+    #[serde(default)]
+    pub cache_read_tokens: u64,
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+}
+
+impl Usage {
+    /// The whole prompt, cached or not (the context size compaction watches).
+    pub fn prompt_tokens(&self) -> u64 {
+        self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+
+    /// Anthropic's `usage` object (a message's, or a stream event's): fields it lacks are kept.
+    pub(crate) fn merge_anthropic(&mut self, u: &serde_json::Value) {
+        let set = |field: &mut u64, key: &str| {
+            if let Some(n) = u[key].as_u64() {
+                *field = n;
+            }
+        };
+        set(&mut self.input_tokens, "input_tokens");
+        set(&mut self.output_tokens, "output_tokens");
+        set(&mut self.cache_read_tokens, "cache_read_input_tokens");
+        set(&mut self.cache_write_tokens, "cache_creation_input_tokens");
+    }
+
+    /// OpenAI's `usage` object: `prompt_tokens` include the cached ones, which are split out.
+    pub(crate) fn from_openai(u: &serde_json::Value) -> Usage {
+        let prompt = u["prompt_tokens"].as_u64().unwrap_or(0);
+        let cached = u["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap_or(0)
+            .min(prompt);
+        Usage {
+            input_tokens: prompt - cached,
+            output_tokens: u["completion_tokens"].as_u64().unwrap_or(0),
+            cache_read_tokens: cached,
+            cache_write_tokens: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

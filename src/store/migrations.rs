@@ -15,6 +15,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V7),
         M::up(V8),
         M::up(V9),
+        M::up(V10),
     ])
 }
 
@@ -231,6 +232,45 @@ CREATE TABLE previews (
     PRIMARY KEY (inbox_id, part)
 ) WITHOUT ROWID;
 ALTER TABLE outbox ADD COLUMN edits TEXT;
+";
+
+/// Accounting and proactive runs: what every model call used and cost (cost in micro-dollars, so
+/// sums are exact), the notices the owner was sent (when each cause was last told, so a restart
+/// does not repeat them), and heartbeat runs (one row per slot that ran or was skipped).
+const V10: &str = "
+CREATE TABLE usage (
+    id          INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    provider    TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    input       INTEGER NOT NULL,
+    output      INTEGER NOT NULL,
+    cache_read  INTEGER NOT NULL DEFAULT 0,
+    cache_write INTEGER NOT NULL DEFAULT 0,
+    cost_micros INTEGER NOT NULL DEFAULT 0,
+    priced      INTEGER NOT NULL DEFAULT 1,
+    agent       TEXT NOT NULL,
+    chat        TEXT,
+    session_id  INTEGER,
+    task_id     INTEGER,
+    purpose     TEXT NOT NULL
+);
+CREATE INDEX usage_at ON usage(at);
+CREATE INDEX usage_chat ON usage(chat, at) WHERE chat IS NOT NULL;
+CREATE TABLE notices (
+    cause       TEXT PRIMARY KEY,
+    last_at     INTEGER NOT NULL,
+    times       INTEGER NOT NULL DEFAULT 1
+) WITHOUT ROWID;
+CREATE TABLE heartbeat_runs (
+    id          INTEGER PRIMARY KEY,
+    slot        INTEGER NOT NULL UNIQUE,
+    status      TEXT NOT NULL,       -- running | ok | posted | skipped | failed | interrupted
+    reply       TEXT,
+    error       TEXT,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER
+);
 ";
 
 #[cfg(test)]

@@ -10,22 +10,27 @@
 mod access;
 mod approvals;
 mod cron;
+mod heartbeat;
 mod inbox;
 mod memory;
 mod migrations;
+mod notices;
 mod outbox;
 mod previews;
 mod sessions;
 mod tasks;
+mod usage;
 
 pub use access::{AllowedSender, PairingOutcome, PairingRequest};
 pub use approvals::{ApprovalId, ApprovalRow, ApprovalStatus, NewApproval};
 pub use cron::{CronHealth, CronJob, CronRun, JobId, NewJob};
+pub use heartbeat::HeartbeatRun;
 pub use inbox::{InboxId, InboxRow};
 pub use memory::MemoryHit;
 pub use outbox::{NewOutbox, OutboxFile, OutboxId, OutboxRow, OutboxStatus, VoiceMeta};
 pub use sessions::{NewTurn, SessionId, SessionKind, SessionRow, TurnRow, main_key};
 pub use tasks::{TaskId, TaskRow, TaskStatus};
+pub use usage::{NewUsage, UsageBy, UsageLine};
 
 use parking_lot::Mutex;
 use rusqlite::Connection;

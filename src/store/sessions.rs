@@ -15,6 +15,8 @@ pub enum SessionKind {
     Task,
     /// One run of a cron job.
     Cron,
+    /// One heartbeat run.
+    Heartbeat,
 }
 
 impl SessionKind {
@@ -23,6 +25,7 @@ impl SessionKind {
             Self::Main => "main",
             Self::Task => "task",
             Self::Cron => "cron",
+            Self::Heartbeat => "heartbeat",
         }
     }
 }
@@ -86,6 +89,7 @@ fn row(r: &Row) -> rusqlite::Result<SessionRow> {
         kind: match kind.as_str() {
             "task" => SessionKind::Task,
             "cron" => SessionKind::Cron,
+            "heartbeat" => SessionKind::Heartbeat,
             _ => SessionKind::Main,
         },
         agent: r.get(3)?,

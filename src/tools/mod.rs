@@ -43,6 +43,10 @@ pub struct TurnContext {
     /// Where the reply is shown as it is written (a streamed preview), when the chat streams:
     /// the text the reply would be if the turn ended now.
     pub live: Option<std::sync::Arc<tokio::sync::watch::Sender<String>>>,
+    /// The task a worker turn runs, for the usage ledger.
+    pub task: Option<crate::store::TaskId>,
+    /// What the turn is, as usage is recorded: `chat`, `task`, `cron` or `heartbeat`.
+    pub purpose: &'static str,
 }
 
 /// A cron job the agent asks for (the coordinator validates and stores it).

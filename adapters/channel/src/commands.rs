@@ -43,4 +43,9 @@ pub const COMMANDS: &[CommandInfo] = &[
         None,
     ),
     cmd("cron", "This chat's scheduled jobs", None),
+    cmd(
+        "usage",
+        "Tokens and cost: this chat today and this month",
+        None,
+    ),
 ];

@@ -29,6 +29,10 @@ pub struct HealthReport {
     pub error: Option<String>,
     /// When the channel entered this state (ms since the epoch).
     pub since_ms: i64,
+    /// Retrying, but it will not heal by itself: a person must act (another poller on the same
+    /// token, a rejected token found mid-run). The owner is told at once, not after a while.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attention: bool,
 }
 
 /// Shared between an adapter (writer) and the core (reader). Cheap to clone.
@@ -41,6 +45,7 @@ impl Health {
             state,
             error: None,
             since_ms: now_ms(),
+            attention: false,
         })))
     }
 
@@ -56,6 +61,12 @@ impl Health {
         self.set(ChannelState::Stopped, Some(error.into()));
     }
 
+    /// Still retrying, but only a person can fix it (see [`HealthReport::attention`]).
+    pub fn needs_person(&self, error: impl Into<String>) {
+        self.set(ChannelState::Retrying, Some(error.into()));
+        self.lock().attention = true;
+    }
+
     pub fn report(&self) -> HealthReport {
         match self.0.lock() {
             Ok(g) => g.clone(),
@@ -63,11 +74,16 @@ impl Health {
         }
     }
 
-    fn set(&self, state: ChannelState, error: Option<String>) {
-        let mut g = match self.0.lock() {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HealthReport> {
+        match self.0.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
-        };
+        }
+    }
+
+    fn set(&self, state: ChannelState, error: Option<String>) {
+        let mut g = self.lock();
+        g.attention = false;
         if g.state != state {
             g.since_ms = now_ms();
         }

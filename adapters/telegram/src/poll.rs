@@ -90,14 +90,14 @@ pub(crate) async fn run(
             )))) => {
                 let why = "another process is polling this bot token (409 Conflict); stop the other gateway or bot using it";
                 tracing::error!("telegram: {why}; retrying in {}s", CONFLICT_WAIT.as_secs());
-                health.retrying(why);
+                health.needs_person(why);
                 failures += 1;
                 CONFLICT_WAIT
             }
             Ok(Err(e)) if e.is_invalid_token() => {
                 let why = "the bot token was rejected; fix channels.telegram.token and restart";
                 tracing::error!("telegram: {why}");
-                health.retrying(why);
+                health.needs_person(why);
                 failures += 1;
                 MAX_BACKOFF
             }

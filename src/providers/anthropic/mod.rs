@@ -196,11 +196,7 @@ fn from_wire(text: &str) -> Result<Response, ProviderError> {
             _ => {} // thinking and future block types are not part of the conversation we keep
         }
     }
-    Ok(Response {
-        content,
-        usage: Usage {
-            input_tokens: v["usage"]["input_tokens"].as_u64().unwrap_or(0),
-            output_tokens: v["usage"]["output_tokens"].as_u64().unwrap_or(0),
-        },
-    })
+    let mut usage = Usage::default();
+    usage.merge_anthropic(&v["usage"]);
+    Ok(Response { content, usage })
 }

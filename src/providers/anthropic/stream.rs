@@ -37,9 +37,7 @@ pub async fn read(mut events: Events, sink: &dyn TextSink) -> Result<Response, P
             .to_string();
         match kind.as_str() {
             "message_start" => {
-                let u = &v["message"]["usage"];
-                usage.input_tokens = u["input_tokens"].as_u64().unwrap_or(0);
-                usage.output_tokens = u["output_tokens"].as_u64().unwrap_or(0);
+                usage.merge_anthropic(&v["message"]["usage"]);
             }
             "content_block_start" => {
                 let i = index(&v)?;
@@ -85,13 +83,14 @@ pub async fn read(mut events: Events, sink: &dyn TextSink) -> Result<Response, P
                 }
             }
             "message_delta" => {
-                let u = &v["usage"];
-                if let Some(n) = u["output_tokens"].as_u64() {
-                    usage.output_tokens = n;
+                // The final counts; a zero input count here means "as in message_start".
+                let mut u = v["usage"].clone();
+                if u["input_tokens"].as_u64() == Some(0)
+                    && let Some(o) = u.as_object_mut()
+                {
+                    o.remove("input_tokens");
                 }
-                if let Some(n) = u["input_tokens"].as_u64().filter(|n| *n > 0) {
-                    usage.input_tokens = n;
-                }
+                usage.merge_anthropic(&u);
             }
             "message_stop" => return Ok(finish(parts, usage)),
             "error" => return Err(stream_error(&v["error"])),

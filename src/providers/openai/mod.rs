@@ -289,9 +289,6 @@ fn from_wire(text: &str) -> Result<Response, ProviderError> {
     }
     Ok(Response {
         content,
-        usage: Usage {
-            input_tokens: v["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
-            output_tokens: v["usage"]["completion_tokens"].as_u64().unwrap_or(0),
-        },
+        usage: Usage::from_openai(&v["usage"]),
     })
 }

@@ -28,10 +28,7 @@ pub async fn read(mut events: Events, sink: &dyn TextSink) -> Result<Response, P
             return Err(stream_error(&v["error"]));
         }
         if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-            usage.input_tokens = u["prompt_tokens"].as_u64().unwrap_or(usage.input_tokens);
-            usage.output_tokens = u["completion_tokens"]
-                .as_u64()
-                .unwrap_or(usage.output_tokens);
+            usage = Usage::from_openai(u);
         }
         let Some(choice) = v["choices"].get(0) else {
             continue; // the usage chunk

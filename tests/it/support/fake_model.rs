@@ -194,6 +194,10 @@ struct Inner {
     requests: Vec<Recorded>,
     /// Reported `input_tokens` (0 means the default of 10).
     input_tokens: u64,
+    /// Reported output tokens (0 means the default of 5) and cache reads and writes.
+    output_tokens: u64,
+    cache_read: u64,
+    cache_write: u64,
     /// Requests carrying this credential get 401 (a revoked token).
     reject_auth: Option<String>,
     /// Scripted answers of the OAuth token endpoint (status, body); 400 when empty.
@@ -263,6 +267,14 @@ impl FakeModel {
     /// Makes later answers report this many input tokens (the context size compaction watches).
     pub fn set_input_tokens(&self, n: u64) {
         self.inner.lock().unwrap().input_tokens = n;
+    }
+
+    /// Makes later answers report these tokens: input (not cached), output, cache read and
+    /// cache written (OpenAI has no cache writes: there the read ones are part of the prompt).
+    pub fn set_usage(&self, input: u64, output: u64, cache_read: u64, cache_write: u64) {
+        let mut g = self.inner.lock().unwrap();
+        (g.input_tokens, g.output_tokens, g.cache_read, g.cache_write) =
+            (input, output, cache_read, cache_write);
     }
 
     /// `/v1/audio/speech` (OpenAI's TTS) answers with this WAV from now on.
@@ -415,6 +427,40 @@ async fn speech(State(inner): State<Arc<Mutex<Inner>>>, body: String) -> Respons
     }
 }
 
+/// The token counts an answer reports.
+#[derive(Clone, Copy)]
+struct Tokens {
+    input: u64,
+    output: u64,
+    read: u64,
+    write: u64,
+}
+
+impl Tokens {
+    fn of(inner: &Mutex<Inner>) -> Tokens {
+        let g = inner.lock().unwrap();
+        let or = |n: u64, d: u64| if n == 0 { d } else { n };
+        Tokens {
+            input: or(g.input_tokens, 10),
+            output: or(g.output_tokens, 5),
+            read: g.cache_read,
+            write: g.cache_write,
+        }
+    }
+
+    fn anthropic(self, output: u64) -> Value {
+        json!({ "input_tokens": self.input, "output_tokens": output,
+            "cache_read_input_tokens": self.read, "cache_creation_input_tokens": self.write })
+    }
+
+    fn openai(self) -> Value {
+        let prompt = self.input + self.read;
+        json!({ "prompt_tokens": prompt, "completion_tokens": self.output,
+            "total_tokens": prompt + self.output,
+            "prompt_tokens_details": { "cached_tokens": self.read } })
+    }
+}
+
 async fn anthropic(
     State(inner): State<Arc<Mutex<Inner>>>,
     headers: HeaderMap,
@@ -424,10 +470,7 @@ async fn anthropic(
         return error(400, None, "bad json".into());
     };
     let n = body["messages"].as_array().map_or(0, Vec::len);
-    let input_tokens = match inner.lock().unwrap().input_tokens {
-        0 => 10,
-        n => n,
-    };
+    let tokens = Tokens::of(&inner);
     let stream = body["stream"] == true;
     let reply = resolve(pick(&inner, Format::Anthropic, body, credential(&headers))).await;
     let (chunks, tool) = match reply {
@@ -444,7 +487,7 @@ async fn anthropic(
     let tool_id = format!("toolu_{n}");
     if stream {
         let at = inner.lock().unwrap().first_text_at.clone();
-        return sse(anthropic_events(chunks, tool, tool_id, input_tokens), at);
+        return sse(anthropic_events(chunks, tool, tool_id, tokens), at);
     }
     let text = whole_text(&chunks);
     let mut content = Vec::new();
@@ -462,7 +505,7 @@ async fn anthropic(
     axum::Json(json!({
         "id": "msg_fake", "type": "message", "role": "assistant", "model": "fake",
         "content": content, "stop_reason": stop,
-        "usage": { "input_tokens": input_tokens, "output_tokens": 5 }
+        "usage": tokens.anthropic(tokens.output)
     }))
     .into_response()
 }
@@ -516,14 +559,14 @@ fn anthropic_events(
     chunks: Vec<Chunk>,
     tool: Option<(String, Value)>,
     tool_id: String,
-    input_tokens: u64,
+    tokens: Tokens,
 ) -> Vec<Step> {
     let ev = |name: &'static str, v: Value| Step::Event(Some(name), v);
     let mut out = vec![ev(
         "message_start",
         json!({ "type": "message_start", "message": { "id": "msg_fake", "type": "message",
             "role": "assistant", "model": "fake", "content": [], "stop_reason": null,
-            "usage": { "input_tokens": input_tokens, "output_tokens": 1 } } }),
+            "usage": tokens.anthropic(1) } }),
     )];
     let has_text = chunks.iter().any(|c| matches!(c, Chunk::Text(_))) || tool.is_none();
     let mut index = 0;
@@ -583,7 +626,7 @@ fn anthropic_events(
     out.push(ev(
         "message_delta",
         json!({ "type": "message_delta", "delta": { "stop_reason": stop },
-            "usage": { "output_tokens": 5 } }),
+            "usage": { "output_tokens": tokens.output } }),
     ));
     out.push(ev("message_stop", json!({ "type": "message_stop" })));
     out
@@ -593,7 +636,7 @@ fn openai_events(
     chunks: Vec<Chunk>,
     tool: Option<(String, Value)>,
     call_id: String,
-    input_tokens: u64,
+    tokens: Tokens,
 ) -> Vec<Step> {
     let chunk = |delta: Value, finish: Value| {
         Step::Event(
@@ -635,8 +678,7 @@ fn openai_events(
     out.push(Step::Event(
         None,
         json!({ "id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [],
-            "usage": { "prompt_tokens": input_tokens, "completion_tokens": 5,
-                "total_tokens": input_tokens + 5 } }),
+            "usage": tokens.openai() }),
     ));
     out.push(Step::Raw("data: [DONE]\n\n".into()));
     out
@@ -708,10 +750,7 @@ async fn openai(
         return error(400, None, "bad json".into());
     };
     let n = body["messages"].as_array().map_or(0, Vec::len);
-    let input_tokens = match inner.lock().unwrap().input_tokens {
-        0 => 10,
-        n => n,
-    };
+    let tokens = Tokens::of(&inner);
     let stream = body["stream"] == true;
     let reply = resolve(pick(&inner, Format::OpenAi, body, credential(&headers))).await;
     let (chunks, tool) = match reply {
@@ -728,7 +767,7 @@ async fn openai(
     let call_id = format!("call_{n}");
     if stream {
         let at = inner.lock().unwrap().first_text_at.clone();
-        return sse(openai_events(chunks, tool, call_id, input_tokens), at);
+        return sse(openai_events(chunks, tool, call_id, tokens), at);
     }
     let text = whole_text(&chunks);
     let message = match &tool {
@@ -742,7 +781,7 @@ async fn openai(
     axum::Json(json!({
         "id": "chatcmpl-fake", "object": "chat.completion", "model": "fake",
         "choices": [{ "index": 0, "message": message, "finish_reason": "stop" }],
-        "usage": { "prompt_tokens": input_tokens, "completion_tokens": 5, "total_tokens": input_tokens + 5 }
+        "usage": tokens.openai()
     }))
     .into_response()
 }

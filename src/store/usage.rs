@@ -1,0 +1,206 @@
+//! What every model call used and cost. The accounting (prices, budgets) is in `crate::usage`;
+//! this is the ledger's storage: one row per call, summed by time range and grouped on demand.
+
+use super::{Cached, Result, Store};
+use rusqlite::params;
+
+/// One model call to record.
+#[derive(Debug, Clone, Default)]
+pub struct NewUsage {
+    pub at: i64,
+    pub provider: String,
+    pub model: String,
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+    /// Cost in millionths of a US dollar.
+    pub cost_micros: i64,
+    /// Whether a price was known for the model (an unpriced call counts as free).
+    pub priced: bool,
+    pub agent: String,
+    pub chat: Option<String>,
+    pub session: Option<i64>,
+    pub task: Option<i64>,
+    /// `chat`, `task`, `cron`, `heartbeat` or `compaction`.
+    pub purpose: String,
+}
+
+/// How a report groups the calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageBy {
+    Agent,
+    Chat,
+    Model,
+}
+
+impl UsageBy {
+    fn column(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Chat => "coalesce(chat, '(' || purpose || ')')",
+            Self::Model => "provider || '/' || model",
+        }
+    }
+}
+
+/// Calls summed: one line of a report, or a total.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UsageLine {
+    /// The group (an agent, a chat, a `provider/model`); empty for a total.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub key: String,
+    pub calls: u64,
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+    pub cost_micros: i64,
+    /// Calls whose model has no known price.
+    pub unpriced: u64,
+}
+
+const SUMS: &str = "count(*), coalesce(sum(input), 0), coalesce(sum(output), 0),
+    coalesce(sum(cache_read), 0), coalesce(sum(cache_write), 0), coalesce(sum(cost_micros), 0),
+    coalesce(sum(1 - priced), 0)";
+
+fn line(key: String, r: &rusqlite::Row, at: usize) -> rusqlite::Result<UsageLine> {
+    Ok(UsageLine {
+        key,
+        calls: r.get::<_, i64>(at)? as u64,
+        input: r.get::<_, i64>(at + 1)? as u64,
+        output: r.get::<_, i64>(at + 2)? as u64,
+        cache_read: r.get::<_, i64>(at + 3)? as u64,
+        cache_write: r.get::<_, i64>(at + 4)? as u64,
+        cost_micros: r.get(at + 5)?,
+        unpriced: r.get::<_, i64>(at + 6)? as u64,
+    })
+}
+
+impl Store {
+    pub fn usage_record(&self, u: &NewUsage) -> Result<()> {
+        self.with(|c| {
+            c.run(
+                "INSERT INTO usage (at, provider, model, input, output, cache_read, cache_write,
+                    cost_micros, priced, agent, chat, session_id, task_id, purpose)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    u.at,
+                    u.provider,
+                    u.model,
+                    u.input as i64,
+                    u.output as i64,
+                    u.cache_read as i64,
+                    u.cache_write as i64,
+                    u.cost_micros,
+                    u.priced,
+                    u.agent,
+                    u.chat,
+                    u.session,
+                    u.task,
+                    u.purpose,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Cost since `since` (ms), per agent: what budgets start from after a restart or at a new day.
+    pub fn usage_cost_by_agent(&self, since: i64) -> Result<Vec<(String, i64)>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT agent, coalesce(sum(cost_micros), 0) FROM usage WHERE at >= ?1 GROUP BY agent",
+            )?;
+            let rows = st.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// The sums of calls in `[since, until)`, for one chat when `chat` is given.
+    pub fn usage_total(&self, since: i64, until: i64, chat: Option<&str>) -> Result<UsageLine> {
+        self.with(|c| {
+            let sql = format!(
+                "SELECT {SUMS} FROM usage WHERE at >= ?1 AND at < ?2 AND (?3 IS NULL OR chat = ?3)"
+            );
+            Ok(c.one(&sql, params![since, until, chat], |r| {
+                line(String::new(), r, 0)
+            })?)
+        })
+    }
+
+    /// The calls in `[since, until)` grouped by `by`, most expensive first.
+    pub fn usage_report(&self, since: i64, until: i64, by: UsageBy) -> Result<Vec<UsageLine>> {
+        self.with(|c| {
+            let sql = format!(
+                "SELECT {} AS k, {SUMS} FROM usage WHERE at >= ?1 AND at < ?2
+                 GROUP BY k ORDER BY sum(cost_micros) DESC, count(*) DESC, k",
+                by.column()
+            );
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(params![since, until], |r| line(r.get(0)?, r, 1))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(at: i64, agent: &str, chat: Option<&str>, cost: i64) -> NewUsage {
+        NewUsage {
+            at,
+            provider: "anthropic".into(),
+            model: "claude-sonnet-4-20250514".into(),
+            input: 100,
+            output: 10,
+            cache_read: 5,
+            cost_micros: cost,
+            priced: true,
+            agent: agent.into(),
+            chat: chat.map(str::to_string),
+            purpose: "chat".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn calls_are_summed_by_range_chat_and_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db")).unwrap();
+        s.usage_record(&call(1_000, "jarvis", Some("telegram:1"), 300))
+            .unwrap();
+        s.usage_record(&call(2_000, "clu", Some("telegram:2"), 700))
+            .unwrap();
+        s.usage_record(&NewUsage {
+            priced: false,
+            ..call(3_000, "jarvis", None, 0)
+        })
+        .unwrap();
+        let all = s.usage_total(0, 10_000, None).unwrap();
+        assert_eq!(
+            (
+                all.calls,
+                all.input,
+                all.output,
+                all.cache_read,
+                all.cost_micros,
+                all.unpriced
+            ),
+            (3, 300, 30, 15, 1_000, 1)
+        );
+        assert_eq!(
+            s.usage_total(0, 10_000, Some("telegram:2")).unwrap().calls,
+            1
+        );
+        assert_eq!(s.usage_total(1_500, 10_000, None).unwrap().calls, 2);
+        let by = s.usage_report(0, 10_000, UsageBy::Agent).unwrap();
+        assert_eq!((by[0].key.as_str(), by[0].cost_micros), ("clu", 700));
+        assert_eq!((by[1].key.as_str(), by[1].calls), ("jarvis", 2));
+        let chats = s.usage_report(0, 10_000, UsageBy::Chat).unwrap();
+        assert!(chats.iter().any(|l| l.key == "(chat)"), "{chats:?}");
+        let mut costs = s.usage_cost_by_agent(0).unwrap();
+        costs.sort();
+        assert_eq!(costs, vec![("clu".into(), 700), ("jarvis".into(), 300)]);
+    }
+}
