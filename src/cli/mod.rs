@@ -139,6 +139,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Shell completions on stdout: `switchboard completions bash > ~/.local/share/bash-completion/completions/switchboard`.
+    Completions { shell: clap_complete::Shell },
+    /// The manual page (roff) on stdout: `switchboard man | man -l -`.
+    Man,
     /// The heartbeat's schedule and its latest runs (works with the gateway down).
     Heartbeat {
         #[arg(long)]
@@ -441,6 +445,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models { sub } => models(&load()?, sub).await?,
         Command::Usage { since, by, json } => usage::usage(&load()?, since.as_deref(), &by, json)?,
         Command::Heartbeat { json } => usage::heartbeat(&load()?, json)?,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "switchboard",
+                &mut std::io::stdout(),
+            );
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+        }
         Command::Skills {
             sub: SkillsSub::List { json },
         } => skills::list(&load()?, json)?,

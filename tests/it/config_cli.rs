@@ -183,3 +183,54 @@ async fn doctor_reports_health_and_problems() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn completions_load_in_a_real_bash_and_the_manual_page_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    // Neither needs a config: they describe the command line itself.
+    let p = dir.path().join("absent.json5");
+    let bash = run_cli(&p, &["completions", "bash"], "").await;
+    assert!(bash.status.success(), "{}", stderr(&bash));
+    let script = dir.path().join("switchboard.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    // Bash itself loads the script and offers the subcommands for `switchboard he<TAB>`.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            r#"source '{}' && complete -p switchboard && COMP_WORDS=(switchboard he) COMP_CWORD=1 COMP_LINE='switchboard he' COMP_POINT=14 && _switchboard switchboard he switchboard && printf '%s\n' "${{COMPREPLY[@]}}""#,
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    let offered = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{offered}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(offered.contains("-F _switchboard switchboard"), "{offered}");
+    assert!(offered.lines().any(|l| l == "heartbeat"), "{offered}");
+    assert!(offered.lines().any(|l| l == "help"), "{offered}");
+
+    for (shell, marker) in [
+        ("zsh", "#compdef switchboard"),
+        ("fish", "complete -c switchboard"),
+    ] {
+        let out = run_cli(&p, &["completions", shell], "").await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stdout(&out).contains(marker), "{shell}: {}", stdout(&out));
+    }
+    let bad = run_cli(&p, &["completions", "tcsh"], "").await;
+    assert_eq!(bad.status.code(), Some(2));
+
+    let man = run_cli(&p, &["man"], "").await;
+    assert!(man.status.success(), "{}", stderr(&man));
+    let page = stdout(&man);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH switchboard"),
+        "{page}"
+    );
+    for sub in ["gateway", "usage", "heartbeat", "cron"] {
+        assert!(page.contains(sub), "the page lists `{sub}`");
+    }
+}
