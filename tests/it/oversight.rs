@@ -31,6 +31,18 @@ async fn wait_json(gw: &TestGateway, args: &[&str], pred: impl Fn(&Value) -> boo
     panic!("{args:?} never matched: {last:#}\n{}", gw.log());
 }
 
+/// Messages ever queued for `target` (delivered or not): what the owner was told, counted where
+/// it is stored, so a second notice still in flight counts too.
+fn queued_for(gw: &TestGateway, target: &str) -> i64 {
+    gw.db()
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE target = ?1",
+            [target],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 fn slots(v: &Value) -> Vec<i64> {
     let mut s: Vec<i64> = v["runs"]
         .as_array()
@@ -288,14 +300,7 @@ async fn usage_matches_the_models_tokens_and_a_spent_budget_refuses_turns_until_
     let told = gw.wait_messages("owner", |m| !m.is_empty()).await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert!(told[0].contains("Budget reached"), "{told:?}");
-    let owner_rows: i64 = gw
-        .db()
-        .query_row(
-            "SELECT count(*) FROM outbox WHERE target = 'local:owner'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let owner_rows = queued_for(&gw, "local:owner");
     assert_eq!(owner_rows, 1, "the owner is told once");
     let status = json(&gw.cli(&["gateway", "status", "--json"]).await);
     assert_eq!(status["usage"]["today"]["calls"], 3);
@@ -368,14 +373,7 @@ async fn a_provider_rejecting_its_key_tells_the_owner_once_not_per_message() {
     assert!(told[0].contains("anthropic is failing"), "{told:?}");
     assert!(told[0].contains("providers.anthropic.apiKey"), "{told:?}");
     assert!(!told[0].contains("SECRET"), "{told:?}");
-    let owner_rows: i64 = gw
-        .db()
-        .query_row(
-            "SELECT count(*) FROM outbox WHERE target = 'local:owner'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let owner_rows = queued_for(&gw, "local:owner");
     assert_eq!(owner_rows, 1);
 }
 
