@@ -1,6 +1,7 @@
 //! switchboard: one binary that keeps a fleet of LLM agents reachable on chat platforms.
 pub mod access;
 pub mod agent;
+pub mod backup;
 pub mod channels;
 pub mod cli;
 pub mod config;
@@ -10,10 +11,12 @@ pub mod delivery;
 pub mod gateway;
 pub mod heartbeat;
 pub mod lanes;
+pub mod logging;
 pub mod media;
 pub mod notices;
 pub mod providers;
 pub mod resident;
+pub mod service;
 pub mod store;
 pub mod tools;
 pub mod tts;

@@ -4,6 +4,8 @@
 mod approvals;
 mod chat;
 mod doctor;
+mod gateway;
+mod logs;
 mod mcp;
 mod models;
 mod print;
@@ -102,7 +104,15 @@ enum Command {
         sub: ModelsSub,
     },
     /// Diagnose config, state, gateway reachability and bind, tokens, models and the scheduler.
-    Doctor,
+    Doctor {
+        /// Remove cron jobs, chat choices and sessions that point at agents, channels or models
+        /// the config no longer has (after a backup).
+        #[arg(long)]
+        fix: bool,
+        /// Also call each service once: Telegram getMe, Discord users/@me, each provider's models.
+        #[arg(long)]
+        online: bool,
+    },
     /// Start over after a backup of config, memory files and the database (in `<stateDir>/backups/`):
     /// end all sessions, remove all cron jobs, or everything (the gateway must be stopped for --all).
     Reset {
@@ -112,6 +122,30 @@ enum Command {
         crons: bool,
         #[arg(long)]
         all: bool,
+    },
+    /// Copy the config, every workspace and a consistent snapshot of the database into
+    /// `<stateDir>/backups/<time>/` (safe while the gateway runs); `list`; `restore PATH`.
+    Backup {
+        #[command(subcommand)]
+        sub: Option<BackupSub>,
+    },
+    /// Read the gateway's log files (works with the gateway down).
+    Logs {
+        /// Keep printing new lines as they are written.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only lines at this level or more severe: error, warn, info, debug, trace.
+        #[arg(long)]
+        level: Option<String>,
+        /// Only lines since: 10m, 2h, 3d (ago), HH:MM (today), YYYY-MM-DD, "YYYY-MM-DD HH:MM".
+        #[arg(long)]
+        since: Option<String>,
+        /// Only lines containing this text (e.g. `chat=telegram:42`, a session or task id).
+        #[arg(long)]
+        grep: Option<String>,
+        /// Each line as a JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Background tasks.
     Tasks {
@@ -205,6 +239,30 @@ enum GatewaySub {
         #[arg(long)]
         json: bool,
     },
+    /// Write and enable a systemd user service (restarts on failure); `--print` shows the unit.
+    Install {
+        #[arg(long)]
+        print: bool,
+    },
+    /// Stop, disable and remove the systemd user service.
+    Uninstall,
+    /// Start the service (or, without one, the gateway in the background).
+    Start,
+    /// Stop the gateway gracefully (the service, or one started by hand).
+    Stop,
+    /// Stop, then start.
+    Restart,
+}
+
+#[derive(Subcommand)]
+enum BackupSub {
+    /// Every backup in `<stateDir>/backups/`, with its size and reason.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a backup back (the gateway must be stopped); the state it replaces is backed up first.
+    Restore { path: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -319,7 +377,11 @@ pub(crate) struct UsageError(pub String);
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let is_gateway = matches!(cli.command, Command::Gateway { sub: None });
-    init_logging(if is_gateway { "info" } else { "warn" });
+    // The config is read again (and its errors reported) by the command itself; here it only
+    // gives logging its level, format and the secrets to mask.
+    let config = Config::load(&config::resolve_path(cli.config.as_deref())).ok();
+    let _logging = crate::logging::init(config.as_ref(), is_gateway);
+    drop(config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -346,18 +408,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(default: &str) {
-    // The MCP SDK logs every session's start (with the server's whole instructions text) at
-    // info: ours says what matters ("MCP server ready", restarts, failures).
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},rmcp=warn")));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let path = config::resolve_path(cli.config.as_deref());
     let load = || Config::load(&path);
@@ -371,6 +421,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let s = client.status().await?;
             print::status(&s, client.url(), json)?;
         }
+        Command::Gateway { sub: Some(sub) } => {
+            let c = load()?;
+            match sub {
+                GatewaySub::Status { .. } => unreachable!("handled above"),
+                GatewaySub::Install { print } => gateway::install(&c, &path, print).await?,
+                GatewaySub::Uninstall => gateway::uninstall().await?,
+                GatewaySub::Start => gateway::start(&c, &path).await?,
+                GatewaySub::Stop => gateway::stop(&c).await?,
+                GatewaySub::Restart => gateway::restart(&c, &path).await?,
+            }
+        }
+        Command::Logs {
+            follow,
+            level,
+            since,
+            grep,
+            json,
+        } => logs::logs(&load()?, follow, level, since, grep, json)?,
+        Command::Backup { sub } => backup(&load()?, &path, sub).await?,
         Command::Chat { agent, chat } => chat::run(&load()?, &chat, agent).await?,
         Command::Send { to, file, text } => {
             let c = load()?;
@@ -489,8 +558,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             reset::reset(&load()?, &path, what).await?
         }
-        Command::Doctor => {
-            let problems = doctor::run(&path).await?;
+        Command::Doctor { fix, online } => {
+            let problems = doctor::run(&path, fix, online).await?;
             if problems > 0 {
                 anyhow::bail!("doctor found {problems} problem(s)");
             }
@@ -530,6 +599,71 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 TasksSub::List { json } => print::tasks(&client.tasks().await?, json)?,
                 TasksSub::Cancel { id } => println!("{}", client.cancel_task(id).await?.message),
             }
+        }
+    }
+    Ok(())
+}
+
+async fn backup(c: &Config, path: &std::path::Path, sub: Option<BackupSub>) -> anyhow::Result<()> {
+    match sub {
+        None => {
+            let started = std::time::Instant::now();
+            let dir = crate::backup::create(c, path, "backup")?;
+            let listed = crate::backup::list(c)?;
+            let bytes = listed.iter().find(|b| b.path == dir).map_or(0, |b| b.bytes);
+            println!(
+                "backed up config, workspaces and database to {} ({}, {:.1} s)",
+                dir.display(),
+                crate::voice::models::mb(bytes),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Some(BackupSub::List { json }) => {
+            let all = crate::backup::list(c)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if all.is_empty() {
+                println!("no backups in {}", crate::backup::root(c).display());
+            } else {
+                for b in all {
+                    let (when, why) = b
+                        .manifest
+                        .map(|m| (m.created, m.reason))
+                        .unwrap_or_else(|| ("?".into(), "?".into()));
+                    println!(
+                        "{}  {:>9}  {when}  {why}",
+                        b.path.display(),
+                        crate::voice::models::mb(b.bytes)
+                    );
+                }
+            }
+        }
+        Some(BackupSub::Restore { path: from }) => {
+            if let Some(r) = gateway::running(c).await {
+                anyhow::bail!(
+                    "a gateway is running on this state (pid {}); stop it first (`switchboard gateway stop`), then restore",
+                    r.pid.map_or("unknown".into(), |p| p.to_string())
+                );
+            }
+            let r = crate::backup::restore(c, path, &from)?;
+            println!(
+                "restored from {}: {}{}{}",
+                from.display(),
+                if r.database {
+                    "the database"
+                } else {
+                    "no database"
+                },
+                if r.workspaces.is_empty() {
+                    String::new()
+                } else {
+                    format!(", workspaces of {}", r.workspaces.join(", "))
+                },
+                r.config
+                    .map(|p| format!(", the config ({})", p.display()))
+                    .unwrap_or_default()
+            );
+            println!("what was there before is in {}", r.saved.display());
         }
     }
     Ok(())

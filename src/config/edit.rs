@@ -44,6 +44,41 @@ fn segments(key: &str) -> impl Iterator<Item = &str> {
     key.split('.').filter(|s| !s.is_empty())
 }
 
+/// Every secret value in the config (tokens, keys, passwords, and the values of MCP servers'
+/// `env` and `headers`), for the log redactor. Short values are left out: they would mask
+/// ordinary words and are no secret worth the name.
+pub fn secrets(config: &Config) -> Vec<String> {
+    fn walk(v: &Value, all: bool, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) if all && s.len() >= 6 => out.push(s.clone()),
+            Value::Object(o) => {
+                for (k, v) in o {
+                    let secret = all
+                        || SECRET_KEYS.contains(&k.as_str())
+                        || matches!(k.as_str(), "env" | "headers");
+                    walk(v, secret, out);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, all, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::to_value(config) {
+        walk(&v, false, &mut out);
+    }
+    // A header such as `Bearer abc…` also appears without its scheme.
+    let bare: Vec<String> = out
+        .iter()
+        .filter_map(|s| s.split_once(' ').map(|(_, t)| t.trim().to_string()))
+        .filter(|t| t.len() >= 6)
+        .collect();
+    out.extend(bare);
+    out.sort();
+    out.dedup();
+    out
+}
+
 fn mask_secrets(v: &mut Value) {
     match v {
         Value::Object(o) => {

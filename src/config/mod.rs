@@ -16,7 +16,7 @@ mod tools;
 mod types;
 mod validate;
 
-pub use edit::{get, set};
+pub use edit::{get, secrets, set};
 pub use error::ConfigError;
 pub use types::*;
 
@@ -81,6 +81,23 @@ impl Config {
     /// Parses `text` as if it were the file at `path` (used by `config set` before writing).
     pub fn from_text(path: &Path, text: &str) -> Result<Config, ConfigError> {
         source::Located::parse(path, text)?.into_config(path)
+    }
+
+    /// The environment variables the file at `path` refers to (`${VAR}`, `${VAR:-default}`) in its
+    /// values (not its comments), each once, in order: what a service unit must pass on.
+    pub fn env_vars(path: &Path) -> Result<Vec<String>, ConfigError> {
+        let text = read_text(path)?;
+        let located = source::Located::parse(path, &text)?;
+        let names = std::cell::RefCell::new(Vec::<String>::new());
+        let mut value = located.value;
+        let _ = source::expand_env(&mut value, String::new(), &|name| {
+            let mut n = names.borrow_mut();
+            if !n.iter().any(|x| x == name) {
+                n.push(name.to_string());
+            }
+            Some("x".into())
+        });
+        Ok(names.into_inner())
     }
 
     pub fn state_dir(&self) -> PathBuf {

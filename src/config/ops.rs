@@ -1,5 +1,5 @@
-//! Proactive and accountable: `heartbeat`, `owner`, `budgets`, and the prices of model calls
-//! (`providers.NAME.prices`).
+//! Proactive and accountable: `heartbeat`, `owner`, `budgets`, the prices of model calls
+//! (`providers.NAME.prices`) and `logging`.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -179,4 +179,47 @@ mod tests {
                 .contains("empty")
         );
     }
+}
+
+/// `logging`: what the gateway writes to stderr and to daily files in `<stateDir>/logs/`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoggingConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a filter such as `info,switchboard=debug`;
+    /// `RUST_LOG` overrides it.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    #[serde(default)]
+    pub format: LogFormat,
+    /// Daily files older than this many days are removed.
+    #[serde(default = "default_keep_days")]
+    pub keep_days: u32,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: default_log_level(),
+            format: LogFormat::default(),
+            keep_days: default_keep_days(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+fn default_log_level() -> String {
+    "info".into()
+}
+
+fn default_keep_days() -> u32 {
+    14
 }

@@ -54,6 +54,8 @@ pub struct Config {
     pub owner: Option<String>,
     #[serde(default)]
     pub budgets: BudgetsConfig,
+    #[serde(default)]
+    pub logging: LoggingConfig,
 }
 
 /// Where skills are found besides `<stateDir>/skills` and each workspace's `skills/`.

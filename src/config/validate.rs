@@ -191,6 +191,15 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
 
 /// `heartbeat`, `owner`, `budgets` and `providers.NAME.prices`.
 fn validate_ops(c: &Config, err: &mut impl FnMut(String, String)) {
+    if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&c.logging.level) {
+        err(
+            "logging.level".into(),
+            format!(
+                "`{}` is not a log level or filter (error, warn, info, debug, trace, or e.g. \"info,switchboard=debug\"): {e}",
+                c.logging.level
+            ),
+        );
+    }
     let target = |t: &str| {
         t.parse::<switchboard_channel::Target>()
             .map(|_| ())

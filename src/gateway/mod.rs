@@ -233,6 +233,10 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
             source,
         })?;
     let gateway = Gateway::start(config.clone(), Models::from_config(&config), Vec::new())?;
+    // For `gateway stop`, `backup restore` and `doctor` when the API cannot be reached.
+    let _pid = crate::service::pidfile::write(&config.state_dir())
+        .map_err(|e| tracing::warn!("cannot write the pid file: {e}"))
+        .ok();
     crate::resident::heap::spawn_trimmer();
     spawn_startup_page_drop(
         gateway.coordinator.channels().clone(),

@@ -4,19 +4,15 @@
 
 use rusqlite_migration::{M, Migrations};
 
+const ALL: [&str; 10] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(V1),
-        M::up(V2),
-        M::up(V3),
-        M::up(V4),
-        M::up(V5),
-        M::up(V6),
-        M::up(V7),
-        M::up(V8),
-        M::up(V9),
-        M::up(V10),
-    ])
+    Migrations::new(ALL.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// The schema version a database has after every migration (`user_version`).
+pub fn latest_version() -> i64 {
+    ALL.len() as i64
 }
 
 /// Times are milliseconds since the Unix epoch. Targets are `channel:chat` strings.

@@ -17,6 +17,7 @@ mod migrations;
 mod notices;
 mod outbox;
 mod previews;
+mod references;
 mod sessions;
 mod tasks;
 mod usage;
@@ -28,6 +29,7 @@ pub use heartbeat::HeartbeatRun;
 pub use inbox::{InboxId, InboxRow};
 pub use memory::MemoryHit;
 pub use outbox::{NewOutbox, OutboxFile, OutboxId, OutboxRow, OutboxStatus, VoiceMeta};
+pub use references::{ChatPref, OpenSession};
 pub use sessions::{NewTurn, SessionId, SessionKind, SessionRow, TurnRow, main_key};
 pub use tasks::{TaskId, TaskRow, TaskStatus};
 pub use usage::{NewUsage, UsageBy, UsageLine};
@@ -181,6 +183,11 @@ impl Store {
         })
     }
 
+    /// The schema version of this database (how many migrations it has had).
+    pub fn schema_version(&self) -> Result<i64> {
+        self.with(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+    }
+
     /// Counts for `gateway status`.
     pub fn counts(&self) -> Result<Counts> {
         self.with(|c| {
@@ -281,6 +288,37 @@ pub struct Counts {
 }
 
 /// Milliseconds since the Unix epoch: how every time is stored.
+/// Checks a database file without changing it (a backup about to be restored): SQLite's
+/// `integrity_check` must say `ok`, and its schema must be one this binary can open (not from a
+/// newer version). Returns the schema version.
+pub fn verify_file(path: &Path) -> Result<i64> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+    let found: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if found != ["ok"] {
+        return Err(StoreError::Corrupt(format!(
+            "integrity check of {}: {}",
+            path.display(),
+            found.join("; ")
+        )));
+    }
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let ours = migrations::latest_version();
+    if version > ours {
+        return Err(StoreError::Corrupt(format!(
+            "{} has schema version {version}, newer than this binary's {ours}: restore it with the switchboard that wrote it",
+            path.display()
+        )));
+    }
+    Ok(version)
+}
+
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

@@ -17,6 +17,7 @@ mod media;
 mod memory;
 mod model_download;
 mod models;
+mod operations;
 mod oversight;
 mod reliability;
 mod reset;

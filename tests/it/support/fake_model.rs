@@ -227,6 +227,8 @@ impl FakeModel {
             .route("/v1/chat/completions", post(openai))
             .route("/oauth/token", post(token))
             .route("/v1/audio/speech", post(speech))
+            // Both formats' cheapest authenticated call (what `doctor --online` makes).
+            .route("/v1/models", axum::routing::get(models))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -399,6 +401,18 @@ fn credential(h: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string()
+}
+
+async fn models(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Response {
+    let auth = credential(&headers);
+    let rejected =
+        auth.is_empty() || inner.lock().unwrap().reject_auth.as_deref() == Some(auth.as_str());
+    if rejected {
+        let body = serde_json::json!({ "error": { "type": "authentication_error", "message": "invalid x-api-key" } });
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    axum::Json(serde_json::json!({ "data": [{ "id": "claude-test" }, { "id": "gpt-test" }] }))
+        .into_response()
 }
 
 async fn token(State(inner): State<Arc<Mutex<Inner>>>) -> Response {

@@ -1,11 +1,17 @@
-//! `switchboard doctor`: checks what usually goes wrong, one line each, with what to do.
+//! `switchboard doctor [--fix] [--online]`: checks what usually goes wrong, one line each, with
+//! what to do. `--fix` removes stored rows that point at agents, channels or models the config
+//! no longer has (after a backup); `--online` makes one authenticated call per service.
+
+mod listen;
+mod online;
+mod orphans;
 
 use crate::config::{Config, ProviderKind};
 use crate::gateway::client::Client;
 use crate::store::Store;
 use std::path::Path;
 
-struct Report {
+pub(super) struct Report {
     problems: usize,
 }
 
@@ -22,8 +28,8 @@ impl Report {
     }
 }
 
-/// Prints the checks; returns how many problems were found.
-pub async fn run(path: &Path) -> anyhow::Result<usize> {
+/// Prints the checks; returns how many problems were found (after `fix`, those left).
+pub async fn run(path: &Path, fix: bool, online: bool) -> anyhow::Result<usize> {
     let mut r = Report { problems: 0 };
     let c = match Config::load(path) {
         Ok(c) => {
@@ -60,6 +66,7 @@ pub async fn run(path: &Path) -> anyhow::Result<usize> {
                 }
                 Err(e) => r.bad("cron", e.to_string()),
             }
+            check_orphans(&c, path, &store, fix, &mut r)?;
         }
         Err(e) => r.bad("state", format!("{}: {e}", state.display())),
     }
@@ -93,10 +100,20 @@ pub async fn run(path: &Path) -> anyhow::Result<usize> {
             Some(s)
         }
         Err(e) => {
-            r.warn("gateway", e.to_string().lines().next().unwrap_or_default());
+            let pid = crate::service::pidfile::live(&state);
+            if pid.is_none() {
+                r.warn("gateway", e.to_string().lines().next().unwrap_or_default());
+            }
             None
         }
     };
+    let pid = live
+        .as_ref()
+        .map(|s| s.pid)
+        .or_else(|| crate::service::pidfile::live(&state));
+    if let Some(pid) = pid {
+        check_listening(&c, pid, live.is_some(), client.url(), &mut r);
+    }
     let live_state = |name: &str| {
         live.as_ref()?
             .channel_health
@@ -217,10 +234,97 @@ pub async fn run(path: &Path) -> anyhow::Result<usize> {
             );
         }
     }
+    if fix {
+        // A running gateway's scheduler sleeps until its next slot: tell it the jobs changed.
+        let _ = client.cron_changed().await;
+    }
+    if online {
+        online::check(&c, &mut r).await;
+    }
     if r.problems == 0 {
         println!("no problems found");
     }
     Ok(r.problems)
+}
+
+/// Where the gateway listens (read from the system) and whether this process can reach it.
+fn check_listening(c: &Config, pid: u32, answered: bool, url: &str, r: &mut Report) {
+    let addrs = listen::listening(pid, c.gateway.port);
+    let shown = addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let loopback_only = !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback());
+    let same = listen::same_namespace(pid);
+    if same == Some(false) && loopback_only {
+        r.bad(
+            "gateway reachability",
+            format!(
+                "the gateway (pid {pid}) runs in another network namespace and listens only on {shown}: \
+                 nothing outside its namespace (this shell, a container) can reach it, so CLI commands here time out. \
+                 Bind it where they can: `switchboard config set gateway.bind lan` with a gateway.token set, then restart it"
+            ),
+        );
+        return;
+    }
+    if addrs.is_empty() {
+        if !answered {
+            r.bad(
+                "gateway reachability",
+                format!("a gateway runs (pid {pid}) but listens on no port {} that this machine shows, and {url} does not answer", c.gateway.port),
+            );
+        }
+        return;
+    }
+    let scope = if loopback_only {
+        "loopback only: reachable from this machine's own network namespace"
+    } else {
+        "reachable from other hosts and namespaces (token required)"
+    };
+    if answered {
+        r.ok("gateway listens", format!("{shown} ({scope})"));
+    } else {
+        r.bad(
+            "gateway reachability",
+            format!("the gateway (pid {pid}) listens on {shown} ({scope}) but {url} does not answer from here"),
+        );
+    }
+}
+
+/// Rows left pointing at what the config no longer has; removed with `--fix` after a backup.
+fn check_orphans(
+    c: &Config,
+    path: &Path,
+    store: &Store,
+    fix: bool,
+    r: &mut Report,
+) -> anyhow::Result<()> {
+    let found = orphans::find(c, store)?;
+    if found.is_empty() {
+        r.ok(
+            "references",
+            "cron jobs, chat choices and sessions all point at existing agents and channels",
+        );
+        return Ok(());
+    }
+    if !fix {
+        for o in &found {
+            r.bad(
+                "orphaned",
+                format!("{} (`switchboard doctor --fix` removes it)", o.what),
+            );
+        }
+        return Ok(());
+    }
+    let backup = crate::backup::create(c, path, "doctor --fix")
+        .map_err(|e| anyhow::anyhow!("{e}; nothing was fixed"))?;
+    orphans::fix(store, &found)?;
+    for o in &found {
+        r.ok("fixed", format!("removed {}", o.what));
+    }
+    r.ok("backup", format!("taken first, in {}", backup.display()));
+    Ok(())
 }
 
 fn on_path(program: &str) -> bool {

@@ -1,0 +1,95 @@
+//! What stored rows point at — agents, chats, models — for `doctor`, which finds the rows a
+//! config change left pointing at something that no longer exists, and `doctor --fix`, which
+//! removes them.
+
+use super::{Cached, Result, Store, now_ms};
+use rusqlite::params;
+
+/// An open session and the agent and chat it belongs to.
+#[derive(Debug, Clone)]
+pub struct OpenSession {
+    pub id: i64,
+    pub key: String,
+    pub kind: String,
+    pub agent: String,
+    pub target: Option<String>,
+}
+
+/// A chat's `/agent` and `/model` choices.
+#[derive(Debug, Clone)]
+pub struct ChatPref {
+    pub target: String,
+    pub agent: Option<String>,
+    pub model: Option<String>,
+}
+
+impl Store {
+    pub fn open_sessions(&self) -> Result<Vec<OpenSession>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, key, kind, agent, target FROM sessions WHERE ended_at IS NULL ORDER BY id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(OpenSession {
+                    id: r.get(0)?,
+                    key: r.get(1)?,
+                    kind: r.get(2)?,
+                    agent: r.get(3)?,
+                    target: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    pub fn chat_prefs(&self) -> Result<Vec<ChatPref>> {
+        self.with(|c| {
+            let mut st =
+                c.prepare("SELECT target, agent, model FROM chat_prefs ORDER BY target")?;
+            let rows = st.query_map([], |r| {
+                Ok(ChatPref {
+                    target: r.get(0)?,
+                    agent: r.get(1)?,
+                    model: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Forgets a chat's `/agent` choice (`agent`) and/or `/model` choice (`model`); a row with
+    /// neither left goes.
+    pub fn chat_pref_clear(&self, target: &str, agent: bool, model: bool) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.run(
+                "UPDATE chat_prefs SET agent = CASE WHEN ?2 THEN NULL ELSE agent END,
+                                       model = CASE WHEN ?3 THEN NULL ELSE model END
+                 WHERE target = ?1",
+                params![target, agent, model],
+            )?;
+            tx.run(
+                "DELETE FROM chat_prefs WHERE target = ?1 AND agent IS NULL AND model IS NULL",
+                [target],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    /// Ends the open sessions with these ids (their history stays, as for `/new`).
+    pub fn sessions_end_ids(&self, ids: &[i64]) -> Result<usize> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut n = 0;
+            for id in ids {
+                n += tx.run(
+                    "UPDATE sessions SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
+                    params![id, now_ms()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(n)
+        })
+    }
+}
