@@ -10,6 +10,7 @@ pub mod cron;
 pub mod delivery;
 pub mod gateway;
 pub mod heartbeat;
+pub mod import;
 pub mod lanes;
 pub mod logging;
 pub mod media;

@@ -25,10 +25,7 @@ impl Workspace {
         }
         let memory = root.join("MEMORY.md");
         if !memory.exists() {
-            std::fs::write(
-                &memory,
-                "# Memory\n\nDurable facts worth keeping across conversations.\n\n",
-            )?;
+            std::fs::write(&memory, STARTER_MEMORY)?;
         }
         let heartbeat = root.join("HEARTBEAT.md");
         if !heartbeat.exists() {
@@ -101,6 +98,19 @@ impl Workspace {
         )
     }
 }
+
+/// Whether `text` is what a new workspace of agent `name` starts with in `file` (IDENTITY.md,
+/// MEMORY.md, HEARTBEAT.md): an import may replace such a file without losing anybody's words.
+pub fn is_starter(file: &str, name: &str, text: &str) -> bool {
+    match file {
+        "IDENTITY.md" => text == starter_identity(name),
+        "MEMORY.md" => text == STARTER_MEMORY,
+        "HEARTBEAT.md" => text == STARTER_HEARTBEAT,
+        _ => false,
+    }
+}
+
+const STARTER_MEMORY: &str = "# Memory\n\nDurable facts worth keeping across conversations.\n\n";
 
 /// A checklist a person edits; the heartbeat reads it every `heartbeat.every`.
 const STARTER_HEARTBEAT: &str = "# Heartbeat\n\n\

@@ -147,6 +147,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bring config, memory files, skills and cron jobs over from another system.
+    Import {
+        #[command(subcommand)]
+        sub: ImportSub,
+    },
     /// Background tasks.
     Tasks {
         #[command(subcommand)]
@@ -252,6 +257,17 @@ enum GatewaySub {
     Stop,
     /// Stop, then start.
     Restart,
+}
+
+#[derive(Subcommand)]
+enum ImportSub {
+    /// An OpenClaw (clawdbot, moltbot) state dir: DIR, else ~/.openclaw, ~/.clawdbot,
+    /// ~/.moltbot or ~/clawd. Shows the plan; `--apply` carries it out after a backup.
+    Openclaw {
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -439,6 +455,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             grep,
             json,
         } => logs::logs(&load()?, follow, level, since, grep, json)?,
+        Command::Import {
+            sub: ImportSub::Openclaw { dir, apply },
+        } => import_openclaw(&path, dir.as_deref(), apply).await?,
         Command::Backup { sub } => backup(&load()?, &path, sub).await?,
         Command::Chat { agent, chat } => chat::run(&load()?, &chat, agent).await?,
         Command::Send { to, file, text } => {
@@ -600,6 +619,56 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 TasksSub::Cancel { id } => println!("{}", client.cancel_task(id).await?.message),
             }
         }
+    }
+    Ok(())
+}
+
+async fn import_openclaw(
+    path: &std::path::Path,
+    dir: Option<&std::path::Path>,
+    apply: bool,
+) -> anyhow::Result<()> {
+    use crate::import::openclaw;
+    let ours = Config::load(path).ok();
+    if ours.is_none() && path.exists() {
+        // An existing config that does not load: say why rather than write over it.
+        Config::load(path)?;
+    }
+    let from = openclaw::locate(dir).map_err(|e| UsageError(e.to_string()))?;
+    let plan = openclaw::plan(&from, ours.as_ref())?;
+    print!("{}", crate::import::describe(&plan));
+    if !apply {
+        println!(
+            "\nnothing was changed; run again with --apply to bring this over into {}",
+            path.display()
+        );
+        return Ok(());
+    }
+    let now = crate::cron::clock::from_env().now();
+    let done = crate::import::apply(&plan, path, now)?;
+    println!();
+    if let Some(b) = &done.backup {
+        println!("backed up the current state to {}", b.display());
+    }
+    println!(
+        "applied: {} config key(s) in {}, {} file(s), {} cron job(s)",
+        done.config_keys,
+        path.display(),
+        done.files,
+        done.crons
+    );
+    for c in &done.conflicts {
+        println!(
+            "kept beside yours (yours held something else): {}",
+            c.display()
+        );
+    }
+    if let Ok(c) = Config::load(path)
+        && gateway::running(&c).await.is_some()
+    {
+        println!(
+            "a gateway is running: restart it to use the new agents and channels (`switchboard gateway restart`)"
+        );
     }
     Ok(())
 }

@@ -109,6 +109,30 @@ pub fn set(path: &Path, key: &str, raw: &str) -> Result<(), ConfigError> {
     })
 }
 
+/// Sets several keys at once (each `raw` as for `set`), checks the result once and writes it
+/// atomically; a file that does not exist yet starts with `header` (comment lines).
+pub fn set_all(path: &Path, header: &str, edits: &[(String, String)]) -> Result<(), ConfigError> {
+    let mut text = if path.exists() {
+        super::read_text(path)?
+    } else {
+        header.to_string()
+    };
+    for (key, raw) in edits {
+        text = set_in_text(path, &text, key, raw)?;
+    }
+    Config::from_text(path, &text)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| ConfigError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
+    write_atomically(path, &text).map_err(|source| ConfigError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 /// The text with `key` set: the old value's bytes replaced, or a new member inserted after the
 /// last one of the innermost object that exists, in the file's own indentation, comma style and
 /// line endings. Nothing else in the text changes.

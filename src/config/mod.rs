@@ -16,7 +16,7 @@ mod tools;
 mod types;
 mod validate;
 
-pub use edit::{get, secrets, set};
+pub use edit::{get, secrets, set, set_all};
 pub use error::ConfigError;
 pub use types::*;
 
@@ -35,6 +35,12 @@ pub fn resolve_path(flag: Option<&Path>) -> PathBuf {
 
 fn home() -> PathBuf {
     dirs::home_dir().unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Parses JSON5 text (another program's config, e.g. OpenClaw's) into JSON, with errors that
+/// name the file, line and column.
+pub fn parse_json5(path: &Path, text: &str) -> Result<serde_json::Value, ConfigError> {
+    Ok(source::Located::parse(path, text)?.value)
 }
 
 /// Expands a leading `~` to the home directory.

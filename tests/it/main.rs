@@ -12,6 +12,7 @@ mod exec;
 mod faults;
 mod files;
 mod hostile;
+mod import;
 mod mcp;
 mod media;
 mod memory;
