@@ -24,8 +24,8 @@ pub struct Logging {
 }
 
 /// Lines waiting for the file writer; past this, lines are dropped rather than blocking a turn
-/// on a stuck disk (and the buffer costs ~100 KiB, not the default 128k lines' megabytes).
-const BUFFERED_LINES: usize = 2048;
+/// on a stuck disk (and the buffer costs ~20 KiB, not the default 128k lines' megabytes).
+const BUFFERED_LINES: usize = 512;
 
 /// Sets up logging. `config` (when it loaded) gives the format, time zone and secrets; with
 /// `gateway` its `logging.level` applies and the daily files are written. Otherwise (CLI

@@ -4,7 +4,7 @@
 //! fields in a provider's error body), which also covers stored OAuth tokens the config does
 //! not name.
 
-use regex::Regex;
+use regex::bytes::Regex;
 use std::borrow::Cow;
 use std::io::Write;
 use std::sync::{Arc, LazyLock};
@@ -23,7 +23,9 @@ static SHAPES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
         ),
     ]
     .into_iter()
-    .filter_map(|(re, with)| Regex::new(re).ok().map(|r| (r, with)))
+    // ASCII classes (`(?-u)`): the shapes are ASCII, and Unicode word boundaries would make the
+    // compiled automata (resident for the gateway's life) several times larger.
+    .filter_map(|(re, with)| Regex::new(&format!("(?-u){re}")).ok().map(|r| (r, with)))
     .collect()
 });
 
@@ -47,8 +49,9 @@ impl Redactor {
             }
         }
         for (re, with) in SHAPES.iter() {
-            if re.is_match(&out) {
-                out = Cow::Owned(re.replace_all(&out, *with).into_owned());
+            if re.is_match(out.as_bytes()) {
+                let replaced = re.replace_all(out.as_bytes(), with.as_bytes());
+                out = Cow::Owned(String::from_utf8_lossy(&replaced).into_owned());
             }
         }
         out
