@@ -3,7 +3,7 @@
 //! and restore, `doctor --fix` after a config change, `doctor --online`, and `doctor` from
 //! another network namespace.
 
-use crate::support::gateway::{BIN, config_text, free_port, run_cli_env};
+use crate::support::gateway::{BIN, config_text, count, free_port, run_cli_env};
 use crate::support::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -312,13 +312,6 @@ async fn logs_go_to_daily_files_by_the_clock_and_never_hold_a_token() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(files, ["switchboard.2026-03-04.log"]);
-}
-
-fn count(db: &Path, sql: &str) -> i64 {
-    rusqlite::Connection::open(db)
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,6 +1,7 @@
 //! `switchboard reset`: a backup of config, memory files and database first, then sessions, cron
 //! jobs or everything start over; `--all` is refused while a gateway runs on the state.
 
+use crate::support::gateway::count;
 use crate::support::*;
 use std::path::PathBuf;
 
@@ -10,13 +11,6 @@ fn backups(gw: &TestGateway) -> Vec<PathBuf> {
         .unwrap_or_default();
     v.sort();
     v
-}
-
-fn count(db: &std::path::Path, sql: &str) -> i64 {
-    rusqlite::Connection::open(db)
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

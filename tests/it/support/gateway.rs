@@ -296,6 +296,14 @@ pub async fn run_cli_env(
         .expect("cli output")
 }
 
+/// One number from a database file (a backup, a stopped gateway's state).
+pub fn count(db: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .expect("open db")
+        .query_row(sql, [], |r| r.get(0))
+        .expect("query")
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
