@@ -244,14 +244,22 @@ async fn logs_go_to_daily_files_by_the_clock_and_never_hold_a_token() {
     }
     gw.set_clock("2026-03-02T00:00:30Z");
     assert_eq!(gw.chat("daytwo", "second").await, "echo: second");
+    let day = |name: &str| {
+        std::fs::read_to_string(gw.dir.path().join("state/logs").join(name)).unwrap_or_default()
+    };
+    // Lines reach the files through the writer thread: wait (bounded) for the turn's lines.
+    for _ in 0..100 {
+        if day("switchboard.2026-03-02.log").contains("chat=local:daytwo") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let files = log_files(&gw);
     assert_eq!(
         files,
         ["switchboard.2026-03-01.log", "switchboard.2026-03-02.log"],
         "one file a day, dated by the clock in the config's zone"
     );
-    let day =
-        |name: &str| std::fs::read_to_string(gw.dir.path().join("state/logs").join(name)).unwrap();
     assert!(
         day(&files[0]).contains("chat=local:dayone"),
         "{}",
