@@ -151,12 +151,7 @@ pub async fn run(path: &Path, fix: bool, online: bool) -> anyhow::Result<usize> 
             (None, _) => r.ok(name, "not configured"),
         }
     }
-    let mut used: Vec<String> = c.models.roles.values().cloned().collect();
-    used.extend(c.models.fallbacks.iter().cloned());
-    for (name, p) in &c.providers {
-        if !used.iter().any(|m| m.starts_with(&format!("{name}/"))) {
-            continue;
-        }
+    for (name, p) in used_providers(&c) {
         let local = p
             .base_url
             .as_deref()
@@ -325,6 +320,19 @@ fn check_orphans(
     }
     r.ok("backup", format!("taken first, in {}", backup.display()));
     Ok(())
+}
+
+/// The providers some model role or fallback names (the others are not checked).
+fn used_providers(c: &Config) -> impl Iterator<Item = (&String, &crate::config::ProviderConfig)> {
+    let used: Vec<&String> = c
+        .models
+        .roles
+        .values()
+        .chain(c.models.fallbacks.iter())
+        .collect();
+    c.providers
+        .iter()
+        .filter(move |(name, _)| used.iter().any(|m| m.starts_with(&format!("{name}/"))))
 }
 
 fn on_path(program: &str) -> bool {

@@ -70,12 +70,7 @@ pub async fn check(c: &Config, r: &mut Report) {
             ),
         }
     }
-    let mut used: Vec<&String> = c.models.roles.values().collect();
-    used.extend(c.models.fallbacks.iter());
-    for (name, p) in &c.providers {
-        if !used.iter().any(|m| m.starts_with(&format!("{name}/"))) {
-            continue;
-        }
+    for (name, p) in super::used_providers(c) {
         let what = format!("provider {name} online");
         let cred = CredentialSource::for_provider(
             name,
