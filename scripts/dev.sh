@@ -32,7 +32,8 @@ deps() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
 }
 
-# What the tests run besides our binary: bubblewrap (the exec sandbox), and the real MCP servers
+# What the tests run besides our binary: bubblewrap (the exec sandbox), headless Chromium and its
+# WebDriver (the control room's browser tests), and the real MCP servers
 # (PyPI's mcp-server-time, npm's server-everything), pinned, installed under target/test-tools so
 # nothing global changes, and put on PATH for the test run.
 TOOLS="$PWD/target/test-tools"
@@ -42,6 +43,8 @@ test_tools() {
   command -v ip >/dev/null || need+=(iproute2)
   command -v python3 >/dev/null || need+=(python3 python3-venv)
   command -v npm >/dev/null || need+=(nodejs npm)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
   if [ ${#need[@]} -gt 0 ]; then
     PACKAGES=("${need[@]}")
     deps

@@ -23,3 +23,4 @@ pub mod tools;
 pub mod tts;
 pub mod usage;
 pub mod voice;
+pub mod web;

@@ -44,13 +44,17 @@ pub struct Access {
 impl Access {
     pub fn from_config(c: &Config) -> Access {
         let mut policies = HashMap::new();
-        policies.insert(
-            "local".to_string(),
-            Policy {
-                dm: DmPolicy::Open,
-                ..Policy::default()
-            },
-        );
+        // The terminal and the web control room: whoever reaches them holds the gateway token
+        // (or sits on the machine itself).
+        for owner in ["local", "web"] {
+            policies.insert(
+                owner.to_string(),
+                Policy {
+                    dm: DmPolicy::Open,
+                    ..Policy::default()
+                },
+            );
+        }
         if let Some(t) = &c.channels.telegram {
             policies.insert(
                 "telegram".into(),
@@ -128,7 +132,7 @@ impl Access {
     /// not enough to approve what someone else's request would run). The local channel is the
     /// owner's terminal.
     pub fn may_approve(&self, store: &Store, channel: &str, sender: &str) -> bool {
-        if channel == "local" {
+        if channel == "local" || channel == "web" {
             return true;
         }
         let Some(p) = self.policies.get(channel) else {

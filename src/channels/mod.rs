@@ -2,6 +2,7 @@
 //! the registry the coordinator and the delivery loop look them up in, plus the local channel.
 
 pub mod local;
+pub mod web;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -4,35 +4,17 @@
 use crate::config::Config;
 use crate::tools::skills;
 use serde_json::json;
-use std::collections::BTreeMap;
 
 pub fn list(config: &Config, json: bool) -> anyhow::Result<()> {
-    // A skill folder shared by several agents is listed once, with all of them.
-    let mut found: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
-    let mut skipped: BTreeMap<String, String> = BTreeMap::new();
-    for agent in config.agents.keys() {
-        let (list, bad) = skills::discover(&config.skill_roots(agent));
-        for s in list {
-            found
-                .entry((s.name.clone(), s.dir.display().to_string()))
-                .or_insert_with(|| (s.description.clone(), Vec::new()))
-                .1
-                .push(agent.clone());
-        }
-        for b in bad {
-            skipped.insert(b.file.display().to_string(), b.reason);
-        }
-    }
+    let (found, skipped) = skills::catalogue(config);
     if json {
         let skills: Vec<_> = found
             .iter()
-            .map(|((name, dir), (description, agents))| {
-                json!({ "name": name, "description": description, "dir": dir, "agents": agents })
-            })
+            .map(|s| json!({ "name": s.name, "description": s.description, "dir": s.dir, "agents": s.agents }))
             .collect();
         let skipped: Vec<_> = skipped
             .iter()
-            .map(|(file, reason)| json!({ "file": file, "reason": reason }))
+            .map(|b| json!({ "file": b.file.display().to_string(), "reason": b.reason }))
             .collect();
         println!(
             "{}",
@@ -51,11 +33,17 @@ pub fn list(config: &Config, json: bool) -> anyhow::Result<()> {
             roots.join(", ")
         );
     }
-    for ((name, dir), (description, agents)) in &found {
-        println!("{name}  ({})  {dir}\n    {description}", agents.join(", "));
+    for s in &found {
+        println!(
+            "{}  ({})  {}\n    {}",
+            s.name,
+            s.agents.join(", "),
+            s.dir,
+            s.description
+        );
     }
-    for (file, reason) in &skipped {
-        eprintln!("skipped {file}: {reason}");
+    for b in &skipped {
+        eprintln!("skipped {}: {}", b.file.display(), b.reason);
     }
     Ok(())
 }

@@ -133,6 +133,8 @@ impl Config {
         match channel {
             "telegram" => self.channels.telegram.as_ref().is_some_and(|t| t.streaming),
             "discord" => self.channels.discord.as_ref().is_some_and(|d| d.streaming),
+            // The control room's chat always streams: a browser has no edit rate limit.
+            "web" => true,
             _ => false,
         }
     }

@@ -4,7 +4,7 @@
 use super::types::Config;
 use std::net::IpAddr;
 
-const CHANNELS: &[&str] = &["telegram", "discord", "local"];
+const CHANNELS: &[&str] = &["telegram", "discord", "local", "web"];
 
 pub fn validate(c: &Config) -> Vec<(String, String)> {
     let mut errs = Vec::new();

@@ -61,7 +61,7 @@ pub fn check_target(config: &Config, target: &str) -> Result<String, String> {
         .parse()
         .map_err(|e: switchboard_channel::TargetError| e.to_string())?;
     let enabled = match t.channel.as_str() {
-        "local" => true,
+        "local" | "web" => true,
         "telegram" => config
             .channels
             .telegram
@@ -90,6 +90,41 @@ pub fn add_job(
     now: DateTime<Utc>,
     spec: JobSpec,
 ) -> Result<CronJob, String> {
+    let job = checked(config, now, spec)?;
+    let id = store.cron_add(&job).map_err(|e| e.to_string())?;
+    store
+        .cron_job(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the job vanished".to_string())
+}
+
+/// Replaces job `id` with `spec`, checked as `add_job` checks it (the control room's edit).
+pub fn update_job(
+    config: &Config,
+    store: &Store,
+    now: DateTime<Utc>,
+    id: i64,
+    spec: JobSpec,
+    enabled: bool,
+) -> Result<CronJob, String> {
+    let mut job = checked(config, now, spec)?;
+    if !enabled {
+        job.next_run = None;
+    }
+    if !store
+        .cron_update(id, &job, enabled)
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!("no cron job #{id}"));
+    }
+    store
+        .cron_job(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the job vanished".to_string())
+}
+
+/// The job `spec` describes, with its next slot after `now`; every problem named.
+fn checked(config: &Config, now: DateTime<Utc>, spec: JobSpec) -> Result<NewJob, String> {
     let agent = spec
         .agent
         .unwrap_or_else(|| config.coordinator().to_string());
@@ -109,7 +144,7 @@ pub fn add_job(
         .name
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| spec.message.chars().take(40).collect());
-    let job = NewJob {
+    Ok(NewJob {
         name,
         schedule: spec.schedule.trim().to_string(),
         tz,
@@ -117,12 +152,7 @@ pub fn add_job(
         message: spec.message,
         target,
         next_run: schedule.next_after(now).map(ms),
-    };
-    let id = store.cron_add(&job).map_err(|e| e.to_string())?;
-    store
-        .cron_job(id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "the job vanished".to_string())
+    })
 }
 
 /// Enables (from the next slot after `now`) or disables a job.

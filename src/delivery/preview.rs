@@ -93,6 +93,15 @@ impl Previews {
         text: watch::Receiver<String>,
         typing: CancellationToken,
     ) -> Option<Preview> {
+        if let Some(live) = channel.live() {
+            // The channel takes every change itself; nothing to pace or record.
+            let reply_to = place.reply_to.as_deref().unwrap_or_default();
+            live.follow(&place.target, reply_to, text);
+            return Some(Preview {
+                done: CancellationToken::new(),
+                task: tokio::spawn(async {}),
+            });
+        }
         let drafts = !self.drafts_refused.load(Ordering::Relaxed)
             && channel
                 .drafts()

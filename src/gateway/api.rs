@@ -26,6 +26,12 @@ pub struct ApiState {
     pub token: Option<String>,
     pub listen: String,
     pub heartbeat: Option<(crate::heartbeat::Plan, Arc<crate::heartbeat::State>)>,
+    /// The control room's chats (`web:NAME`).
+    pub web: Arc<crate::channels::web::WebChannel>,
+    /// The control room's logins.
+    pub logins: Arc<crate::web::auth::Logins>,
+    /// Masks secrets in every response (the log redactor, with this config's secrets).
+    pub redactor: Arc<crate::logging::redact::Redactor>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -142,6 +148,7 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
+/// The API, the health check and the control room, behind [`crate::web::layer`].
 pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/v1/status", get(status))
@@ -159,13 +166,15 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/mcp", get(mcp_list))
         .route("/v1/mcp/{name}/test", post(mcp_test))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth));
-    Router::new()
+    let app = Router::new()
         .route(
             "/health",
             get(|| async { Json(serde_json::json!({ "ok": true })) }),
         )
         .merge(api)
-        .with_state(state)
+        .merge(crate::web::router(state.clone()))
+        .with_state(state.clone());
+    crate::web::layer(app, state)
 }
 
 async fn auth(State(s): State<ApiState>, req: Request, next: Next) -> Response {
@@ -175,7 +184,8 @@ async fn auth(State(s): State<ApiState>, req: Request, next: Next) -> Response {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        let bearer = given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()));
+        if !bearer && !browser_allowed(&s, &req) {
             return ApiError(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong gateway token (gateway.token)".into(),
@@ -186,13 +196,35 @@ async fn auth(State(s): State<ApiState>, req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+use crate::web::auth::constant_time_eq;
+
+/// The control room's pages may call the API with their login cookie; a change also needs the
+/// login's CSRF token in `X-CSRF-Token` and our own origin.
+fn browser_allowed(s: &ApiState, req: &Request) -> bool {
+    let Some(csrf) = crate::web::auth::login_csrf(s, req.headers()) else {
+        return false;
+    };
+    if matches!(
+        *req.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
+        return true;
+    }
+    crate::web::auth::same_origin(req.headers())
+        && req
+            .headers()
+            .get(crate::web::auth::CSRF_HEADER)
+            .is_some_and(|v| constant_time_eq(v.as_bytes(), csrf.as_bytes()))
 }
 
 async fn status(State(s): State<ApiState>) -> Result<Json<StatusReport>, ApiError> {
+    Ok(Json(status_report(&s).map_err(internal)?))
+}
+
+/// What `gateway status` and the control room's overview show.
+pub fn status_report(s: &ApiState) -> crate::store::Result<StatusReport> {
     let c = &s.coordinator;
-    Ok(Json(StatusReport {
+    Ok(StatusReport {
         version: env!("CARGO_PKG_VERSION").into(),
         pid: std::process::id(),
         listen: s.listen.clone(),
@@ -201,10 +233,10 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusReport>, ApiErro
         channel_health: c.channels().health(),
         agents: c.agents().names().iter().map(|s| s.to_string()).collect(),
         coordinator: c.config().coordinator().to_string(),
-        counts: c.store().counts().map_err(internal)?,
-        cron: c.store().cron_health().map_err(internal)?,
+        counts: c.store().counts()?,
+        cron: c.store().cron_health()?,
         model_problems: c.agents().models().problems(),
-        usage: Some(usage_status(c).map_err(internal)?),
+        usage: Some(usage_status(c)?),
         heartbeat: match &s.heartbeat {
             Some((plan, state)) => Some(HeartbeatStatus {
                 every_secs: plan.every.as_secs(),
@@ -217,16 +249,11 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusReport>, ApiErro
                 to: plan.to.clone(),
                 next_ms: state.next_ms(),
                 running: state.running(),
-                last: c
-                    .store()
-                    .heartbeat_runs(1)
-                    .map_err(internal)?
-                    .into_iter()
-                    .next(),
+                last: c.store().heartbeat_runs(1)?.into_iter().next(),
             }),
             None => None,
         },
-    }))
+    })
 }
 
 fn usage_status(c: &Coordinator) -> crate::store::Result<UsageStatus> {

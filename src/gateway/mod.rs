@@ -7,6 +7,7 @@ pub mod client;
 use crate::agent::Agents;
 use crate::channels::Channels;
 use crate::channels::local::LocalChannel;
+use crate::channels::web::WebChannel;
 use crate::config::Config;
 use crate::coordinator::{Coordinator, Recovered};
 use crate::providers::Models;
@@ -52,6 +53,8 @@ pub enum GatewayError {
 pub struct Gateway {
     pub coordinator: Coordinator,
     pub local: Arc<LocalChannel>,
+    /// The control room's chats (`web:NAME`).
+    pub web: Arc<WebChannel>,
     pub recovered: Recovered,
     shutdown: CancellationToken,
     /// The heartbeat scheduler's state, when one is configured.
@@ -88,6 +91,8 @@ impl Gateway {
         let local = Arc::new(LocalChannel::default());
         let mut channels = Channels::default();
         channels.add(ChannelHandle::new("local", local.clone()));
+        let web = Arc::new(WebChannel::default());
+        channels.add(ChannelHandle::new("web", web.clone()).with_live(web.clone()));
         let mut telegram_poller = None;
         match config.channels.telegram.as_ref() {
             Some(t) if t.token.is_some() => {
@@ -166,6 +171,7 @@ impl Gateway {
         Ok(Gateway {
             coordinator,
             local,
+            web,
             recovered,
             shutdown,
             heartbeat,
@@ -190,6 +196,11 @@ impl Gateway {
             token: self.coordinator.config().gateway.token.clone(),
             listen,
             heartbeat: self.heartbeat.clone(),
+            web: self.web.clone(),
+            logins: Arc::default(),
+            redactor: Arc::new(crate::logging::redact::Redactor::new(
+                &crate::config::secrets(self.coordinator.config()),
+            )),
         };
         // The signal cancels the shared token: the listener stops accepting, waiting clients are
         // told to come back, lanes stop taking new messages, and turns in progress finish.
@@ -201,7 +212,8 @@ impl Gateway {
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let server = axum::serve(listener, api::router(state))
+        let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, app)
             .with_graceful_shutdown(self.shutdown.clone().cancelled_owned());
         let result = server.await.map_err(GatewayError::Serve);
         tracing::info!("shutting down: finishing turns in progress");

@@ -118,6 +118,17 @@ impl Store {
         })
     }
 
+    /// Drops the pending request with `code` on `channel` (the sender stays unknown); false if
+    /// there was none.
+    pub fn pairing_deny(&self, channel: &str, code: &str) -> Result<bool> {
+        self.with(|c| {
+            Ok(c.run(
+                "DELETE FROM pairing_requests WHERE channel = ?1 AND upper(code) = upper(?2)",
+                params![channel, code],
+            )? > 0)
+        })
+    }
+
     pub fn pairing_revoke(&self, channel: &str, sender: &str) -> Result<bool> {
         self.with(|c| {
             Ok(c.run(

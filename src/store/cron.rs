@@ -55,6 +55,18 @@ pub struct CronRun {
     pub attempts: i64,
 }
 
+/// One run of a job as the control room shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct CronRunLine {
+    pub slot: i64,
+    pub status: String,
+    pub attempts: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub output: Option<String>,
+    pub error: Option<String>,
+}
+
 const JOB_COLS: &str = "j.id, j.name, j.schedule, j.tz, j.agent, j.message, j.target, j.enabled,
     j.created_at, j.next_run, r.slot, r.status, r.error";
 const JOB_FROM: &str = "FROM cron_jobs j LEFT JOIN cron_runs r ON r.id =
@@ -120,6 +132,43 @@ impl Store {
                 job,
             )
             .optional()?)
+        })
+    }
+
+    /// Rewrites a job (the control room's edit); its run history stays. False if there is none.
+    pub fn cron_update(&self, id: JobId, j: &NewJob, enabled: bool) -> Result<bool> {
+        self.with(|c| {
+            Ok(c.run(
+                "UPDATE cron_jobs SET name = ?2, schedule = ?3, tz = ?4, agent = ?5, message = ?6,
+                 target = ?7, next_run = ?8, enabled = ?9 WHERE id = ?1",
+                params![
+                    id, j.name, j.schedule, j.tz, j.agent, j.message, j.target, j.next_run, enabled
+                ],
+            )? > 0)
+        })
+        .inspect(|_| self.cron_changed())
+    }
+
+    /// A job's latest runs, newest first.
+    pub fn cron_history(&self, job: JobId, limit: usize) -> Result<Vec<CronRunLine>> {
+        self.with(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT slot, status, attempts, started_at, finished_at, output, error
+                 FROM cron_runs WHERE job_id = ?1 ORDER BY slot DESC LIMIT ?2",
+            )?;
+            Ok(st
+                .query_map(params![job, limit as i64], |r| {
+                    Ok(CronRunLine {
+                        slot: r.get(0)?,
+                        status: r.get(1)?,
+                        attempts: r.get(2)?,
+                        started_at: r.get(3)?,
+                        finished_at: r.get(4)?,
+                        output: r.get(5)?,
+                        error: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 

@@ -24,7 +24,7 @@ mod usage;
 
 pub use access::{AllowedSender, PairingOutcome, PairingRequest};
 pub use approvals::{ApprovalId, ApprovalRow, ApprovalStatus, NewApproval};
-pub use cron::{CronHealth, CronJob, CronRun, JobId, NewJob};
+pub use cron::{CronHealth, CronJob, CronRun, CronRunLine, JobId, NewJob};
 pub use heartbeat::HeartbeatRun;
 pub use inbox::{InboxId, InboxRow};
 pub use memory::MemoryHit;

@@ -27,7 +27,7 @@ pub fn specs(is_worker: bool) -> Vec<ToolSpec> {
         ),
         spec(
             "send_message",
-            "Post a message to a chat: telegram:CHAT_ID, discord:channel:ID, discord:dm:USER_ID or local:NAME.",
+            "Post a message to a chat: telegram:CHAT_ID, discord:channel:ID, discord:dm:USER_ID, local:NAME or web:NAME.",
             json!({ "type": "object", "properties": {
                 "to": { "type": "string" }, "text": { "type": "string" }
             }, "required": ["to", "text"] }),

@@ -126,6 +126,52 @@ fn split(text: &str) -> Result<(&str, &str), String> {
 }
 
 /// The `prompt` section naming each skill, or `None` when there are none.
+/// One installed skill and the agents that can load it.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub name: String,
+    pub description: String,
+    pub dir: String,
+    pub agents: Vec<String>,
+}
+
+/// Every skill the config's agents can load (a folder shared by several agents is listed once,
+/// with all of them), and the `SKILL.md` files skipped with why: for `skills list` and the
+/// control room.
+pub fn catalogue(config: &crate::config::Config) -> (Vec<Installed>, Vec<Skipped>) {
+    use std::collections::BTreeMap;
+    let mut found: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
+    let mut skipped: BTreeMap<PathBuf, String> = BTreeMap::new();
+    for agent in config.agents.keys() {
+        let (list, bad) = discover(&config.skill_roots(agent));
+        for s in list {
+            found
+                .entry((s.name.clone(), s.dir.display().to_string()))
+                .or_insert_with(|| (s.description.clone(), Vec::new()))
+                .1
+                .push(agent.clone());
+        }
+        for b in bad {
+            skipped.insert(b.file, b.reason);
+        }
+    }
+    (
+        found
+            .into_iter()
+            .map(|((name, dir), (description, agents))| Installed {
+                name,
+                description,
+                dir,
+                agents,
+            })
+            .collect(),
+        skipped
+            .into_iter()
+            .map(|(file, reason)| Skipped { file, reason })
+            .collect(),
+    )
+}
+
 pub fn prompt_section(skills: &[Skill]) -> Option<String> {
     if skills.is_empty() {
         return None;

@@ -5,6 +5,7 @@ mod approvals;
 mod auth;
 mod chat;
 mod config_cli;
+mod control_room;
 mod crash;
 mod cron;
 mod discord;

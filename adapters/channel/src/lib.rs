@@ -169,6 +169,14 @@ pub trait Drafts: Send + Sync {
     ) -> Result<(), ChannelError>;
 }
 
+/// Shows a reply as it is written, every change as it comes: a client that holds an open stream
+/// (a browser) has no edit rate limit to pace against, so the core hands it the text itself.
+pub trait Live: Send + Sync {
+    /// Follows `text` (the reply to message `reply_to` in `target` so far) until its sender is
+    /// dropped. The complete reply is still sent with [`Sender::send`] and replaces what was shown.
+    fn follow(&self, target: &Target, reply_to: &str, text: tokio::sync::watch::Receiver<String>);
+}
+
 /// What the core holds for one channel: its name, its sender and its optional capabilities.
 #[derive(Clone)]
 pub struct ChannelHandle {
@@ -182,6 +190,7 @@ pub struct ChannelHandle {
     edits: Option<Arc<dyn Edits>>,
     drafts: Option<Arc<dyn Drafts>>,
     voice: Option<Arc<dyn VoiceNotes>>,
+    live: Option<Arc<dyn Live>>,
     health: Health,
 }
 
@@ -198,6 +207,7 @@ impl ChannelHandle {
             edits: None,
             drafts: None,
             voice: None,
+            live: None,
             health: Health::default(),
         }
     }
@@ -280,6 +290,16 @@ impl ChannelHandle {
     /// `None` when the platform has no drafts.
     pub fn drafts(&self) -> Option<&dyn Drafts> {
         self.drafts.as_deref()
+    }
+
+    pub fn with_live(mut self, live: Arc<dyn Live>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
+    /// `None` unless the channel takes a reply's text as it is written (see [`Live`]).
+    pub fn live(&self) -> Option<&dyn Live> {
+        self.live.as_deref()
     }
 
     pub fn name(&self) -> &str {

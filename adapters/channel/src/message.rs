@@ -27,7 +27,7 @@ impl fmt::Display for Target {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
-    "invalid target `{0}`: expected telegram:CHAT_ID, discord:channel:ID, discord:dm:USER_ID or local:NAME"
+    "invalid target `{0}`: expected telegram:CHAT_ID, discord:channel:ID, discord:dm:USER_ID, local:NAME or web:NAME"
 )]
 pub struct TargetError(pub String);
 
@@ -46,7 +46,7 @@ impl FromStr for Target {
                 Some(("channel" | "dm", id)) => !id.is_empty() && id.parse::<u64>().is_ok(),
                 _ => false,
             },
-            "local" => true,
+            "local" | "web" => true,
             _ => false,
         };
         if valid {

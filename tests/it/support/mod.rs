@@ -1,6 +1,7 @@
 //! Reusable test support: fakes of remote services and a harness for the real gateway.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fake_discord;
 pub mod fake_model;
 pub mod fake_model_host;

@@ -1,0 +1,174 @@
+//! Chat with any agent from the browser: chat `web:AGENT`, its own main session. The message is
+//! accepted like any platform's (stored first); the reply streams back over server-sent events
+//! as it is written, and later messages to the chat (a task's result) arrive the same way.
+
+use super::transcript;
+use crate::gateway::api::ApiState;
+use crate::store::SessionKind;
+use crate::web::layout::Ctx;
+use crate::web::{Page, WebError};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use futures_util::stream::Stream;
+use maud::html;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::time::Duration;
+use switchboard_channel::{Inbound, InboundSink, Target};
+
+fn check_agent(s: &ApiState, agent: &str) -> Result<(), WebError> {
+    if s.coordinator.agents().exists(agent) {
+        Ok(())
+    } else {
+        Err(WebError::not_found(format!(
+            "No agent named `{agent}` (agents: {}).",
+            s.coordinator.agents().names().join(", ")
+        )))
+    }
+}
+
+pub async fn index(State(s): State<ApiState>, ctx: Ctx) -> Page {
+    let c = &s.coordinator;
+    Ok(ctx.page(
+        "/chat",
+        "Chat",
+        html! {
+            p { "Talk to an agent here; each has its own conversation (chat " code { "web:NAME" } ")." }
+            ul {
+                @for a in c.agents().names() {
+                    li { a href={"/chat/" (a)} { (a) } @if a == c.config().coordinator() { " (coordinator)" } }
+                }
+            }
+        },
+    ))
+}
+
+pub async fn page(State(s): State<ApiState>, ctx: Ctx, Path(agent): Path<String>) -> Page {
+    check_agent(&s, &agent)?;
+    let store = s.coordinator.store();
+    let target = format!("web:{agent}");
+    let session = store
+        .sessions_live()
+        .map_err(WebError::internal)?
+        .into_iter()
+        .find(|r| {
+            r.kind == SessionKind::Main && r.agent == agent && r.target.as_deref() == Some(&target)
+        });
+    let turns = match &session {
+        Some(r) => store.turns(r.id).map_err(WebError::internal)?,
+        None => Vec::new(),
+    };
+    let after = s.web.latest_seq();
+    Ok(ctx.page(
+        "/chat",
+        &format!("Chat with {agent}"),
+        html! {
+            div.chat #chat-log data-agent=(agent) data-after=(after) aria-live="polite" aria-label="Conversation" {
+                (transcript::render(&turns))
+            }
+            form #chat-form method="post" action={"/chat/" (agent)} {
+                (ctx.csrf_field())
+                label for="chat-text" { "Message" }
+                textarea #chat-text name="text" rows="3" required placeholder="Write a message; Enter sends, Shift+Enter starts a new line" {}
+                div.row {
+                    button.primary type="submit" { "Send" }
+                    span #chat-status role="status" {}
+                    @if let Some(r) = &session { a href={"/sessions/" (r.id)} { "Session #" (r.id) } }
+                }
+            }
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct SendForm {
+    #[serde(default)]
+    text: String,
+}
+
+pub async fn send(
+    State(s): State<ApiState>,
+    Path(agent): Path<String>,
+    headers: HeaderMap,
+    Form(f): Form<SendForm>,
+) -> Result<Response, WebError> {
+    check_agent(&s, &agent)?;
+    if f.text.trim().is_empty() {
+        return Err(WebError::bad("The message is empty."));
+    }
+    let target = Target::new("web", &agent);
+    let store = s.coordinator.store();
+    if store
+        .chat_agent(&target.to_string())
+        .map_err(WebError::internal)?
+        .as_deref()
+        != Some(agent.as_str())
+    {
+        store
+            .set_chat_agent(&target.to_string(), &agent)
+            .map_err(WebError::internal)?;
+    }
+    let id = format!("{}-{:016x}", crate::store::now_ms(), rand::random::<u64>());
+    let inbound = Inbound::direct(target, "web", &id, &f.text);
+    s.coordinator
+        .accept(inbound)
+        .await
+        .map_err(WebError::internal)?;
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    Ok(if wants_json {
+        Json(serde_json::json!({ "id": id })).into_response()
+    } else {
+        // Without the script: back to the page, where the reply shows once it is written.
+        Redirect::to(&format!("/chat/{agent}")).into_response()
+    })
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+}
+
+/// The chat's live stream: `draft` (a reply so far: `{reply_to, text}`) and `messages` (the
+/// messages delivered to the chat after `after`, each `{seq, text, reply_to}`).
+pub async fn events(
+    State(s): State<ApiState>,
+    Path(agent): Path<String>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
+    check_agent(&s, &agent)?;
+    let drafts = s.web.drafts();
+    let stream = futures_util::stream::unfold(
+        (s, agent, q.after, drafts),
+        |(s, chat, mut after, mut drafts)| async move {
+            loop {
+                tokio::select! {
+                    _ = s.shutdown.cancelled() => return None,
+                    msgs = s.web.wait(&chat, after, Duration::from_secs(30)) => {
+                        if msgs.is_empty() { continue; }
+                        after = msgs.iter().map(|m| m.seq).max().unwrap_or(after);
+                        let data = s.redactor.redact(&serde_json::to_string(&msgs).unwrap_or_default()).into_owned();
+                        let ev = Event::default().event("messages").id(after.to_string()).data(data);
+                        return Some((Ok(ev), (s, chat, after, drafts)));
+                    }
+                    d = drafts.recv() => match d {
+                        Ok(d) if d.chat == chat => {
+                            let json = serde_json::json!({ "reply_to": d.reply_to, "text": d.text }).to_string();
+                            let ev = Event::default().event("draft").data(s.redactor.redact(&json));
+                            return Some((Ok(ev), (s, chat, after, drafts)));
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
