@@ -77,7 +77,7 @@ case "${1:-}" in
   bench)
     deps
     test_tools
-    for b in core telegram discord cron memory voice tools streaming speech usage operations; do cargo bench --locked --bench "$b"; done ;;
+    for b in core telegram discord cron memory voice tools streaming speech usage operations control_room; do cargo bench --locked --bench "$b"; done ;;
   guard)
     deps
     # Only figures that do not depend on the machine's speed are compared (idle RSS, calls and
