@@ -32,6 +32,8 @@ pub struct ApiState {
     pub logins: Arc<crate::web::auth::Logins>,
     /// Masks secrets in every response (the log redactor, with this config's secrets).
     pub redactor: Arc<crate::logging::redact::Redactor>,
+    /// When the control room was last used (its pages are given back once it is quiet).
+    pub activity: Arc<crate::web::activity::Activity>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

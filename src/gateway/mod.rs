@@ -198,12 +198,14 @@ impl Gateway {
             heartbeat: self.heartbeat.clone(),
             web: self.web.clone(),
             logins: Arc::default(),
+            activity: Arc::default(),
             redactor: Arc::new(crate::logging::redact::Redactor::new(
                 &crate::config::secrets(self.coordinator.config()),
             )),
         };
         // The signal cancels the shared token: the listener stops accepting, waiting clients are
         // told to come back, lanes stop taking new messages, and turns in progress finish.
+        tokio::spawn(state.activity.clone().run(self.shutdown.clone()));
         let stop = self.shutdown.clone();
         tokio::spawn(async move {
             signal.await;

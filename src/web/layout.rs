@@ -70,15 +70,7 @@ impl Ctx {
         html! {
             (DOCTYPE)
             html lang="en" {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    meta name="csrf" content=(self.csrf);
-                    title { (title) " · switchboard" }
-                    link rel="icon" href="data:,";
-                    link rel="stylesheet" href=(CSS_URL);
-                    script src=(JS_URL) defer {}
-                }
+                (head(title, Some(&self.csrf)))
                 body {
                     a.skip href="#main" { "Skip to content" }
                     header {
@@ -131,18 +123,28 @@ impl Ctx {
     }
 }
 
+/// The head of every page; pages behind the login carry its CSRF token (for the script) and
+/// the script itself.
+fn head(title: &str, csrf: Option<&str>) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            @if let Some(c) = csrf { meta name="csrf" content=(c); }
+            title { (title) " · switchboard" }
+            link rel="icon" href="data:,";
+            link rel="stylesheet" href=(CSS_URL);
+            @if csrf.is_some() { script src=(JS_URL) defer {} }
+        }
+    }
+}
+
 /// A page without navigation (errors, the login).
 pub fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · switchboard" }
-                link rel="icon" href="data:,";
-                link rel="stylesheet" href=(CSS_URL);
-            }
+            (head(title, None))
             body { main id="main" { h1 { (title) } (body) } }
         }
     }

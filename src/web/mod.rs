@@ -15,6 +15,7 @@
 //!
 //! Each page reads and changes state through the same functions the API and the CLI use.
 
+pub mod activity;
 mod assets;
 pub mod auth;
 mod layout;
@@ -74,6 +75,9 @@ pub fn layer(router: Router, state: ApiState) -> Router {
 
 /// Every response: security headers, and the body of every page and JSON answer redacted.
 async fn finish(State(s): State<ApiState>, req: Request, next: Next) -> Response {
+    if req.uri().path() != "/health" {
+        s.activity.touch();
+    }
     let resp = next.run(req).await;
     let (mut parts, body) = resp.into_parts();
     let h = &mut parts.headers;

@@ -123,6 +123,17 @@ async fn the_control_room_in_a_real_browser() {
         .await;
     b.screenshot("sessions").await;
     sources.push(("sessions".into(), b.source().await));
+    b.click("td a[href^='/sessions/']").await;
+    b.wait_text(".msg.user", "the transcript", |t| t == "tell me a story")
+        .await;
+    b.screenshot("session").await;
+
+    // On a phone-sized screen the overview still reads (kept as a screenshot).
+    b.client.set_window_size(390, 844).await.expect("resize");
+    b.goto(url).await;
+    b.wait_text("h1", "the overview", |t| t == "Overview").await;
+    b.screenshot("overview-phone").await;
+    b.client.set_window_size(1100, 1400).await.expect("resize");
 
     // Cron through the form: a bad schedule is refused beside its field; a good job runs at
     // its slot on the test clock and its run shows with the output.
@@ -189,6 +200,26 @@ async fn the_control_room_in_a_real_browser() {
     );
     b.screenshot("cron-job").await;
     sources.push(("cron".into(), b.source().await));
+    // Disable, then enable again, then run now: a second run, outside the schedule.
+    b.click("form[action='/cron/1/disable'] button").await;
+    b.wait_text("[role=status]", "disabled", |t| t.contains("disabled"))
+        .await;
+    assert!(b.has("form[action='/cron/1/enable']").await);
+    b.click("form[action='/cron/1/enable'] button").await;
+    b.wait_text("[role=status]", "enabled", |t| t.contains("enabled"))
+        .await;
+    model.on(
+        Some("morning check"),
+        Reply::Text("Second look: still quiet.".into()),
+    );
+    b.click("form[action='/cron/1/run'] button").await;
+    b.wait_text("[role=status]", "running", |t| t.contains("now"))
+        .await;
+    tg.wait_sent(|s| {
+        s.iter()
+            .any(|m| m.chat_id == 777 && m.text.contains("Second look"))
+    })
+    .await;
 
     // Pairing: an unknown Telegram user gets a code; approving it here lets them in.
     tg.dm(555, "hello?");
@@ -314,23 +345,20 @@ async fn the_control_room_in_a_real_browser() {
         .build()
         .expect("client");
     let form = [("csrf", "x"), ("schedule", "0 9 * * *"), ("message", "m")];
-    let r = http
-        .post(format!("{url}/cron"))
-        .form(&form)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 401);
+    let post = |path: &str, cookie: Option<&str>, origin: Option<&str>, form: &[(&str, &str)]| {
+        let mut req = http.post(format!("{url}{path}")).form(form);
+        if let Some(c) = cookie {
+            req = req.header("cookie", format!("sb_session={c}"));
+        }
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        async move { req.send().await.expect("post").status() }
+    };
+    assert_eq!(post("/cron", None, None, &form).await, 401);
     let r = http.get(format!("{url}/cron")).send().await.expect("get");
     assert_eq!(r.status(), 303);
-    let r = http
-        .post(format!("{url}/cron"))
-        .header("cookie", format!("sb_session={cookie}"))
-        .form(&form)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 403);
+    assert_eq!(post("/cron", Some(&cookie), None, &form).await, 403);
     let page = http
         .get(format!("{url}/cron"))
         .header("cookie", format!("sb_session={cookie}"))
@@ -351,34 +379,22 @@ async fn the_control_room_in_a_real_browser() {
         ("schedule", "0 9 * * *"),
         ("message", "from curl"),
     ];
-    let r = http
-        .post(format!("{url}/cron"))
-        .header("cookie", format!("sb_session={cookie}"))
-        .header("origin", "http://evil.example")
-        .form(&good)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 403, "a cross-origin post was accepted");
-    let r = http
-        .post(format!("{url}/v1/cron/changed"))
-        .header("cookie", format!("sb_session={cookie}"))
-        .send()
-        .await
-        .expect("post");
+    let evil = Some("http://evil.example");
     assert_eq!(
-        r.status(),
+        post("/cron", Some(&cookie), evil, &good).await,
+        403,
+        "a cross-origin post was accepted"
+    );
+    assert_eq!(
+        post("/v1/cron/changed", Some(&cookie), None, &[]).await,
         401,
         "an API change without the CSRF header was accepted"
     );
-    let r = http
-        .post(format!("{url}/cron"))
-        .header("cookie", format!("sb_session={cookie}"))
-        .form(&good)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(r.status(), 303, "the same form with its token is accepted");
+    assert_eq!(
+        post("/cron", Some(&cookie), None, &good).await,
+        303,
+        "the same form with its token is accepted"
+    );
 
     // Logging out ends the login.
     b.goto(&format!("{url}/tasks")).await;
@@ -405,22 +421,19 @@ async fn without_a_token_the_control_room_answers_this_machine_only() {
         .expect("client");
     let r = http.get(format!("{}/", gw.url)).send().await.expect("get");
     assert_eq!(r.status(), 200);
-    let set = r
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let set = header("set-cookie");
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Strict"),
         "{set}"
     );
-    let csp = r
-        .headers()
-        .get("content-security-policy")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+    let csp = header("content-security-policy");
     assert!(
         csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
         "{csp}"

@@ -144,9 +144,10 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     check_agent(&s, &agent)?;
     let drafts = s.web.drafts();
+    let open = s.activity.stream();
     let stream = futures_util::stream::unfold(
-        (s, agent, q.after, drafts),
-        |(s, chat, mut after, mut drafts)| async move {
+        (s, agent, q.after, drafts, open),
+        |(s, chat, mut after, mut drafts, open)| async move {
             loop {
                 tokio::select! {
                     _ = s.shutdown.cancelled() => return None,
@@ -155,13 +156,13 @@ pub async fn events(
                         after = msgs.iter().map(|m| m.seq).max().unwrap_or(after);
                         let data = s.redactor.redact(&serde_json::to_string(&msgs).unwrap_or_default()).into_owned();
                         let ev = Event::default().event("messages").id(after.to_string()).data(data);
-                        return Some((Ok(ev), (s, chat, after, drafts)));
+                        return Some((Ok(ev), (s, chat, after, drafts, open)));
                     }
                     d = drafts.recv() => match d {
                         Ok(d) if d.chat == chat => {
                             let json = serde_json::json!({ "reply_to": d.reply_to, "text": d.text }).to_string();
                             let ev = Event::default().event("draft").data(s.redactor.redact(&json));
-                            return Some((Ok(ev), (s, chat, after, drafts)));
+                            return Some((Ok(ev), (s, chat, after, drafts, open)));
                         }
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,

@@ -78,7 +78,8 @@ pub async fn events(
         let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
         (p, len)
     });
-    let stream = futures_util::stream::unfold((s, start), |(s, mut at)| async move {
+    let open = s.activity.stream();
+    let stream = futures_util::stream::unfold((s, start, open), |(s, mut at, open)| async move {
         loop {
             tokio::select! {
                 _ = s.shutdown.cancelled() => return None,
@@ -95,7 +96,10 @@ pub async fn events(
                 continue;
             }
             let clean = s.redactor.redact(text.trim_end_matches('\n')).into_owned();
-            return Some((Ok(Event::default().event("lines").data(clean)), (s, at)));
+            return Some((
+                Ok(Event::default().event("lines").data(clean)),
+                (s, at, open),
+            ));
         }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
