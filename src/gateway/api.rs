@@ -34,6 +34,8 @@ pub struct ApiState {
     pub redactor: Arc<crate::logging::redact::Redactor>,
     /// When the control room was last used (its pages are given back once it is quiet).
     pub activity: Arc<crate::web::activity::Activity>,
+    /// The control room's routes, built on its first request.
+    pub pages: Arc<std::sync::OnceLock<Router>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -174,7 +176,7 @@ pub fn router(state: ApiState) -> Router {
             get(|| async { Json(serde_json::json!({ "ok": true })) }),
         )
         .merge(api)
-        .merge(crate::web::router(state.clone()))
+        .fallback(crate::web::serve)
         .with_state(state.clone());
     crate::web::layer(app, state)
 }

@@ -199,6 +199,7 @@ impl Gateway {
             web: self.web.clone(),
             logins: Arc::default(),
             activity: Arc::default(),
+            pages: Arc::default(),
             redactor: Arc::new(crate::logging::redact::Redactor::new(
                 &crate::config::secrets(self.coordinator.config()),
             )),
@@ -287,9 +288,12 @@ fn spawn_startup_page_drop(
         }
         // The first round of polling and recovery settle.
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let bytes = tokio::task::spawn_blocking(crate::resident::pages::drop_startup_pages)
-            .await
-            .unwrap_or(0);
+        let bytes = tokio::task::spawn_blocking(|| {
+            crate::resident::heap::trim_now();
+            crate::resident::pages::drop_startup_pages()
+        })
+        .await
+        .unwrap_or(0);
         tracing::debug!(
             kib = bytes / 1024,
             "dropped start-up pages of code and read-only data"

@@ -28,6 +28,16 @@ pub fn note_activity() {
     }
 }
 
+/// Returns the heap start-up freed (parsed config trees, migrations, the first connections'
+/// buffers): until the first message, the trimmer thread has not run.
+pub fn trim_now() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the OS; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Starts the trimmer thread (glibc only; other allocators return memory themselves).
 pub fn spawn_trimmer() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
