@@ -21,7 +21,8 @@ async fn gateway(model: &FakeModel, tg: &FakeTelegram, token: Option<&str>) -> T
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let extra = format!(
-        r#"channels: {{ telegram: {{ token: "123456:SECRET-TG", apiUrl: "{}", dmPolicy: "pairing" }} }},"#,
+        r#"channels: {{ telegram: {{ token: "123456:SECRET-TG", apiUrl: "{}", dmPolicy: "pairing" }} }},
+           tools: {{ exec: {{ enabled: true, allow: ["echo"], sandbox: "none" }}, approve: ["exec"] }},"#,
         tg.url
     );
     let mut text = config_text(&model.url, port, &dir.path().join("state"), &extra);
@@ -242,6 +243,59 @@ async fn the_control_room_in_a_real_browser() {
             .any(|m| m.chat_id == 555 && m.text.contains("echo: now can you hear me"))
     })
     .await;
+
+    // Approvals: a tool the config says to ask about waits for the page's answer.
+    model.on(
+        Some("say hi with exec"),
+        Reply::Tool {
+            name: "exec".into(),
+            input: serde_json::json!({ "command": "echo approved-in-the-page" }),
+        },
+    );
+    model.on(Some("say hi with exec"), Reply::Text("It ran.".into()));
+    b.goto(&format!("{url}/chat/jarvis")).await;
+    b.fill("#chat-text", "say hi with exec").await;
+    b.click("#chat-form button[type=submit]").await;
+    b.goto(&format!("{url}/approvals")).await;
+    for _ in 0..100 {
+        if b.has("form[action$='/approve'] button").await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        b.goto(&format!("{url}/approvals")).await;
+    }
+    let card = b
+        .wait_text("section.card", "the pending approval", |t| {
+            t.contains("echo approved-in-the-page")
+        })
+        .await;
+    assert!(card.contains("exec"), "{card}");
+    b.screenshot("approvals").await;
+    b.click("form[action$='/approve'] button").await;
+    b.wait_text("[role=status]", "the answer", |t| !t.is_empty())
+        .await;
+    for _ in 0..100 {
+        let results = model
+            .requests()
+            .iter()
+            .flat_map(|r| r.tool_results())
+            .collect::<Vec<_>>();
+        if results.iter().any(|r| r.contains("approved-in-the-page")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        model
+            .requests()
+            .iter()
+            .flat_map(|r| r.tool_results())
+            .any(|r| r.contains("approved-in-the-page")),
+        "the approved tool did not run"
+    );
+    b.goto(&format!("{url}/approvals")).await;
+    b.wait_text("td", "the decided approval", |t| t == "approved")
+        .await;
 
     // Memory: an edit is carried by the next prompt; an edit over a file that changed meanwhile
     // is refused and loses nothing. A secret pasted into a file is masked on the page.
