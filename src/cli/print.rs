@@ -32,6 +32,7 @@ pub fn status(s: &StatusReport, url: &str, json: bool) -> anyhow::Result<()> {
     let up = s.uptime_secs;
     println!("gateway: up (pid {}, version {})", s.pid, s.version);
     println!("listening: {} (reached at {url})", s.listen);
+    println!("control room: {}/", url.trim_end_matches('/'));
     println!("uptime: {}h {}m {}s", up / 3600, (up % 3600) / 60, up % 60);
     println!("channels: {}", channel_line(s));
     println!(

@@ -259,6 +259,7 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
     );
     tracing::info!(
         %addr,
+        control_room = %format!("http://{addr}/"),
         state = %config.state_dir().display(),
         coordinator = config.coordinator(),
         "gateway listening"
