@@ -212,7 +212,11 @@ impl Coordinator {
             ),
         };
         let short: String = result.chars().take(2000).collect();
-        let note = format!("[Task #{id} ({agent}) {}: {short}]", status.as_str());
+        let note = if short.trim().is_empty() {
+            format!("[Task #{id} ({agent}) {}]", status.as_str())
+        } else {
+            format!("[Task #{id} ({agent}) {}: {short}]", status.as_str())
+        };
         let report = NewOutbox {
             target: task.origin.clone(),
             thread: task.origin_thread.clone(),
