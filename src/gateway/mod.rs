@@ -91,8 +91,13 @@ impl Gateway {
         let local = Arc::new(LocalChannel::default());
         let mut channels = Channels::default();
         channels.add(ChannelHandle::new("local", local.clone()));
-        let web = Arc::new(WebChannel::default());
-        channels.add(ChannelHandle::new("web", web.clone()).with_live(web.clone()));
+        let web = Arc::new(WebChannel::new(config.state_dir().join("uploads")));
+        channels.add(
+            ChannelHandle::new("web", web.clone())
+                .with_live(web.clone())
+                .with_file_fetcher(web.clone())
+                .with_audio(web.clone()),
+        );
         let mut telegram_poller = None;
         match config.channels.telegram.as_ref() {
             Some(t) if t.token.is_some() => {

@@ -22,8 +22,12 @@ async fn gateway(model: &FakeModel, tg: &FakeTelegram, token: Option<&str>) -> T
     let port = free_port();
     let extra = format!(
         r#"channels: {{ telegram: {{ token: "123456:SECRET-TG", apiUrl: "{}", dmPolicy: "pairing" }} }},
-           tools: {{ exec: {{ enabled: true, allow: ["echo"], sandbox: "none" }}, approve: ["exec"] }},"#,
-        tg.url
+           tools: {{ exec: {{ enabled: true, allow: ["echo"], sandbox: "none" }}, approve: ["exec"] }},
+           {voice}"#,
+        tg.url,
+        voice = crate::support::voice::whisper_model()
+            .map(|m| format!(r#"voice: {{ model: "{}", maxSeconds: 60 }},"#, m.display()))
+            .unwrap_or_default(),
     );
     let mut text = config_text(&model.url, port, &dir.path().join("state"), &extra);
     if let Some(t) = token {
@@ -113,6 +117,58 @@ async fn the_control_room_in_a_real_browser() {
         "a draft stayed after the reply"
     );
     b.screenshot("chat").await;
+    // A file attached in the page reaches the agent (a text file, inline as data), and a voice
+    // note is transcribed locally and answered like a typed message.
+    let notes = gw.dir.path().join("shopping-notes.txt");
+    std::fs::write(&notes, "Buy oat milk and the blue notebook.").expect("notes");
+    let attach = |path: std::path::PathBuf| {
+        let b = &b;
+        async move {
+            b.client
+                .find(fantoccini::Locator::Css("#chat-file"))
+                .await
+                .expect("file input")
+                .send_keys(&path.display().to_string())
+                .await
+                .expect("attach");
+        }
+    };
+    attach(notes).await;
+    b.fill("#chat-text", "what is on this list?").await;
+    b.click("#chat-form button[type=submit]").await;
+    b.wait_text(
+        ".msg.assistant:not(.pending)",
+        "the answer to the file",
+        |t| t.contains("what is on this list?"),
+    )
+    .await;
+    let last = model.requests().last().cloned().expect("a model request");
+    assert!(
+        last.transcript().iter().any(|t| t.contains("Buy oat milk")),
+        "the file did not reach the model: {:?}",
+        last.transcript()
+    );
+    if crate::support::voice::whisper_model().is_some() {
+        attach(
+            crate::support::voice::shared()
+                .join("audio/s3.ogg")
+                .canonicalize()
+                .expect("sample"),
+        )
+        .await;
+        b.click("#chat-form button[type=submit]").await;
+        let heard = b
+            .wait_text(".msg.assistant", "the transcript", |t| t.starts_with("🎙️"))
+            .await;
+        assert!(heard.to_lowercase().contains("shopping list"), "{heard}");
+        b.wait_text(
+            ".msg.assistant:not(.pending)",
+            "the answer to the voice note",
+            |t| t.starts_with("echo: ") && t.to_lowercase().contains("shopping list"),
+        )
+        .await;
+        b.screenshot("chat-voice").await;
+    }
     // Its own session, chat web:jarvis, with the transcript on reload.
     b.goto(&format!("{url}/chat/jarvis")).await;
     b.wait_text(".msg.assistant", "the transcript", |t| {

@@ -37,7 +37,11 @@
           el.className = "msg assistant";
           el.removeAttribute("aria-busy");
         } else {
-          bubble("assistant", m.text);
+          // A notice (a voice note's transcript, a task's result) goes before a reply still
+          // being written, as it was sent before it.
+          const d = bubble("assistant", m.text);
+          const open = [...pending].find(([k]) => !done.has(k));
+          if (open) chat.insertBefore(d, open[1]);
         }
         if (m.reply_to) done.add(m.reply_to);
       }
@@ -45,17 +49,24 @@
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const box = form.elements.text;
+      const picker = form.elements.file;
+      const file = picker && picker.files[0];
       const text = box.value.trim();
-      if (!text) return;
+      if (!text && !file) return;
       box.value = "";
-      bubble("user", text);
+      bubble("user", file ? `📎 ${file.name}${text ? "\n" + text : ""}` : text);
       const status = $("#chat-status");
+      let body = new URLSearchParams({ text }), url = form.action;
+      if (file) {
+        body = new FormData();
+        body.append("text", text);
+        body.append("file", file);
+        url += "/upload";
+        picker.value = "";
+      }
       try {
-        const r = await fetch(form.action, {
-          method: "POST",
-          headers: { "X-CSRF-Token": csrf, "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
-          body: new URLSearchParams({ text }),
-        });
+        const headers = { "X-CSRF-Token": csrf, "Accept": "application/json" };
+        const r = await fetch(url, { method: "POST", headers, body });
         const j = await r.json();
         if (!r.ok) throw new Error(j.error || r.statusText);
         if (!pending.has(j.id)) pending.set(j.id, bubble("assistant pending", "…"));

@@ -72,7 +72,9 @@ pub async fn page(State(s): State<ApiState>, ctx: Ctx, Path(agent): Path<String>
             form #chat-form method="post" action={"/chat/" (agent)} {
                 (ctx.csrf_field())
                 label for="chat-text" { "Message" }
-                textarea #chat-text name="text" rows="3" required placeholder="Write a message; Enter sends, Shift+Enter starts a new line" {}
+                textarea #chat-text name="text" rows="3" placeholder="Write a message; Enter sends, Shift+Enter starts a new line" {}
+                label for="chat-file" { "Attach a file or a voice note " span.mute { "(optional; needs JavaScript)" } }
+                input #chat-file type="file" name="file";
                 div.row {
                     button.primary type="submit" { "Send" }
                     span #chat-status role="status" {}
@@ -127,6 +129,92 @@ pub async fn send(
         // Without the script: back to the page, where the reply shows once it is written.
         Redirect::to(&format!("/chat/{agent}")).into_response()
     })
+}
+
+/// The largest upload (Telegram's bots take files up to 20 MB; the intake's cap is the same).
+pub const MAX_UPLOAD: usize = 21 << 20;
+
+/// A message with a file from the page (multipart: `text`, `file`): the file is stored first,
+/// then the message is accepted with it attached, as a platform's would be. An audio file is a
+/// voice note (transcribed), an image is shown to vision models, anything else is a document.
+pub async fn upload(
+    State(s): State<ApiState>,
+    Path(agent): Path<String>,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, WebError> {
+    check_agent(&s, &agent)?;
+    let mut text = String::new();
+    let mut file: Option<(String, Option<String>, bytes::Bytes)> = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| WebError::bad(format!("The upload could not be read: {e}")))?
+    {
+        match field.name() {
+            Some("text") => {
+                text = field
+                    .text()
+                    .await
+                    .map_err(|e| WebError::bad(format!("The upload could not be read: {e}")))?;
+            }
+            Some("file") => {
+                let name = field.file_name().unwrap_or("upload").to_string();
+                let mime = field.content_type().map(str::to_string);
+                let data = field
+                    .bytes()
+                    .await
+                    .map_err(|e| WebError::bad(format!("The upload could not be read: {e}")))?;
+                if !data.is_empty() {
+                    file = Some((name, mime, data));
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some((name, mime, data)) = file else {
+        return Err(WebError::bad("No file was attached."));
+    };
+    let mime = mime
+        .filter(|m| m != "application/octet-stream")
+        .or_else(|| mime_guess::from_path(&name).first().map(|m| m.to_string()));
+    let file_ref = s
+        .web
+        .store_upload(&data)
+        .map_err(|e| WebError::internal(format!("cannot store the upload: {e}")))?;
+    let target = Target::new("web", &agent);
+    s.coordinator
+        .store()
+        .set_chat_agent(&target.to_string(), &agent)
+        .map_err(WebError::internal)?;
+    let id = format!("{}-{:016x}", crate::store::now_ms(), rand::random::<u64>());
+    let mut inbound = Inbound::direct(target, "web", &id, &text);
+    let size = Some(data.len() as u64);
+    if mime.as_deref().is_some_and(|m| m.starts_with("audio/")) {
+        inbound.audio = Some(switchboard_channel::AudioAttachment {
+            file_ref,
+            mime_type: mime,
+            size_bytes: size,
+            duration_secs: None,
+        });
+    } else {
+        let kind = if mime.as_deref().is_some_and(|m| m.starts_with("image/")) {
+            switchboard_channel::FileKind::Image
+        } else {
+            switchboard_channel::FileKind::Document
+        };
+        inbound.files.push(switchboard_channel::FileAttachment {
+            file_ref,
+            kind,
+            name: Some(name),
+            mime_type: mime,
+            size_bytes: size,
+        });
+    }
+    s.coordinator
+        .accept(inbound)
+        .await
+        .map_err(WebError::internal)?;
+    Ok(Json(serde_json::json!({ "id": id })).into_response())
 }
 
 #[derive(Deserialize)]

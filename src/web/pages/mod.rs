@@ -22,6 +22,10 @@ pub fn routes() -> Router<ApiState> {
         .route("/chat", get(chat::index))
         .route("/chat/{agent}", get(chat::page).post(chat::send))
         .route("/chat/{agent}/events", get(chat::events))
+        .route(
+            "/chat/{agent}/upload",
+            post(chat::upload).layer(axum::extract::DefaultBodyLimit::max(chat::MAX_UPLOAD)),
+        )
         .route("/sessions", get(sessions::index))
         .route("/sessions/{id}", get(sessions::page))
         .route("/sessions/{id}/reset", post(sessions::reset))
