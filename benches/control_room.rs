@@ -20,24 +20,19 @@ mod common;
 
 use common::{median, ms, pct, rss_mib};
 
-/// Anonymous (heap, stacks) and file-backed (the binary's code pages) parts of the RSS, MiB.
-fn split(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    };
-    (field("RssAnon:"), field("RssFile:"))
-}
 use std::time::{Duration, Instant};
 use support::browser::Browser;
 use support::fake_telegram::FakeTelegram;
 use support::gateway::{config_text, free_port};
 use support::{FakeModel, Reply, TestGateway};
+
+/// Anonymous (heap, stacks) and file-backed (the binary's code pages) parts of the RSS, MiB.
+fn split(pid: u32) -> (f64, f64) {
+    (
+        common::status_mib(pid, "RssAnon:"),
+        common::status_mib(pid, "RssFile:"),
+    )
+}
 
 const TOKEN: &str = "bench-token-0123456789abcdef";
 const LOADS: usize = 5;

@@ -27,7 +27,7 @@ pub fn peak_rss_mib(pid: u32) -> f64 {
 }
 
 /// A memory line of `/proc/PID/status`, in MiB.
-fn status_mib(pid: u32, field: &str) -> f64 {
+pub fn status_mib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
