@@ -237,6 +237,27 @@ pub struct TelegramConfig {
     pub streaming: bool,
     #[serde(default = "default_telegram_api")]
     pub api_url: String,
+    /// Updates pushed to this gateway's HTTP server instead of long polling.
+    #[serde(default)]
+    pub webhook: Option<TelegramWebhook>,
+}
+
+/// `channels.telegram.webhook`: the public HTTPS address Telegram posts updates to (its path
+/// is served on the gateway's port), and the secret Telegram sends with each.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TelegramWebhook {
+    pub url: String,
+    pub secret: String,
+}
+
+impl TelegramWebhook {
+    /// The path the gateway serves it on (`/tg` for `https://bot.example.com/tg`).
+    pub fn path(&self) -> String {
+        reqwest::Url::parse(&self.url)
+            .map(|u| u.path().to_string())
+            .unwrap_or_default()
+    }
 }
 
 fn default_telegram_api() -> String {

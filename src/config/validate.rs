@@ -144,6 +144,41 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
             format!("`{}` is not a URL", t.api_url),
         );
     }
+    if let Some(w) = c
+        .channels
+        .telegram
+        .as_ref()
+        .and_then(|t| t.webhook.as_ref())
+    {
+        match reqwest::Url::parse(&w.url) {
+            Err(_) => err(
+                "channels.telegram.webhook.url".into(),
+                format!("`{}` is not a URL", w.url),
+            ),
+            Ok(u) if !matches!(u.scheme(), "https" | "http") => err(
+                "channels.telegram.webhook.url".into(),
+                "must be an https:// address (Telegram posts only to HTTPS)".into(),
+            ),
+            Ok(u) if crate::web::reserved_path(u.path()) => err(
+                "channels.telegram.webhook.url".into(),
+                format!(
+                    "its path `{}` is one the gateway already serves; use a path of its own, e.g. /telegram",
+                    u.path()
+                ),
+            ),
+            Ok(_) => {}
+        }
+        let ok = (1..=256).contains(&w.secret.len())
+            && w.secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !ok {
+            err(
+                "channels.telegram.webhook.secret".into(),
+                "must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule for secret_token)".into(),
+            );
+        }
+    }
     if let Some(d) = &c.channels.discord
         && reqwest::Url::parse(&d.api_url).is_err()
     {

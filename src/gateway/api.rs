@@ -36,6 +36,8 @@ pub struct ApiState {
     pub activity: Arc<crate::web::activity::Activity>,
     /// The control room's routes, built on its first request.
     pub pages: Arc<std::sync::OnceLock<Router>>,
+    /// Telegram's webhook path and receiver, in webhook mode.
+    pub telegram_webhook: Option<(String, Arc<switchboard_telegram::Webhook>)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -170,14 +172,16 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/mcp", get(mcp_list))
         .route("/v1/mcp/{name}/test", post(mcp_test))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth));
-    let app = Router::new()
+    let mut app = Router::new()
         .route(
             "/health",
             get(|| async { Json(serde_json::json!({ "ok": true })) }),
         )
-        .merge(api)
-        .fallback(crate::web::serve)
-        .with_state(state.clone());
+        .merge(api);
+    if let Some((path, _)) = &state.telegram_webhook {
+        app = app.route(path, post(telegram_webhook));
+    }
+    let app = app.fallback(crate::web::serve).with_state(state.clone());
     crate::web::layer(app, state)
 }
 
@@ -201,6 +205,27 @@ async fn auth(State(s): State<ApiState>, req: Request, next: Next) -> Response {
 }
 
 use crate::web::auth::constant_time_eq;
+
+/// Telegram's webhook: answered 200 only once the update is stored (Telegram retries anything
+/// else), 401 for a missing or wrong secret.
+async fn telegram_webhook(
+    State(s): State<ApiState>,
+    headers: axum::http::HeaderMap,
+    body: bytes::Bytes,
+) -> StatusCode {
+    use switchboard_telegram::WebhookOutcome;
+    let Some((_, hook)) = &s.telegram_webhook else {
+        return StatusCode::NOT_FOUND;
+    };
+    let secret = headers
+        .get(switchboard_telegram::WEBHOOK_SECRET_HEADER)
+        .map(|v| v.as_bytes());
+    match hook.receive(secret, &body).await {
+        WebhookOutcome::Stored | WebhookOutcome::Malformed => StatusCode::OK,
+        WebhookOutcome::Unauthorized => StatusCode::UNAUTHORIZED,
+        WebhookOutcome::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
 
 /// The control room's pages may call the API with their login cookie; a change also needs the
 /// login's CSRF token in `X-CSRF-Token` and our own origin.

@@ -59,6 +59,8 @@ pub struct Gateway {
     shutdown: CancellationToken,
     /// The heartbeat scheduler's state, when one is configured.
     heartbeat: Option<(crate::heartbeat::Plan, Arc<crate::heartbeat::State>)>,
+    /// Telegram's webhook (its path on our port, and where updates go), in webhook mode.
+    telegram_webhook: Option<(String, Arc<switchboard_telegram::Webhook>)>,
 }
 
 impl Gateway {
@@ -99,16 +101,25 @@ impl Gateway {
                 .with_audio(web.clone()),
         );
         let mut telegram_poller = None;
+        let mut telegram_webhook = None;
         match config.channels.telegram.as_ref() {
             Some(t) if t.token.is_some() => {
                 let settings = switchboard_telegram::TelegramSettings {
                     token: t.token.clone().unwrap_or_default(),
                     api_url: t.api_url.clone(),
                     poll_timeout: Duration::from_secs(25),
+                    webhook: t
+                        .webhook
+                        .as_ref()
+                        .map(|w| (w.url.clone(), w.secret.clone())),
                 };
                 let (handle, poller) =
                     switchboard_telegram::connect(settings).map_err(GatewayError::Channel)?;
                 channels.add(handle);
+                telegram_webhook = poller.webhook().map(|hook| {
+                    let path = t.webhook.as_ref().map(|w| w.path()).unwrap_or_default();
+                    (path, hook)
+                });
                 telegram_poller = Some(poller);
             }
             _ => tracing::info!("telegram channel disabled (no token)"),
@@ -180,6 +191,7 @@ impl Gateway {
             recovered,
             shutdown,
             heartbeat,
+            telegram_webhook,
         })
     }
 
@@ -205,6 +217,7 @@ impl Gateway {
             logins: Arc::default(),
             activity: Arc::default(),
             pages: Arc::default(),
+            telegram_webhook: self.telegram_webhook.clone(),
             redactor: Arc::new(crate::logging::redact::Redactor::new(
                 &crate::config::secrets(self.coordinator.config()),
             )),

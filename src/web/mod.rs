@@ -72,6 +72,30 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// Whether `path` is served by the gateway itself (the API, the control room), so nothing else
+/// (a Telegram webhook) may take it.
+pub fn reserved_path(path: &str) -> bool {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    matches!(
+        first,
+        "" | "v1"
+            | "health"
+            | "login"
+            | "logout"
+            | "assets"
+            | "chat"
+            | "sessions"
+            | "tasks"
+            | "cron"
+            | "approvals"
+            | "pairing"
+            | "memory"
+            | "tools"
+            | "usage"
+            | "logs"
+    )
+}
+
 /// Everything the API does not answer goes to the control room, whose routes are built on the
 /// first such request: a gateway nobody opens the pages of holds none of them.
 pub async fn serve(State(s): State<ApiState>, req: Request) -> Response {

@@ -32,5 +32,6 @@ mod streaming;
 mod support;
 mod tasks;
 mod telegram;
+mod telegram_webhook;
 mod voice;
 mod web;

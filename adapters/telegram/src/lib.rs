@@ -5,12 +5,16 @@
 //! - `poll`: the `getUpdates` loop; the offset moves past an update only after the core stored it.
 //! - `send`: posting, typing and file download, with Telegram errors classified.
 //! - `html`: the model's Markdown rendered as Telegram HTML.
+//! - `webhook`: webhook mode, updates pushed to the gateway's HTTP server instead of polled.
 
 mod api;
 mod convert;
 mod html;
 mod poll;
 mod send;
+mod webhook;
+
+pub use webhook::{Outcome as WebhookOutcome, SECRET_HEADER as WEBHOOK_SECRET_HEADER, Webhook};
 
 pub use html::markdown_to_html;
 /// Re-exported so tests can check fixtures against the real types.
@@ -19,8 +23,9 @@ pub use teloxide;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_channel::{ChannelHandle, ChannelState, Health, InboundSink};
-use teloxide::payloads::{DeleteWebhook, GetMe, SetMyCommands};
+use teloxide::payloads::{DeleteWebhook, GetMe, SetMyCommands, SetWebhook, SetWebhookSetters};
 use teloxide::prelude::*;
+use teloxide::types::AllowedUpdate;
 use teloxide::types::BotCommand;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +37,8 @@ pub struct TelegramSettings {
     pub api_url: String,
     /// Long-poll timeout asked of Telegram.
     pub poll_timeout: Duration,
+    /// Webhook mode: the public URL Telegram posts to and the secret it sends with each update.
+    pub webhook: Option<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +76,10 @@ pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), Te
         })?;
     let bot = Bot::with_client(settings.token.clone(), client.clone()).set_api_url(url.clone());
     let api = api::Api::new(client, url, settings.token.clone());
+    let webhook = settings
+        .webhook
+        .clone()
+        .map(|(url, secret)| Arc::new(webhook::Webhook::new(url, secret, api.clone())));
     let sender = Arc::new(send::TelegramSender::new(bot, api.clone()));
     let health = Health::new(ChannelState::Starting);
     let handle = ChannelHandle::new("telegram", sender.clone())
@@ -87,15 +98,17 @@ pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), Te
             api,
             settings,
             health,
+            webhook,
         },
     ))
 }
 
-/// Receives updates by long polling.
+/// Receives updates: by long polling, or in webhook mode by registering the webhook.
 pub struct Poller {
     api: api::Api,
     settings: TelegramSettings,
     health: Health,
+    webhook: Option<Arc<webhook::Webhook>>,
 }
 
 impl Poller {
@@ -106,6 +119,15 @@ impl Poller {
         let Some(info) = self.hello(&shutdown).await else {
             return;
         };
+        if let Some(hook) = &self.webhook {
+            if !self.register(hook, &shutdown).await {
+                return;
+            }
+            hook.ready(info, sink);
+            self.health.connected();
+            shutdown.cancelled().await;
+            return;
+        }
         self.health.connected();
         poll::run(
             self.api,
@@ -116,6 +138,45 @@ impl Poller {
             shutdown,
         )
         .await;
+    }
+
+    /// The receiving end of webhook mode, for the gateway's HTTP route.
+    pub fn webhook(&self) -> Option<Arc<Webhook>> {
+        self.webhook.clone()
+    }
+
+    /// `setWebhook` with the secret, retried until Telegram takes it; false if shutting down.
+    async fn register(&self, hook: &Webhook, shutdown: &CancellationToken) -> bool {
+        let Ok(url) = reqwest::Url::parse(&hook.url) else {
+            let why = format!(
+                "`{}` is not a URL (channels.telegram.webhook.url)",
+                hook.url
+            );
+            tracing::error!("telegram: {why}");
+            self.health.stopped(why);
+            return false;
+        };
+        let request = SetWebhook::new(url)
+            .secret_token(hook.secret().to_string())
+            .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery]);
+        let mut wait = Duration::from_millis(500);
+        loop {
+            match self.api.call(&request).await {
+                Ok(_) => {
+                    tracing::info!(url = %hook.url, "telegram: receiving updates by webhook");
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, ?wait, "telegram: setWebhook failed; retrying");
+                    self.health.retrying(format!("setWebhook: {e}"));
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
     }
 
     async fn hello(&self, shutdown: &CancellationToken) -> Option<BotInfo> {
@@ -145,7 +206,10 @@ impl Poller {
             username: me.user.username.clone().unwrap_or_default(),
         };
         tracing::info!(bot = %info.username, "telegram connected");
-        if let Err(e) = self.api.call(&DeleteWebhook::new()).await {
+        // Polling: a webhook left from webhook mode would make getUpdates fail.
+        if self.webhook.is_none()
+            && let Err(e) = self.api.call(&DeleteWebhook::new()).await
+        {
             tracing::warn!(error = %e, "telegram: deleteWebhook failed; polling may conflict with a webhook");
         }
         let commands: Vec<BotCommand> = switchboard_channel::COMMANDS

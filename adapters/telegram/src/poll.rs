@@ -65,17 +65,7 @@ pub(crate) async fn run(
                 let page = crate::convert::merge_albums(page);
                 // Button presses are answered beside the poll, so a slow decision never holds it.
                 for (press, query) in updates.iter().filter_map(crate::convert::press) {
-                    let (sink, api) = (sink.clone(), api.clone());
-                    tokio::spawn(async move {
-                        let notice = sink.pressed(press).await;
-                        let mut answer = AnswerCallbackQuery::new(CallbackQueryId(query));
-                        if let Some(n) = notice {
-                            answer = answer.text(n);
-                        }
-                        if let Err(e) = api.call(&answer).await {
-                            tracing::debug!(error = %e, "telegram: answerCallbackQuery failed");
-                        }
-                    });
+                    answer_press(&api, &sink, press, query);
                 }
                 if !page.is_empty() && !store(&*sink, page, &shutdown).await {
                     return; // shutting down; the updates are redelivered next time
@@ -119,6 +109,27 @@ pub(crate) async fn run(
             }
         }
     }
+}
+
+/// Hands a button press to the core and answers its callback query beside the caller, so a
+/// slow decision never holds the poll (or the webhook's answer).
+pub(crate) fn answer_press(
+    api: &Api,
+    sink: &Arc<dyn InboundSink>,
+    press: switchboard_channel::Press,
+    query: String,
+) {
+    let (sink, api) = (sink.clone(), api.clone());
+    tokio::spawn(async move {
+        let notice = sink.pressed(press).await;
+        let mut answer = AnswerCallbackQuery::new(CallbackQueryId(query));
+        if let Some(n) = notice {
+            answer = answer.text(n);
+        }
+        if let Err(e) = api.call(&answer).await {
+            tracing::debug!(error = %e, "telegram: answerCallbackQuery failed");
+        }
+    });
 }
 
 /// 0.5 s, 1 s, 2 s … capped, with jitter.

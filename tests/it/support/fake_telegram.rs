@@ -86,6 +86,8 @@ struct Inner {
     attempts: Vec<Instant>,
     actions: Vec<(i64, String)>,
     commands: Vec<String>,
+    /// `setWebhook` calls: the URL and the secret token.
+    webhooks: Vec<(String, String)>,
     faults: HashMap<String, VecDeque<Fault>>,
     files: HashMap<String, (String, Vec<u8>)>,
     /// File downloads served (`/file/bot<token>/<path>`).
@@ -423,6 +425,11 @@ impl FakeTelegram {
         self.inner.lock().unwrap().actions.clone()
     }
 
+    /// The webhooks set, in order: (url, secret token).
+    pub fn webhooks(&self) -> Vec<(String, String)> {
+        self.inner.lock().unwrap().webhooks.clone()
+    }
+
     pub fn commands(&self) -> Vec<String> {
         self.inner.lock().unwrap().commands.clone()
     }
@@ -706,6 +713,15 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
             ok(me)
         }
         "deletewebhook" => ok(json!(true)),
+        "setwebhook" => {
+            let url = params["url"].as_str().unwrap_or_default().to_string();
+            let secret = params["secret_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            inner.lock().unwrap().webhooks.push((url, secret));
+            ok(json!(true))
+        }
         "setmycommands" => {
             let names = params["commands"]
                 .as_array()
