@@ -289,6 +289,48 @@ pub struct DiscordConfig {
     pub streaming: bool,
     #[serde(default = "default_discord_api")]
     pub api_url: String,
+    /// This gateway runs only these shards of the bot (guilds are split over gateways).
+    #[serde(default)]
+    pub shards: Option<DiscordShards>,
+}
+
+/// `channels.discord.shards`: `{ total: 4, ids: "0-1" }` runs shards 0 and 1 of 4 here.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DiscordShards {
+    pub total: u32,
+    /// One id (`"2"`) or an inclusive range (`"0-1"`).
+    pub ids: String,
+}
+
+impl DiscordShards {
+    /// The shard ids as a half-open range, when `ids` reads and fits within `total`.
+    pub fn range(&self) -> Result<std::ops::Range<u32>, String> {
+        let parse = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("`{}` is not a shard id or a range like 0-1", self.ids))
+        };
+        let (first, last) = match self.ids.split_once('-') {
+            Some((a, b)) => (parse(a)?, parse(b)?),
+            None => {
+                let one = parse(&self.ids)?;
+                (one, one)
+            }
+        };
+        if self.total == 0 {
+            return Err("total must be at least 1".into());
+        }
+        if first > last || last >= self.total {
+            return Err(format!(
+                "`{}` is not within shards 0-{} of {}",
+                self.ids,
+                self.total - 1,
+                self.total
+            ));
+        }
+        Ok(first..last + 1)
+    }
 }
 
 fn default_discord_api() -> String {

@@ -179,6 +179,15 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
             );
         }
     }
+    if let Some(Err(e)) = c
+        .channels
+        .discord
+        .as_ref()
+        .and_then(|d| d.shards.as_ref())
+        .map(|s| s.range())
+    {
+        err("channels.discord.shards".into(), e);
+    }
     if let Some(d) = &c.channels.discord
         && reqwest::Url::parse(&d.api_url).is_err()
     {

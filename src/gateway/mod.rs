@@ -131,6 +131,10 @@ impl Gateway {
                     token: d.token.clone().unwrap_or_default(),
                     api_url: d.api_url.clone(),
                     guilds: d.guilds.keys().cloned().collect(),
+                    shards: d
+                        .shards
+                        .as_ref()
+                        .and_then(|s| s.range().ok().map(|r| (r, s.total))),
                 };
                 let (handle, runner) = switchboard_discord::connect(settings)
                     .map_err(|e| GatewayError::Discord(e.to_string()))?;

@@ -212,3 +212,35 @@ async fn a_cron_check_in_is_posted_to_a_discord_channel() {
     assert_eq!(sent[0].content, "echo: Good morning check-in");
     assert_eq!(sent[0].reply_to, None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shard_range_identifies_as_those_shards_and_a_bad_range_is_refused() {
+    // One gateway alone runs shard 0 of 1.
+    let (_model, d, _gw) = setup(GUILDS).await;
+    assert_eq!(d.identified_shards(), vec![serde_json::json!([0, 1])]);
+    // This gateway runs shard 1 of 2 (another runs shard 0): it identifies as that shard and
+    // serves what Discord sends it.
+    let (_model, d, _gw) = setup(&format!(r#"{GUILDS}, shards: {{ total: 2, ids: "1" }}"#)).await;
+    assert_eq!(d.identified_shards(), vec![serde_json::json!([1, 2])]);
+    d.message(41, Some(40), 31, "<@99> on shard one", true);
+    d.wait_sent(|s| s.iter().any(|m| m.content == "echo: on shard one"))
+        .await;
+    // Shards outside the total are named by the config check.
+    let model = FakeModel::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = crate::support::gateway::config_text(
+        &model.url,
+        crate::support::gateway::free_port(),
+        &dir.path().join("state"),
+        r#"channels: { discord: { token: "x", shards: { total: 2, ids: "1-2" } } },"#,
+    );
+    let cfg = dir.path().join("config.json5");
+    std::fs::write(&cfg, text).expect("config");
+    let out = crate::support::gateway::run_cli(&cfg, &["config", "validate"], "").await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("channels.discord.shards") && err.contains("not within shards 0-1 of 2"),
+        "{err}"
+    );
+}

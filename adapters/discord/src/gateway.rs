@@ -85,7 +85,12 @@ impl Runner {
             };
             let manager = client.shard_manager.clone();
             let result = tokio::select! {
-                r = client.start() => r,
+                r = async {
+                    match &self.settings.shards {
+                        Some((range, total)) => client.start_shard_range(range.clone(), *total).await,
+                        None => client.start().await,
+                    }
+                } => r,
                 _ = shutdown.cancelled() => {
                     manager.shutdown_all().await;
                     return;

@@ -26,6 +26,8 @@ pub struct DiscordSettings {
     pub api_url: String,
     /// Guilds served: slash commands are registered in each (instant), else globally.
     pub guilds: Vec<String>,
+    /// Only these shards of `total` (`None`: the one shard a single gateway runs).
+    pub shards: Option<(std::ops::Range<u32>, u32)>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -75,6 +75,8 @@ struct Inner {
     /// Messages the bot deleted: (channel, message id).
     deleted: Vec<(u64, u64)>,
     identifies: u32,
+    /// The `shard` of each IDENTIFY (`[id, total]`), in order.
+    shards: Vec<Value>,
     resumes: u32,
     typing: Vec<u64>,
     /// Attachment bodies served at `/cdn/attachments/{id}/voice-message.ogg`.
@@ -343,6 +345,11 @@ impl FakeDiscord {
 
     pub fn typing(&self) -> Vec<u64> {
         self.inner.lock().unwrap().typing.clone()
+    }
+
+    /// The shard each IDENTIFY asked for (`[id, total]`; `Null` when it named none).
+    pub fn identified_shards(&self) -> Vec<Value> {
+        self.inner.lock().unwrap().shards.clone()
     }
 
     pub fn identifies(&self) -> u32 {
@@ -795,6 +802,7 @@ async fn session(tcp: tokio::net::TcpStream, inner: Arc<Mutex<Inner>>, resume_ur
                         let ready = {
                             let mut g = inner.lock().unwrap();
                             g.identifies += 1;
+                            g.shards.push(v["d"]["shard"].clone());
                             g.first_identify.get_or_insert_with(Instant::now);
                             let sid = format!("session-{}", g.identifies);
                             g.session = Some(sid.clone());
