@@ -9,7 +9,7 @@ use chrono::TimeZone;
 use maud::{DOCTYPE, Markup, html};
 
 /// The sections, in navigation order: (path, label).
-const NAV: &[(&str, &str)] = &[
+pub(super) const NAV: &[(&str, &str)] = &[
     ("/", "Overview"),
     ("/chat", "Chat"),
     ("/sessions", "Sessions"),

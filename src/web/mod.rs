@@ -75,25 +75,16 @@ pub fn router(state: ApiState) -> Router {
 /// Whether `path` is served by the gateway itself (the API, the control room), so nothing else
 /// (a Telegram webhook) may take it.
 pub fn reserved_path(path: &str) -> bool {
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    matches!(
-        first,
-        "" | "v1"
-            | "health"
-            | "login"
-            | "logout"
-            | "assets"
-            | "chat"
-            | "sessions"
-            | "tasks"
-            | "cron"
-            | "approvals"
-            | "pairing"
-            | "memory"
-            | "tools"
-            | "usage"
-            | "logs"
-    )
+    let first = |p: &str| {
+        p.trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .to_string()
+    };
+    let path = first(path);
+    ["v1", "health", "login", "logout", "assets"].contains(&path.as_str())
+        || layout::NAV.iter().any(|(p, _)| first(p) == path)
 }
 
 /// Everything the API does not answer goes to the control room, whose routes are built on the
@@ -158,4 +149,25 @@ async fn finish(State(s): State<ApiState>, req: Request, next: Next) -> Response
         }
     };
     Response::from_parts(parts, body)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reserved_paths_are_the_gateways_own() {
+        for p in [
+            "/",
+            "/v1/status",
+            "/health",
+            "/cron",
+            "/cron/1",
+            "/logs",
+            "/assets/app.js",
+        ] {
+            assert!(super::reserved_path(p), "{p}");
+        }
+        for p in ["/telegram", "/tg/hook", "/cronjobs"] {
+            assert!(!super::reserved_path(p), "{p}");
+        }
+    }
 }
