@@ -218,13 +218,10 @@ async fn a_shard_range_identifies_as_those_shards_and_a_bad_range_is_refused() {
     // One gateway alone runs shard 0 of 1.
     let (_model, d, _gw) = setup(GUILDS).await;
     assert_eq!(d.identified_shards(), vec![serde_json::json!([0, 1])]);
-    // This gateway runs shard 1 of 2 (another runs shard 0): it identifies as that shard and
-    // serves what Discord sends it.
+    // This gateway runs shard 1 of 2 (another runs shard 0): it identifies as that shard (what
+    // each shard is then sent is the next test's).
     let (_model, d, _gw) = setup(&format!(r#"{GUILDS}, shards: {{ total: 2, ids: "1" }}"#)).await;
     assert_eq!(d.identified_shards(), vec![serde_json::json!([1, 2])]);
-    d.message(41, Some(40), 31, "<@99> on shard one", true);
-    d.wait_sent(|s| s.iter().any(|m| m.content == "echo: on shard one"))
-        .await;
     // Shards outside the total are named by the config check.
     let model = FakeModel::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -243,4 +240,57 @@ async fn a_shard_range_identifies_as_those_shards_and_a_bad_range_is_refused() {
         err.contains("channels.discord.shards") && err.contains("not within shards 0-1 of 2"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_gateways_split_the_guilds_by_shard_and_dms_go_to_shard_zero() {
+    // Guild 40 is on shard 0 of 2, guild 4194304 (1 << 22) on shard 1.
+    const SPLIT: &str = r#"dmPolicy: "open", requireMention: false,
+        guilds: { "40": { channels: "*" }, "4194304": { channels: "*" } }"#;
+    let model = FakeModel::start().await;
+    let d = FakeDiscord::start().await;
+    let zero = TestGateway::start(
+        &model,
+        &channel(&d, &format!(r#"{SPLIT}, shards: {{ total: 2, ids: "0" }}"#)),
+    )
+    .await;
+    d.wait_until("shard 0 to identify", |d| d.identifies() >= 1)
+        .await;
+    let one = TestGateway::start(
+        &model,
+        &channel(&d, &format!(r#"{SPLIT}, shards: {{ total: 2, ids: "1" }}"#)),
+    )
+    .await;
+    d.wait_until("shard 1 to identify", |d| d.identifies() >= 2)
+        .await;
+    let mut shards = d.identified_shards();
+    shards.sort_by_key(|s| s[0].as_u64());
+    assert_eq!(
+        shards,
+        vec![serde_json::json!([0, 2]), serde_json::json!([1, 2])]
+    );
+    d.message(41, Some(40), 31, "hello guild forty", false);
+    d.message(
+        4_194_305,
+        Some(4_194_304),
+        31,
+        "hello the other guild",
+        false,
+    );
+    d.message(500_031, None, 31, "hello in a DM", false);
+    d.wait_sent(|s| s.len() >= 3).await;
+    let handled = |gw: &TestGateway, text: &str| {
+        crate::support::gateway::count(
+            &gw.dir.path().join("state/switchboard.db"),
+            &format!("SELECT count(*) FROM inbox WHERE json_extract(payload, '$.text') = '{text}'"),
+        )
+    };
+    assert_eq!(handled(&zero, "hello guild forty"), 1);
+    assert_eq!(handled(&one, "hello guild forty"), 0);
+    assert_eq!(handled(&one, "hello the other guild"), 1);
+    assert_eq!(handled(&zero, "hello the other guild"), 0);
+    assert_eq!(handled(&zero, "hello in a DM"), 1);
+    assert_eq!(handled(&one, "hello in a DM"), 0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(d.sent().len(), 3, "a message was answered twice");
 }

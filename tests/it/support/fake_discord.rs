@@ -77,6 +77,10 @@ struct Inner {
     identifies: u32,
     /// The `shard` of each IDENTIFY (`[id, total]`), in order.
     shards: Vec<Value>,
+    /// Connections that identified as one shard of several: shard id → (total, connection).
+    /// Guild events go to the guild's shard, `(guild_id >> 22) % total`, DMs to shard 0, as
+    /// Discord routes them.
+    by_shard: HashMap<u64, (u64, mpsc::UnboundedSender<Cmd>)>,
     resumes: u32,
     typing: Vec<u64>,
     /// Attachment bodies served at `/cdn/attachments/{id}/voice-message.ogg`.
@@ -468,6 +472,17 @@ fn interaction(g: &mut Inner, mut i: Value, guild: Option<u64>, user: u64) {
 
 /// Sends a dispatch now, or keeps it for the next connection while the bot is disconnected.
 fn send_event(g: &mut Inner, event: Value) {
+    if let Some(total) = g.by_shard.values().next().map(|(t, _)| *t) {
+        let guild = event["d"]["guild_id"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok());
+        let shard = guild.map_or(0, |id| (id >> 22) % total);
+        match g.by_shard.get(&shard) {
+            Some((_, tx)) if tx.send(Cmd::Send(event.clone())).is_ok() => {}
+            _ => g.pending.push(event),
+        }
+        return;
+    }
     match &g.conn {
         Some(tx) if tx.send(Cmd::Send(event.clone())).is_ok() => {}
         _ => g.pending.push(event),
@@ -803,6 +818,11 @@ async fn session(tcp: tokio::net::TcpStream, inner: Arc<Mutex<Inner>>, resume_ur
                             let mut g = inner.lock().unwrap();
                             g.identifies += 1;
                             g.shards.push(v["d"]["shard"].clone());
+                            if let (Some(id), Some(total)) = (v["d"]["shard"][0].as_u64(), v["d"]["shard"][1].as_u64())
+                                && total > 1
+                            {
+                                g.by_shard.insert(id, (total, tx.clone()));
+                            }
                             g.first_identify.get_or_insert_with(Instant::now);
                             let sid = format!("session-{}", g.identifies);
                             g.session = Some(sid.clone());
