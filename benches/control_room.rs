@@ -87,11 +87,8 @@ async fn main() {
             r#"channels: {{ telegram: {{ token: "123456:SECRET-TG", apiUrl: "{}", dmPolicy: "open" }} }},"#,
             tg.url
         ),
-    )
-    .replace(
-        &format!("gateway: {{ port: {port} }}"),
-        &format!("gateway: {{ port: {port}, token: \"{TOKEN}\" }}"),
     );
+    let text = support::gateway::with_token(&text, port, TOKEN);
     let gw = TestGateway::start_in(dir, port, &text).await;
     let url = gw.url.clone();
     let pid = gw.pid().unwrap();

@@ -14,6 +14,12 @@ use tokio::sync::watch;
 
 const KEEP: usize = 256;
 
+/// An id for a message typed into the terminal or the control room (these have no platform to
+/// number them): unique, and ordered by time.
+pub fn new_message_id() -> String {
+    format!("{}-{:016x}", crate::store::now_ms(), rand::random::<u64>())
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LocalMessage {
     pub seq: u64,

@@ -327,7 +327,7 @@ async fn chat(
             .set_chat_agent(&target.to_string(), agent)
             .map_err(internal)?;
     }
-    let message_id = format!("{}-{:016x}", crate::store::now_ms(), rand::random::<u64>());
+    let message_id = crate::channels::local::new_message_id();
     let mut after = s.local.latest_seq();
     let inbound = Inbound::direct(target, "local", &message_id, &req.text);
     s.coordinator.accept(inbound).await.map_err(internal)?;

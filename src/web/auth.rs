@@ -80,9 +80,7 @@ fn random_hex() -> String {
         .collect()
 }
 
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use switchboard_channel::constant_time_eq;
 
 fn cookie_id(headers: &HeaderMap) -> Option<&str> {
     headers

@@ -31,10 +31,7 @@ async fn gateway(model: &FakeModel, tg: &FakeTelegram, token: Option<&str>) -> T
     );
     let mut text = config_text(&model.url, port, &dir.path().join("state"), &extra);
     if let Some(t) = token {
-        text = text.replace(
-            &format!("gateway: {{ port: {port} }}"),
-            &format!("gateway: {{ port: {port}, token: \"{t}\" }}"),
-        );
+        text = crate::support::gateway::with_token(&text, port, t);
     }
     TestGateway::start_in(dir, port, &text).await
 }

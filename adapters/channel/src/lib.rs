@@ -320,3 +320,9 @@ impl ChannelHandle {
         self.audio.as_deref()
     }
 }
+
+/// Compares a secret someone presented with the one expected without giving away, through the
+/// time taken, how much of it matched (gateway tokens, CSRF tokens, webhook secrets).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -55,13 +55,7 @@ impl Webhook {
     /// Handles one POST: `secret` is the request's [`SECRET_HEADER`], `body` its JSON.
     pub async fn receive(&self, secret: Option<&[u8]>, body: &[u8]) -> Outcome {
         let given = secret.unwrap_or_default();
-        let ok = given.len() == self.secret.len()
-            && given
-                .iter()
-                .zip(self.secret.as_bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0;
-        if !ok {
+        if !switchboard_channel::constant_time_eq(given, self.secret.as_bytes()) {
             tracing::warn!(
                 "telegram webhook: a request with a missing or wrong secret was refused"
             );

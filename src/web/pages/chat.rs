@@ -91,6 +91,25 @@ pub struct SendForm {
     text: String,
 }
 
+/// A message from the page to `agent`'s web chat (which is pinned to that agent), and its id.
+fn message(s: &ApiState, agent: &str, text: &str) -> Result<(String, Inbound), WebError> {
+    let target = Target::new("web", agent);
+    let store = s.coordinator.store();
+    if store
+        .chat_agent(&target.to_string())
+        .map_err(WebError::internal)?
+        .as_deref()
+        != Some(agent)
+    {
+        store
+            .set_chat_agent(&target.to_string(), agent)
+            .map_err(WebError::internal)?;
+    }
+    let id = crate::channels::local::new_message_id();
+    let inbound = Inbound::direct(target, "web", &id, text);
+    Ok((id, inbound))
+}
+
 pub async fn send(
     State(s): State<ApiState>,
     Path(agent): Path<String>,
@@ -101,20 +120,7 @@ pub async fn send(
     if f.text.trim().is_empty() {
         return Err(WebError::bad("The message is empty."));
     }
-    let target = Target::new("web", &agent);
-    let store = s.coordinator.store();
-    if store
-        .chat_agent(&target.to_string())
-        .map_err(WebError::internal)?
-        .as_deref()
-        != Some(agent.as_str())
-    {
-        store
-            .set_chat_agent(&target.to_string(), &agent)
-            .map_err(WebError::internal)?;
-    }
-    let id = format!("{}-{:016x}", crate::store::now_ms(), rand::random::<u64>());
-    let inbound = Inbound::direct(target, "web", &id, &f.text);
+    let (id, inbound) = message(&s, &agent, &f.text)?;
     s.coordinator
         .accept(inbound)
         .await
@@ -181,13 +187,7 @@ pub async fn upload(
         .web
         .store_upload(&data)
         .map_err(|e| WebError::internal(format!("cannot store the upload: {e}")))?;
-    let target = Target::new("web", &agent);
-    s.coordinator
-        .store()
-        .set_chat_agent(&target.to_string(), &agent)
-        .map_err(WebError::internal)?;
-    let id = format!("{}-{:016x}", crate::store::now_ms(), rand::random::<u64>());
-    let mut inbound = Inbound::direct(target, "web", &id, &text);
+    let (id, mut inbound) = message(&s, &agent, &text)?;
     let size = Some(data.len() as u64);
     if mime.as_deref().is_some_and(|m| m.starts_with("audio/")) {
         inbound.audio = Some(switchboard_channel::AudioAttachment {

@@ -52,6 +52,14 @@ pub fn config_text(model_url: &str, port: u16, state: &Path, extra: &str) -> Str
     )
 }
 
+/// `config` (from [`config_text`] for `port`) with `gateway.token` set to `token`.
+pub fn with_token(config: &str, port: u16, token: &str) -> String {
+    config.replace(
+        &format!("gateway: {{ port: {port} }}"),
+        &format!("gateway: {{ port: {port}, token: \"{token}\" }}"),
+    )
+}
+
 impl TestGateway {
     /// Writes the standard config (plus `extra`) and starts the gateway.
     pub async fn start(model: &FakeModel, extra: &str) -> TestGateway {
