@@ -92,6 +92,7 @@ async fn core_path() {
         models,
         vec![ChannelHandle::new("telegram", rec.clone())],
     )
+    .await
     .expect("start");
     let c = gw.coordinator.clone();
     let msg = |chat: usize, i: usize| {
@@ -158,13 +159,15 @@ async fn core_path() {
             .collect();
         lat.sort();
         let wal = std::fs::metadata(dir.path().join("switchboard.db-wal")).map_or(0, |m| m.len());
+        let (writes, commits) = gw.coordinator.store().write_counts();
         println!(
-            "core path, burst ({n} msgs over {chats} chats, {label}): {:.0} msgs/s, {:?} total; latency under load p50 {:?}, p99 {:?}; WAL {:.1} MB",
+            "core path, burst ({n} msgs over {chats} chats, {label}): {:.0} msgs/s, {:?} total; latency under load p50 {:?}, p99 {:?}; WAL {:.1} MB; {:.1} writes per commit so far",
             n as f64 / elapsed.as_secs_f64(),
             elapsed,
             pct(&lat, 0.5),
             pct(&lat, 0.99),
-            wal as f64 / 1e6
+            wal as f64 / 1e6,
+            writes as f64 / commits.max(1) as f64
         );
     }
 }

@@ -100,6 +100,7 @@ async fn ten_thousand_jobs() {
                         .next_after(now + chrono::Duration::days(1))
                         .map(|t| t.timestamp_millis()),
                 })
+                .await
                 .expect("add");
         }
     }

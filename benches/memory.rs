@@ -161,6 +161,7 @@ async fn run() {
                 Some("local:b"),
                 None,
             )
+            .await
             .unwrap();
         let turns: Vec<NewTurn> = (0..100)
             .map(|i| {
@@ -177,21 +178,21 @@ async fn run() {
                 }
             })
             .collect();
-        store.turns_add(id, &turns).unwrap();
+        store.turns_add(id, &turns).await.unwrap();
         last_session = id;
     }
     println!("setup: 100,000 turns stored in {:?}", t0.elapsed());
     // Indexing them for search happens off the message path (a batch every half second in the
     // gateway); here all at once, to show what it costs.
     let t0 = Instant::now();
-    let pending = store.index_pending_turns().unwrap();
+    let pending = store.index_pending_turns().await.unwrap();
     println!(
         "turn index: {pending} turns not yet indexed by the background thread, indexed in {:?}",
         t0.elapsed()
     );
 
     let t0 = Instant::now();
-    let n = store.memory_index_files("jarvis", ws.root()).unwrap();
+    let n = store.memory_index_files("jarvis", ws.root()).await.unwrap();
     println!(
         "memory index: {n} files indexed in {:?} (first time; later only changed files)",
         t0.elapsed()
@@ -213,7 +214,7 @@ async fn run() {
     let mut lat = Vec::new();
     for _ in 0..200 {
         let t0 = Instant::now();
-        let (prompt, history) = agents.assemble(&ctx).unwrap();
+        let (prompt, history) = agents.assemble(&ctx).await.unwrap();
         lat.push(t0.elapsed());
         assert!(!prompt.is_empty() && history == 100);
     }
@@ -234,9 +235,10 @@ async fn run() {
     let mut lat = Vec::new();
     for i in 0..200 {
         let t0 = Instant::now();
-        store.memory_index_files("jarvis", ws.root()).unwrap();
+        store.memory_index_files("jarvis", ws.root()).await.unwrap();
         let hits = store
             .memory_search("jarvis", queries[i % queries.len()], 15)
+            .await
             .unwrap();
         lat.push(t0.elapsed());
         assert!(!hits.is_empty());
@@ -257,6 +259,7 @@ async fn run() {
             Some("local:c"),
             None,
         )
+        .await
         .unwrap();
     let para = "We talked about the renovation: the kitchen quote from Smith & Sons was 12,400 euros, delivery on the 14th, order ref K-2291. ".repeat(4);
     let mut turns = Vec::new();
@@ -279,7 +282,7 @@ async fn run() {
         turns.push(t);
         i += 1;
     }
-    store.turns_add(id, &turns).unwrap();
+    store.turns_add(id, &turns).await.unwrap();
     let ctx = TurnContext {
         session: id,
         origin: Some("local:c".into()),

@@ -31,7 +31,7 @@ fn config(dir: &std::path::Path) -> (Config, std::path::PathBuf) {
     (Config::load(&path).unwrap(), path)
 }
 
-fn backup() {
+async fn backup() {
     let dir = tempfile::tempdir().unwrap();
     let (c, path) = config(dir.path());
     let store = Store::open(&c.db_path()).unwrap();
@@ -44,6 +44,7 @@ fn backup() {
                 Some("local:b"),
                 None,
             )
+            .await
             .unwrap();
         let turns: Vec<NewTurn> = (0..100)
             .map(|i| NewTurn {
@@ -52,9 +53,9 @@ fn backup() {
                 tokens: 0,
             })
             .collect();
-        store.turns_add(id, &turns).unwrap();
+        store.turns_add(id, &turns).await.unwrap();
     }
-    store.index_pending_turns().unwrap();
+    store.index_pending_turns().await.unwrap();
     drop(store);
     let db: u64 = ["", "-wal"]
         .iter()
@@ -65,7 +66,9 @@ fn backup() {
     let mut size = 0;
     for _ in 0..3 {
         let t0 = Instant::now();
-        let b = switchboard::backup::create(&c, &path, "bench").unwrap();
+        let b = switchboard::backup::create(&c, &path, "bench")
+            .await
+            .unwrap();
         times.push(t0.elapsed());
         size = switchboard::backup::list(&c)
             .unwrap()
@@ -141,7 +144,7 @@ fn logs() {
     }
 }
 
-fn import() {
+async fn import() {
     let dir = tempfile::tempdir().unwrap();
     let oc = dir.path().join("openclaw");
     let ws = oc.join("workspace");
@@ -191,7 +194,9 @@ fn import() {
     let c = Config::load(&ours).ok();
     let plan = switchboard::import::openclaw::plan(&oc, c.as_ref()).unwrap();
     let planned = t0.elapsed();
-    let done = switchboard::import::apply(&plan, &ours, chrono::Utc::now()).unwrap();
+    let done = switchboard::import::apply(&plan, &ours, chrono::Utc::now())
+        .await
+        .unwrap();
     println!(
         "import openclaw: plan {planned:?}, plan + apply {:?} ({} config keys, {} files, {} cron jobs, a backup first)",
         t0.elapsed(),
@@ -201,8 +206,9 @@ fn import() {
     );
 }
 
-fn main() {
-    backup();
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    backup().await;
     logs();
-    import();
+    import().await;
 }

@@ -35,7 +35,8 @@ fn checkpoint(db: &std::path::Path) {
     }
 }
 
-fn main() {
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = format!(
         r#"{{ stateDir: "{}", timezone: "Europe/London", budgets: {{ dailyUsd: 1000000 }},
@@ -65,7 +66,9 @@ fn main() {
         purpose: "chat",
     };
     for i in 0..100 {
-        ledger.used(&call(i), "anthropic/claude-sonnet-4-5", &usage);
+        ledger
+            .used(&call(i), "anthropic/claude-sonnet-4-5", &usage)
+            .await;
     }
     checkpoint(&config.db_path());
     let before = db_bytes(dir.path());
@@ -74,10 +77,10 @@ fn main() {
     for i in 0..CALLS {
         let c = call(i);
         let t0 = Instant::now();
-        ledger.used(&c, "anthropic/claude-sonnet-4-5", &usage);
+        ledger.used(&c, "anthropic/claude-sonnet-4-5", &usage).await;
         used.push(t0.elapsed());
         let t0 = Instant::now();
-        std::hint::black_box(ledger.refusal(&c.agent));
+        std::hint::black_box(ledger.refusal(&c.agent)).await;
         checks.push(t0.elapsed());
     }
     checkpoint(&config.db_path());

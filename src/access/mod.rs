@@ -98,7 +98,7 @@ impl Access {
         Access { policies }
     }
 
-    pub fn decide(&self, store: &Store, m: &Inbound) -> Decision {
+    pub async fn decide(&self, store: &Store, m: &Inbound) -> Decision {
         let Some(p) = self.policies.get(&m.chat.channel) else {
             return Decision::Ignore;
         };
@@ -116,7 +116,7 @@ impl Access {
         if p.dm == DmPolicy::Open || p.allow_from.contains(&m.sender.id) {
             return Decision::Allow;
         }
-        match store.is_allowed(&m.chat.channel, &m.sender.id) {
+        match store.is_allowed(&m.chat.channel, &m.sender.id).await {
             Ok(true) => Decision::Allow,
             Ok(false) if p.dm == DmPolicy::Pairing => Decision::Pair,
             Ok(false) => Decision::Ignore,
@@ -131,27 +131,29 @@ impl Access {
     /// a sender named in `allowFrom` or approved by pairing (in a group, being allowed to talk is
     /// not enough to approve what someone else's request would run). The local channel is the
     /// owner's terminal.
-    pub fn may_approve(&self, store: &Store, channel: &str, sender: &str) -> bool {
+    pub async fn may_approve(&self, store: &Store, channel: &str, sender: &str) -> bool {
         if channel == "local" || channel == "web" {
             return true;
         }
         let Some(p) = self.policies.get(channel) else {
             return false;
         };
-        p.allow_from.contains(sender) || store.is_allowed(channel, sender).unwrap_or(false)
+        p.allow_from.contains(sender) || store.is_allowed(channel, sender).await.unwrap_or(false)
     }
 
     /// Creates a pairing request for the sender of `m`; the reply text to send, if any.
-    pub fn pair(&self, store: &Store, m: &Inbound) -> Option<String> {
+    pub async fn pair(&self, store: &Store, m: &Inbound) -> Option<String> {
         let code = new_code();
-        let outcome = store.pairing_request(
-            &m.chat.channel,
-            &m.sender.id,
-            m.sender.name.as_deref(),
-            &code,
-            CODE_TTL_MS,
-            MAX_PENDING,
-        );
+        let outcome = store
+            .pairing_request(
+                &m.chat.channel,
+                &m.sender.id,
+                m.sender.name.as_deref(),
+                &code,
+                CODE_TTL_MS,
+                MAX_PENDING,
+            )
+            .await;
         match outcome {
             Ok(PairingOutcome::NewCode(code)) => {
                 tracing::info!(channel = %m.chat.channel, sender = %m.sender.id, "pairing code issued");

@@ -25,7 +25,7 @@ impl Agents {
         ctx: &TurnContext,
         host: &dyn ToolHost,
     ) -> Result<Option<String>, AgentError> {
-        let turns = self.store.turns(ctx.session)?;
+        let turns = self.store.turns(ctx.session).await?;
         if turns.len() <= KEEP_RECENT + 1 {
             return Ok(None);
         }
@@ -46,10 +46,10 @@ impl Agents {
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
         let role = self.role_for(ctx);
-        let system = self.system_prompt(ws, ctx, &[]);
+        let system = self.system_prompt(ws, ctx, &[]).await;
 
         // 1. The memory flush: a silent turn with tools; its messages are not kept.
-        let mut messages = std::sync::Arc::new(self.history(ctx.session)?);
+        let mut messages = std::sync::Arc::new(self.history(ctx.session).await?);
         std::sync::Arc::make_mut(&mut messages).push(Message::user(FLUSH_PROMPT));
         let specs = crate::tools::builtin::specs(true);
         for _ in 0..FLUSH_STEPS {
@@ -98,7 +98,11 @@ impl Agents {
         }
 
         // 2. The summary of the older turns (and of the previous summary).
-        let previous = self.store.session_summary(ctx.session)?.unwrap_or_default();
+        let previous = self
+            .store
+            .session_summary(ctx.session)
+            .await?
+            .unwrap_or_default();
         let mut transcript = String::new();
         if !previous.trim().is_empty() {
             transcript.push_str(&format!("Earlier summary:\n{previous}\n\nThen:\n"));
@@ -130,7 +134,8 @@ impl Agents {
             return Ok(None);
         }
         self.store
-            .session_compact(ctx.session, turns[cut - 1].id, summary.trim())?;
+            .session_compact(ctx.session, turns[cut - 1].id, summary.trim())
+            .await?;
         if let Err(e) = ws.note_today(&format!(
             "Compaction summary (conversation {}): {}",
             ctx.session,

@@ -223,15 +223,15 @@ impl Agents {
 
     /// The system prompt and history a turn in `ctx.session` would send (for diagnostics and
     /// benchmarks): the prompt text and the number of history messages.
-    pub fn assemble(&self, ctx: &TurnContext) -> Result<(String, usize), AgentError> {
+    pub async fn assemble(&self, ctx: &TurnContext) -> Result<(String, usize), AgentError> {
         let ws = self
             .workspaces
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
         let skills = self.skills(&ctx.agent);
         Ok((
-            self.system_prompt(ws, ctx, &skills),
-            self.history(ctx.session)?.len(),
+            self.system_prompt(ws, ctx, &skills).await,
+            self.history(ctx.session).await?.len(),
         ))
     }
 
@@ -283,7 +283,7 @@ impl Agents {
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
         let role = self.role_for(ctx);
-        let mut messages = std::sync::Arc::new(self.history(ctx.session)?);
+        let mut messages = std::sync::Arc::new(self.history(ctx.session).await?);
         let mut user = Message::user(user_text);
         if user_text.trim().is_empty() && !attached.is_empty() {
             user.content.clear(); // providers refuse empty text blocks
@@ -292,7 +292,7 @@ impl Agents {
         let mut turns = vec![new_turn(&user, 0)?];
         std::sync::Arc::make_mut(&mut messages).push(user);
         let skills = self.skills(&ctx.agent);
-        let system = self.system_prompt(ws, ctx, &skills);
+        let system = self.system_prompt(ws, ctx, &skills).await;
         let tools = self.tools.specs(ctx, &skills);
         let mut last_text = String::new();
         let mut context_tokens = 0;
@@ -400,12 +400,12 @@ impl Agents {
         })
     }
 
-    pub(crate) fn history(
+    pub(crate) async fn history(
         &self,
         session: crate::store::SessionId,
     ) -> Result<Vec<Message>, AgentError> {
         let mut out = Vec::new();
-        for t in self.store.turns(session)? {
+        for t in self.store.turns(session).await? {
             let role = if t.role == "assistant" {
                 Role::Assistant
             } else {
@@ -446,7 +446,7 @@ impl Agents {
 
     /// IDENTITY.md + MEMORY.md + yesterday's and today's notes + skills + the session summary +
     /// context.
-    pub(crate) fn system_prompt(
+    pub(crate) async fn system_prompt(
         &self,
         ws: &Workspace,
         ctx: &TurnContext,
@@ -502,7 +502,7 @@ impl Agents {
             p.push_str("\n\n");
             p.push_str(&section);
         }
-        if let Ok(Some(summary)) = self.store.session_summary(ctx.session)
+        if let Ok(Some(summary)) = self.store.session_summary(ctx.session).await
             && !summary.trim().is_empty()
         {
             p.push_str("\n\n## Summary of this conversation so far\n\n");

@@ -65,7 +65,7 @@ pub fn root(c: &Config) -> PathBuf {
 }
 
 /// Takes a backup; returns its directory. `reason` is recorded in the manifest.
-pub fn create(c: &Config, config_path: &Path, reason: &str) -> Result<PathBuf> {
+pub async fn create(c: &Config, config_path: &Path, reason: &str) -> Result<PathBuf> {
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
     let root = root(c);
     let mut dir = root.join(&stamp);
@@ -79,7 +79,7 @@ pub fn create(c: &Config, config_path: &Path, reason: &str) -> Result<PathBuf> {
     let partial = root.join(format!(".{stamp}.partial"));
     let _ = std::fs::remove_dir_all(&partial);
     std::fs::create_dir_all(&partial).map_err(io(partial.display()))?;
-    let result = fill(c, config_path, reason, &partial);
+    let result = fill(c, config_path, reason, &partial).await;
     if let Err(e) = result {
         let _ = std::fs::remove_dir_all(&partial);
         return Err(e);
@@ -88,7 +88,7 @@ pub fn create(c: &Config, config_path: &Path, reason: &str) -> Result<PathBuf> {
     Ok(dir)
 }
 
-fn fill(c: &Config, config_path: &Path, reason: &str, dir: &Path) -> Result<()> {
+async fn fill(c: &Config, config_path: &Path, reason: &str, dir: &Path) -> Result<()> {
     let mut manifest = Manifest {
         created: chrono::Local::now().to_rfc3339(),
         reason: reason.into(),
@@ -110,8 +110,8 @@ fn fill(c: &Config, config_path: &Path, reason: &str, dir: &Path) -> Result<()> 
     }
     if c.db_path().exists() {
         let store = Store::open(&c.db_path())?;
-        store.backup_to(&dir.join("switchboard.db"))?;
-        manifest.schema = Some(store.schema_version()?);
+        store.backup_to(&dir.join("switchboard.db")).await?;
+        manifest.schema = Some(store.schema_version().await?);
     }
     for agent in c.agents.keys() {
         let ws = c.workspace(agent);
@@ -168,7 +168,7 @@ pub struct Restored {
 
 /// Puts a backup back. The caller has made sure no gateway runs on this state. The database copy
 /// is verified before anything is touched, and the current state is backed up first.
-pub fn restore(c: &Config, config_path: &Path, from: &Path) -> Result<Restored> {
+pub async fn restore(c: &Config, config_path: &Path, from: &Path) -> Result<Restored> {
     let from = from
         .canonicalize()
         .map_err(|e| BackupError::Invalid(format!("cannot read {}: {e}", from.display())))?;
@@ -192,7 +192,7 @@ pub fn restore(c: &Config, config_path: &Path, from: &Path) -> Result<Restored> 
         crate::store::verify_file(&db)
             .map_err(|e| BackupError::Invalid(format!("not restoring {}: {e}", from.display())))?;
     }
-    let saved = create(c, config_path, "restore")?;
+    let saved = create(c, config_path, "restore").await?;
     let mut done = Restored {
         saved,
         database: false,
@@ -307,16 +307,16 @@ mod tests {
         (Config::load(&path).unwrap(), path)
     }
 
-    #[test]
-    fn a_backup_restores_what_it_took_and_keeps_what_it_replaced() {
+    #[tokio::test]
+    async fn a_backup_restores_what_it_took_and_keeps_what_it_replaced() {
         let dir = tempfile::tempdir().unwrap();
         let (c, path) = config(dir.path());
         let store = Store::open(&c.db_path()).unwrap();
-        store.cron_clear().unwrap();
+        store.cron_clear().await.unwrap();
         let ws = c.workspace("jarvis");
         std::fs::create_dir_all(ws.join("memory")).unwrap();
         std::fs::write(ws.join("MEMORY.md"), "the boat is blue").unwrap();
-        let b = create(&c, &path, "backup").unwrap();
+        let b = create(&c, &path, "backup").await.unwrap();
         assert!(b.join("switchboard.db").is_file());
         assert!(b.join("agents/jarvis/MEMORY.md").is_file());
         let listed = list(&c).unwrap();
@@ -325,7 +325,7 @@ mod tests {
         assert!(listed[0].bytes > 0);
 
         std::fs::write(ws.join("MEMORY.md"), "the boat is red").unwrap();
-        let r = restore(&c, &path, &b).unwrap();
+        let r = restore(&c, &path, &b).await.unwrap();
         assert!(r.database);
         assert_eq!(r.workspaces, ["jarvis"]);
         assert_eq!(
@@ -339,12 +339,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_corrupt_database_is_refused_before_anything_changes() {
+    #[tokio::test]
+    async fn a_corrupt_database_is_refused_before_anything_changes() {
         let dir = tempfile::tempdir().unwrap();
         let (c, path) = config(dir.path());
         Store::open(&c.db_path()).unwrap();
-        let b = create(&c, &path, "backup").unwrap();
+        let b = create(&c, &path, "backup").await.unwrap();
         let db = b.join("switchboard.db");
         let mut bytes = std::fs::read(&db).unwrap();
         let n = bytes.len();
@@ -353,7 +353,7 @@ mod tests {
         }
         bytes[100..4096].iter_mut().for_each(|x| *x = 0xff);
         std::fs::write(&db, bytes).unwrap();
-        let e = restore(&c, &path, &b).unwrap_err().to_string();
+        let e = restore(&c, &path, &b).await.unwrap_err().to_string();
         assert!(
             e.contains("integrity") || e.contains("malformed") || e.contains("not a database"),
             "{e}"

@@ -10,7 +10,7 @@ pub async fn list(config: &Config, all: bool, json: bool) -> anyhow::Result<()> 
     let rows = match Client::from_config(config).approvals(all).await {
         Ok(r) => r,
         Err(ClientError::Unreachable { .. }) => {
-            Store::open(&config.db_path())?.approvals_list(!all)?
+            Store::open(&config.db_path())?.approvals_list(!all).await?
         }
         Err(e) => return Err(e.into()),
     };
@@ -62,7 +62,10 @@ pub async fn answer(config: &Config, id: i64, answer: &str) -> anyhow::Result<()
         Err(ClientError::Unreachable { .. }) => {
             let store = Store::open(&config.db_path())?;
             let approve = answer != "deny";
-            match store.approval_decide(id, approve, answer == "approve-session", "the terminal")? {
+            match store
+                .approval_decide(id, approve, answer == "approve-session", "the terminal")
+                .await?
+            {
                 Some(r) => {
                     println!(
                         "{} request #{id} (`{}`); the gateway is not running: the turn that asked uses the answer when it is handled again",
@@ -71,7 +74,7 @@ pub async fn answer(config: &Config, id: i64, answer: &str) -> anyhow::Result<()
                     );
                     Ok(())
                 }
-                None => match store.approval(id)? {
+                None => match store.approval(id).await? {
                     Some(r) => anyhow::bail!("request #{id} is already {}", r.status.as_str()),
                     None => Err(super::UsageError(format!("no approval request #{id}")).into()),
                 },

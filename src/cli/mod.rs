@@ -531,8 +531,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Models { sub } => models(&load()?, sub).await?,
-        Command::Usage { since, by, json } => usage::usage(&load()?, since.as_deref(), &by, json)?,
-        Command::Heartbeat { json } => usage::heartbeat(&load()?, json)?,
+        Command::Usage { since, by, json } => {
+            usage::usage(&load()?, since.as_deref(), &by, json).await?
+        }
+        Command::Heartbeat { json } => usage::heartbeat(&load()?, json).await?,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -588,11 +590,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = crate::store::Store::open(&c.db_path())?;
             match sub {
                 PairingSub::List { json } => {
-                    let (pending, allowed) = store.pairing_list()?;
+                    let (pending, allowed) = store.pairing_list().await?;
                     print::pairing(&pending, &allowed, json)?;
                 }
                 PairingSub::Approve { channel, code } => {
-                    match store.pairing_approve(&channel, &code)? {
+                    match store.pairing_approve(&channel, &code).await? {
                         Some(a) => println!(
                             "approved {channel} user {}{}; they can talk to the agents now",
                             a.sender,
@@ -604,7 +606,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
                 PairingSub::Revoke { channel, user } => {
-                    if store.pairing_revoke(&channel, &user)? {
+                    if store.pairing_revoke(&channel, &user).await? {
                         println!("revoked {channel} user {user}");
                     } else {
                         anyhow::bail!("{channel} user {user} was not approved");
@@ -645,7 +647,7 @@ async fn import_openclaw(
         return Ok(());
     }
     let now = crate::cron::clock::from_env().now();
-    let done = crate::import::apply(&plan, path, now)?;
+    let done = crate::import::apply(&plan, path, now).await?;
     println!();
     if let Some(b) = &done.backup {
         println!("backed up the current state to {}", b.display());
@@ -677,7 +679,7 @@ async fn backup(c: &Config, path: &std::path::Path, sub: Option<BackupSub>) -> a
     match sub {
         None => {
             let started = std::time::Instant::now();
-            let dir = crate::backup::create(c, path, "backup")?;
+            let dir = crate::backup::create(c, path, "backup").await?;
             let listed = crate::backup::list(c)?;
             let bytes = listed.iter().find(|b| b.path == dir).map_or(0, |b| b.bytes);
             println!(
@@ -714,7 +716,7 @@ async fn backup(c: &Config, path: &std::path::Path, sub: Option<BackupSub>) -> a
                     r.pid.map_or("unknown".into(), |p| p.to_string())
                 );
             }
-            let r = crate::backup::restore(c, path, &from)?;
+            let r = crate::backup::restore(c, path, &from).await?;
             println!(
                 "restored from {}: {}{}{}",
                 from.display(),
@@ -764,11 +766,13 @@ async fn cron(c: &Config, sub: CronSub) -> anyhow::Result<()> {
                 tz,
                 name,
             };
-            let job = cron::add_job(c, &store, clock.now(), spec).map_err(UsageError)?;
+            let job = cron::add_job(c, &store, clock.now(), spec)
+                .await
+                .map_err(UsageError)?;
             println!("added {}", cron::describe(&[job], c.tz()));
         }
         CronSub::List { json } => {
-            let jobs = store.cron_jobs(None)?;
+            let jobs = store.cron_jobs(None).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&jobs)?);
             } else {
@@ -777,15 +781,17 @@ async fn cron(c: &Config, sub: CronSub) -> anyhow::Result<()> {
             return Ok(());
         }
         CronSub::Rm { id } => {
-            if !store.cron_remove(id)? {
+            if !store.cron_remove(id).await? {
                 anyhow::bail!("no cron job #{id}");
             }
             println!("removed cron job #{id}");
         }
-        CronSub::Clear => println!("removed {} cron job(s)", store.cron_clear()?),
+        CronSub::Clear => println!("removed {} cron job(s)", store.cron_clear().await?),
         CronSub::Enable { id } | CronSub::Disable { id } => {
             let enable = matches!(sub, CronSub::Enable { .. });
-            cron::set_enabled(&store, clock.now(), id, enable).map_err(UsageError)?;
+            cron::set_enabled(&store, clock.now(), id, enable)
+                .await
+                .map_err(UsageError)?;
             println!(
                 "{} cron job #{id}",
                 if enable { "enabled" } else { "disabled" }

@@ -33,6 +33,7 @@ pub(super) async fn reset(c: &Config, config_path: &Path, what: What) -> anyhow:
     }
     let running = live.is_some_and(|r| r.reachable);
     let backup = crate::backup::create(c, config_path, "reset")
+        .await
         .map_err(|e| anyhow::anyhow!("{e}; nothing was reset"))?;
     println!(
         "backed up config, memory files and database to {}",
@@ -49,12 +50,12 @@ pub(super) async fn reset(c: &Config, config_path: &Path, what: What) -> anyhow:
         if running {
             println!("{}", client.reset_sessions(None).await?.message);
         } else {
-            let n = Store::open(&c.db_path())?.sessions_end("")?;
+            let n = Store::open(&c.db_path())?.sessions_end("").await?;
             println!("ended {n} session(s)");
         }
     }
     if what.crons {
-        let n = Store::open(&c.db_path())?.cron_clear()?;
+        let n = Store::open(&c.db_path())?.cron_clear().await?;
         println!("removed {n} cron job(s)");
     }
     Ok(())

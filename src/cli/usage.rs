@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::store::{Store, UsageBy};
 use crate::usage::report;
 
-pub fn usage(c: &Config, since: Option<&str>, by: &str, json: bool) -> anyhow::Result<()> {
+pub async fn usage(c: &Config, since: Option<&str>, by: &str, json: bool) -> anyhow::Result<()> {
     let by = match by {
         "agent" => UsageBy::Agent,
         "chat" => UsageBy::Chat,
@@ -21,8 +21,8 @@ pub fn usage(c: &Config, since: Option<&str>, by: &str, json: bool) -> anyhow::R
     let from = report::since(spec, now, tz).map_err(UsageError)?;
     let until = now.timestamp_millis() + 1;
     let store = Store::open(&c.db_path())?;
-    let lines = store.usage_report(from, until, by)?;
-    let total = store.usage_total(from, until, None)?;
+    let lines = store.usage_report(from, until, by).await?;
+    let total = store.usage_total(from, until, None).await?;
     if json {
         let v = serde_json::json!({
             "since": chrono::DateTime::from_timestamp_millis(from).map(|t| t.to_rfc3339()),
@@ -56,9 +56,9 @@ pub fn usage(c: &Config, since: Option<&str>, by: &str, json: bool) -> anyhow::R
     Ok(())
 }
 
-pub fn heartbeat(c: &Config, json: bool) -> anyhow::Result<()> {
+pub async fn heartbeat(c: &Config, json: bool) -> anyhow::Result<()> {
     let store = Store::open(&c.db_path())?;
-    let runs = store.heartbeat_runs(20)?;
+    let runs = store.heartbeat_runs(20).await?;
     let plan = crate::heartbeat::Plan::from_config(c);
     let now = crate::cron::clock::from_env().now();
     let next = plan.as_ref().and_then(|p| p.next_active_after(now));

@@ -84,13 +84,18 @@ impl Coordinator {
     ) -> Result<(), String> {
         let store = self.store();
         let db = |e: crate::store::StoreError| format!("cannot record the approval request: {e}");
-        if store.approval_granted(ctx.session, tool).map_err(db)? {
+        if store
+            .approval_granted(ctx.session, tool)
+            .await
+            .map_err(db)?
+        {
             return Ok(());
         }
         let args = input.to_string();
         let timeout = self.config().tools.approval_timeout_seconds;
         let row = match store
             .approval_reusable(ctx.session, tool, &args)
+            .await
             .map_err(db)?
         {
             Some(r) => {
@@ -114,6 +119,7 @@ impl Coordinator {
                         args: &args,
                         ttl_ms: (timeout * 1000) as i64,
                     })
+                    .await
                     .map_err(db)?;
                 self.post_question(&r, timeout).await;
                 r
@@ -167,7 +173,7 @@ impl Coordinator {
             for attempt in 0..3u64 {
                 match buttons.ask(&msg, &row).await {
                     Ok(id) => {
-                        if let Err(e) = self.store().approval_set_message(r.id, &id) {
+                        if let Err(e) = self.store().approval_set_message(r.id, &id).await {
                             tracing::warn!(error = %e, "cannot record the approval message");
                         }
                         return;
@@ -186,14 +192,17 @@ impl Coordinator {
             "{text}\nAnswer from a terminal: `switchboard approvals approve {id}` or `switchboard approvals deny {id}`.",
             id = r.id
         );
-        if let Err(e) = self.post(&NewOutbox {
-            target: target.to_string(),
-            thread: r.thread.clone(),
-            reply_to: None,
-            text,
-            dedupe_key: Some(format!("approval:{}", r.id)),
-            file: None,
-        }) {
+        if let Err(e) = self
+            .post(&NewOutbox {
+                target: target.to_string(),
+                thread: r.thread.clone(),
+                reply_to: None,
+                text,
+                dedupe_key: Some(format!("approval:{}", r.id)),
+                file: None,
+            })
+            .await
+        {
             tracing::error!(error = %e, "cannot post the approval request");
         }
     }
@@ -207,7 +216,7 @@ impl Coordinator {
             + Duration::from_millis((row.expires_at - crate::store::now_ms()).max(0) as u64);
         let result = loop {
             let woken = notify.notified();
-            let now = match self.store().approval(row.id) {
+            let now = match self.store().approval(row.id).await {
                 Ok(Some(r)) => r,
                 Ok(None) => {
                     break Err(format!(
@@ -218,7 +227,7 @@ impl Coordinator {
             };
             match now.status {
                 ApprovalStatus::Approved => {
-                    if let Err(e) = self.store().approval_consume(now.id) {
+                    if let Err(e) = self.store().approval_consume(now.id).await {
                         tracing::warn!(error = %e, "cannot mark the approval used");
                     }
                     break Ok(());
@@ -245,7 +254,7 @@ impl Coordinator {
     }
 
     /// Decides request `id` (a press, the API or the CLI); returns what to tell whoever answered.
-    pub fn decide_approval(
+    pub async fn decide_approval(
         &self,
         id: ApprovalId,
         answer: ApprovalAnswer,
@@ -259,9 +268,10 @@ impl Coordinator {
                 answer == ApprovalAnswer::ApproveSession,
                 by,
             )
+            .await
             .map_err(|e| e.to_string())?;
         let Some(r) = decided else {
-            return match self.store().approval(id).map_err(|e| e.to_string())? {
+            return match self.store().approval(id).await.map_err(|e| e.to_string())? {
                 Some(r) => Err(format!(
                     "request #{id} is already {}",
                     if r.status == ApprovalStatus::Pending {
@@ -294,6 +304,7 @@ impl Coordinator {
             "{short}: request #{id} (`{}`)",
             self.store()
                 .approval(id)
+                .await
                 .ok()
                 .flatten()
                 .map(|r| r.tool)
@@ -318,7 +329,7 @@ impl Coordinator {
 
     /// A button press: only for our approval buttons, only from the person who asked or an
     /// allowed sender of that chat.
-    pub(super) fn on_press(&self, press: &Press) -> Option<String> {
+    pub(super) async fn on_press(&self, press: &Press) -> Option<String> {
         let rest = press.data.strip_prefix(DATA_PREFIX)?;
         let (id, what) = rest.split_once(':')?;
         let id: ApprovalId = id.parse().ok()?;
@@ -328,7 +339,7 @@ impl Coordinator {
             "no" => ApprovalAnswer::Deny,
             _ => return None,
         };
-        let r = match self.store().approval(id) {
+        let r = match self.store().approval(id).await {
             Ok(Some(r)) => r,
             _ => return Some("This request no longer exists.".into()),
         };
@@ -342,6 +353,7 @@ impl Coordinator {
                 .inner
                 .access
                 .may_approve(self.store(), &press.chat.channel, &press.sender.id)
+                .await
         {
             tracing::warn!(approval = id, sender = %press.sender.id, "ignored an approval press from someone who may not answer");
             return Some("Only the person who asked, or an allowed user, can answer this.".into());
@@ -351,7 +363,7 @@ impl Coordinator {
             .name
             .clone()
             .unwrap_or_else(|| press.sender.id.clone());
-        Some(match self.decide_approval(id, answer, &by) {
+        Some(match self.decide_approval(id, answer, &by).await {
             Ok(m) => m,
             Err(e) => e,
         })
@@ -361,7 +373,7 @@ impl Coordinator {
     /// the gateway was down) as expired, in the store and in the chat.
     pub(super) async fn settle_expired(&self, only: Option<ApprovalId>) {
         let timeout = self.config().tools.approval_timeout_seconds;
-        match self.store().approvals_expire(only) {
+        match self.store().approvals_expire(only).await {
             Ok(rows) => {
                 for r in rows {
                     self.settle(

@@ -70,50 +70,67 @@ pub async fn run(c: &Coordinator, m: &Inbound, cmd: Command) -> Option<String> {
     Some(match cmd {
         Command::Help => help(),
         Command::New => {
-            let agent = c.agent_for(m);
-            match c.store().sessions_end(&main_key(&agent, &target, thread)) {
+            let agent = c.agent_for(m).await;
+            match c
+                .store()
+                .sessions_end(&main_key(&agent, &target, thread))
+                .await
+            {
                 Ok(_) => format!("Started a fresh conversation with {agent}."),
                 Err(e) => format!("⚠️ Could not reset the session: {e}"),
             }
         }
-        Command::Status => status(c, m),
+        Command::Status => status(c, m).await,
         Command::Task(args) => {
-            let (agent, text) =
-                split_agent(c, &args).unwrap_or_else(|| (c.agent_for(m), args.clone()));
+            let (agent, text) = match split_agent(c, &args) {
+                Some(split) => split,
+                None => (c.agent_for(m).await, args.clone()),
+            };
             if text.trim().is_empty() {
                 return Some("Usage: /task [AGENT] TEXT".into());
             }
             let requester = c
                 .store()
                 .session_open(
-                    &main_key(&c.agent_for(m), &target, thread),
+                    &main_key(&c.agent_for(m).await, &target, thread),
                     crate::store::SessionKind::Main,
-                    &c.agent_for(m),
+                    &c.agent_for(m).await,
                     Some(&target),
                     thread,
                 )
+                .await
                 .ok();
-            match c.start_task(&agent, &text, &target, thread, requester) {
+            match c
+                .start_task(&agent, &text, &target, thread, requester)
+                .await
+            {
                 Ok(id) => format!("Task #{id} started with {agent}. I'll post the result here."),
                 Err(e) => format!("⚠️ {e}"),
             }
         }
         Command::Tasks => c
             .describe_tasks(Some(&target))
+            .await
             .unwrap_or_else(|e| format!("⚠️ {e}")),
         Command::Cancel(args) => match args.trim_start_matches('#').parse::<i64>() {
-            Ok(id) => c.cancel_task(id).unwrap_or_else(|e| format!("⚠️ {e}")),
+            Ok(id) => c
+                .cancel_task(id)
+                .await
+                .unwrap_or_else(|e| format!("⚠️ {e}")),
             Err(_) => "Usage: /cancel ID (see /tasks)".into(),
         },
         Command::Agent(name) => {
             let name = name.trim().to_lowercase();
             let names = c.agents().names().join(", ");
             if name.is_empty() {
-                format!("This chat talks to {}. Agents: {names}.", c.agent_for(m))
+                format!(
+                    "This chat talks to {}. Agents: {names}.",
+                    c.agent_for(m).await
+                )
             } else if !c.agents().exists(&name) {
                 format!("No agent named `{name}`. Agents: {names}.")
             } else {
-                match c.store().set_chat_agent(&target, &name) {
+                match c.store().set_chat_agent(&target, &name).await {
                     Ok(()) => format!("This chat now talks to {name}."),
                     Err(e) => format!("⚠️ {e}"),
                 }
@@ -131,17 +148,20 @@ pub async fn run(c: &Coordinator, m: &Inbound, cmd: Command) -> Option<String> {
                 .collect::<Vec<_>>()
                 .join(", ");
             if arg.is_empty() {
-                let current = c.chat_model(m).unwrap_or_else(|| "the agent's own".into());
+                let current = c
+                    .chat_model(m)
+                    .await
+                    .unwrap_or_else(|| "the agent's own".into());
                 format!("This chat uses {current} model. Roles: {roles}.")
             } else if arg == "reset" {
-                match c.store().set_chat_model(&target, None) {
+                match c.store().set_chat_model(&target, None).await {
                     Ok(()) => "This chat is back on the agent's own model.".into(),
                     Err(e) => format!("⚠️ {e}"),
                 }
             } else if !c.agents().model_exists(arg) {
                 format!("No model `{arg}`. Use a role ({roles}) or provider/model.")
             } else {
-                match c.store().set_chat_model(&target, Some(arg)) {
+                match c.store().set_chat_model(&target, Some(arg)).await {
                     Ok(()) => format!(
                         "This chat now uses {arg} ({}).",
                         c.agents().resolve_model(arg)
@@ -150,14 +170,17 @@ pub async fn run(c: &Coordinator, m: &Inbound, cmd: Command) -> Option<String> {
                 }
             }
         }
-        Command::Usage => crate::usage::report::for_chat(
-            c.store(),
-            c.ledger(),
-            &target,
-            c.clock().now(),
-            c.config().tz(),
-        ),
-        Command::Cron => match c.store().cron_jobs(Some(&target)) {
+        Command::Usage => {
+            crate::usage::report::for_chat(
+                c.store(),
+                c.ledger(),
+                &target,
+                c.clock().now(),
+                c.config().tz(),
+            )
+            .await
+        }
+        Command::Cron => match c.store().cron_jobs(Some(&target)).await {
             Ok(jobs) => crate::cron::describe(&jobs, c.config().tz()),
             Err(e) => format!("⚠️ {e}"),
         },
@@ -175,23 +198,25 @@ fn split_agent(c: &Coordinator, args: &str) -> Option<(String, String)> {
         .then(|| (first, rest.trim().to_string()))
 }
 
-fn status(c: &Coordinator, m: &Inbound) -> String {
-    let agent = c.agent_for(m);
+async fn status(c: &Coordinator, m: &Inbound) -> String {
+    let agent = c.agent_for(m).await;
     let target = m.chat.to_string();
     let key = main_key(&agent, &target, m.thread.as_deref());
     let turns = c
         .store()
         .sessions_live()
+        .await
         .ok()
         .and_then(|s| s.into_iter().find(|s| s.key == key))
         .map_or(0, |s| s.turns);
     let tasks = c
         .store()
         .tasks_recent(Some(&target))
+        .await
         .map(|t| t.iter().filter(|t| t.status.is_active()).count())
         .unwrap_or(0);
     let up = c.uptime().as_secs();
-    let model = match c.chat_model(m) {
+    let model = match c.chat_model(m).await {
         Some(r) => c.agents().resolve_model(&r),
         None => c.agents().model_of(&agent),
     };

@@ -27,6 +27,7 @@ impl ToolHost for Coordinator {
                 ctx.thread.as_deref(),
                 Some(ctx.session),
             )
+            .await
             .map_err(|e| e.to_string())?;
         Ok(format!(
             "task #{id} started with {agent}; its result will be posted to this chat"
@@ -35,11 +36,14 @@ impl ToolHost for Coordinator {
 
     async fn list_tasks(&self, ctx: &TurnContext) -> Result<String, String> {
         self.describe_tasks(ctx.origin.as_deref())
+            .await
             .map_err(|e| e.to_string())
     }
 
     async fn send_message(&self, to: &str, text: &str) -> Result<String, String> {
-        self.send_to(to, text).map(|_| format!("queued for {to}"))
+        self.send_to(to, text)
+            .await
+            .map(|_| format!("queued for {to}"))
     }
 
     async fn cron_add(
@@ -55,7 +59,8 @@ impl ToolHost for Coordinator {
             tz: r.tz,
             name: r.name,
         };
-        let job = crate::cron::add_job(self.config(), self.store(), self.clock().now(), spec)?;
+        let job =
+            crate::cron::add_job(self.config(), self.store(), self.clock().now(), spec).await?;
         Ok(format!(
             "scheduled: {}",
             crate::cron::describe(&[job], self.config().tz())
@@ -66,6 +71,7 @@ impl ToolHost for Coordinator {
         let jobs = self
             .store()
             .cron_jobs(ctx.origin.as_deref())
+            .await
             .map_err(|e| e.to_string())?;
         Ok(crate::cron::describe(&jobs, self.config().tz()))
     }
@@ -77,10 +83,12 @@ impl ToolHost for Coordinator {
             .ok_or("no workspace for this agent")?;
         self.store()
             .memory_index_files(&ctx.agent, ws.root())
+            .await
             .map_err(|e| e.to_string())?;
         let hits = self
             .store()
             .memory_search(&ctx.agent, query, 15)
+            .await
             .map_err(|e| e.to_string())?;
         if hits.is_empty() {
             return Ok("no matches".into());
@@ -145,7 +153,7 @@ impl ToolHost for Coordinator {
                 ctx.thread.as_deref(),
             ),
         };
-        self.send_file_to(&to, thread, &full, caption)
+        self.send_file_to(&to, thread, &full, caption).await
     }
 
     async fn remember(&self, ctx: &TurnContext, text: &str, today: bool) -> Result<String, String> {
@@ -163,7 +171,7 @@ impl ToolHost for Coordinator {
     }
 
     async fn cron_remove(&self, id: i64) -> Result<String, String> {
-        match self.store().cron_remove(id) {
+        match self.store().cron_remove(id).await {
             Ok(true) => Ok(format!("removed cron job #{id}")),
             Ok(false) => Err(format!("no cron job #{id}")),
             Err(e) => Err(e.to_string()),
@@ -191,7 +199,7 @@ impl Coordinator {
 
     /// Validates `to` and queues the file at `path` for it, with `caption` (the `send_file` tool,
     /// `send --file`). The file is copied first, so what is sent is what was asked for.
-    pub fn send_file_to(
+    pub async fn send_file_to(
         &self,
         to: &str,
         thread: Option<&str>,
@@ -232,19 +240,21 @@ impl Coordinator {
             .first_or_octet_stream()
             .essence_str()
             .to_string();
-        let queued = self.post(&NewOutbox {
-            target: target.to_string(),
-            thread: thread.map(str::to_string),
-            reply_to: None,
-            text: caption.to_string(),
-            dedupe_key: None,
-            file: Some(crate::store::OutboxFile {
-                path: copy.display().to_string(),
-                name: name.clone(),
-                mime,
-                voice: None,
-            }),
-        });
+        let queued = self
+            .post(&NewOutbox {
+                target: target.to_string(),
+                thread: thread.map(str::to_string),
+                reply_to: None,
+                text: caption.to_string(),
+                dedupe_key: None,
+                file: Some(crate::store::OutboxFile {
+                    path: copy.display().to_string(),
+                    name: name.clone(),
+                    mime,
+                    voice: None,
+                }),
+            })
+            .await;
         match queued {
             Ok(_) => Ok(format!("`{name}` queued for {to}")),
             Err(e) => {
@@ -255,7 +265,7 @@ impl Coordinator {
     }
 
     /// Validates `to` and queues `text` for it (the `send` CLI, the send tool).
-    pub fn send_to(&self, to: &str, text: &str) -> Result<(), String> {
+    pub async fn send_to(&self, to: &str, text: &str) -> Result<(), String> {
         let (target, _) = self.enabled_target(to)?;
         if text.trim().is_empty() {
             return Err("nothing to send".into());
@@ -268,13 +278,14 @@ impl Coordinator {
             dedupe_key: None,
             file: None,
         })
+        .await
         .map(|_| ())
         .map_err(|e| e.to_string())
     }
 
     /// A short list of tasks (of one chat, or all), for `/tasks` and the tool.
-    pub fn describe_tasks(&self, origin: Option<&str>) -> crate::store::Result<String> {
-        let tasks = self.store().tasks_recent(origin)?;
+    pub async fn describe_tasks(&self, origin: Option<&str>) -> crate::store::Result<String> {
+        let tasks = self.store().tasks_recent(origin).await?;
         if tasks.is_empty() {
             return Ok("No tasks.".into());
         }

@@ -29,7 +29,7 @@ impl Coordinator {
             .channels()
             .for_target(&m.chat.to_string())
             .and_then(|h| h.file_fetcher());
-        let agent = self.agent_for(m);
+        let agent = self.agent_for(m).await;
         let Some(ws) = self.agents().workspace(&agent) else {
             return Err("⚠️ I cannot store files right now.".into());
         };
@@ -37,7 +37,7 @@ impl Coordinator {
         let dir = ws.root().join("files").join(&day);
         let mut blocks = Vec::new();
         if m.files.iter().any(|f| f.kind == FileKind::Image) {
-            self.tell_if_blind(m, &agent);
+            self.tell_if_blind(m, &agent).await;
         }
         for (i, f) in m.files.iter().enumerate() {
             let name = f
@@ -165,8 +165,8 @@ impl Coordinator {
 
 impl Coordinator {
     /// Tells the chat, once, that its model cannot see the images it is sent.
-    fn tell_if_blind(&self, m: &Inbound, agent: &str) {
-        let role = self.chat_model(m).unwrap_or_else(|| {
+    async fn tell_if_blind(&self, m: &Inbound, agent: &str) {
+        let role = self.chat_model(m).await.unwrap_or_else(|| {
             self.config()
                 .agents
                 .get(agent)
@@ -190,7 +190,7 @@ impl Coordinator {
             ),
             dedupe_key: Some(format!("blind:{}:{}", m.chat, m.message_id)),
             file: None,
-        }) {
+        }).await {
             tracing::warn!(error = %e, "cannot tell the chat its model is blind");
         }
     }

@@ -185,29 +185,29 @@ impl Coordinator {
     }
 
     /// Picks up what a previous run left: unanswered messages, undelivered replies, tasks.
-    pub fn recover(&self) -> crate::store::Result<Recovered> {
+    pub async fn recover(&self) -> crate::store::Result<Recovered> {
         // Undelivered replies first: they answer older messages than anything recovery is
         // about to answer, and a chat's replies must go out in the order they were written.
         let mut r = Recovered {
-            outbox: self.inner.delivery.resume()?,
+            outbox: self.inner.delivery.resume().await?,
             ..Recovered::default()
         };
-        for row in self.inner.store.inbox_pending()? {
-            self.inner.store.inbox_discard_partial(row.id)?;
-            self.dispatch(row.id, row.message);
+        for row in self.inner.store.inbox_pending().await? {
+            self.inner.store.inbox_discard_partial(row.id).await?;
+            self.dispatch(row.id, row.message).await;
             r.inbox += 1;
         }
         let me = self.clone();
         tokio::spawn(async move { me.settle_expired(None).await });
-        let (rerun, interrupted) = workers::recover(self)?;
+        let (rerun, interrupted) = workers::recover(self).await?;
         r.tasks_rerun = rerun;
         r.tasks_interrupted = interrupted;
         Ok(r)
     }
 
     /// Stores a message for a chat and queues it for delivery.
-    pub fn post(&self, m: &NewOutbox) -> crate::store::Result<bool> {
-        match self.inner.store.outbox_enqueue(m)? {
+    pub async fn post(&self, m: &NewOutbox) -> crate::store::Result<bool> {
+        match self.inner.store.outbox_enqueue(m).await? {
             Some(id) => {
                 self.inner.delivery.push(id, &m.target);
                 Ok(true)
@@ -237,11 +237,11 @@ impl Coordinator {
         format!("{}|{}", m.chat, m.thread.as_deref().unwrap_or(""))
     }
 
-    fn dispatch(&self, id: InboxId, m: Inbound) {
+    async fn dispatch(&self, id: InboxId, m: Inbound) {
         // `/stop` must not wait behind the turn it stops.
         if commands::parse(&m.text) == Some(commands::Command::Stop) {
             let reply = self.stop_turn(&m);
-            self.finish_with(id, &m, reply);
+            self.finish_with(id, &m, reply).await;
             return;
         }
         let this = self.clone();
@@ -275,7 +275,7 @@ impl Coordinator {
                     };
                 }
                 Err(reply) => {
-                    self.finish_with(id, &m, reply);
+                    self.finish_with(id, &m, reply).await;
                     return;
                 }
             }
@@ -288,7 +288,7 @@ impl Coordinator {
             match taken {
                 Ok(blocks) => attached = blocks,
                 Err(reply) => {
-                    self.finish_with(id, &m, reply);
+                    self.finish_with(id, &m, reply).await;
                     return;
                 }
             }
@@ -317,7 +317,12 @@ impl Coordinator {
         };
         let turns = turns.as_ref().map(|(s, t)| (*s, t.as_slice()));
         let size = context.as_ref().map(|(ctx, tokens)| (ctx.session, *tokens));
-        match self.inner.store.inbox_finish(id, turns, Some(&out), size) {
+        match self
+            .inner
+            .store
+            .inbox_finish(id, turns, Some(&out), size)
+            .await
+        {
             Ok(Some(oid)) => self.inner.delivery.push(oid, &out.target),
             Ok(None) => {}
             Err(e) => {
@@ -336,17 +341,18 @@ impl Coordinator {
     }
 
     /// The model this chat switched to with `/model`, if any.
-    pub fn chat_model(&self, m: &Inbound) -> Option<String> {
+    pub async fn chat_model(&self, m: &Inbound) -> Option<String> {
         self.inner
             .store
             .chat_model(&m.chat.to_string())
+            .await
             .ok()
             .flatten()
     }
 
     /// The agent that answers this chat: `/agent` choice, else routing rules, else coordinator.
-    pub fn agent_for(&self, m: &Inbound) -> String {
-        if let Ok(Some(a)) = self.inner.store.chat_agent(&m.chat.to_string())
+    pub async fn agent_for(&self, m: &Inbound) -> String {
+        if let Ok(Some(a)) = self.inner.store.chat_agent(&m.chat.to_string()).await
             && self.inner.agents.exists(&a)
         {
             return a;
@@ -357,19 +363,24 @@ impl Coordinator {
     /// Runs an agent turn in the chat's main session: the reply, and the turns to store with it.
     /// `None` when the session cannot be opened (the message stays pending).
     async fn converse(&self, id: InboxId, m: &Inbound, attached: Vec<Block>) -> Option<Answer> {
-        let agent = self.agent_for(m);
-        if let Some(why) = self.inner.oversight.ledger.refusal(&agent) {
+        let agent = self.agent_for(m).await;
+        if let Some(why) = self.inner.oversight.ledger.refusal(&agent).await {
             return Some(Answer::text(format!("⏸️ {why}")));
         }
         let target = m.chat.to_string();
         let key = main_key(&agent, &target, m.thread.as_deref());
-        let session = match self.inner.store.session_open(
-            &key,
-            SessionKind::Main,
-            &agent,
-            Some(&target),
-            m.thread.as_deref(),
-        ) {
+        let session = match self
+            .inner
+            .store
+            .session_open(
+                &key,
+                SessionKind::Main,
+                &agent,
+                Some(&target),
+                m.thread.as_deref(),
+            )
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot open session");
@@ -383,7 +394,7 @@ impl Coordinator {
             session,
             origin: Some(target),
             thread: m.thread.clone(),
-            model: self.chat_model(m),
+            model: self.chat_model(m).await,
             is_worker: false,
             sender: Some(m.sender.id.clone()),
             cancel: Default::default(),
@@ -418,7 +429,7 @@ impl Coordinator {
         {
             tracing::warn!("context too long; compacting and retrying");
             if let Ok(Some(_)) = self.inner.agents.compact(&ctx, self).await {
-                self.notice_compacted(m, session);
+                self.notice_compacted(m, session).await;
             }
             result = self
                 .inner
@@ -461,7 +472,7 @@ impl Coordinator {
         }
     }
 
-    fn finish_with(&self, id: InboxId, m: &Inbound, text: String) {
+    async fn finish_with(&self, id: InboxId, m: &Inbound, text: String) {
         let out = NewOutbox {
             target: m.chat.to_string(),
             thread: m.thread.clone(),
@@ -470,7 +481,12 @@ impl Coordinator {
             dedupe_key: Some(format!("reply:{id}")),
             file: None,
         };
-        match self.inner.store.inbox_finish(id, None, Some(&out), None) {
+        match self
+            .inner
+            .store
+            .inbox_finish(id, None, Some(&out), None)
+            .await
+        {
             Ok(Some(oid)) => self.inner.delivery.push(oid, &out.target),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot store reply"),
@@ -549,7 +565,7 @@ impl Coordinator {
                 dedupe_key: Some(format!("fetching:{id}")),
                 file: None,
             };
-            if let Err(e) = self.post(&notice) {
+            if let Err(e) = self.post(&notice).await {
                 tracing::warn!(error = %e, "cannot post the model notice");
             }
         }
@@ -591,7 +607,7 @@ impl Coordinator {
                 dedupe_key: Some(format!("echo:{id}")),
                 file: None,
             };
-            if let Err(e) = self.post(&echo) {
+            if let Err(e) = self.post(&echo).await {
                 tracing::warn!(error = %e, "cannot post the transcript");
             }
         }
@@ -611,7 +627,7 @@ impl Coordinator {
             "compacting"
         );
         match self.inner.agents.compact(&ctx, self).await {
-            Ok(Some(_)) => self.notice_compacted(m, ctx.session),
+            Ok(Some(_)) => self.notice_compacted(m, ctx.session).await,
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "compaction failed; will try again after the next turn")
@@ -621,19 +637,24 @@ impl Coordinator {
 
     /// Compacts this chat's main session now (`/compact`).
     pub(crate) async fn compact_chat(&self, m: &Inbound) -> String {
-        let agent = self.agent_for(m);
-        if let Some(why) = self.inner.oversight.ledger.refusal(&agent) {
+        let agent = self.agent_for(m).await;
+        if let Some(why) = self.inner.oversight.ledger.refusal(&agent).await {
             return format!("⏸️ {why}");
         }
         let target = m.chat.to_string();
         let key = main_key(&agent, &target, m.thread.as_deref());
-        let session = match self.inner.store.session_open(
-            &key,
-            SessionKind::Main,
-            &agent,
-            Some(&target),
-            m.thread.as_deref(),
-        ) {
+        let session = match self
+            .inner
+            .store
+            .session_open(
+                &key,
+                SessionKind::Main,
+                &agent,
+                Some(&target),
+                m.thread.as_deref(),
+            )
+            .await
+        {
             Ok(s) => s,
             Err(e) => return format!("⚠️ {e}"),
         };
@@ -642,7 +663,7 @@ impl Coordinator {
             session,
             origin: Some(target),
             thread: m.thread.clone(),
-            model: self.chat_model(m),
+            model: self.chat_model(m).await,
             is_worker: false,
             sender: Some(m.sender.id.clone()),
             cancel: Default::default(),
@@ -660,7 +681,7 @@ impl Coordinator {
         }
     }
 
-    fn notice_compacted(&self, m: &Inbound, session: crate::store::SessionId) {
+    async fn notice_compacted(&self, m: &Inbound, session: crate::store::SessionId) {
         let out = NewOutbox {
             target: m.chat.to_string(),
             thread: m.thread.clone(),
@@ -669,7 +690,7 @@ impl Coordinator {
             dedupe_key: Some(format!("compact:{session}:{}", m.message_id)),
             file: None,
         };
-        if let Err(e) = self.post(&out) {
+        if let Err(e) = self.post(&out).await {
             tracing::warn!(error = %e, "cannot post the compaction notice");
         }
     }
@@ -786,15 +807,15 @@ fn user_text(m: &Inbound) -> String {
 impl Coordinator {
     /// Access control at the door: the message back when it is for the agents; otherwise it is
     /// dealt with here (ignored, or its sender offered a pairing code) and `None` is returned.
-    fn admit(&self, m: Inbound) -> Result<Option<Inbound>, SinkError> {
-        match self.inner.access.decide(&self.inner.store, &m) {
+    async fn admit(&self, m: Inbound) -> Result<Option<Inbound>, SinkError> {
+        match self.inner.access.decide(&self.inner.store, &m).await {
             Decision::Allow => Ok(Some(m)),
             Decision::Ignore => {
                 tracing::debug!(chat = %m.chat, sender = %m.sender.id, "message not for us or not allowed; ignored");
                 Ok(None)
             }
             Decision::Pair => {
-                if let Some(text) = self.inner.access.pair(&self.inner.store, &m) {
+                if let Some(text) = self.inner.access.pair(&self.inner.store, &m).await {
                     let out = NewOutbox {
                         target: m.chat.to_string(),
                         thread: m.thread.clone(),
@@ -803,7 +824,9 @@ impl Coordinator {
                         dedupe_key: Some(format!("pair:{}:{}", m.chat, m.message_id)),
                         file: None,
                     };
-                    self.post(&out).map_err(|e| SinkError(e.to_string()))?;
+                    self.post(&out)
+                        .await
+                        .map_err(|e| SinkError(e.to_string()))?;
                 }
                 Ok(None)
             }
@@ -812,15 +835,16 @@ impl Coordinator {
 
     /// Stores admitted messages in one transaction and hands each new one to its session's lane
     /// (one seen before is already answered or queued).
-    fn store_and_dispatch(&self, messages: Vec<Inbound>) -> Result<(), SinkError> {
+    async fn store_and_dispatch(&self, messages: Vec<Inbound>) -> Result<(), SinkError> {
         let ids = self
             .inner
             .store
             .inbox_insert_many(&messages)
+            .await
             .map_err(|e| SinkError(e.to_string()))?;
         for (id, m) in ids.into_iter().zip(messages) {
             if let Some(id) = id {
-                self.dispatch(id, m);
+                self.dispatch(id, m).await;
             }
         }
         Ok(())
@@ -830,8 +854,8 @@ impl Coordinator {
 #[async_trait]
 impl InboundSink for Coordinator {
     async fn accept(&self, m: Inbound) -> Result<(), SinkError> {
-        match self.admit(m)? {
-            Some(m) => self.store_and_dispatch(vec![m]),
+        match self.admit(m).await? {
+            Some(m) => self.store_and_dispatch(vec![m]).await,
             None => Ok(()),
         }
     }
@@ -839,13 +863,13 @@ impl InboundSink for Coordinator {
     async fn accept_batch(&self, messages: Vec<Inbound>) -> Result<(), SinkError> {
         let mut admitted = Vec::with_capacity(messages.len());
         for m in messages {
-            admitted.extend(self.admit(m)?);
+            admitted.extend(self.admit(m).await?);
         }
-        self.store_and_dispatch(admitted)
+        self.store_and_dispatch(admitted).await
     }
 
     async fn accept_command(&self, m: Inbound) -> Result<bool, SinkError> {
-        if self.inner.access.decide(&self.inner.store, &m) == Decision::Ignore {
+        if self.inner.access.decide(&self.inner.store, &m).await == Decision::Ignore {
             tracing::debug!(chat = %m.chat, sender = %m.sender.id, "slash command refused");
             return Ok(false);
         }
@@ -853,6 +877,6 @@ impl InboundSink for Coordinator {
     }
 
     async fn pressed(&self, press: switchboard_channel::Press) -> Option<String> {
-        self.on_press(&press)
+        self.on_press(&press).await
     }
 }

@@ -63,7 +63,7 @@ impl Coordinator {
                     }),
                 }),
             };
-            match self.post(&out) {
+            match self.post(&out).await {
                 Ok(true) => {}
                 // Queued before (a re-run after a restart): this copy is not needed.
                 Ok(false) => {

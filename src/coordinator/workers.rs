@@ -60,7 +60,7 @@ impl Workers {
 
 impl Coordinator {
     /// Creates a task and starts its worker.
-    pub fn start_task(
+    pub async fn start_task(
         &self,
         agent: &str,
         prompt: &str,
@@ -80,6 +80,7 @@ impl Coordinator {
         let id = self
             .store()
             .task_create(agent, prompt, origin, thread, requester)
+            .await
             .map_err(|e| e.to_string())?;
         self.launch(id);
         Ok(id)
@@ -97,10 +98,11 @@ impl Coordinator {
     }
 
     /// Cancels a queued or running task; its cancellation is reported to its chat.
-    pub fn cancel_task(&self, id: TaskId) -> Result<String, String> {
+    pub async fn cancel_task(&self, id: TaskId) -> Result<String, String> {
         let task = self
             .store()
             .task_get(id)
+            .await
             .map_err(|e| e.to_string())?
             .ok_or(format!("no task #{id}"))?;
         if !task.status.is_active() {
@@ -119,13 +121,13 @@ impl Coordinator {
         let Some((task, status, text, turns)) = outcome else {
             return;
         };
-        if let Err(e) = self.finish_task(&task, status, &text, turns) {
+        if let Err(e) = self.finish_task(&task, status, &text, turns).await {
             tracing::error!(error = %e, "cannot store task result");
         }
     }
 
     async fn run_task_inner(&self, id: TaskId, cancel: &CancellationToken) -> Option<Outcome> {
-        let task = match self.store().task_get(id) {
+        let task = match self.store().task_get(id).await {
             Ok(Some(t)) => t,
             other => {
                 tracing::error!(?other, "task vanished");
@@ -137,7 +139,7 @@ impl Coordinator {
             p = workers.slots.clone().acquire_owned() => p.ok()?,
             _ = cancel.cancelled() => return self.cancelled(task),
         };
-        if let Some(why) = self.ledger().refusal(&task.agent) {
+        if let Some(why) = self.ledger().refusal(&task.agent).await {
             return Some((task, TaskStatus::Failed, why, None));
         }
         let session = self
@@ -149,8 +151,9 @@ impl Coordinator {
                 Some(&task.origin),
                 task.origin_thread.as_deref(),
             )
+            .await
             .ok()?;
-        if !self.store().task_start(id, session).ok()? {
+        if !self.store().task_start(id, session).await.ok()? {
             return None;
         }
         let ctx = TurnContext {
@@ -170,11 +173,11 @@ impl Coordinator {
         let result = tokio::select! {
             r = tokio::time::timeout(workers.timeout, turn) => r,
             _ = cancel.cancelled() => {
-                let _ = self.store().session_end(session);
+                let _ = self.store().session_end(session).await;
                 return self.cancelled(task);
             }
         };
-        let _ = self.store().session_end(session);
+        let _ = self.store().session_end(session).await;
         Some(match result {
             Ok(Ok(t)) => (task, TaskStatus::Done, t.reply, Some((session, t.turns))),
             Ok(Err(e)) => (task, TaskStatus::Failed, e.to_string(), None),
@@ -191,7 +194,7 @@ impl Coordinator {
     }
 
     /// Ends the task, stores its report for the chat and a note for the session that asked.
-    fn finish_task(
+    async fn finish_task(
         &self,
         task: &TaskRow,
         status: TaskStatus,
@@ -231,14 +234,18 @@ impl Coordinator {
             tracing::warn!(error = %e, "cannot write the daily note");
         }
         let requester = task.requester_session.map(|s| (s, note.as_str()));
-        if let Some(oid) = self.store().task_finish(
-            id,
-            status,
-            result,
-            &report,
-            requester,
-            turns.as_ref().map(|(s, t)| (*s, t.as_slice())),
-        )? {
+        if let Some(oid) = self
+            .store()
+            .task_finish(
+                id,
+                status,
+                result,
+                &report,
+                requester,
+                turns.as_ref().map(|(s, t)| (*s, t.as_slice())),
+            )
+            .await?
+        {
             self.inner.delivery.push(oid, &report.target);
         }
         Ok(())
@@ -246,11 +253,11 @@ impl Coordinator {
 }
 
 /// At start-up: re-run tasks that never started; report those a restart interrupted.
-pub fn recover(c: &Coordinator) -> crate::store::Result<(usize, usize)> {
+pub async fn recover(c: &Coordinator) -> crate::store::Result<(usize, usize)> {
     let (mut rerun, mut interrupted) = (0, 0);
-    for t in c.store().tasks_active()? {
+    for t in c.store().tasks_active().await? {
         if t.status == TaskStatus::Running {
-            c.finish_task(&t, TaskStatus::Interrupted, "", None)?;
+            c.finish_task(&t, TaskStatus::Interrupted, "", None).await?;
             interrupted += 1;
         } else {
             c.launch(t.id);

@@ -84,22 +84,23 @@ pub fn check_target(config: &Config, target: &str) -> Result<String, String> {
 }
 
 /// Validates `spec` and stores the job. Every problem is named: schedule, time zone, agent, target.
-pub fn add_job(
+pub async fn add_job(
     config: &Config,
     store: &Store,
     now: DateTime<Utc>,
     spec: JobSpec,
 ) -> Result<CronJob, String> {
     let job = checked(config, now, spec)?;
-    let id = store.cron_add(&job).map_err(|e| e.to_string())?;
+    let id = store.cron_add(&job).await.map_err(|e| e.to_string())?;
     store
         .cron_job(id)
+        .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "the job vanished".to_string())
 }
 
 /// Replaces job `id` with `spec`, checked as `add_job` checks it (the control room's edit).
-pub fn update_job(
+pub async fn update_job(
     config: &Config,
     store: &Store,
     now: DateTime<Utc>,
@@ -113,12 +114,14 @@ pub fn update_job(
     }
     if !store
         .cron_update(id, &job, enabled)
+        .await
         .map_err(|e| e.to_string())?
     {
         return Err(format!("no cron job #{id}"));
     }
     store
         .cron_job(id)
+        .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "the job vanished".to_string())
 }
@@ -156,7 +159,7 @@ fn checked(config: &Config, now: DateTime<Utc>, spec: JobSpec) -> Result<NewJob,
 }
 
 /// Enables (from the next slot after `now`) or disables a job.
-pub fn set_enabled(
+pub async fn set_enabled(
     store: &Store,
     now: DateTime<Utc>,
     id: i64,
@@ -164,6 +167,7 @@ pub fn set_enabled(
 ) -> Result<(), String> {
     let job = store
         .cron_job(id)
+        .await
         .map_err(|e| e.to_string())?
         .ok_or(format!("no cron job #{id}"))?;
     let next = if enabled {
@@ -175,6 +179,7 @@ pub fn set_enabled(
     };
     store
         .cron_set_enabled(id, enabled, next)
+        .await
         .map_err(|e| e.to_string())?;
     Ok(())
 }
@@ -232,7 +237,7 @@ impl Scheduler {
     pub async fn run(self, shutdown: CancellationToken) {
         let store = self.coordinator.store().clone();
         let now = self.clock.now();
-        match store.cron_runs_to_resume(ms(now), true) {
+        match store.cron_runs_to_resume(ms(now), true).await {
             Ok(runs) => {
                 for r in runs.into_iter().filter(|r| r.status == "running") {
                     if now - from_ms(r.slot)
@@ -243,15 +248,18 @@ impl Scheduler {
                             "re-running a cron run interrupted by a stop"
                         );
                         self.spawn_run(r.job_id, r.id, r.slot);
-                    } else if let Err(e) = store.cron_finish(
-                        r.id,
-                        "skipped",
-                        None,
-                        Some("interrupted and too late to re-run"),
-                        None,
-                        None,
-                        None,
-                    ) {
+                    } else if let Err(e) = store
+                        .cron_finish(
+                            r.id,
+                            "skipped",
+                            None,
+                            Some("interrupted and too late to re-run"),
+                            None,
+                            None,
+                            None,
+                        )
+                        .await
+                    {
                         tracing::error!(error = %e, "cannot record cron run");
                     }
                 }
@@ -259,7 +267,7 @@ impl Scheduler {
             Err(e) => tracing::error!(error = %e, "cannot read interrupted cron runs"),
         }
         loop {
-            self.tick();
+            self.tick().await;
             // Sleep until the next slot, or until the jobs change (the store signals changes made
             // here, and the CLI pokes the gateway after editing the database itself). The clock
             // says how long we may sleep without looking: a wall-clock step must not make a job
@@ -268,6 +276,7 @@ impl Scheduler {
             let longest = self.clock.recheck_every().as_millis() as i64;
             let until_next = store
                 .cron_next_wake()
+                .await
                 .ok()
                 .flatten()
                 // Still due right after a tick means it cannot fire now (its run is in progress or
@@ -288,10 +297,10 @@ impl Scheduler {
     }
 
     /// Fires what is due now. Public for tests that drive the scheduler with their own clock.
-    pub fn tick(&self) {
+    pub async fn tick(&self) {
         let store = self.coordinator.store();
         let now = self.clock.now();
-        let due = match store.cron_due(ms(now)) {
+        let due = match store.cron_due(ms(now)).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read due cron jobs");
@@ -304,7 +313,7 @@ impl Scheduler {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::error!(job = job.id, error = %e, "invalid stored schedule; disabling the job");
-                    let _ = store.cron_set_enabled(job.id, false, None);
+                    let _ = store.cron_set_enabled(job.id, false, None).await;
                     continue;
                 }
             };
@@ -313,7 +322,7 @@ impl Scheduler {
             let slot = latest.map_or(due_at, ms);
             let late = now - from_ms(slot);
             let skip = late > chrono::Duration::from_std(CATCH_UP).unwrap_or_default();
-            match store.cron_claim(job.id, slot, next.map(ms), skip) {
+            match store.cron_claim(job.id, slot, next.map(ms), skip).await {
                 Ok(Some(run)) => self.spawn_run(job.id, run, slot),
                 Ok(None) if skip => {
                     tracing::warn!(
@@ -326,10 +335,10 @@ impl Scheduler {
                 Err(e) => tracing::error!(job = job.id, error = %e, "cannot claim cron slot"),
             }
         }
-        match store.cron_runs_to_resume(ms(now), false) {
+        match store.cron_runs_to_resume(ms(now), false).await {
             Ok(retries) => {
                 for r in retries {
-                    if store.cron_restart(r.id).unwrap_or(false) {
+                    if store.cron_restart(r.id).await.unwrap_or(false) {
                         self.spawn_run(r.job_id, r.id, r.slot);
                     }
                 }
@@ -351,35 +360,43 @@ impl Scheduler {
 /// Runs job `job_id` for `slot` as run `run` (also used by `cron run ID`).
 pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, slot: i64) {
     let store = c.store();
-    let job = match store.cron_job(job_id) {
+    let job = match store.cron_job(job_id).await {
         Ok(Some(j)) => j,
         _ => {
-            let _ = store.cron_finish(
-                run,
-                "failed",
-                None,
-                Some("the job was removed"),
-                None,
-                None,
-                None,
-            );
+            let _ = store
+                .cron_finish(
+                    run,
+                    "failed",
+                    None,
+                    Some("the job was removed"),
+                    None,
+                    None,
+                    None,
+                )
+                .await;
             return;
         }
     };
-    if let Some(why) = c.ledger().refusal(&job.agent) {
+    if let Some(why) = c.ledger().refusal(&job.agent).await {
         tracing::warn!(job = job.id, reason = %why, "cron run skipped");
-        if let Err(e) = store.cron_finish(run, "skipped", None, Some(&why), None, None, None) {
+        if let Err(e) = store
+            .cron_finish(run, "skipped", None, Some(&why), None, None, None)
+            .await
+        {
             tracing::error!(error = %e, "cannot record cron run");
         }
         return;
     }
-    let session = match store.session_open(
-        &format!("cron:{}:{slot}", job.id),
-        SessionKind::Cron,
-        &job.agent,
-        job.target.as_deref(),
-        None,
-    ) {
+    let session = match store
+        .session_open(
+            &format!("cron:{}:{slot}", job.id),
+            SessionKind::Cron,
+            &job.agent,
+            job.target.as_deref(),
+            None,
+        )
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot open cron session");
@@ -400,14 +417,16 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
         purpose: "cron",
     };
     let result = c.agents().run_turn(&ctx, &job.message, c).await;
-    let _ = store.session_end(session);
+    let _ = store.session_end(session).await;
     let ws = c.agents().workspace(&job.agent);
     let outcome = match result {
         Ok(t) => {
             let reply = t.reply.trim().to_string();
             let turns = Some((session, t.turns.as_slice()));
             if reply == NO_REPLY {
-                store.cron_finish(run, "no_reply", Some(&reply), None, None, turns, None)
+                store
+                    .cron_finish(run, "no_reply", Some(&reply), None, None, turns, None)
+                    .await
             } else {
                 let post = job.target.as_ref().map(|target| NewOutbox {
                     target: target.clone(),
@@ -417,8 +436,9 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
                     dedupe_key: Some(format!("cron:{}:{slot}", job.id)),
                     file: None,
                 });
-                let r =
-                    store.cron_finish(run, "ok", Some(&reply), None, None, turns, post.as_ref());
+                let r = store
+                    .cron_finish(run, "ok", Some(&reply), None, None, turns, post.as_ref())
+                    .await;
                 if let (Ok(Some(oid)), Some(p)) = (&r, &post) {
                     c.deliver(*oid, &p.target);
                 }
@@ -432,6 +452,7 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
         Err(e) => {
             let attempts = store
                 .cron_run_get(run)
+                .await
                 .ok()
                 .flatten()
                 .map_or(0, |r| r.attempts)
@@ -445,7 +466,7 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
                         "Cron job #{} \"{}\" failed {attempts} times in a row: {error}. See `switchboard cron list`.",
                         job.id, job.name
                     ),
-                );
+                ).await;
                 let post = job.target.as_ref().map(|target| NewOutbox {
                     target: target.clone(),
                     thread: None,
@@ -457,7 +478,7 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
                     dedupe_key: Some(format!("cron-failed:{}:{slot}", job.id)),
                     file: None,
                 });
-                let r = store.cron_finish(run, "failed", None, Some(&error), None, None, post.as_ref());
+                let r = store.cron_finish(run, "failed", None, Some(&error), None, None, post.as_ref()).await;
                 if let (Ok(Some(oid)), Some(p)) = (&r, &post) {
                     c.deliver(*oid, &p.target);
                 }
@@ -465,7 +486,7 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
             } else {
                 let wait = 30_000 * 4i64.pow((attempts - 1) as u32);
                 tracing::warn!(job = job.id, %error, retry_in_secs = wait / 1000, "cron run failed; will retry");
-                store.cron_finish(run, "error", None, Some(&error), Some(ms(clock.now()) + wait), None, None)
+                store.cron_finish(run, "error", None, Some(&error), Some(ms(clock.now()) + wait), None, None).await
             }
             .map(|_| format!("Cron job \"{}\" failed (attempt {attempts}): {error}", job.name))
         }
@@ -483,16 +504,18 @@ pub async fn execute(c: &Coordinator, clock: &dyn Clock, job_id: i64, run: i64, 
 }
 
 /// `cron run ID`: runs a job now, outside its schedule.
-pub fn run_now(c: &Coordinator, clock: Arc<dyn Clock>, id: i64) -> Result<String, String> {
+pub async fn run_now(c: &Coordinator, clock: Arc<dyn Clock>, id: i64) -> Result<String, String> {
     let job = c
         .store()
         .cron_job(id)
+        .await
         .map_err(|e| e.to_string())?
         .ok_or(format!("no cron job #{id}"))?;
     let slot = ms(clock.now());
     let run = c
         .store()
         .cron_claim_manual(id, slot)
+        .await
         .map_err(|e| e.to_string())?
         .ok_or("a run of this job started this very millisecond")?;
     let c2 = c.clone();

@@ -56,8 +56,8 @@ impl Delivery {
     }
 
     /// Queues everything still undelivered (at start-up).
-    pub fn resume(&self) -> crate::store::Result<usize> {
-        let rows = self.store.outbox_pending()?;
+    pub async fn resume(&self) -> crate::store::Result<usize> {
+        let rows = self.store.outbox_pending().await?;
         for r in &rows {
             self.push(r.id, &r.target);
         }
@@ -73,7 +73,7 @@ impl Delivery {
             if self.shutdown.is_cancelled() {
                 return; // still pending in the database; resumed at next start
             }
-            let row = match self.store.outbox_get(id) {
+            let row = match self.store.outbox_get(id).await {
                 Ok(Some(r)) if r.status == OutboxStatus::Pending => r,
                 Ok(_) => return,
                 Err(e) => {
@@ -84,13 +84,13 @@ impl Delivery {
             let Some(channel) = self.channels.for_target(&row.target) else {
                 let err = format!("channel for `{}` is not enabled", row.target);
                 tracing::warn!(target = %row.target, "{err}");
-                self.record(id, &err, true);
+                self.record(id, &err, true).await;
                 return;
             };
             let target = match row.target.split_once(':') {
                 Some((ch, chat)) => Target::new(ch, chat),
                 None => {
-                    self.record(id, "malformed target", true);
+                    self.record(id, "malformed target", true).await;
                     return;
                 }
             };
@@ -100,7 +100,8 @@ impl Delivery {
                     id,
                     &format!("the {} channel cannot post files", target.channel),
                     true,
-                );
+                )
+                .await;
                 return;
             }
             // With a file, the text is its caption when it fits; else the text goes first.
@@ -127,7 +128,7 @@ impl Delivery {
             let total = texts + with_file + stale.len();
             if total == 0 {
                 // Nothing visible to send (an empty reply): done.
-                let _ = self.store.outbox_progress(id, 0, true);
+                let _ = self.store.outbox_progress(id, 0, true).await;
                 return;
             }
             let mut failure: Option<ChannelError> = None;
@@ -179,7 +180,8 @@ impl Delivery {
                 };
                 match sent {
                     Ok(()) => {
-                        if let Err(e) = self.store.outbox_progress(id, i + 1, i + 1 == total) {
+                        if let Err(e) = self.store.outbox_progress(id, i + 1, i + 1 == total).await
+                        {
                             tracing::error!(error = %e, "cannot record delivery");
                             return;
                         }
@@ -197,11 +199,11 @@ impl Delivery {
             };
             if !err.is_retryable() {
                 tracing::warn!(target = %row.target, error = %err, "delivery refused; giving up");
-                self.record(id, &err.to_string(), true);
+                self.record(id, &err.to_string(), true).await;
                 remove_copy(&row);
                 return;
             }
-            self.record(id, &err.to_string(), false);
+            self.record(id, &err.to_string(), false).await;
             let wait = err
                 .retry_after()
                 .unwrap_or_else(|| backoff(row.attempts + 1));
@@ -249,8 +251,8 @@ impl Delivery {
         files.send_file(out, &file).await.map(|_| ())
     }
 
-    fn record(&self, id: OutboxId, error: &str, permanent: bool) {
-        if let Err(e) = self.store.outbox_failed_attempt(id, error, permanent) {
+    async fn record(&self, id: OutboxId, error: &str, permanent: bool) {
+        if let Err(e) = self.store.outbox_failed_attempt(id, error, permanent).await {
             tracing::error!(error = %e, "cannot record delivery failure");
         }
     }

@@ -154,7 +154,7 @@ impl Run {
         }
         // Messages an earlier run of this turn posted (it crashed mid-stream) are edited again.
         // Read only now: a reply done before its first preview costs no query.
-        match self.previews.store.previews(self.inbox) {
+        match self.previews.store.previews(self.inbox).await {
             Ok(ids) => self.posted = ids.into_iter().map(|id| (id, String::new())).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read previews; not previewing this reply");
@@ -257,7 +257,9 @@ impl Run {
                                 text: part.clone(),
                             };
                             let id = self.channel.sender().send(&out).await?;
-                            if let Err(e) = self.previews.store.preview_posted(self.inbox, i, &id) {
+                            if let Err(e) =
+                                self.previews.store.preview_posted(self.inbox, i, &id).await
+                            {
                                 tracing::warn!(error = %e, "cannot record a preview message");
                             }
                             self.posted.push((id, part));

@@ -247,11 +247,11 @@ fn browser_allowed(s: &ApiState, req: &Request) -> bool {
 }
 
 async fn status(State(s): State<ApiState>) -> Result<Json<StatusReport>, ApiError> {
-    Ok(Json(status_report(&s).map_err(internal)?))
+    Ok(Json(status_report(&s).await.map_err(internal)?))
 }
 
 /// What `gateway status` and the control room's overview show.
-pub fn status_report(s: &ApiState) -> crate::store::Result<StatusReport> {
+pub async fn status_report(s: &ApiState) -> crate::store::Result<StatusReport> {
     let c = &s.coordinator;
     Ok(StatusReport {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -262,10 +262,10 @@ pub fn status_report(s: &ApiState) -> crate::store::Result<StatusReport> {
         channel_health: c.channels().health(),
         agents: c.agents().names().iter().map(|s| s.to_string()).collect(),
         coordinator: c.config().coordinator().to_string(),
-        counts: c.store().counts()?,
-        cron: c.store().cron_health()?,
+        counts: c.store().counts().await?,
+        cron: c.store().cron_health().await?,
         model_problems: c.agents().models().problems(),
-        usage: Some(usage_status(c)?),
+        usage: Some(usage_status(c).await?),
         heartbeat: match &s.heartbeat {
             Some((plan, state)) => Some(HeartbeatStatus {
                 every_secs: plan.every.as_secs(),
@@ -278,21 +278,22 @@ pub fn status_report(s: &ApiState) -> crate::store::Result<StatusReport> {
                 to: plan.to.clone(),
                 next_ms: state.next_ms(),
                 running: state.running(),
-                last: c.store().heartbeat_runs(1)?.into_iter().next(),
+                last: c.store().heartbeat_runs(1).await?.into_iter().next(),
             }),
             None => None,
         },
     })
 }
 
-fn usage_status(c: &Coordinator) -> crate::store::Result<UsageStatus> {
+async fn usage_status(c: &Coordinator) -> crate::store::Result<UsageStatus> {
     let tz = c.config().tz();
     let now = c.clock().now();
     let since = crate::usage::day_start(tz, now.with_timezone(&tz).date_naive());
     let today = c
         .store()
-        .usage_total(since, now.timestamp_millis() + 1, None)?;
-    let (_, month) = c.ledger().spent();
+        .usage_total(since, now.timestamp_millis() + 1, None)
+        .await?;
+    let (_, month) = c.ledger().spent().await;
     let b = c.ledger().budgets();
     Ok(UsageStatus {
         today,
@@ -325,6 +326,7 @@ async fn chat(
         s.coordinator
             .store()
             .set_chat_agent(&target.to_string(), agent)
+            .await
             .map_err(internal)?;
     }
     let message_id = crate::channels::local::new_message_id();
@@ -380,10 +382,14 @@ async fn send(
         let message = s
             .coordinator
             .send_file_to(&req.to, None, std::path::Path::new(f), &req.text)
+            .await
             .map_err(bad)?;
         return Ok(Json(Done { message }));
     }
-    s.coordinator.send_to(&req.to, &req.text).map_err(bad)?;
+    s.coordinator
+        .send_to(&req.to, &req.text)
+        .await
+        .map_err(bad)?;
     Ok(Json(Done {
         message: format!("queued for {}", req.to),
     }))
@@ -391,7 +397,11 @@ async fn send(
 
 async fn sessions(State(s): State<ApiState>) -> Result<Json<Vec<SessionRow>>, ApiError> {
     Ok(Json(
-        s.coordinator.store().sessions_live().map_err(internal)?,
+        s.coordinator
+            .store()
+            .sessions_live()
+            .await
+            .map_err(internal)?,
     ))
 }
 
@@ -403,6 +413,7 @@ async fn reset_sessions(
         .coordinator
         .store()
         .sessions_end(req.key.as_deref().unwrap_or(""))
+        .await
         .map_err(internal)?;
     Ok(Json(Done {
         message: format!("ended {n} session(s); the next message in each chat starts fresh"),
@@ -411,7 +422,11 @@ async fn reset_sessions(
 
 async fn tasks(State(s): State<ApiState>) -> Result<Json<Vec<TaskRow>>, ApiError> {
     Ok(Json(
-        s.coordinator.store().tasks_recent(None).map_err(internal)?,
+        s.coordinator
+            .store()
+            .tasks_recent(None)
+            .await
+            .map_err(internal)?,
     ))
 }
 
@@ -419,13 +434,13 @@ async fn cancel_task(
     State(s): State<ApiState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Done>, ApiError> {
-    let message = s.coordinator.cancel_task(id).map_err(bad)?;
+    let message = s.coordinator.cancel_task(id).await.map_err(bad)?;
     Ok(Json(Done { message }))
 }
 
 async fn cron_run(State(s): State<ApiState>, Path(id): Path<i64>) -> Result<Json<Done>, ApiError> {
     let c = &s.coordinator;
-    let message = crate::cron::run_now(c, c.clock(), id).map_err(bad)?;
+    let message = crate::cron::run_now(c, c.clock(), id).await.map_err(bad)?;
     Ok(Json(Done { message }))
 }
 
@@ -465,6 +480,7 @@ async fn approvals_list(
         s.coordinator
             .store()
             .approvals_list(!q.all)
+            .await
             .map_err(internal)?,
     ))
 }
@@ -488,6 +504,7 @@ async fn approvals_answer(
     let message = s
         .coordinator
         .decide_approval(id, answer, "the terminal")
+        .await
         .map_err(bad)?;
     Ok(Json(Done { message }))
 }

@@ -66,7 +66,7 @@ pub struct Gateway {
 impl Gateway {
     /// Opens the state and starts the coordinator, resuming whatever a previous run left.
     /// `extra` channels are added beside the configured ones (for embedding and benchmarks).
-    pub fn start(
+    pub async fn start(
         config: Arc<Config>,
         mut models: Models,
         extra: Vec<ChannelHandle>,
@@ -158,7 +158,7 @@ impl Gateway {
         // Stored work first: recovery queues every unanswered message in its chat's lane before
         // any channel can deliver a new one, so a chat is answered in the order it wrote even
         // when messages arrived while the gateway was down.
-        let recovered = coordinator.recover()?;
+        let recovered = coordinator.recover().await?;
         if recovered.inbox + recovered.outbox + recovered.tasks_rerun + recovered.tasks_interrupted
             > 0
         {
@@ -269,7 +269,7 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
             },
             source,
         })?;
-    let gateway = Gateway::start(config.clone(), Models::from_config(&config), Vec::new())?;
+    let gateway = Gateway::start(config.clone(), Models::from_config(&config), Vec::new()).await?;
     // For `gateway stop`, `backup restore` and `doctor` when the API cannot be reached.
     let _pid = crate::service::pidfile::write(&config.state_dir())
         .map_err(|e| tracing::warn!("cannot write the pid file: {e}"))

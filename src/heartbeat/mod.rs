@@ -159,7 +159,7 @@ impl Heartbeat {
     /// Runs until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let store = self.coordinator.store().clone();
-        match store.heartbeat_interrupted() {
+        match store.heartbeat_interrupted().await {
             Ok(n) if n > 0 => tracing::info!(runs = n, "heartbeat runs interrupted by a stop"),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot read heartbeat runs"),
@@ -167,7 +167,7 @@ impl Heartbeat {
         let now = self.clock.now();
         // After downtime the latest missed slot runs once; a first start waits for the next slot.
         let upcoming = |t| self.plan.next_active_after(t).unwrap_or(i64::MAX);
-        let mut next = match store.heartbeat_last_slot() {
+        let mut next = match store.heartbeat_last_slot().await {
             Ok(Some(last))
                 if self.plan.slot_at(now) > last && self.plan.active(self.plan.slot_at(now)) =>
             {
@@ -185,7 +185,7 @@ impl Heartbeat {
             let now = self.clock.now();
             if now.timestamp_millis() >= next {
                 // The latest due slot: a clock that jumped ahead fires once, not per slot.
-                self.fire(self.plan.slot_at(now).max(next));
+                self.fire(self.plan.slot_at(now).max(next)).await;
                 next = upcoming(now);
             } else {
                 // A clock stepped back (NTP, a test) must not leave the next slot far ahead.
@@ -202,7 +202,7 @@ impl Heartbeat {
     }
 
     /// Runs (or records why it skips) the slot `slot`.
-    fn fire(&self, slot: i64) {
+    async fn fire(&self, slot: i64) {
         if !self.plan.active(slot) {
             tracing::debug!(slot = %from_ms(slot), "heartbeat outside active hours");
             return;
@@ -211,9 +211,9 @@ impl Heartbeat {
         let skip = if self.state.running() {
             Some("the previous heartbeat is still running".to_string())
         } else {
-            self.coordinator.ledger().refusal(&self.plan.agent)
+            self.coordinator.ledger().refusal(&self.plan.agent).await
         };
-        let run = match store.heartbeat_claim(slot, skip.as_deref()) {
+        let run = match store.heartbeat_claim(slot, skip.as_deref()).await {
             Ok(Some(run)) => run,
             Ok(None) => return,
             Err(e) => {
@@ -243,30 +243,38 @@ impl Heartbeat {
 /// One heartbeat run.
 async fn execute(c: &Coordinator, plan: &Plan, run: i64, slot: i64) {
     let store = c.store();
-    let finish = |status: &str, reply: Option<&str>, error: Option<&str>| {
-        if let Err(e) = store.heartbeat_finish(run, status, reply, error) {
-            tracing::error!(error = %e, "cannot record the heartbeat run");
+    let finish = |status: &'static str, reply: Option<String>, error: Option<String>| {
+        let store = store.clone();
+        async move {
+            let (reply, error) = (reply.as_deref(), error.as_deref());
+            if let Err(e) = store.heartbeat_finish(run, status, reply, error).await {
+                tracing::error!(error = %e, "cannot record the heartbeat run");
+            }
         }
     };
     let Some(ws) = c.agents().workspace(&plan.agent) else {
         finish(
             "failed",
             None,
-            Some(&format!("no agent named `{}`", plan.agent)),
-        );
+            Some(format!("no agent named `{}`", plan.agent)),
+        )
+        .await;
         return;
     };
     let checklist = ws.heartbeat();
-    let session = match store.session_open(
-        &format!("heartbeat:{slot}"),
-        SessionKind::Heartbeat,
-        &plan.agent,
-        plan.to.as_deref(),
-        None,
-    ) {
+    let session = match store
+        .session_open(
+            &format!("heartbeat:{slot}"),
+            SessionKind::Heartbeat,
+            &plan.agent,
+            plan.to.as_deref(),
+            None,
+        )
+        .await
+    {
         Ok(s) => s,
         Err(e) => {
-            finish("failed", None, Some(&e.to_string()));
+            finish("failed", None, Some(e.to_string())).await;
             return;
         }
     };
@@ -289,26 +297,27 @@ async fn execute(c: &Coordinator, plan: &Plan, run: i64, slot: i64) {
         checklist.trim()
     );
     let result = c.agents().run_turn(&ctx, &message, c).await;
-    let _ = store.session_end(session);
+    let _ = store.session_end(session).await;
     let reply = match result {
         Ok(t) => t.reply.trim().to_string(),
         Err(e) => {
             tracing::warn!(error = %e, "heartbeat run failed");
-            finish("failed", None, Some(&e.to_string()));
+            finish("failed", None, Some(e.to_string())).await;
             return;
         }
     };
     if reply.is_empty() || reply == HEARTBEAT_OK {
-        finish("ok", Some(&reply), None);
+        finish("ok", Some(reply.to_string()), None).await;
         return;
     }
     let Some(to) = &plan.to else {
         tracing::warn!(%reply, "heartbeat has something to say but no `heartbeat.to` or `owner`");
         finish(
             "ok",
-            Some(&reply),
-            Some("nowhere to post: set heartbeat.to or owner"),
-        );
+            Some(reply.to_string()),
+            Some("nowhere to post: set heartbeat.to or owner".into()),
+        )
+        .await;
         return;
     };
     let post = NewOutbox {
@@ -319,15 +328,15 @@ async fn execute(c: &Coordinator, plan: &Plan, run: i64, slot: i64) {
         dedupe_key: Some(format!("heartbeat:{slot}")),
         file: None,
     };
-    match store.outbox_enqueue(&post) {
+    match store.outbox_enqueue(&post).await {
         Ok(Some(id)) => c.deliver(id, to),
         Ok(None) => {}
         Err(e) => {
-            finish("failed", Some(&reply), Some(&e.to_string()));
+            finish("failed", Some(reply.to_string()), Some(e.to_string())).await;
             return;
         }
     }
-    finish("posted", Some(&reply), None);
+    finish("posted", Some(reply.to_string()), None).await;
 }
 
 #[cfg(test)]

@@ -141,14 +141,14 @@ fn place(agent: &str, dest: &Path, text: &[u8], done: &mut Applied) -> Result<()
 
 /// Carries the plan out: a backup of the current state, the config keys (comments and layout
 /// of an existing file kept), the files, the cron jobs.
-pub fn apply(
+pub async fn apply(
     p: &Plan,
     config_path: &Path,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<Applied> {
     let mut done = Applied::default();
     if let Ok(ours) = Config::load(config_path) {
-        done.backup = Some(crate::backup::create(&ours, config_path, "import")?);
+        done.backup = Some(crate::backup::create(&ours, config_path, "import").await?);
     }
     let edits: Vec<(String, String)> = p
         .settings
@@ -182,7 +182,7 @@ pub fn apply(
     }
     if !p.crons.is_empty() {
         let store = crate::store::Store::open(&c.db_path())?;
-        let existing = store.cron_jobs(None)?;
+        let existing = store.cron_jobs(None).await?;
         for j in &p.crons {
             let again = existing
                 .iter()
@@ -199,9 +199,11 @@ pub fn apply(
                 name: Some(j.name.clone()),
             };
             let job = crate::cron::add_job(&c, &store, now, spec)
+                .await
                 .map_err(|e| anyhow::anyhow!("cron job \"{}\": {e}", j.name))?;
             if !j.enabled {
                 crate::cron::set_enabled(&store, now, job.id, false)
+                    .await
                     .map_err(|e| anyhow::anyhow!("cron job \"{}\": {e}", j.name))?;
             }
             done.crons += 1;

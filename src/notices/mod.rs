@@ -49,23 +49,23 @@ impl Notices {
 
     /// Tells the owner about `cause` (a stable key such as `provider:anthropic:auth`) unless they
     /// heard about it within the hour. Returns whether a message was queued.
-    pub fn tell(&self, cause: &str, text: &str) -> bool {
-        self.send(cause, text, Some(EVERY.as_millis() as i64))
+    pub async fn tell(&self, cause: &str, text: &str) -> bool {
+        self.send(cause, text, Some(EVERY.as_millis() as i64)).await
     }
 
     /// Tells the owner about `cause` once, ever (a cause that carries its own period, such as
     /// `budget:daily:2026-12-04`).
-    pub fn tell_once(&self, cause: &str, text: &str) -> bool {
-        self.send(cause, text, None)
+    pub async fn tell_once(&self, cause: &str, text: &str) -> bool {
+        self.send(cause, text, None).await
     }
 
-    fn send(&self, cause: &str, text: &str, every_ms: Option<i64>) -> bool {
+    async fn send(&self, cause: &str, text: &str, every_ms: Option<i64>) -> bool {
         tracing::warn!(cause, "{text}");
         let Some(owner) = &self.owner else {
             return false;
         };
         let now = self.clock.now().timestamp_millis();
-        match self.store.notice_claim(cause, now, every_ms) {
+        match self.store.notice_claim(cause, now, every_ms).await {
             Ok(true) => {}
             Ok(false) => return false,
             Err(e) => {
@@ -81,7 +81,7 @@ impl Notices {
             dedupe_key: Some(format!("notice:{cause}:{now}")),
             file: None,
         };
-        match self.store.outbox_enqueue(&m) {
+        match self.store.outbox_enqueue(&m).await {
             Ok(Some(id)) => {
                 match self.delivery.get() {
                     Some(d) => d.push(id, owner),
@@ -123,19 +123,23 @@ pub async fn watch(
             let error = c.health.error.as_deref().unwrap_or("no reason given");
             match c.health.state {
                 ChannelState::Stopped => {
-                    notices.tell(
-                        &format!("channel:{}:stopped", c.name),
-                        &format!(
-                            "The {} channel cannot connect and has stopped: {error}",
-                            c.name
-                        ),
-                    );
+                    notices
+                        .tell(
+                            &format!("channel:{}:stopped", c.name),
+                            &format!(
+                                "The {} channel cannot connect and has stopped: {error}",
+                                c.name
+                            ),
+                        )
+                        .await;
                 }
                 ChannelState::Retrying if c.health.attention => {
-                    notices.tell(
-                        &format!("channel:{}:attention", c.name),
-                        &format!("The {} channel cannot connect: {error}", c.name),
-                    );
+                    notices
+                        .tell(
+                            &format!("channel:{}:attention", c.name),
+                            &format!("The {} channel cannot connect: {error}", c.name),
+                        )
+                        .await;
                 }
                 ChannelState::Retrying
                     if now_ms - c.health.since_ms >= RETRYING_FOR.as_millis() as i64 =>
@@ -147,7 +151,7 @@ pub async fn watch(
                             c.name,
                             (now_ms - c.health.since_ms) / 60_000
                         ),
-                    );
+                    ).await;
                 }
                 _ => {}
             }
@@ -163,7 +167,7 @@ pub async fn watch(
                         s.last_error.as_deref().unwrap_or("no error recorded"),
                         s.name
                     ),
-                );
+                ).await;
             }
         }
         tokio::select! {

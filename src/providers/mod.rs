@@ -58,11 +58,12 @@ pub struct Call {
 
 /// Told about every model call that answered and every provider failure worth a person's
 /// attention. The router knows neither prices nor owners; the gateway's ledger does.
+#[async_trait::async_trait]
 pub trait Meter: Send + Sync {
     /// `model_ref` (`provider/model`, after failover) answered `call` using `usage`.
-    fn used(&self, call: &Call, model_ref: &str, usage: &Usage);
+    async fn used(&self, call: &Call, model_ref: &str, usage: &Usage);
     /// A provider is failing (told on the first failure of a cause, then at most hourly).
-    fn failing(&self, problem: &Problem, error: &ProviderError);
+    async fn failing(&self, problem: &Problem, error: &ProviderError);
 }
 
 /// Every model failed; the reasons, in the order tried, for the user.
@@ -221,7 +222,7 @@ impl Models {
     ) -> Result<(Response, String), AllFailed> {
         let answer = self.fail_over(role_or_ref, &mut req, sink).await;
         if let (Ok((resp, model_ref)), Some(m)) = (&answer, &self.meter) {
-            m.used(call, model_ref, &resp.usage);
+            m.used(call, model_ref, &resp.usage).await;
         }
         answer
     }
@@ -335,7 +336,7 @@ impl Models {
             && let Some(m) = &self.meter
             && let Some(p) = self.health.problem(prov, &err)
         {
-            m.failing(&p, &err);
+            m.failing(&p, &err).await;
         }
         if let Some(d) = cooldown_for(&err) {
             self.cooling.lock().insert(

@@ -33,8 +33,10 @@ pub enum PairingOutcome {
 }
 
 impl Store {
-    pub fn is_allowed(&self, channel: &str, sender: &str) -> Result<bool> {
-        self.with(|c| {
+    pub async fn is_allowed(&self, channel: &str, sender: &str) -> Result<bool> {
+        let channel = channel.to_owned();
+        let sender = sender.to_owned();
+        self.read(move |c| {
             Ok(c.one(
                 "SELECT 1 FROM allowed_senders WHERE channel = ?1 AND sender = ?2",
                 params![channel, sender],
@@ -43,10 +45,11 @@ impl Store {
             .optional()?
             .is_some())
         })
+        .await
     }
 
     /// Creates a pairing code for an unknown sender, unless one is live or too many are pending.
-    pub fn pairing_request(
+    pub async fn pairing_request(
         &self,
         channel: &str,
         sender: &str,
@@ -55,8 +58,12 @@ impl Store {
         ttl_ms: i64,
         max_pending: i64,
     ) -> Result<PairingOutcome> {
+        let channel = channel.to_owned();
+        let sender = sender.to_owned();
+        let name = name.map(str::to_owned);
+        let code = code.to_owned();
         let now = now_ms();
-        self.tx(|tx| {
+        self.write(move |tx| {
             tx.run("DELETE FROM pairing_requests WHERE expires_at <= ?1", [now])?;
             let live = tx
                 .one(
@@ -70,7 +77,7 @@ impl Store {
             }
             let pending: i64 = tx.one(
                 "SELECT count(*) FROM pairing_requests WHERE channel = ?1",
-                [channel],
+                [&channel],
                 |r| r.get(0),
             )?;
             if pending >= max_pending {
@@ -83,12 +90,19 @@ impl Store {
             )?;
             Ok(PairingOutcome::NewCode(code.to_string()))
         })
+        .await
     }
 
     /// Approves the live request with `code` on `channel`; returns the approved sender.
-    pub fn pairing_approve(&self, channel: &str, code: &str) -> Result<Option<AllowedSender>> {
+    pub async fn pairing_approve(
+        &self,
+        channel: &str,
+        code: &str,
+    ) -> Result<Option<AllowedSender>> {
+        let channel = channel.to_owned();
+        let code = code.to_owned();
         let now = now_ms();
-        self.tx(|tx| {
+        self.write(move |tx| {
             let req = tx
                 .one(
                     "SELECT sender, name FROM pairing_requests
@@ -115,32 +129,38 @@ impl Store {
                 name,
                 approved_at: now,
             }))
-        })
+        }).await
     }
 
     /// Drops the pending request with `code` on `channel` (the sender stays unknown); false if
     /// there was none.
-    pub fn pairing_deny(&self, channel: &str, code: &str) -> Result<bool> {
-        self.with(|c| {
+    pub async fn pairing_deny(&self, channel: &str, code: &str) -> Result<bool> {
+        let channel = channel.to_owned();
+        let code = code.to_owned();
+        self.write(move |c| {
             Ok(c.run(
                 "DELETE FROM pairing_requests WHERE channel = ?1 AND upper(code) = upper(?2)",
                 params![channel, code],
             )? > 0)
         })
+        .await
     }
 
-    pub fn pairing_revoke(&self, channel: &str, sender: &str) -> Result<bool> {
-        self.with(|c| {
+    pub async fn pairing_revoke(&self, channel: &str, sender: &str) -> Result<bool> {
+        let channel = channel.to_owned();
+        let sender = sender.to_owned();
+        self.write(move |c| {
             Ok(c.run(
                 "DELETE FROM allowed_senders WHERE channel = ?1 AND sender = ?2",
                 params![channel, sender],
             )? > 0)
         })
+        .await
     }
 
-    pub fn pairing_list(&self) -> Result<(Vec<PairingRequest>, Vec<AllowedSender>)> {
+    pub async fn pairing_list(&self) -> Result<(Vec<PairingRequest>, Vec<AllowedSender>)> {
         let now = now_ms();
-        self.with(|c| {
+        self.scan(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT channel, sender, name, code, expires_at FROM pairing_requests
                  WHERE expires_at > ?1 ORDER BY created_at",
@@ -170,6 +190,6 @@ impl Store {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok((pending, allowed))
-        })
+        }).await
     }
 }

@@ -91,8 +91,9 @@ fn row(r: &Row) -> rusqlite::Result<ApprovalRow> {
 
 impl Store {
     /// Whether `tool` was allowed for the rest of `session`.
-    pub fn approval_granted(&self, session: SessionId, tool: &str) -> Result<bool> {
-        self.with(|c| {
+    pub async fn approval_granted(&self, session: SessionId, tool: &str) -> Result<bool> {
+        let tool = tool.to_owned();
+        self.read(move |c| {
             Ok(c.one(
                 "SELECT 1 FROM approval_grants WHERE session_id = ?1 AND tool = ?2",
                 params![session, tool],
@@ -101,19 +102,22 @@ impl Store {
             .optional()?
             .is_some())
         })
+        .await
     }
 
     /// The request a call should wait on instead of asking again: the same session, tool and
     /// arguments, still pending, or approved and not yet used (answered while the turn that
     /// asked was gone).
-    pub fn approval_reusable(
+    pub async fn approval_reusable(
         &self,
         session: SessionId,
         tool: &str,
         args: &str,
     ) -> Result<Option<ApprovalRow>> {
+        let tool = tool.to_owned();
+        let args = args.to_owned();
         let now = now_ms();
-        self.with(|c| {
+        self.read(move |c| {
             Ok(c.one(
                 &format!(
                     "SELECT {COLUMNS} FROM approvals WHERE session_id = ?1 AND tool = ?2 AND args = ?3
@@ -124,25 +128,34 @@ impl Store {
                 row,
             )
             .optional()?)
-        })
+        }).await
     }
 
-    pub fn approval_create(&self, a: &NewApproval) -> Result<ApprovalRow> {
+    pub async fn approval_create(&self, a: &NewApproval<'_>) -> Result<ApprovalRow> {
+        let owned = |s: Option<&str>| s.map(str::to_owned);
+        let (session, agent, tool, args, ttl_ms) = (
+            a.session,
+            a.agent.to_owned(),
+            a.tool.to_owned(),
+            a.args.to_owned(),
+            a.ttl_ms,
+        );
+        let (target, thread, requester) = (owned(a.target), owned(a.thread), owned(a.requester));
         let now = now_ms();
-        self.with(|c| {
+        self.write(move |c| {
             c.run(
                 "INSERT INTO approvals (session_id, agent, target, thread, requester, tool, args, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
-                    a.session,
-                    a.agent,
-                    a.target,
-                    a.thread,
-                    a.requester,
-                    a.tool,
-                    a.args,
+                    session,
+                    agent,
+                    target,
+                    thread,
+                    requester,
+                    tool,
+                    args,
                     now,
-                    now + a.ttl_ms
+                    now + ttl_ms
                 ],
             )?;
             let id = c.last_insert_rowid();
@@ -151,11 +164,11 @@ impl Store {
                 [id],
                 row,
             )?)
-        })
+        }).await
     }
 
-    pub fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalRow>> {
-        self.with(|c| {
+    pub async fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalRow>> {
+        self.read(move |c| {
             Ok(c.one(
                 &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
                 [id],
@@ -163,29 +176,33 @@ impl Store {
             )
             .optional()?)
         })
+        .await
     }
 
-    pub fn approval_set_message(&self, id: ApprovalId, message_id: &str) -> Result<()> {
-        self.with(|c| {
+    pub async fn approval_set_message(&self, id: ApprovalId, message_id: &str) -> Result<()> {
+        let message_id = message_id.to_owned();
+        self.write(move |c| {
             c.run(
                 "UPDATE approvals SET message_id = ?2 WHERE id = ?1",
                 params![id, message_id],
             )?;
             Ok(())
         })
+        .await
     }
 
     /// Answers a pending, unexpired request; `scope` `session` also grants the tool for the rest
     /// of the session. `None` when it was no longer pending (answered, expired, unknown).
-    pub fn approval_decide(
+    pub async fn approval_decide(
         &self,
         id: ApprovalId,
         approve: bool,
         session_scope: bool,
         by: &str,
     ) -> Result<Option<ApprovalRow>> {
+        let by = by.to_owned();
         let now = now_ms();
-        self.tx(|tx| {
+        self.write(move |tx| {
             let status = if approve { "approved" } else { "denied" };
             let scope = match (approve, session_scope) {
                 (true, true) => Some("session"),
@@ -214,20 +231,22 @@ impl Store {
             }
             Ok(Some(r))
         })
+        .await
     }
 
     /// Marks an approval as used by the call it allowed.
-    pub fn approval_consume(&self, id: ApprovalId) -> Result<()> {
-        self.with(|c| {
+    pub async fn approval_consume(&self, id: ApprovalId) -> Result<()> {
+        self.write(move |c| {
             c.run("UPDATE approvals SET consumed = 1 WHERE id = ?1", [id])?;
             Ok(())
         })
+        .await
     }
 
     /// Expires pending requests past their time; returns them (their questions need settling).
-    pub fn approvals_expire(&self, only: Option<ApprovalId>) -> Result<Vec<ApprovalRow>> {
+    pub async fn approvals_expire(&self, only: Option<ApprovalId>) -> Result<Vec<ApprovalRow>> {
         let now = now_ms();
-        self.tx(|tx| {
+        self.write(move |tx| {
             let mut stmt = tx.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM approvals WHERE status = 'pending' AND expires_at <= ?1
                  AND (?2 IS NULL OR id = ?2)"
@@ -243,11 +262,12 @@ impl Store {
             }
             Ok(rows)
         })
+        .await
     }
 
     /// Requests, newest first: pending only, or the latest 50 of any state.
-    pub fn approvals_list(&self, pending_only: bool) -> Result<Vec<ApprovalRow>> {
-        self.with(|c| {
+    pub async fn approvals_list(&self, pending_only: bool) -> Result<Vec<ApprovalRow>> {
+        self.scan(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM approvals WHERE (?1 = 0 OR status = 'pending')
                  ORDER BY id DESC LIMIT 50"
@@ -256,6 +276,7 @@ impl Store {
                 .query_map([pending_only as i64], row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
         })
+        .await
     }
 }
 
@@ -263,8 +284,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_request_is_answered_once_reused_until_used_and_expires() {
+    #[tokio::test]
+    async fn a_request_is_answered_once_reused_until_used_and_expires() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
         let new = |ttl_ms| NewApproval {
@@ -277,22 +298,31 @@ mod tests {
             args: "{\"command\":\"ls\"}",
             ttl_ms,
         };
-        let a = store.approval_create(&new(60_000)).unwrap();
+        let a = store.approval_create(&new(60_000)).await.unwrap();
         assert_eq!(a.status, ApprovalStatus::Pending);
         let again = store
             .approval_reusable(7, "exec", &a.args)
+            .await
             .unwrap()
             .unwrap();
         assert_eq!(again.id, a.id);
-        assert!(store.approval_reusable(7, "exec", "{}").unwrap().is_none());
+        assert!(
+            store
+                .approval_reusable(7, "exec", "{}")
+                .await
+                .unwrap()
+                .is_none()
+        );
         let d = store
             .approval_decide(a.id, true, false, "Ann")
+            .await
             .unwrap()
             .unwrap();
         assert_eq!(d.status, ApprovalStatus::Approved);
         assert!(
             store
                 .approval_decide(a.id, false, false, "Bob")
+                .await
                 .unwrap()
                 .is_none()
         );
@@ -300,36 +330,42 @@ mod tests {
         assert!(
             store
                 .approval_reusable(7, "exec", &a.args)
+                .await
                 .unwrap()
                 .is_some()
         );
-        store.approval_consume(a.id).unwrap();
+        store.approval_consume(a.id).await.unwrap();
         assert!(
             store
                 .approval_reusable(7, "exec", &a.args)
+                .await
                 .unwrap()
                 .is_none()
         );
-        assert!(!store.approval_granted(7, "exec").unwrap());
+        assert!(!store.approval_granted(7, "exec").await.unwrap());
 
-        let s = store.approval_create(&new(60_000)).unwrap();
-        store.approval_decide(s.id, true, true, "Ann").unwrap();
-        assert!(store.approval_granted(7, "exec").unwrap());
+        let s = store.approval_create(&new(60_000)).await.unwrap();
+        store
+            .approval_decide(s.id, true, true, "Ann")
+            .await
+            .unwrap();
+        assert!(store.approval_granted(7, "exec").await.unwrap());
 
-        let e = store.approval_create(&new(-1)).unwrap();
+        let e = store.approval_create(&new(-1)).await.unwrap();
         assert!(
             store
                 .approval_decide(e.id, true, false, "Ann")
+                .await
                 .unwrap()
                 .is_none()
         );
-        let expired = store.approvals_expire(None).unwrap();
+        let expired = store.approvals_expire(None).await.unwrap();
         assert_eq!(expired.len(), 1);
         assert_eq!(
-            store.approval(e.id).unwrap().unwrap().status,
+            store.approval(e.id).await.unwrap().unwrap().status,
             ApprovalStatus::Expired
         );
-        assert_eq!(store.approvals_list(true).unwrap().len(), 0);
-        assert_eq!(store.approvals_list(false).unwrap().len(), 3);
+        assert_eq!(store.approvals_list(true).await.unwrap().len(), 0);
+        assert_eq!(store.approvals_list(false).await.unwrap().len(), 3);
     }
 }

@@ -101,20 +101,22 @@ fn run(r: &Row) -> rusqlite::Result<CronRun> {
 }
 
 impl Store {
-    pub fn cron_add(&self, j: &NewJob) -> Result<JobId> {
-        self.with(|c| {
+    pub async fn cron_add(&self, j: &NewJob) -> Result<JobId> {
+        let j = j.clone();
+        self.write(move |c| {
             c.run(
                 "INSERT INTO cron_jobs (name, schedule, tz, agent, message, target, created_at, next_run)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![j.name, j.schedule, j.tz, j.agent, j.message, j.target, now_ms(), j.next_run],
             )?;
             Ok(c.last_insert_rowid())
-        })
+        }).await
         .inspect(|_| self.cron_changed())
     }
 
-    pub fn cron_jobs(&self, target: Option<&str>) -> Result<Vec<CronJob>> {
-        self.with(|c| {
+    pub async fn cron_jobs(&self, target: Option<&str>) -> Result<Vec<CronJob>> {
+        let target = target.map(str::to_owned);
+        self.scan(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {JOB_COLS} {JOB_FROM} WHERE (?1 IS NULL OR j.target = ?1) ORDER BY j.id"
             ))?;
@@ -122,10 +124,11 @@ impl Store {
                 .query_map([target], job)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
         })
+        .await
     }
 
-    pub fn cron_job(&self, id: JobId) -> Result<Option<CronJob>> {
-        self.with(|c| {
+    pub async fn cron_job(&self, id: JobId) -> Result<Option<CronJob>> {
+        self.read(move |c| {
             Ok(c.one(
                 &format!("SELECT {JOB_COLS} {JOB_FROM} WHERE j.id = ?1"),
                 [id],
@@ -133,11 +136,13 @@ impl Store {
             )
             .optional()?)
         })
+        .await
     }
 
     /// Rewrites a job (the control room's edit); its run history stays. False if there is none.
-    pub fn cron_update(&self, id: JobId, j: &NewJob, enabled: bool) -> Result<bool> {
-        self.with(|c| {
+    pub async fn cron_update(&self, id: JobId, j: &NewJob, enabled: bool) -> Result<bool> {
+        let j = j.clone();
+        self.write(move |c| {
             Ok(c.run(
                 "UPDATE cron_jobs SET name = ?2, schedule = ?3, tz = ?4, agent = ?5, message = ?6,
                  target = ?7, next_run = ?8, enabled = ?9 WHERE id = ?1",
@@ -146,12 +151,13 @@ impl Store {
                 ],
             )? > 0)
         })
+        .await
         .inspect(|_| self.cron_changed())
     }
 
     /// A job's latest runs, newest first.
-    pub fn cron_history(&self, job: JobId, limit: usize) -> Result<Vec<CronRunLine>> {
-        self.with(|c| {
+    pub async fn cron_history(&self, job: JobId, limit: usize) -> Result<Vec<CronRunLine>> {
+        self.scan(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT slot, status, attempts, started_at, finished_at, output, error
                  FROM cron_runs WHERE job_id = ?1 ORDER BY slot DESC LIMIT ?2",
@@ -170,44 +176,48 @@ impl Store {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
         })
+        .await
     }
 
     /// Removes a job and its run history; false if there was none.
-    pub fn cron_remove(&self, id: JobId) -> Result<bool> {
-        self.tx(|tx| {
+    pub async fn cron_remove(&self, id: JobId) -> Result<bool> {
+        self.write(move |tx| {
             tx.run("DELETE FROM cron_runs WHERE job_id = ?1", [id])?;
             Ok(tx.run("DELETE FROM cron_jobs WHERE id = ?1", [id])? > 0)
         })
+        .await
         .inspect(|_| self.cron_changed())
     }
 
-    pub fn cron_clear(&self) -> Result<usize> {
-        self.tx(|tx| {
+    pub async fn cron_clear(&self) -> Result<usize> {
+        self.write(move |tx| {
             tx.run("DELETE FROM cron_runs", [])?;
             Ok(tx.run("DELETE FROM cron_jobs", [])?)
         })
+        .await
         .inspect(|_| self.cron_changed())
     }
 
     /// Enables (with its next slot) or disables a job; false if there is no such job.
-    pub fn cron_set_enabled(
+    pub async fn cron_set_enabled(
         &self,
         id: JobId,
         enabled: bool,
         next_run: Option<i64>,
     ) -> Result<bool> {
-        self.with(|c| {
+        self.write(move |c| {
             Ok(c.run(
                 "UPDATE cron_jobs SET enabled = ?2, next_run = ?3 WHERE id = ?1",
                 params![id, enabled, next_run],
             )? > 0)
         })
+        .await
         .inspect(|_| self.cron_changed())
     }
 
     /// The earliest slot of any enabled job, and the earliest pending retry: when to wake up.
-    pub fn cron_next_wake(&self) -> Result<Option<i64>> {
-        self.with(|c| {
+    pub async fn cron_next_wake(&self) -> Result<Option<i64>> {
+        self.read(move |c| {
             let job: Option<i64> = c.one(
                 "SELECT min(next_run) FROM cron_jobs WHERE enabled = 1",
                 [],
@@ -223,22 +233,23 @@ impl Store {
                 (a, b) => a.or(b),
             })
         })
+        .await
     }
 
     /// Enabled jobs whose next slot is due at `now`.
-    pub fn cron_due(&self, now: i64) -> Result<Vec<CronJob>> {
-        self.with(|c| {
+    pub async fn cron_due(&self, now: i64) -> Result<Vec<CronJob>> {
+        self.read(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {JOB_COLS} {JOB_FROM} WHERE j.enabled = 1 AND j.next_run <= ?1 ORDER BY j.next_run"
             ))?;
             Ok(st.query_map([now], job)?.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+        }).await
     }
 
     /// Moves a job to its next slot and records what happens to `slot`: `running` (returns the
     /// run id to execute) or `skipped`. A slot already recorded is never recorded again, so it
     /// fires at most once however often this is called.
-    pub fn cron_claim(
+    pub async fn cron_claim(
         &self,
         job: JobId,
         slot: i64,
@@ -246,7 +257,7 @@ impl Store {
         skip: bool,
     ) -> Result<Option<i64>> {
         let now = now_ms();
-        self.tx(|tx| {
+        self.write(move |tx| {
             tx.run(
                 "UPDATE cron_jobs SET next_run = ?2 WHERE id = ?1",
                 params![job, next_run],
@@ -258,24 +269,28 @@ impl Store {
                 params![job, slot, status, now, skip],
             )?;
             Ok((n == 1 && !skip).then(|| tx.last_insert_rowid()))
-        })
+        }).await
     }
 
     /// Records a manual run (`cron run ID`) as its own slot.
-    pub fn cron_claim_manual(&self, job: JobId, slot: i64) -> Result<Option<i64>> {
-        self.with(|c| {
+    pub async fn cron_claim_manual(&self, job: JobId, slot: i64) -> Result<Option<i64>> {
+        self.write(move |c| {
             let n = c.run(
                 "INSERT INTO cron_runs (job_id, slot, status, started_at) VALUES (?1, ?2, 'running', ?3)
                  ON CONFLICT (job_id, slot) DO NOTHING",
                 params![job, slot, now_ms()],
             )?;
             Ok((n == 1).then(|| c.last_insert_rowid()))
-        })
+        }).await
     }
 
     /// Runs to (re)start: interrupted by a stop (`running`) or waiting for a retry that is due.
-    pub fn cron_runs_to_resume(&self, now: i64, include_running: bool) -> Result<Vec<CronRun>> {
-        self.with(|c| {
+    pub async fn cron_runs_to_resume(
+        &self,
+        now: i64,
+        include_running: bool,
+    ) -> Result<Vec<CronRun>> {
+        self.read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT id, job_id, slot, status, attempts FROM cron_runs
                  WHERE (status = 'error' AND next_retry <= ?1) OR (?2 AND status = 'running')
@@ -285,22 +300,23 @@ impl Store {
                 .query_map(params![now, include_running], run)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
         })
+        .await
     }
 
     /// Marks a retry as started again; false if another start got there first.
-    pub fn cron_restart(&self, run: i64) -> Result<bool> {
-        self.with(|c| {
+    pub async fn cron_restart(&self, run: i64) -> Result<bool> {
+        self.write(move |c| {
             Ok(c.run(
                 "UPDATE cron_runs SET status = 'running', next_retry = NULL WHERE id = ?1 AND status = 'error'",
                 [run],
             )? == 1)
-        })
+        }).await
     }
 
     /// Ends a run: its status and output, the session turns, and the post for the target, in one
     /// transaction (the post's dedupe key makes a re-run after a crash post nothing twice).
     #[allow(clippy::too_many_arguments)]
-    pub fn cron_finish(
+    pub async fn cron_finish(
         &self,
         run: i64,
         status: &str,
@@ -310,30 +326,37 @@ impl Store {
         turns: Option<(SessionId, &[NewTurn])>,
         post: Option<&NewOutbox>,
     ) -> Result<Option<OutboxId>> {
+        let status = status.to_owned();
+        let output = output.map(str::to_owned);
+        let error = error.map(str::to_owned);
+        let turns = turns.map(|(s, t)| (s, t.to_vec()));
+        let post = post.cloned();
+        let store = self.clone();
         let now = now_ms();
-        self.tx(|tx| {
+        self.write(move |tx| {
             tx.run(
                 "UPDATE cron_runs SET status = ?2, output = ?3, error = ?4, next_retry = ?5,
                  attempts = attempts + 1, finished_at = ?6 WHERE id = ?1",
                 params![run, status, output, error, next_retry, now],
             )?;
-            if let Some((s, t)) = turns {
-                insert_turns(tx, s, None, t)?;
+            if let Some((s, t)) = &turns {
+                insert_turns(tx, *s, None, t)?;
             }
-            match post {
+            match &post {
                 Some(p) => insert_outbox(tx, p),
                 None => Ok(None),
             }
         })
+        .await
         .inspect(|_| {
             if next_retry.is_some() {
-                self.cron_changed();
+                store.cron_changed();
             }
         })
     }
 
-    pub fn cron_run_get(&self, run_id: i64) -> Result<Option<CronRun>> {
-        self.with(|c| {
+    pub async fn cron_run_get(&self, run_id: i64) -> Result<Option<CronRun>> {
+        self.read(move |c| {
             Ok(c.one(
                 "SELECT id, job_id, slot, status, attempts FROM cron_runs WHERE id = ?1",
                 [run_id],
@@ -341,12 +364,13 @@ impl Store {
             )
             .optional()?)
         })
+        .await
     }
 
     /// Jobs, the next wake-up and the latest finished run, for `gateway status` and `doctor`.
-    pub fn cron_health(&self) -> Result<CronHealth> {
-        let next = self.cron_next_wake()?;
-        self.with(|c| {
+    pub async fn cron_health(&self) -> Result<CronHealth> {
+        let next = self.cron_next_wake().await?;
+        self.scan(move |c| {
             let jobs: i64 = c.one("SELECT count(*) FROM cron_jobs", [], |r| r.get(0))?;
             let last = c
                 .one(
@@ -362,5 +386,6 @@ impl Store {
                 last_run: last,
             })
         })
+        .await
     }
 }

@@ -34,8 +34,9 @@ fn run(r: &rusqlite::Row) -> rusqlite::Result<HeartbeatRun> {
 impl Store {
     /// Claims `slot`: its run id, or `None` when the slot already ran (or was skipped).
     /// `skipped` records the slot as skipped for that reason instead of starting it.
-    pub fn heartbeat_claim(&self, slot: i64, skipped: Option<&str>) -> Result<Option<i64>> {
-        self.with(|c| {
+    pub async fn heartbeat_claim(&self, slot: i64, skipped: Option<&str>) -> Result<Option<i64>> {
+        let skipped = skipped.map(str::to_owned);
+        self.write(move |c| {
             let (status, finished) = match skipped {
                 Some(_) => ("skipped", Some(now_ms())),
                 None => ("running", None),
@@ -47,16 +48,20 @@ impl Store {
             )?;
             Ok((n == 1).then(|| c.last_insert_rowid()))
         })
+        .await
     }
 
-    pub fn heartbeat_finish(
+    pub async fn heartbeat_finish(
         &self,
         id: i64,
         status: &str,
         reply: Option<&str>,
         error: Option<&str>,
     ) -> Result<()> {
-        self.with(|c| {
+        let status = status.to_owned();
+        let reply = reply.map(str::to_owned);
+        let error = error.map(str::to_owned);
+        self.write(move |c| {
             c.run(
                 "UPDATE heartbeat_runs SET status = ?2, reply = ?3, error = ?4, finished_at = ?5
                  WHERE id = ?1",
@@ -64,39 +69,43 @@ impl Store {
             )?;
             Ok(())
         })
+        .await
     }
 
     /// Runs a stop interrupted are marked so (a heartbeat is not worth re-running late).
-    pub fn heartbeat_interrupted(&self) -> Result<usize> {
-        self.with(|c| {
+    pub async fn heartbeat_interrupted(&self) -> Result<usize> {
+        self.write(move |c| {
             Ok(c.run(
                 "UPDATE heartbeat_runs SET status = 'interrupted', finished_at = ?1
                  WHERE status = 'running'",
                 [now_ms()],
             )?)
         })
+        .await
     }
 
     /// The latest slot recorded (ran or skipped).
-    pub fn heartbeat_last_slot(&self) -> Result<Option<i64>> {
-        self.with(|c| {
+    pub async fn heartbeat_last_slot(&self) -> Result<Option<i64>> {
+        self.read(move |c| {
             Ok(
                 c.one("SELECT max(slot) FROM heartbeat_runs", [], |r| r.get(0))
                     .optional()?
                     .flatten(),
             )
         })
+        .await
     }
 
     /// The latest `limit` runs, newest first.
-    pub fn heartbeat_runs(&self, limit: i64) -> Result<Vec<HeartbeatRun>> {
-        self.with(|c| {
+    pub async fn heartbeat_runs(&self, limit: i64) -> Result<Vec<HeartbeatRun>> {
+        self.scan(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLS} FROM heartbeat_runs ORDER BY slot DESC LIMIT ?1"
             ))?;
             let rows = st.query_map([limit], run)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
+        .await
     }
 }
 
@@ -104,26 +113,28 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_slot_runs_once_and_the_history_is_kept() {
+    #[tokio::test]
+    async fn a_slot_runs_once_and_the_history_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("db")).unwrap();
-        let id = s.heartbeat_claim(1_000, None).unwrap().unwrap();
-        assert_eq!(s.heartbeat_claim(1_000, None).unwrap(), None);
+        let id = s.heartbeat_claim(1_000, None).await.unwrap().unwrap();
+        assert_eq!(s.heartbeat_claim(1_000, None).await.unwrap(), None);
         assert!(
             s.heartbeat_claim(2_000, Some("outside active hours"))
+                .await
                 .unwrap()
                 .is_some()
         );
-        assert_eq!(s.heartbeat_last_slot().unwrap(), Some(2_000));
+        assert_eq!(s.heartbeat_last_slot().await.unwrap(), Some(2_000));
         s.heartbeat_finish(id, "ok", Some("HEARTBEAT_OK"), None)
+            .await
             .unwrap();
-        let runs = s.heartbeat_runs(10).unwrap();
+        let runs = s.heartbeat_runs(10).await.unwrap();
         assert_eq!(runs[0].status, "skipped");
         assert_eq!(runs[1].status, "ok");
-        let id3 = s.heartbeat_claim(3_000, None).unwrap().unwrap();
-        assert_eq!(s.heartbeat_interrupted().unwrap(), 1);
-        assert_eq!(s.heartbeat_runs(1).unwrap()[0].id, id3);
-        assert_eq!(s.heartbeat_runs(1).unwrap()[0].status, "interrupted");
+        let id3 = s.heartbeat_claim(3_000, None).await.unwrap().unwrap();
+        assert_eq!(s.heartbeat_interrupted().await.unwrap(), 1);
+        assert_eq!(s.heartbeat_runs(1).await.unwrap()[0].id, id3);
+        assert_eq!(s.heartbeat_runs(1).await.unwrap()[0].status, "interrupted");
     }
 }

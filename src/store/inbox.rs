@@ -18,12 +18,13 @@ pub struct InboxRow {
 impl Store {
     /// Stores inbound messages in one transaction; for each, its id, or `None` when the same
     /// message (target and platform id) was stored before, so a redelivery is not answered twice.
-    pub fn inbox_insert_many(&self, ms: &[Inbound]) -> Result<Vec<Option<InboxId>>> {
+    pub async fn inbox_insert_many(&self, ms: &[Inbound]) -> Result<Vec<Option<InboxId>>> {
+        let ms = ms.to_vec();
         let payloads = ms
             .iter()
             .map(|m| serde_json::to_string(m).map_err(|e| StoreError::Corrupt(e.to_string())))
             .collect::<Result<Vec<_>>>()?;
-        self.tx(|tx| {
+        self.write(move |tx| {
             let now = now_ms();
             ms.iter()
                 .zip(&payloads)
@@ -36,12 +37,12 @@ impl Store {
                     Ok((n == 1).then(|| tx.last_insert_rowid()))
                 })
                 .collect()
-        })
+        }).await
     }
 
     /// Messages not yet answered, oldest first (after a restart, they are answered now).
-    pub fn inbox_pending(&self) -> Result<Vec<InboxRow>> {
-        self.with(|c| {
+    pub async fn inbox_pending(&self) -> Result<Vec<InboxRow>> {
+        self.scan(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT id, payload FROM inbox WHERE status = 'pending' ORDER BY id",
             )?;
@@ -56,25 +57,29 @@ impl Store {
                 })
                 .collect()
         })
+        .await
     }
 
     /// Forgets the turns a half-finished handling of `id` wrote (the process stopped mid-turn),
     /// so handling it again starts clean.
-    pub fn inbox_discard_partial(&self, id: InboxId) -> Result<usize> {
-        self.with(|c| Ok(c.run("DELETE FROM turns WHERE inbox_id = ?1", [id])?))
+    pub async fn inbox_discard_partial(&self, id: InboxId) -> Result<usize> {
+        self.write(move |c| Ok(c.run("DELETE FROM turns WHERE inbox_id = ?1", [id])?))
+            .await
     }
 
     /// Marks `id` answered and stores the session turns it produced and its reply, in one
     /// transaction: all of it happens or none, so a crash can neither lose the reply nor cause it
     /// twice, and a session never holds half a turn.
-    pub fn inbox_finish(
+    pub async fn inbox_finish(
         &self,
         id: InboxId,
         turns: Option<(SessionId, &[NewTurn])>,
         reply: Option<&NewOutbox>,
         context: Option<(SessionId, u64)>,
     ) -> Result<Option<OutboxId>> {
-        self.tx(|tx| {
+        let turns = turns.map(|(s, t)| (s, t.to_vec()));
+        let reply = reply.cloned();
+        self.write(move |tx| {
             let status: Option<String> = tx
                 .one("SELECT status FROM inbox WHERE id = ?1", [id], |r| r.get(0))
                 .optional()?;
@@ -85,8 +90,8 @@ impl Store {
                 "UPDATE inbox SET status = 'done', done_at = ?2 WHERE id = ?1",
                 params![id, now_ms()],
             )?;
-            if let Some((session, turns)) = turns {
-                insert_turns(tx, session, Some(id), turns)?;
+            if let Some((session, turns)) = &turns {
+                insert_turns(tx, *session, Some(id), turns)?;
             }
             // The session's context size, in the same commit (one fewer per message).
             if let Some((session, tokens)) = context {
@@ -98,7 +103,7 @@ impl Store {
             // A streamed preview of this reply is replaced by it, in place (or deleted when
             // there is no reply): the store, not each caller, keeps a preview from outliving it.
             let previews = super::previews::take(tx, id)?;
-            let Some(r) = reply else {
+            let Some(r) = &reply else {
                 return Ok(None);
             };
             let oid = insert_outbox(tx, r)?;
@@ -109,6 +114,7 @@ impl Store {
             }
             Ok(oid)
         })
+        .await
     }
 }
 
@@ -117,19 +123,23 @@ mod tests {
     use super::*;
     use switchboard_channel::Target;
 
-    #[test]
-    fn a_page_is_stored_at_once_and_redelivered_messages_are_recognised() {
+    #[tokio::test]
+    async fn a_page_is_stored_at_once_and_redelivered_messages_are_recognised() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         let m = |id: &str| Inbound::direct(Target::new("telegram", "7"), "u", id, "hi");
-        let first = store.inbox_insert_many(&[m("1"), m("2")]).unwrap();
+        let first = store.inbox_insert_many(&[m("1"), m("2")]).await.unwrap();
         assert!(first.iter().all(Option::is_some));
         // The same page again (say, after a crash before the offset moved), plus a new one.
-        let again = store.inbox_insert_many(&[m("1"), m("2"), m("3")]).unwrap();
+        let again = store
+            .inbox_insert_many(&[m("1"), m("2"), m("3")])
+            .await
+            .unwrap();
         assert_eq!((again[0], again[1]), (None, None));
         assert!(again[2].is_some());
         let pending: Vec<String> = store
             .inbox_pending()
+            .await
             .unwrap()
             .into_iter()
             .map(|r| r.message.message_id)

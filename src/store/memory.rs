@@ -34,10 +34,9 @@ pub(crate) fn turn_text(content: &str) -> String {
 /// Turns indexed per transaction: short enough not to hold up a message's commit for long.
 pub(crate) const TURN_BATCH: i64 = 500;
 
-/// Indexes up to `limit` turns stored since the last call (in one transaction); returns how many
-/// turns it looked at.
-pub(crate) fn index_new_turns(c: &mut rusqlite::Connection, limit: i64) -> rusqlite::Result<usize> {
-    let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+/// Indexes up to `limit` turns stored since the last call; returns how many turns it looked at.
+/// Run it inside a transaction (the writer's, or the maintenance thread's own).
+pub(crate) fn index_new_turns(tx: &rusqlite::Connection, limit: i64) -> rusqlite::Result<usize> {
     let upto: i64 = tx.one(
         "SELECT upto FROM fts_progress WHERE what = 'turns'",
         [],
@@ -57,13 +56,12 @@ pub(crate) fn index_new_turns(c: &mut rusqlite::Connection, limit: i64) -> rusql
         return Ok(0);
     };
     for (_, agent, session, content) in &rows {
-        index_turn(&tx, agent, *session, content)?;
+        index_turn(tx, agent, *session, content)?;
     }
     tx.run(
         "UPDATE fts_progress SET upto = ?1 WHERE what = 'turns'",
         [last],
     )?;
-    tx.commit()?;
     Ok(rows.len())
 }
 
@@ -101,7 +99,9 @@ fn fts_query(q: &str) -> Option<String> {
 
 impl Store {
     /// Re-indexes the agent's memory files that changed since they were last indexed.
-    pub fn memory_index_files(&self, agent: &str, root: &Path) -> Result<usize> {
+    pub async fn memory_index_files(&self, agent: &str, root: &Path) -> Result<usize> {
+        let agent = agent.to_owned();
+        let root = root.to_path_buf();
         let mut files = vec![root.join("MEMORY.md")];
         if let Ok(dir) = std::fs::read_dir(root.join("memory")) {
             files.extend(
@@ -110,16 +110,20 @@ impl Store {
                     .filter(|p| p.extension().is_some_and(|e| e == "md")),
             );
         }
-        let known: std::collections::HashMap<String, (i64, i64)> = self.with(|c| {
-            let mut st =
-                c.prepare_cached("SELECT path, mtime, size FROM memory_files WHERE agent = ?1")?;
-            let rows = st
-                .query_map([agent], |r| {
-                    Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(rows)
-        })?;
+        let who = agent.clone();
+        let known: std::collections::HashMap<String, (i64, i64)> = self
+            .read(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT path, mtime, size FROM memory_files WHERE agent = ?1",
+                )?;
+                let rows = st
+                    .query_map([who], |r| {
+                        Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            })
+            .await?;
         let mut changed = 0;
         for path in files {
             let Ok(meta) = std::fs::metadata(&path) else {
@@ -132,16 +136,17 @@ impl Store {
                 .map_or(0, |d| d.as_nanos() as i64);
             let size = meta.len() as i64;
             let rel = path
-                .strip_prefix(root)
+                .strip_prefix(&root)
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            let seen = known.get(&rel);
-            if seen == Some(&(mtime, size)) {
+            let seen = known.get(&rel).copied();
+            if seen == Some((mtime, size)) {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            self.tx(|tx| {
+            let agent = agent.clone();
+            self.write(move |tx| {
                 if seen.is_some() {
                     tx.run(
                         "DELETE FROM memory_fts WHERE rowid IN
@@ -169,7 +174,7 @@ impl Store {
                     params![agent, rel, mtime, size],
                 )?;
                 Ok(())
-            })?;
+            }).await?;
             changed += 1;
         }
         Ok(changed)
@@ -177,26 +182,33 @@ impl Store {
 
     /// The best matches for `query` in the agent's memory and conversations (BM25 order): lines
     /// with every word first; only if there are none, lines with any of them.
-    pub fn memory_search(&self, agent: &str, query: &str, limit: usize) -> Result<Vec<MemoryHit>> {
+    pub async fn memory_search(
+        &self,
+        agent: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<MemoryHit>> {
         let Some(all) = fts_query_with(query, " AND ") else {
             return Ok(Vec::new());
         };
-        self.index_pending_turns()?;
-        let hits = self.memory_match(agent, &all, limit)?;
+        self.index_pending_turns().await?;
+        let hits = self.memory_match(agent, &all, limit).await?;
         if !hits.is_empty() {
             return Ok(hits);
         }
         match fts_query(query) {
-            Some(any) => self.memory_match(agent, &any, limit),
+            Some(any) => self.memory_match(agent, &any, limit).await,
             None => Ok(Vec::new()),
         }
     }
 
     /// Indexes every turn not yet in the search index.
-    pub fn index_pending_turns(&self) -> Result<usize> {
+    pub async fn index_pending_turns(&self) -> Result<usize> {
         let mut total = 0;
         loop {
-            let n = self.with(|c| Ok(index_new_turns(c, TURN_BATCH)?))?;
+            let n = self
+                .write(move |c| Ok(index_new_turns(c, TURN_BATCH)?))
+                .await?;
             total += n;
             if n < TURN_BATCH as usize {
                 return Ok(total);
@@ -204,8 +216,10 @@ impl Store {
         }
     }
 
-    fn memory_match(&self, agent: &str, q: &str, limit: usize) -> Result<Vec<MemoryHit>> {
-        self.with(|c| {
+    async fn memory_match(&self, agent: &str, q: &str, limit: usize) -> Result<Vec<MemoryHit>> {
+        let agent = agent.to_owned();
+        let q = q.to_owned();
+        self.scan(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT source, ref, text FROM memory_fts WHERE memory_fts MATCH ?1 AND agent = ?2
                  ORDER BY bm25(memory_fts) LIMIT ?3",
@@ -226,6 +240,7 @@ impl Store {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })
+        .await
     }
 }
 
@@ -242,8 +257,8 @@ mod tests {
         assert_eq!(fts_query("*** ()"), None);
     }
 
-    #[test]
-    fn a_stored_turn_is_found_at_once_and_indexed_once() {
+    #[tokio::test]
+    async fn a_stored_turn_is_found_at_once_and_indexed_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         let s = store
@@ -254,6 +269,7 @@ mod tests {
                 None,
                 None,
             )
+            .await
             .unwrap();
         let turn = |text: &str| crate::store::NewTurn {
             role: "user",
@@ -262,23 +278,30 @@ mod tests {
         };
         store
             .turns_add(s, &[turn("the gate code is 4417"), turn("noted")])
+            .await
             .unwrap();
         // Searched before the maintenance thread's next round: the search indexes it first.
-        let hits = store.memory_search("jarvis", "gate code", 5).unwrap();
+        let hits = store.memory_search("jarvis", "gate code", 5).await.unwrap();
         assert_eq!(hits.len(), 1, "{hits:?}");
         assert!(hits[0].text.contains("4417"));
         // Nothing is indexed twice.
-        assert_eq!(store.index_pending_turns().unwrap(), 0);
+        assert_eq!(store.index_pending_turns().await.unwrap(), 0);
         store
             .turns_add(s, &[turn("the gate code changed")])
+            .await
             .unwrap();
         assert_eq!(
-            store.memory_search("jarvis", "gate code", 5).unwrap().len(),
+            store
+                .memory_search("jarvis", "gate code", 5)
+                .await
+                .unwrap()
+                .len(),
             2
         );
         assert!(
             store
                 .memory_search("clu", "gate code", 5)
+                .await
                 .unwrap()
                 .is_empty()
         );

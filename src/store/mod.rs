@@ -4,14 +4,19 @@
 //! This module owns the schema (`migrations`); the rest of the program goes through the typed
 //! methods in the submodules. The database runs in WAL mode with `synchronous = NORMAL`: a
 //! committed transaction survives a crash of the process (what "never lost" promises are about);
-//! only an OS crash or power cut can lose the last moments. Statements are short, so one
-//! connection behind a mutex serves the whole gateway without blocking the runtime noticeably.
+//! only an OS crash or power cut can lose the last moments.
+//!
+//! Every method is async: the connections live on threads of their own (`engine`), so a runtime
+//! worker never blocks on the database. Writes queued at the same moment are committed together,
+//! each caller answered after the commit that holds its write; reads go to a second connection.
 
 mod access;
 mod approvals;
 mod cron;
+mod engine;
 mod heartbeat;
 mod inbox;
+mod maintenance;
 mod memory;
 mod migrations;
 mod notices;
@@ -34,7 +39,8 @@ pub use sessions::{NewTurn, SessionId, SessionKind, SessionRow, TurnRow, main_ke
 pub use tasks::{TaskId, TaskRow, TaskStatus};
 pub use usage::{NewUsage, UsageBy, UsageLine};
 
-use parking_lot::Mutex;
+use engine::Engine;
+use maintenance::{Poke, spawn_maintenance};
 use rusqlite::Connection;
 use std::path::Path;
 use std::sync::Arc;
@@ -52,14 +58,20 @@ pub enum StoreError {
     },
     #[error("corrupt stored record: {0}")]
     Corrupt(String),
+    #[error("cannot start the database thread: {0}")]
+    Thread(String),
+    #[error("the database thread stopped")]
+    Stopped,
+    #[error("database commit failed: {0}")]
+    Commit(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
-/// A handle to the database; clones share one connection.
+/// A handle to the database; clones share its connections.
 #[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    engine: Arc<Engine>,
     signals: Arc<Signals>,
 }
 
@@ -68,38 +80,6 @@ pub struct Store {
 struct Signals {
     /// Cron jobs or retries changed (the scheduler sleeps until the next slot otherwise).
     cron: tokio::sync::Notify,
-    /// Something was written: the maintenance thread has indexing or a checkpoint to do.
-    maintenance: Arc<Poke>,
-}
-
-/// A flag with a condition variable: `poke` sets it (waking the waiter only when it was clear,
-/// so a busy writer pays one atomic check, not a syscall, per write).
-#[derive(Default)]
-struct Poke {
-    set: std::sync::atomic::AtomicBool,
-    lock: std::sync::Mutex<()>,
-    cond: std::sync::Condvar,
-}
-
-impl Poke {
-    fn poke(&self) {
-        use std::sync::atomic::Ordering;
-        if !self.set.swap(true, Ordering::AcqRel) {
-            let _guard = self.lock.lock();
-            self.cond.notify_one();
-        }
-    }
-
-    /// Waits until poked or `timeout` passes; clears the flag. True if poked.
-    fn wait(&self, timeout: std::time::Duration) -> bool {
-        use std::sync::atomic::Ordering;
-        let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        let (_guard, _) = self
-            .cond
-            .wait_timeout_while(guard, timeout, |_| !self.set.load(Ordering::Acquire))
-            .unwrap_or_else(|e| e.into_inner());
-        self.set.swap(false, Ordering::AcqRel)
-    }
 }
 
 impl Store {
@@ -124,28 +104,61 @@ impl Store {
         // When the log starts over, a file larger than this is cut back to it.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         migrations::migrations().to_latest(&mut conn)?;
-        let maintenance = Arc::new(Poke::default());
-        spawn_maintenance(path, maintenance.clone());
+        let reader = Connection::open(path)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        reader.set_prepared_statement_cache_capacity(64);
+        // Reads are point lookups and short scans; the OS page cache holds the rest.
+        reader.pragma_update(None, "cache_size", -2_000)?;
+        let written = Arc::new(Poke::default());
+        spawn_maintenance(path, written.clone());
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
+            engine: Arc::new(Engine::start(conn, reader, written)?),
             signals: Arc::new(Signals {
                 cron: tokio::sync::Notify::new(),
-                maintenance,
             }),
         })
     }
 
-    /// Runs `f` with the connection. Keep `f` short: it holds the only connection.
-    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn.lock();
-        let changes = conn.total_changes();
-        let out = f(&mut conn);
-        let wrote = conn.total_changes() != changes;
-        drop(conn);
-        if wrote {
-            self.signals.maintenance.poke();
-        }
-        out
+    /// Runs `f` on the writer's thread, in a transaction it may share with other writes queued at
+    /// the same moment (inside a savepoint of its own, so its failure undoes only its part);
+    /// returns once that transaction is committed. IMMEDIATE transactions: the write lock is
+    /// taken up front (waiting in the busy handler if the checkpointer holds it), rather than
+    /// failing with SQLITE_BUSY_SNAPSHOT when a read turns into a write.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.engine.write(f).await
+    }
+
+    /// Queues the write `f` without waiting for its commit (a failure is logged as `what`): for
+    /// records nobody waits on, such as usage. Writes awaited after it commit with it or later.
+    pub(crate) fn write_queued<F>(&self, what: &'static str, f: F) -> Result<()>
+    where
+        F: FnOnce(&Connection) -> Result<()> + Send + 'static,
+    {
+        self.engine.write_queued(what, f)
+    }
+
+    /// Runs the point lookup `f` on the reader's connection: it sees every write whose call has
+    /// returned. Keep `f` to a few indexed statements; anything longer is a [`Store::scan`].
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.engine.read(f).await
+    }
+
+    /// Runs the read `f`, which may take a while (a search, a report, a backup), on the reader's
+    /// thread.
+    pub(crate) async fn scan<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.engine.scan(f).await
     }
 
     /// Resolves when cron jobs or retries may have changed since the last call returned: the
@@ -160,37 +173,32 @@ impl Store {
         self.signals.cron.notify_one();
     }
 
-    /// Runs `f` inside one transaction, committed only if `f` succeeds.
-    pub(crate) fn tx<T>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
-        self.with(|conn| {
-            // IMMEDIATE: take the write lock up front (waiting in the busy handler if the
-            // checkpointer holds it), rather than fail with SQLITE_BUSY_SNAPSHOT when a read
-            // turns into a write after the log started over.
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        })
+    /// (writes, transactions that committed them) since the store was opened: how much group
+    /// commit is grouping, for benchmarks and diagnostics.
+    pub fn write_counts(&self) -> (u64, u64) {
+        self.engine.counts()
     }
 
     /// Writes a consistent copy of the whole database to `dest` (SQLite's `VACUUM INTO`: safe while
     /// a gateway is writing, and compact).
-    pub fn backup_to(&self, dest: &Path) -> Result<()> {
+    pub async fn backup_to(&self, dest: &Path) -> Result<()> {
         let dest = dest.to_string_lossy().into_owned();
-        self.with(|c| {
+        self.scan(move |c| {
             c.execute("VACUUM INTO ?1", [dest])?;
             Ok(())
         })
+        .await
     }
 
     /// The schema version of this database (how many migrations it has had).
-    pub fn schema_version(&self) -> Result<i64> {
-        self.with(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+    pub async fn schema_version(&self) -> Result<i64> {
+        self.read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+            .await
     }
 
     /// Counts for `gateway status`.
-    pub fn counts(&self) -> Result<Counts> {
-        self.with(|c| {
+    pub async fn counts(&self) -> Result<Counts> {
+        self.scan(|c| {
             let one = |sql: &str| c.one(sql, [], |r| r.get::<_, i64>(0));
             Ok(Counts {
                 sessions: one("SELECT count(*) FROM sessions WHERE ended_at IS NULL")?,
@@ -201,81 +209,7 @@ impl Store {
                 )?,
             })
         })
-    }
-}
-
-/// WAL frames (4 KiB pages) past which the checkpointer makes the log start over.
-const WAL_RESTART_FRAMES: i64 = 4_096;
-
-/// The maintenance thread, with its own connection: every half second while the gateway writes it
-/// indexes new conversation turns for search (see `memory`), then checkpoints the WAL. Once a
-/// round finds nothing to do it sleeps until the next write (or a minute, for writes by another
-/// process), so an idle gateway does not wake it. PASSIVE never
-/// blocks writers, but under a steady stream of commits it never catches up with the newest
-/// frame, and SQLite only starts the log over once everything is copied back: the WAL grew to
-/// 2 GB in a 20,000-message burst. So when the log passes [`WAL_RESTART_FRAMES`], a RESTART
-/// checkpoint briefly holds writers back until the log can start over (and `journal_size_limit`
-/// trims the file). The thread ends when the database file goes away (a test's temp dir).
-fn spawn_maintenance(path: &Path, poked: Arc<Poke>) {
-    let path = path.to_path_buf();
-    let spawned = std::thread::Builder::new()
-        .name("db-maintenance".into())
-        .spawn(move || {
-            let Ok(mut conn) = Connection::open(&path) else {
-                return;
-            };
-            let _ = conn.busy_timeout(std::time::Duration::from_secs(2));
-            // It only appends to the index and copies pages back: a small page cache will do.
-            let _ = conn.pragma_update(None, "cache_size", -512);
-            let busy_pause = std::time::Duration::from_millis(500);
-            let mut quiet = false;
-            let mut last_log = -1;
-            loop {
-                if quiet {
-                    poked.wait(std::time::Duration::from_secs(60));
-                }
-                if Arc::strong_count(&poked) == 1 {
-                    return; // the store is gone
-                }
-                // Let a burst of writes gather into one round.
-                std::thread::sleep(busy_pause);
-                if !path.exists() {
-                    return;
-                }
-                // Index conversation turns for search, a batch at a time.
-                let mut indexed = 0;
-                loop {
-                    match memory::index_new_turns(&mut conn, memory::TURN_BATCH) {
-                        Ok(n) if n as i64 == memory::TURN_BATCH => indexed += n,
-                        Ok(n) => {
-                            indexed += n;
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::debug!(error = %e, "indexing turns failed");
-                            break;
-                        }
-                    }
-                }
-                let passive =
-                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
-                quiet = indexed == 0 && passive.as_ref().ok() == Some(&last_log);
-                last_log = *passive.as_ref().unwrap_or(&-1);
-                match passive {
-                    Ok(frames) if frames > WAL_RESTART_FRAMES => {
-                        if let Err(e) = conn
-                            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
-                        {
-                            tracing::debug!(error = %e, "restart checkpoint failed");
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "checkpoint failed"),
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "cannot start the checkpoint thread; the WAL will grow");
+        .await
     }
 }
 

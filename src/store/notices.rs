@@ -7,12 +7,13 @@ use rusqlite::{OptionalExtension, params};
 impl Store {
     /// Claims the right to tell the owner about `cause` at `now` (ms): true, and recorded, when it
     /// was never told or last told at least `every_ms` ago (`None`: only ever once).
-    pub fn notice_claim(&self, cause: &str, now: i64, every_ms: Option<i64>) -> Result<bool> {
-        self.tx(|tx| {
+    pub async fn notice_claim(&self, cause: &str, now: i64, every_ms: Option<i64>) -> Result<bool> {
+        let cause = cause.to_owned();
+        self.write(move |tx| {
             let last: Option<i64> = tx
                 .one(
                     "SELECT last_at FROM notices WHERE cause = ?1",
-                    [cause],
+                    [&cause],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -30,6 +31,7 @@ impl Store {
             }
             Ok(due)
         })
+        .await
     }
 }
 
@@ -37,30 +39,39 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_cause_is_claimed_once_per_window_or_once_ever() {
+    #[tokio::test]
+    async fn a_cause_is_claimed_once_per_window_or_once_ever() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("db")).unwrap();
         let hour = 3_600_000;
         assert!(
             s.notice_claim("provider:anthropic:auth", 0, Some(hour))
+                .await
                 .unwrap()
         );
         assert!(
             !s.notice_claim("provider:anthropic:auth", hour - 1, Some(hour))
+                .await
                 .unwrap()
         );
         assert!(
             s.notice_claim("provider:moonshot:auth", 5, Some(hour))
+                .await
                 .unwrap()
         );
         assert!(
             s.notice_claim("provider:anthropic:auth", hour, Some(hour))
+                .await
                 .unwrap()
         );
-        assert!(s.notice_claim("budget:daily:2026-12-03", 0, None).unwrap());
+        assert!(
+            s.notice_claim("budget:daily:2026-12-03", 0, None)
+                .await
+                .unwrap()
+        );
         assert!(
             !s.notice_claim("budget:daily:2026-12-03", 10 * hour, None)
+                .await
                 .unwrap()
         );
     }

@@ -116,12 +116,13 @@ const COLS: &str = "id, target, thread, reply_to, text, status, parts_sent, atte
 
 impl Store {
     /// Stores a message for delivery; `None` if its dedupe key was used before.
-    pub fn outbox_enqueue(&self, m: &NewOutbox) -> Result<Option<OutboxId>> {
-        self.with(|c| insert_outbox(c, m))
+    pub async fn outbox_enqueue(&self, m: &NewOutbox) -> Result<Option<OutboxId>> {
+        let m = m.clone();
+        self.write(move |c| insert_outbox(c, &m)).await
     }
 
-    pub fn outbox_get(&self, id: OutboxId) -> Result<Option<OutboxRow>> {
-        self.with(|c| {
+    pub async fn outbox_get(&self, id: OutboxId) -> Result<Option<OutboxRow>> {
+        self.read(move |c| {
             Ok(c.one(
                 &format!("SELECT {COLS} FROM outbox WHERE id = ?1"),
                 [id],
@@ -129,11 +130,12 @@ impl Store {
             )
             .optional()?)
         })
+        .await
     }
 
     /// Undelivered messages, oldest first.
-    pub fn outbox_pending(&self) -> Result<Vec<OutboxRow>> {
-        self.with(|c| {
+    pub async fn outbox_pending(&self) -> Result<Vec<OutboxRow>> {
+        self.scan(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLS} FROM outbox WHERE status = 'pending' ORDER BY id"
             ))?;
@@ -141,23 +143,30 @@ impl Store {
                 .query_map([], row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
         })
+        .await
     }
 
     /// Records that the first `parts` parts were delivered (and, if `done`, all of them).
-    pub fn outbox_progress(&self, id: OutboxId, parts: usize, done: bool) -> Result<()> {
-        self.with(|c| {
+    pub async fn outbox_progress(&self, id: OutboxId, parts: usize, done: bool) -> Result<()> {
+        self.write(move |c| {
             c.run(
                 "UPDATE outbox SET parts_sent = ?2, status = CASE WHEN ?3 THEN 'sent' ELSE status END,
                  sent_at = CASE WHEN ?3 THEN ?4 ELSE sent_at END WHERE id = ?1",
                 params![id, parts as i64, done, now_ms()],
             )?;
             Ok(())
-        })
+        }).await
     }
 
     /// Records a failed attempt; a permanent failure stops further attempts.
-    pub fn outbox_failed_attempt(&self, id: OutboxId, error: &str, permanent: bool) -> Result<()> {
-        self.with(|c| {
+    pub async fn outbox_failed_attempt(
+        &self,
+        id: OutboxId,
+        error: &str,
+        permanent: bool,
+    ) -> Result<()> {
+        let error = error.to_owned();
+        self.write(move |c| {
             c.run(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
                  status = CASE WHEN ?3 THEN 'failed' ELSE status END WHERE id = ?1",
@@ -165,5 +174,6 @@ impl Store {
             )?;
             Ok(())
         })
+        .await
     }
 }

@@ -8,8 +8,14 @@ use rusqlite::params;
 
 impl Store {
     /// Records that part `part` of the reply to `inbox` is previewed in message `message_id`.
-    pub fn preview_posted(&self, inbox: InboxId, part: usize, message_id: &str) -> Result<()> {
-        self.with(|c| {
+    pub async fn preview_posted(
+        &self,
+        inbox: InboxId,
+        part: usize,
+        message_id: &str,
+    ) -> Result<()> {
+        let message_id = message_id.to_owned();
+        self.write(move |c| {
             c.run(
                 "INSERT INTO previews (inbox_id, part, message_id) VALUES (?1, ?2, ?3)
                  ON CONFLICT (inbox_id, part) DO UPDATE SET message_id = excluded.message_id",
@@ -17,11 +23,12 @@ impl Store {
             )?;
             Ok(())
         })
+        .await
     }
 
     /// The preview messages of the reply to `inbox`, by part.
-    pub fn previews(&self, inbox: InboxId) -> Result<Vec<String>> {
-        self.with(|c| {
+    pub async fn previews(&self, inbox: InboxId) -> Result<Vec<String>> {
+        self.read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT message_id FROM previews WHERE inbox_id = ?1 ORDER BY part",
             )?;
@@ -29,6 +36,7 @@ impl Store {
                 .query_map([inbox], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<String>>>()?)
         })
+        .await
     }
 }
 

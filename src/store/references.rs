@@ -24,8 +24,8 @@ pub struct ChatPref {
 }
 
 impl Store {
-    pub fn open_sessions(&self) -> Result<Vec<OpenSession>> {
-        self.with(|c| {
+    pub async fn open_sessions(&self) -> Result<Vec<OpenSession>> {
+        self.scan(move |c| {
             let mut st = c.prepare(
                 "SELECT id, key, kind, agent, target FROM sessions WHERE ended_at IS NULL ORDER BY id",
             )?;
@@ -39,11 +39,11 @@ impl Store {
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
+        }).await
     }
 
-    pub fn chat_prefs(&self) -> Result<Vec<ChatPref>> {
-        self.with(|c| {
+    pub async fn chat_prefs(&self) -> Result<Vec<ChatPref>> {
+        self.scan(move |c| {
             let mut st =
                 c.prepare("SELECT target, agent, model FROM chat_prefs ORDER BY target")?;
             let rows = st.query_map([], |r| {
@@ -55,13 +55,14 @@ impl Store {
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
+        .await
     }
 
     /// Forgets a chat's `/agent` choice (`agent`) and/or `/model` choice (`model`); a row with
     /// neither left goes.
-    pub fn chat_pref_clear(&self, target: &str, agent: bool, model: bool) -> Result<()> {
-        self.with(|c| {
-            let tx = c.transaction()?;
+    pub async fn chat_pref_clear(&self, target: &str, agent: bool, model: bool) -> Result<()> {
+        let target = target.to_owned();
+        self.write(move |tx| {
             tx.run(
                 "UPDATE chat_prefs SET agent = CASE WHEN ?2 THEN NULL ELSE agent END,
                                        model = CASE WHEN ?3 THEN NULL ELSE model END
@@ -70,17 +71,17 @@ impl Store {
             )?;
             tx.run(
                 "DELETE FROM chat_prefs WHERE target = ?1 AND agent IS NULL AND model IS NULL",
-                [target],
+                [&target],
             )?;
-            tx.commit()?;
             Ok(())
         })
+        .await
     }
 
     /// Ends the open sessions with these ids (their history stays, as for `/new`).
-    pub fn sessions_end_ids(&self, ids: &[i64]) -> Result<usize> {
-        self.with(|c| {
-            let tx = c.transaction()?;
+    pub async fn sessions_end_ids(&self, ids: &[i64]) -> Result<usize> {
+        let ids = ids.to_vec();
+        self.write(move |tx| {
             let mut n = 0;
             for id in ids {
                 n += tx.run(
@@ -88,8 +89,8 @@ impl Store {
                     params![id, now_ms()],
                 )?;
             }
-            tx.commit()?;
             Ok(n)
         })
+        .await
     }
 }

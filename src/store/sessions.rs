@@ -108,7 +108,7 @@ pub fn main_key(agent: &str, target: &str, thread: Option<&str>) -> String {
 
 impl Store {
     /// The live session with `key`, created if there is none.
-    pub fn session_open(
+    pub async fn session_open(
         &self,
         key: &str,
         kind: SessionKind,
@@ -116,11 +116,30 @@ impl Store {
         target: Option<&str>,
         thread: Option<&str>,
     ) -> Result<SessionId> {
-        self.with(|c| {
+        let key = key.to_owned();
+        let agent = agent.to_owned();
+        let target = target.map(str::to_owned);
+        let thread = thread.map(str::to_owned);
+        // Nearly always the session is open already: a read answers that without the writer.
+        let lookup = key.clone();
+        let open: Option<i64> = self
+            .read(move |c| {
+                Ok(c.one(
+                    "SELECT id FROM sessions WHERE key = ?1 AND ended_at IS NULL",
+                    [&lookup],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await?;
+        if let Some(id) = open {
+            return Ok(id);
+        }
+        self.write(move |c| {
             let existing: Option<i64> = c
                 .one(
                     "SELECT id FROM sessions WHERE key = ?1 AND ended_at IS NULL",
-                    [key],
+                    [&key],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -134,32 +153,36 @@ impl Store {
             )?;
             Ok(c.last_insert_rowid())
         })
+        .await
     }
 
     /// Ends the live sessions whose key starts with `prefix` (all main sessions if empty), so the
     /// next message starts fresh. The old turns stay in the database. Returns how many ended.
-    pub fn sessions_end(&self, prefix: &str) -> Result<usize> {
-        self.with(|c| {
+    pub async fn sessions_end(&self, prefix: &str) -> Result<usize> {
+        let prefix = prefix.to_owned();
+        self.write(move |c| {
             Ok(c.run(
                 "UPDATE sessions SET ended_at = ?2 WHERE ended_at IS NULL AND kind = 'main'
                  AND substr(key, 1, length(?1)) = ?1",
                 params![prefix, now_ms()],
             )?)
         })
+        .await
     }
 
-    pub fn session_end(&self, id: SessionId) -> Result<()> {
-        self.with(|c| {
+    pub async fn session_end(&self, id: SessionId) -> Result<()> {
+        self.write(move |c| {
             c.run(
                 "UPDATE sessions SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
                 params![id, now_ms()],
             )?;
             Ok(())
         })
+        .await
     }
 
-    pub fn sessions_live(&self) -> Result<Vec<SessionRow>> {
-        self.with(|c| {
+    pub async fn sessions_live(&self) -> Result<Vec<SessionRow>> {
+        self.scan(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLS} FROM sessions s WHERE ended_at IS NULL ORDER BY id"
             ))?;
@@ -167,10 +190,11 @@ impl Store {
                 .query_map([], row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
         })
+        .await
     }
 
-    pub fn session_get(&self, id: SessionId) -> Result<Option<SessionRow>> {
-        self.with(|c| {
+    pub async fn session_get(&self, id: SessionId) -> Result<Option<SessionRow>> {
+        self.read(move |c| {
             Ok(c.one(
                 &format!("SELECT {COLS} FROM sessions s WHERE id = ?1"),
                 [id],
@@ -178,11 +202,12 @@ impl Store {
             )
             .optional()?)
         })
+        .await
     }
 
     /// The session's current (not compacted) turns, oldest first.
-    pub fn turns(&self, session: SessionId) -> Result<Vec<TurnRow>> {
-        self.with(|c| {
+    pub async fn turns(&self, session: SessionId) -> Result<Vec<TurnRow>> {
+        self.read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT id, role, content FROM turns WHERE session_id = ?1 AND compacted = 0 ORDER BY id",
             )?;
@@ -195,12 +220,18 @@ impl Store {
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+        }).await
     }
 
     /// Marks the turns up to `last_turn` compacted (they stay stored) and sets the summary.
-    pub fn session_compact(&self, id: SessionId, last_turn: i64, summary: &str) -> Result<()> {
-        self.tx(|tx| {
+    pub async fn session_compact(
+        &self,
+        id: SessionId,
+        last_turn: i64,
+        summary: &str,
+    ) -> Result<()> {
+        let summary = summary.to_owned();
+        self.write(move |tx| {
             tx.run(
                 "UPDATE turns SET compacted = 1 WHERE session_id = ?1 AND id <= ?2",
                 params![id, last_turn],
@@ -211,16 +242,19 @@ impl Store {
             )?;
             Ok(())
         })
+        .await
     }
 
     /// Stores turns outside a message's handling (imports, benchmarks).
-    pub fn turns_add(&self, session: SessionId, turns: &[NewTurn]) -> Result<()> {
-        self.tx(|tx| Ok(insert_turns(tx, session, None, turns)?))
+    pub async fn turns_add(&self, session: SessionId, turns: &[NewTurn]) -> Result<()> {
+        let turns = turns.to_vec();
+        self.write(move |tx| Ok(insert_turns(tx, session, None, &turns)?))
+            .await
     }
 
     /// The summary written by compaction, if any.
-    pub fn session_summary(&self, id: SessionId) -> Result<Option<String>> {
-        self.with(|c| {
+    pub async fn session_summary(&self, id: SessionId) -> Result<Option<String>> {
+        self.read(move |c| {
             Ok(
                 c.one("SELECT summary FROM sessions WHERE id = ?1", [id], |r| {
                     r.get(0)
@@ -229,37 +263,44 @@ impl Store {
                 .flatten(),
             )
         })
+        .await
     }
 
     /// The agent this chat switched to with `/agent`, if any.
-    pub fn chat_agent(&self, target: &str) -> Result<Option<String>> {
-        self.with(|c| {
+    pub async fn chat_agent(&self, target: &str) -> Result<Option<String>> {
+        let target = target.to_owned();
+        self.read(move |c| {
             Ok(c.one(
                 "SELECT agent FROM chat_prefs WHERE target = ?1",
-                [target],
+                [&target],
                 |r| r.get(0),
             )
             .optional()?
             .flatten())
         })
+        .await
     }
 
     /// The model this chat switched to with `/model`, if any.
-    pub fn chat_model(&self, target: &str) -> Result<Option<String>> {
-        self.with(|c| {
+    pub async fn chat_model(&self, target: &str) -> Result<Option<String>> {
+        let target = target.to_owned();
+        self.read(move |c| {
             Ok(c.one(
                 "SELECT model FROM chat_prefs WHERE target = ?1",
-                [target],
+                [&target],
                 |r| r.get(0),
             )
             .optional()?
             .flatten())
         })
+        .await
     }
 
     /// Sets (or with `None` clears) this chat's model.
-    pub fn set_chat_model(&self, target: &str, model: Option<&str>) -> Result<()> {
-        self.with(|c| {
+    pub async fn set_chat_model(&self, target: &str, model: Option<&str>) -> Result<()> {
+        let target = target.to_owned();
+        let model = model.map(str::to_owned);
+        self.write(move |c| {
             c.run(
                 "INSERT INTO chat_prefs (target, model) VALUES (?1, ?2)
                  ON CONFLICT (target) DO UPDATE SET model = excluded.model",
@@ -267,10 +308,13 @@ impl Store {
             )?;
             Ok(())
         })
+        .await
     }
 
-    pub fn set_chat_agent(&self, target: &str, agent: &str) -> Result<()> {
-        self.with(|c| {
+    pub async fn set_chat_agent(&self, target: &str, agent: &str) -> Result<()> {
+        let target = target.to_owned();
+        let agent = agent.to_owned();
+        self.write(move |c| {
             c.run(
                 "INSERT INTO chat_prefs (target, agent) VALUES (?1, ?2)
                  ON CONFLICT (target) DO UPDATE SET agent = excluded.agent",
@@ -278,5 +322,6 @@ impl Store {
             )?;
             Ok(())
         })
+        .await
     }
 }

@@ -83,7 +83,7 @@ fn row(r: &Row) -> rusqlite::Result<TaskRow> {
 }
 
 impl Store {
-    pub fn task_create(
+    pub async fn task_create(
         &self,
         agent: &str,
         prompt: &str,
@@ -91,31 +91,36 @@ impl Store {
         origin_thread: Option<&str>,
         requester: Option<SessionId>,
     ) -> Result<TaskId> {
-        self.with(|c| {
+        let agent = agent.to_owned();
+        let prompt = prompt.to_owned();
+        let origin = origin.to_owned();
+        let origin_thread = origin_thread.map(str::to_owned);
+        self.write(move |c| {
             c.run(
                 "INSERT INTO tasks (agent, prompt, origin, origin_thread, requester_session, status, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6)",
                 params![agent, prompt, origin, origin_thread, requester, now_ms()],
             )?;
             Ok(c.last_insert_rowid())
-        })
+        }).await
     }
 
     /// Moves a queued task to running; false if it is no longer queued (cancelled meanwhile).
-    pub fn task_start(&self, id: TaskId, session: SessionId) -> Result<bool> {
-        self.with(|c| {
+    pub async fn task_start(&self, id: TaskId, session: SessionId) -> Result<bool> {
+        self.write(move |c| {
             Ok(c.run(
                 "UPDATE tasks SET status = 'running', session_id = ?2, started_at = ?3
                  WHERE id = ?1 AND status = 'queued'",
                 params![id, session, now_ms()],
             )? == 1)
         })
+        .await
     }
 
     /// Ends an active task and, in the same transaction, stores its report for the chat and a
     /// note in the requesting session. Returns the report's outbox id, or `None` (storing nothing)
     /// if the task had already ended, so a result is reported exactly once.
-    pub fn task_finish(
+    pub async fn task_finish(
         &self,
         id: TaskId,
         status: TaskStatus,
@@ -124,7 +129,11 @@ impl Store {
         note: Option<(SessionId, &str)>,
         turns: Option<(SessionId, &[NewTurn])>,
     ) -> Result<Option<OutboxId>> {
-        self.tx(|tx| {
+        let result = result.to_owned();
+        let report = report.clone();
+        let note = note.map(|(s, t)| (s, t.to_owned()));
+        let turns = turns.map(|(s, t)| (s, t.to_vec()));
+        self.write(move |tx| {
             let n = tx.run(
                 "UPDATE tasks SET status = ?2, result = ?3, finished_at = ?4
                  WHERE id = ?1 AND status IN ('queued', 'running')",
@@ -133,9 +142,9 @@ impl Store {
             if n == 0 {
                 return Ok(None);
             }
-            let out = insert_outbox(tx, report)?;
-            if let Some((session, turns)) = turns {
-                insert_turns(tx, session, None, turns)?;
+            let out = insert_outbox(tx, &report)?;
+            if let Some((session, turns)) = &turns {
+                insert_turns(tx, *session, None, turns)?;
             }
             if let Some((session, text)) = note {
                 let content = serde_json::json!([{ "type": "text", "text": text }]).to_string();
@@ -145,11 +154,11 @@ impl Store {
                 )?;
             }
             Ok(out)
-        })
+        }).await
     }
 
-    pub fn task_get(&self, id: TaskId) -> Result<Option<TaskRow>> {
-        self.with(|c| {
+    pub async fn task_get(&self, id: TaskId) -> Result<Option<TaskRow>> {
+        self.read(move |c| {
             Ok(c.one(
                 &format!("SELECT {COLS} FROM tasks WHERE id = ?1"),
                 [id],
@@ -157,11 +166,13 @@ impl Store {
             )
             .optional()?)
         })
+        .await
     }
 
     /// Active tasks plus the 50 most recent others, newest first.
-    pub fn tasks_recent(&self, origin: Option<&str>) -> Result<Vec<TaskRow>> {
-        self.with(|c| {
+    pub async fn tasks_recent(&self, origin: Option<&str>) -> Result<Vec<TaskRow>> {
+        let origin = origin.map(str::to_owned);
+        self.scan(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLS} FROM tasks WHERE (?1 IS NULL OR origin = ?1)
                  ORDER BY status IN ('queued', 'running') DESC, id DESC LIMIT 50"
@@ -170,11 +181,12 @@ impl Store {
                 .query_map([origin], row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
         })
+        .await
     }
 
     /// Tasks left active by a previous run of the gateway.
-    pub fn tasks_active(&self) -> Result<Vec<TaskRow>> {
-        self.with(|c| {
+    pub async fn tasks_active(&self) -> Result<Vec<TaskRow>> {
+        self.read(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLS} FROM tasks WHERE status IN ('queued', 'running') ORDER BY id"
             ))?;
@@ -182,5 +194,6 @@ impl Store {
                 .query_map([], row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
         })
+        .await
     }
 }

@@ -77,48 +77,63 @@ fn line(key: String, r: &rusqlite::Row, at: usize) -> rusqlite::Result<UsageLine
     })
 }
 
+fn insert_usage(c: &rusqlite::Connection, u: &NewUsage) -> Result<()> {
+    c.run(
+        "INSERT INTO usage (at, provider, model, input, output, cache_read, cache_write,
+            cost_micros, priced, agent, chat, session_id, task_id, purpose)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            u.at,
+            u.provider,
+            u.model,
+            u.input as i64,
+            u.output as i64,
+            u.cache_read as i64,
+            u.cache_write as i64,
+            u.cost_micros,
+            u.priced,
+            u.agent,
+            u.chat,
+            u.session,
+            u.task,
+            u.purpose,
+        ],
+    )?;
+    Ok(())
+}
+
 impl Store {
-    pub fn usage_record(&self, u: &NewUsage) -> Result<()> {
-        self.with(|c| {
-            c.run(
-                "INSERT INTO usage (at, provider, model, input, output, cache_read, cache_write,
-                    cost_micros, priced, agent, chat, session_id, task_id, purpose)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                params![
-                    u.at,
-                    u.provider,
-                    u.model,
-                    u.input as i64,
-                    u.output as i64,
-                    u.cache_read as i64,
-                    u.cache_write as i64,
-                    u.cost_micros,
-                    u.priced,
-                    u.agent,
-                    u.chat,
-                    u.session,
-                    u.task,
-                    u.purpose,
-                ],
-            )?;
-            Ok(())
-        })
+    pub async fn usage_record(&self, u: &NewUsage) -> Result<()> {
+        let u = u.clone();
+        self.write(move |c| insert_usage(c, &u)).await
+    }
+
+    /// [`Store::usage_record`] without waiting for the commit: a model call's record is not
+    /// worth a wait on the message path. The reply stored after it commits with it or later.
+    pub fn usage_record_queued(&self, u: NewUsage) -> Result<()> {
+        self.write_queued("model usage", move |c| insert_usage(c, &u))
     }
 
     /// Cost since `since` (ms), per agent: what budgets start from after a restart or at a new day.
-    pub fn usage_cost_by_agent(&self, since: i64) -> Result<Vec<(String, i64)>> {
-        self.with(|c| {
+    pub async fn usage_cost_by_agent(&self, since: i64) -> Result<Vec<(String, i64)>> {
+        self.scan(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT agent, coalesce(sum(cost_micros), 0) FROM usage WHERE at >= ?1 GROUP BY agent",
             )?;
             let rows = st.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+        }).await
     }
 
     /// The sums of calls in `[since, until)`, for one chat when `chat` is given.
-    pub fn usage_total(&self, since: i64, until: i64, chat: Option<&str>) -> Result<UsageLine> {
-        self.with(|c| {
+    pub async fn usage_total(
+        &self,
+        since: i64,
+        until: i64,
+        chat: Option<&str>,
+    ) -> Result<UsageLine> {
+        let chat = chat.map(str::to_owned);
+        self.scan(move |c| {
             let sql = format!(
                 "SELECT {SUMS} FROM usage WHERE at >= ?1 AND at < ?2 AND (?3 IS NULL OR chat = ?3)"
             );
@@ -126,11 +141,17 @@ impl Store {
                 line(String::new(), r, 0)
             })?)
         })
+        .await
     }
 
     /// The calls in `[since, until)` grouped by `by`, most expensive first.
-    pub fn usage_report(&self, since: i64, until: i64, by: UsageBy) -> Result<Vec<UsageLine>> {
-        self.with(|c| {
+    pub async fn usage_report(
+        &self,
+        since: i64,
+        until: i64,
+        by: UsageBy,
+    ) -> Result<Vec<UsageLine>> {
+        self.scan(move |c| {
             let sql = format!(
                 "SELECT {} AS k, {SUMS} FROM usage WHERE at >= ?1 AND at < ?2
                  GROUP BY k ORDER BY sum(cost_micros) DESC, count(*) DESC, k",
@@ -140,6 +161,7 @@ impl Store {
             let rows = st.query_map(params![since, until], |r| line(r.get(0)?, r, 1))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
+        .await
     }
 }
 
@@ -164,20 +186,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn calls_are_summed_by_range_chat_and_group() {
+    #[tokio::test]
+    async fn calls_are_summed_by_range_chat_and_group() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("db")).unwrap();
         s.usage_record(&call(1_000, "jarvis", Some("telegram:1"), 300))
+            .await
             .unwrap();
         s.usage_record(&call(2_000, "clu", Some("telegram:2"), 700))
+            .await
             .unwrap();
         s.usage_record(&NewUsage {
             priced: false,
             ..call(3_000, "jarvis", None, 0)
         })
+        .await
         .unwrap();
-        let all = s.usage_total(0, 10_000, None).unwrap();
+        let all = s.usage_total(0, 10_000, None).await.unwrap();
         assert_eq!(
             (
                 all.calls,
@@ -190,16 +215,19 @@ mod tests {
             (3, 300, 30, 15, 1_000, 1)
         );
         assert_eq!(
-            s.usage_total(0, 10_000, Some("telegram:2")).unwrap().calls,
+            s.usage_total(0, 10_000, Some("telegram:2"))
+                .await
+                .unwrap()
+                .calls,
             1
         );
-        assert_eq!(s.usage_total(1_500, 10_000, None).unwrap().calls, 2);
-        let by = s.usage_report(0, 10_000, UsageBy::Agent).unwrap();
+        assert_eq!(s.usage_total(1_500, 10_000, None).await.unwrap().calls, 2);
+        let by = s.usage_report(0, 10_000, UsageBy::Agent).await.unwrap();
         assert_eq!((by[0].key.as_str(), by[0].cost_micros), ("clu", 700));
         assert_eq!((by[1].key.as_str(), by[1].calls), ("jarvis", 2));
-        let chats = s.usage_report(0, 10_000, UsageBy::Chat).unwrap();
+        let chats = s.usage_report(0, 10_000, UsageBy::Chat).await.unwrap();
         assert!(chats.iter().any(|l| l.key == "(chat)"), "{chats:?}");
-        let mut costs = s.usage_cost_by_agent(0).unwrap();
+        let mut costs = s.usage_cost_by_agent(0).await.unwrap();
         costs.sort();
         assert_eq!(costs, vec![("clu".into(), 700), ("jarvis".into(), 300)]);
     }

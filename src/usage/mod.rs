@@ -89,47 +89,55 @@ impl Ledger {
         now.with_timezone(&self.tz).date_naive()
     }
 
-    /// The sums for `today`, reloaded from the database when the day changed.
-    fn spent_on<'a>(&self, spent: &'a mut Spent, today: NaiveDate) -> &'a mut Spent {
-        if spent.day != Some(today) {
-            let mut fresh = Spent {
-                day: Some(today),
-                ..Spent::default()
-            };
-            let load = |since: i64| self.store.usage_cost_by_agent(since);
-            match (
-                load(day_start(self.tz, today)),
-                load(day_start(self.tz, month_of(today))),
-            ) {
-                (Ok(day), Ok(month)) => {
-                    for (agent, cost) in day {
-                        fresh.day_total += cost;
-                        fresh.day_by_agent.insert(agent, cost);
-                    }
-                    for (agent, cost) in month {
-                        fresh.month_total += cost;
-                        fresh.month_by_agent.insert(agent, cost);
-                    }
+    /// Makes the sums those of `today`, reloading them from the database when the day changed
+    /// (the lock is not held while the database is read).
+    async fn roll_over(&self, today: NaiveDate) {
+        if self.spent.lock().day == Some(today) {
+            return;
+        }
+        let mut fresh = Spent {
+            day: Some(today),
+            ..Spent::default()
+        };
+        let day = self
+            .store
+            .usage_cost_by_agent(day_start(self.tz, today))
+            .await;
+        let month = self
+            .store
+            .usage_cost_by_agent(day_start(self.tz, month_of(today)))
+            .await;
+        match (day, month) {
+            (Ok(day), Ok(month)) => {
+                for (agent, cost) in day {
+                    fresh.day_total += cost;
+                    fresh.day_by_agent.insert(agent, cost);
                 }
-                (Err(e), _) | (_, Err(e)) => {
-                    // Without the sums, budgets count from zero: spending is not blocked by a
-                    // database problem, and the next day tries again.
-                    tracing::error!(error = %e, "cannot read today's usage; budgets count from zero")
+                for (agent, cost) in month {
+                    fresh.month_total += cost;
+                    fresh.month_by_agent.insert(agent, cost);
                 }
             }
-            *spent = fresh;
+            (Err(e), _) | (_, Err(e)) => {
+                // Without the sums, budgets count from zero: spending is not blocked by a
+                // database problem, and the next day tries again.
+                tracing::error!(error = %e, "cannot read today's usage; budgets count from zero")
+            }
         }
-        spent
+        let mut g = self.spent.lock();
+        if g.day != Some(today) {
+            *g = fresh;
+        }
     }
 
     /// Why a turn of `agent` must not start now (a budget is spent), or `None`. The owner is told
     /// once per budget and period.
-    pub fn refusal(&self, agent: &str) -> Option<String> {
+    pub async fn refusal(&self, agent: &str) -> Option<String> {
         let now = self.clock.now();
         let today = self.today(now);
+        self.roll_over(today).await;
         let (day, month, agent_day, agent_month) = {
-            let mut g = self.spent.lock();
-            let s = self.spent_on(&mut g, today);
+            let s = self.spent.lock();
             (
                 s.day_total,
                 s.month_total,
@@ -202,17 +210,17 @@ impl Ledger {
                 &format!(
                     "Budget reached: {reason} Raise it with `switchboard config set {key} …` if this is expected."
                 ),
-            );
+            ).await;
             return Some(reason);
         }
         None
     }
 
     /// Today's and this month's spending in millionths of a dollar.
-    pub fn spent(&self) -> (i64, i64) {
+    pub async fn spent(&self) -> (i64, i64) {
         let today = self.today(self.clock.now());
-        let mut g = self.spent.lock();
-        let s = self.spent_on(&mut g, today);
+        self.roll_over(today).await;
+        let s = self.spent.lock();
         (s.day_total, s.month_total)
     }
 
@@ -229,8 +237,9 @@ fn capitalise(s: &str) -> String {
     }
 }
 
+#[async_trait::async_trait]
 impl Meter for Ledger {
-    fn used(&self, call: &Call, model_ref: &str, usage: &Usage) {
+    async fn used(&self, call: &Call, model_ref: &str, usage: &Usage) {
         let now = self.clock.now();
         let (provider, model) = model_ref.split_once('/').unwrap_or(("", model_ref));
         let (cost, priced) = self.prices.cost_micros(model_ref, usage);
@@ -250,15 +259,14 @@ impl Meter for Ledger {
             task: call.task,
             purpose: call.purpose.to_string(),
         };
-        if let Err(e) = self.store.usage_record(&row) {
+        let today = self.today(now);
+        // Sums of an earlier day are reloaded first; this call is then counted once, below.
+        self.roll_over(today).await;
+        if let Err(e) = self.store.usage_record_queued(row) {
             tracing::error!(error = %e, "cannot record model usage");
         }
-        let today = self.today(now);
-        let mut g = self.spent.lock();
-        // Loaded before this call's row? It was just stored, so a reload already counts it.
-        let fresh = g.day != Some(today);
-        let s = self.spent_on(&mut g, today);
-        if !fresh {
+        let mut s = self.spent.lock();
+        if s.day == Some(today) {
             s.day_total += cost;
             s.month_total += cost;
             *s.day_by_agent.entry(call.agent.clone()).or_default() += cost;
@@ -266,7 +274,7 @@ impl Meter for Ledger {
         }
     }
 
-    fn failing(&self, problem: &Problem, error: &ProviderError) {
+    async fn failing(&self, problem: &Problem, error: &ProviderError) {
         let cause = format!("provider:{}:{}", problem.provider, problem.cause);
         let p = &problem.provider;
         let fix = match problem.cause.as_str() {
@@ -282,9 +290,11 @@ impl Meter for Ledger {
             ),
             _ => " Fix: the provider is having trouble; a fallback in `models.fallbacks` keeps chats answered.".to_string(),
         };
-        self.notices.tell(
-            &cause,
-            &format!("Model provider {p} is failing: {error}.{fix}"),
-        );
+        self.notices
+            .tell(
+                &cause,
+                &format!("Model provider {p} is failing: {error}.{fix}"),
+            )
+            .await;
     }
 }

@@ -62,7 +62,7 @@ pub fn describe(l: &UsageLine) -> String {
 }
 
 /// `/usage`: this chat today and this month, and the budget when one is set.
-pub fn for_chat(
+pub async fn for_chat(
     store: &Store,
     ledger: &Ledger,
     chat: &str,
@@ -71,8 +71,12 @@ pub fn for_chat(
 ) -> String {
     let today = now.with_timezone(&tz).date_naive();
     let until = now.timestamp_millis() + 1;
-    let day = store.usage_total(day_start(tz, today), until, Some(chat));
-    let month = store.usage_total(day_start(tz, month_of(today)), until, Some(chat));
+    let day = store
+        .usage_total(day_start(tz, today), until, Some(chat))
+        .await;
+    let month = store
+        .usage_total(day_start(tz, month_of(today)), until, Some(chat))
+        .await;
     let (day, month) = match (day, month) {
         (Ok(d), Ok(m)) => (d, m),
         (Err(e), _) | (_, Err(e)) => return format!("⚠️ cannot read usage: {e}"),
@@ -83,7 +87,7 @@ pub fn for_chat(
         describe(&month)
     );
     let b = ledger.budgets();
-    let (spent_day, spent_month) = ledger.spent();
+    let (spent_day, spent_month) = ledger.spent().await;
     if let Some(limit) = b.daily_usd {
         out.push_str(&format!(
             "\nAll chats today: {} of the {} daily budget",

@@ -48,7 +48,7 @@ pub async fn run(path: &Path, fix: bool, online: bool) -> anyhow::Result<usize> 
                 "state",
                 format!("{} (database opens, schema up to date)", state.display()),
             );
-            match store.cron_health() {
+            match store.cron_health().await {
                 Ok(h) => {
                     let next = h
                         .next_wake
@@ -66,7 +66,7 @@ pub async fn run(path: &Path, fix: bool, online: bool) -> anyhow::Result<usize> 
                 }
                 Err(e) => r.bad("cron", e.to_string()),
             }
-            check_orphans(&c, path, &store, fix, &mut r)?;
+            check_orphans(&c, path, &store, fix, &mut r).await?;
         }
         Err(e) => r.bad("state", format!("{}: {e}", state.display())),
     }
@@ -288,14 +288,14 @@ fn check_listening(c: &Config, pid: u32, answered: bool, url: &str, r: &mut Repo
 }
 
 /// Rows left pointing at what the config no longer has; removed with `--fix` after a backup.
-fn check_orphans(
+async fn check_orphans(
     c: &Config,
     path: &Path,
     store: &Store,
     fix: bool,
     r: &mut Report,
 ) -> anyhow::Result<()> {
-    let found = orphans::find(c, store)?;
+    let found = orphans::find(c, store).await?;
     if found.is_empty() {
         r.ok(
             "references",
@@ -313,8 +313,9 @@ fn check_orphans(
         return Ok(());
     }
     let backup = crate::backup::create(c, path, "doctor --fix")
+        .await
         .map_err(|e| anyhow::anyhow!("{e}; nothing was fixed"))?;
-    orphans::fix(store, &found)?;
+    orphans::fix(store, &found).await?;
     for o in &found {
         r.ok("fixed", format!("removed {}", o.what));
     }

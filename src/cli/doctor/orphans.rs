@@ -41,9 +41,9 @@ fn model_known(c: &Config, m: &str) -> bool {
             .is_some_and(|(p, _)| c.providers.contains_key(p))
 }
 
-pub fn find(c: &Config, store: &Store) -> crate::store::Result<Vec<Orphan>> {
+pub async fn find(c: &Config, store: &Store) -> crate::store::Result<Vec<Orphan>> {
     let mut out = Vec::new();
-    for job in store.cron_jobs(None)? {
+    for job in store.cron_jobs(None).await? {
         let why = if !c.agents.contains_key(&job.agent) {
             Some(format!("agent `{}` no longer exists", job.agent))
         } else {
@@ -56,7 +56,7 @@ pub fn find(c: &Config, store: &Store) -> crate::store::Result<Vec<Orphan>> {
             });
         }
     }
-    for p in store.chat_prefs()? {
+    for p in store.chat_prefs().await? {
         let agent = p.agent.as_deref().filter(|a| !c.agents.contains_key(*a));
         let model = p.model.as_deref().filter(|m| !model_known(c, m));
         let chat = target_gone(c, &p.target);
@@ -83,7 +83,8 @@ pub fn find(c: &Config, store: &Store) -> crate::store::Result<Vec<Orphan>> {
         });
     }
     let gone: Vec<_> = store
-        .open_sessions()?
+        .open_sessions()
+        .await?
         .into_iter()
         .filter_map(|s| {
             let why = if !c.agents.contains_key(&s.agent) {
@@ -107,20 +108,20 @@ pub fn find(c: &Config, store: &Store) -> crate::store::Result<Vec<Orphan>> {
 }
 
 /// Removes what `find` found; returns how many rows changed.
-pub fn fix(store: &Store, orphans: &[Orphan]) -> crate::store::Result<usize> {
+pub async fn fix(store: &Store, orphans: &[Orphan]) -> crate::store::Result<usize> {
     let mut n = 0;
     for o in orphans {
         match &o.fix {
-            Fix::RemoveCron(id) => n += usize::from(store.cron_remove(*id)?),
+            Fix::RemoveCron(id) => n += usize::from(store.cron_remove(*id).await?),
             Fix::ClearPref {
                 target,
                 agent,
                 model,
             } => {
-                store.chat_pref_clear(target, *agent, *model)?;
+                store.chat_pref_clear(target, *agent, *model).await?;
                 n += 1;
             }
-            Fix::EndSessions(ids) => n += store.sessions_end_ids(ids)?,
+            Fix::EndSessions(ids) => n += store.sessions_end_ids(ids).await?,
         }
     }
     Ok(n)

@@ -17,6 +17,7 @@ pub async fn approvals(State(s): State<ApiState>, ctx: Ctx, Query(q): Query<MsgQ
         .coordinator
         .store()
         .approvals_list(false)
+        .await
         .map_err(WebError::internal)?;
     let (pending, done): (Vec<_>, Vec<_>) = all
         .into_iter()
@@ -70,6 +71,7 @@ pub async fn answer(
     let message = s
         .coordinator
         .decide_approval(id, answer, "the control room")
+        .await
         .map_err(WebError::bad)?;
     Ok(back("/approvals", &message))
 }
@@ -79,6 +81,7 @@ pub async fn pairing(State(s): State<ApiState>, ctx: Ctx, Query(q): Query<MsgQue
         .coordinator
         .store()
         .pairing_list()
+        .await
         .map_err(WebError::internal)?;
     Ok(ctx.page(
         "/pairing",
@@ -159,6 +162,7 @@ pub async fn pairing_act(
     let msg = match action.as_str() {
         "approve" => match store
             .pairing_approve(&f.channel, &f.code)
+            .await
             .map_err(WebError::internal)?
         {
             Some(a) => format!(
@@ -176,6 +180,7 @@ pub async fn pairing_act(
         "deny" => {
             if !store
                 .pairing_deny(&f.channel, &f.code)
+                .await
                 .map_err(WebError::internal)?
             {
                 return Err(WebError::bad(format!(
@@ -188,6 +193,7 @@ pub async fn pairing_act(
         "revoke" => {
             if !store
                 .pairing_revoke(&f.channel, &f.sender)
+                .await
                 .map_err(WebError::internal)?
             {
                 return Err(WebError::bad(format!(

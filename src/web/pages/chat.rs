@@ -52,13 +52,14 @@ pub async fn page(State(s): State<ApiState>, ctx: Ctx, Path(agent): Path<String>
     let target = format!("web:{agent}");
     let session = store
         .sessions_live()
+        .await
         .map_err(WebError::internal)?
         .into_iter()
         .find(|r| {
             r.kind == SessionKind::Main && r.agent == agent && r.target.as_deref() == Some(&target)
         });
     let turns = match &session {
-        Some(r) => store.turns(r.id).map_err(WebError::internal)?,
+        Some(r) => store.turns(r.id).await.map_err(WebError::internal)?,
         None => Vec::new(),
     };
     let after = s.web.latest_seq();
@@ -92,17 +93,19 @@ pub struct SendForm {
 }
 
 /// A message from the page to `agent`'s web chat (which is pinned to that agent), and its id.
-fn message(s: &ApiState, agent: &str, text: &str) -> Result<(String, Inbound), WebError> {
+async fn message(s: &ApiState, agent: &str, text: &str) -> Result<(String, Inbound), WebError> {
     let target = Target::new("web", agent);
     let store = s.coordinator.store();
     if store
         .chat_agent(&target.to_string())
+        .await
         .map_err(WebError::internal)?
         .as_deref()
         != Some(agent)
     {
         store
             .set_chat_agent(&target.to_string(), agent)
+            .await
             .map_err(WebError::internal)?;
     }
     let id = crate::channels::local::new_message_id();
@@ -120,7 +123,7 @@ pub async fn send(
     if f.text.trim().is_empty() {
         return Err(WebError::bad("The message is empty."));
     }
-    let (id, inbound) = message(&s, &agent, &f.text)?;
+    let (id, inbound) = message(&s, &agent, &f.text).await?;
     s.coordinator
         .accept(inbound)
         .await
@@ -187,7 +190,7 @@ pub async fn upload(
         .web
         .store_upload(&data)
         .map_err(|e| WebError::internal(format!("cannot store the upload: {e}")))?;
-    let (id, mut inbound) = message(&s, &agent, &text)?;
+    let (id, mut inbound) = message(&s, &agent, &text).await?;
     let size = Some(data.len() as u64);
     if mime.as_deref().is_some_and(|m| m.starts_with("audio/")) {
         inbound.audio = Some(switchboard_channel::AudioAttachment {

@@ -191,7 +191,7 @@ fn status_class(s: &str) -> &'static str {
     }
 }
 
-fn index_page(
+async fn index_page(
     s: &ApiState,
     ctx: &Ctx,
     msg: Option<&str>,
@@ -202,6 +202,7 @@ fn index_page(
         .coordinator
         .store()
         .cron_jobs(None)
+        .await
         .map_err(WebError::internal)?;
     Ok(ctx.page(
         "/cron",
@@ -223,13 +224,14 @@ pub async fn index(State(s): State<ApiState>, ctx: Ctx, Query(q): Query<MsgQuery
         &JobForm::default(),
         &HashMap::new(),
     )
+    .await
 }
 
 pub async fn add(State(s): State<ApiState>, ctx: Ctx, Form(f): Form<JobForm>) -> Response {
     let mut errs = f.problems(&s);
     if errs.is_empty() {
         let c = &s.coordinator;
-        match cron::add_job(c.config(), c.store(), c.clock().now(), f.spec()) {
+        match cron::add_job(c.config(), c.store(), c.clock().now(), f.spec()).await {
             Ok(job) => {
                 return back(
                     &format!("/cron/{}", job.id),
@@ -242,13 +244,13 @@ pub async fn add(State(s): State<ApiState>, ctx: Ctx, Form(f): Form<JobForm>) ->
             }
         }
     }
-    match index_page(&s, &ctx, None, &f, &errs) {
+    match index_page(&s, &ctx, None, &f, &errs).await {
         Ok(page) => (StatusCode::UNPROCESSABLE_ENTITY, page).into_response(),
         Err(e) => e.into_response(),
     }
 }
 
-fn job_page(
+async fn job_page(
     s: &ApiState,
     ctx: &Ctx,
     id: i64,
@@ -259,9 +261,13 @@ fn job_page(
     let store = s.coordinator.store();
     let job = store
         .cron_job(id)
+        .await
         .map_err(WebError::internal)?
         .ok_or_else(|| WebError::not_found(format!("No cron job #{id}.")))?;
-    let runs = store.cron_history(id, 50).map_err(WebError::internal)?;
+    let runs = store
+        .cron_history(id, 50)
+        .await
+        .map_err(WebError::internal)?;
     let current = JobForm::of(&job);
     Ok(ctx.page(
         "/cron",
@@ -301,7 +307,7 @@ pub async fn page(
     Path(id): Path<i64>,
     Query(q): Query<MsgQuery>,
 ) -> Page {
-    job_page(&s, &ctx, id, q.msg.as_deref(), None, &HashMap::new())
+    job_page(&s, &ctx, id, q.msg.as_deref(), None, &HashMap::new()).await
 }
 
 pub async fn edit(
@@ -320,14 +326,16 @@ pub async fn edit(
             id,
             f.spec(),
             f.enabled.is_some(),
-        ) {
+        )
+        .await
+        {
             Ok(_) => return back(&format!("/cron/{id}"), "Saved.").into_response(),
             Err(e) => {
                 errs.insert("", e);
             }
         }
     }
-    match job_page(&s, &ctx, id, None, Some(&f), &errs) {
+    match job_page(&s, &ctx, id, None, Some(&f), &errs).await {
         Ok(page) => (StatusCode::UNPROCESSABLE_ENTITY, page).into_response(),
         Err(e) => e.into_response(),
     }
@@ -341,12 +349,21 @@ pub async fn act(
     let now = c.clock().now();
     let msg = match action.as_str() {
         "enable" | "disable" => {
-            cron::set_enabled(c.store(), now, id, action == "enable").map_err(WebError::bad)?;
+            cron::set_enabled(c.store(), now, id, action == "enable")
+                .await
+                .map_err(WebError::bad)?;
             format!("Job #{id} {action}d.")
         }
-        "run" => cron::run_now(c, c.clock(), id).map_err(WebError::bad)?,
+        "run" => cron::run_now(c, c.clock(), id)
+            .await
+            .map_err(WebError::bad)?,
         "delete" => {
-            if !c.store().cron_remove(id).map_err(WebError::internal)? {
+            if !c
+                .store()
+                .cron_remove(id)
+                .await
+                .map_err(WebError::internal)?
+            {
                 return Err(WebError::not_found(format!("No cron job #{id}.")));
             }
             return Ok(back("/cron", &format!("Removed cron job #{id}.")));

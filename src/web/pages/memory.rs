@@ -90,10 +90,12 @@ pub async fn agent(
         // What the agent's own search would find: the files as they are now.
         store
             .memory_index_files(&agent, &root)
+            .await
             .map_err(WebError::internal)?;
         Some(
             store
                 .memory_search(&agent, q.q.trim(), 20)
+                .await
                 .map_err(WebError::internal)?,
         )
     };
@@ -203,7 +205,12 @@ pub async fn save(
     let text = f.text.replace("\r\n", "\n");
     write_atomic(&path, &text)
         .map_err(|e| WebError::internal(format!("cannot save {}: {e}", q.name)))?;
-    if let Err(e) = s.coordinator.store().memory_index_files(&agent, &root) {
+    if let Err(e) = s
+        .coordinator
+        .store()
+        .memory_index_files(&agent, &root)
+        .await
+    {
         tracing::warn!(error = %e, "cannot re-index memory after an edit");
     }
     tracing::info!(agent, file = %q.name, "memory file edited in the control room");

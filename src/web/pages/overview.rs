@@ -20,13 +20,17 @@ fn uptime(secs: u64) -> String {
 }
 
 pub async fn page(State(s): State<ApiState>, ctx: Ctx) -> Page {
-    let r = status_report(&s).map_err(crate::web::WebError::internal)?;
+    let r = status_report(&s)
+        .await
+        .map_err(crate::web::WebError::internal)?;
     let store = s.coordinator.store();
     let running = store
         .tasks_active()
+        .await
         .map_err(crate::web::WebError::internal)?;
     let mut next = store
         .cron_jobs(None)
+        .await
         .map_err(crate::web::WebError::internal)?;
     next.retain(|j| j.enabled && j.next_run.is_some());
     next.sort_by_key(|j| j.next_run);
@@ -138,6 +142,7 @@ pub async fn usage(State(s): State<ApiState>, ctx: Ctx) -> Page {
         let total = c
             .store()
             .usage_total(since, until, None)
+            .await
             .map_err(crate::web::WebError::internal)?;
         let mut by = Vec::new();
         for (name, b) in [
@@ -149,6 +154,7 @@ pub async fn usage(State(s): State<ApiState>, ctx: Ctx) -> Page {
                 name,
                 c.store()
                     .usage_report(since, until, b)
+                    .await
                     .map_err(crate::web::WebError::internal)?,
             ));
         }

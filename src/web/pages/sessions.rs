@@ -14,6 +14,7 @@ pub async fn index(State(s): State<ApiState>, ctx: Ctx, Query(q): Query<MsgQuery
         .coordinator
         .store()
         .sessions_live()
+        .await
         .map_err(WebError::internal)?;
     Ok(ctx.page(
         "/sessions",
@@ -44,9 +45,10 @@ pub async fn page(State(s): State<ApiState>, ctx: Ctx, Path(id): Path<i64>) -> P
     let store = s.coordinator.store();
     let row = store
         .session_get(id)
+        .await
         .map_err(WebError::internal)?
         .ok_or_else(|| WebError::not_found(format!("No session #{id}.")))?;
-    let turns = store.turns(id).map_err(WebError::internal)?;
+    let turns = store.turns(id).await.map_err(WebError::internal)?;
     Ok(ctx.page(
         "/sessions",
         &format!("Session #{id}"),
@@ -64,10 +66,15 @@ pub async fn page(State(s): State<ApiState>, ctx: Ctx, Path(id): Path<i64>) -> P
 
 pub async fn reset(State(s): State<ApiState>, Path(id): Path<i64>) -> Result<Redirect, WebError> {
     let store = s.coordinator.store();
-    if store.session_get(id).map_err(WebError::internal)?.is_none() {
+    if store
+        .session_get(id)
+        .await
+        .map_err(WebError::internal)?
+        .is_none()
+    {
         return Err(WebError::not_found(format!("No session #{id}.")));
     }
-    store.session_end(id).map_err(WebError::internal)?;
+    store.session_end(id).await.map_err(WebError::internal)?;
     Ok(back(
         "/sessions",
         &format!("Session #{id} ended; the chat's next message starts fresh."),

@@ -13,6 +13,7 @@ pub async fn index(State(s): State<ApiState>, ctx: Ctx, Query(q): Query<MsgQuery
         .coordinator
         .store()
         .tasks_recent(None)
+        .await
         .map_err(WebError::internal)?;
     Ok(ctx.page(
         "/tasks",
@@ -45,6 +46,7 @@ pub async fn page(State(s): State<ApiState>, ctx: Ctx, Path(id): Path<i64>) -> P
         .coordinator
         .store()
         .task_get(id)
+        .await
         .map_err(WebError::internal)?
         .ok_or_else(|| WebError::not_found(format!("No task #{id}.")))?;
     Ok(ctx.page(
@@ -63,6 +65,6 @@ pub async fn page(State(s): State<ApiState>, ctx: Ctx, Path(id): Path<i64>) -> P
 }
 
 pub async fn cancel(State(s): State<ApiState>, Path(id): Path<i64>) -> Result<Redirect, WebError> {
-    let message = s.coordinator.cancel_task(id).map_err(WebError::bad)?;
+    let message = s.coordinator.cancel_task(id).await.map_err(WebError::bad)?;
     Ok(back("/tasks", &message))
 }

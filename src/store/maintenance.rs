@@ -1,0 +1,120 @@
+//! The maintenance thread: indexing new conversation turns for search and checkpointing the WAL,
+//! on a connection of its own, only while the gateway writes.
+
+use super::memory;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A flag with a condition variable: `poke` sets it (waking the waiter only when it was clear,
+/// so a busy writer pays one atomic check, not a syscall, per write).
+#[derive(Default)]
+pub(super) struct Poke {
+    set: std::sync::atomic::AtomicBool,
+    lock: std::sync::Mutex<()>,
+    cond: std::sync::Condvar,
+}
+
+impl Poke {
+    pub(super) fn poke(&self) {
+        use std::sync::atomic::Ordering;
+        if !self.set.swap(true, Ordering::AcqRel) {
+            let _guard = self.lock.lock();
+            self.cond.notify_one();
+        }
+    }
+
+    /// Waits until poked or `timeout` passes; clears the flag. True if poked.
+    pub(super) fn wait(&self, timeout: std::time::Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        let guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (_guard, _) = self
+            .cond
+            .wait_timeout_while(guard, timeout, |_| !self.set.load(Ordering::Acquire))
+            .unwrap_or_else(|e| e.into_inner());
+        self.set.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// WAL frames (4 KiB pages) past which the checkpointer makes the log start over.
+const WAL_RESTART_FRAMES: i64 = 4_096;
+
+/// The maintenance thread, with its own connection: every half second while the gateway writes it
+/// indexes new conversation turns for search (see `memory`), then checkpoints the WAL. Once a
+/// round finds nothing to do it sleeps until the next write (or a minute, for writes by another
+/// process), so an idle gateway does not wake it. PASSIVE never
+/// blocks writers, but under a steady stream of commits it never catches up with the newest
+/// frame, and SQLite only starts the log over once everything is copied back: the WAL grew to
+/// 2 GB in a 20,000-message burst. So when the log passes [`WAL_RESTART_FRAMES`], a RESTART
+/// checkpoint briefly holds writers back until the log can start over (and `journal_size_limit`
+/// trims the file). The thread ends when the database file goes away (a test's temp dir).
+pub(super) fn spawn_maintenance(path: &Path, poked: Arc<Poke>) {
+    let path = path.to_path_buf();
+    let spawned = std::thread::Builder::new()
+        .name("db-maintenance".into())
+        .spawn(move || {
+            let Ok(mut conn) = Connection::open(&path) else {
+                return;
+            };
+            let _ = conn.busy_timeout(std::time::Duration::from_secs(2));
+            // It only appends to the index and copies pages back: a small page cache will do.
+            let _ = conn.pragma_update(None, "cache_size", -512);
+            let busy_pause = std::time::Duration::from_millis(500);
+            let mut quiet = false;
+            let mut last_log = -1;
+            loop {
+                if quiet {
+                    poked.wait(std::time::Duration::from_secs(60));
+                }
+                if Arc::strong_count(&poked) == 1 {
+                    return; // the store is gone
+                }
+                // Let a burst of writes gather into one round.
+                std::thread::sleep(busy_pause);
+                if !path.exists() {
+                    return;
+                }
+                // Index conversation turns for search, a batch at a time.
+                let mut indexed = 0;
+                loop {
+                    match index_batch(&mut conn) {
+                        Ok(n) if n as i64 == memory::TURN_BATCH => indexed += n,
+                        Ok(n) => {
+                            indexed += n;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "indexing turns failed");
+                            break;
+                        }
+                    }
+                }
+                let passive =
+                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+                quiet = indexed == 0 && passive.as_ref().ok() == Some(&last_log);
+                last_log = *passive.as_ref().unwrap_or(&-1);
+                match passive {
+                    Ok(frames) if frames > WAL_RESTART_FRAMES => {
+                        if let Err(e) = conn
+                            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
+                        {
+                            tracing::debug!(error = %e, "restart checkpoint failed");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "checkpoint failed"),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the checkpoint thread; the WAL will grow");
+    }
+}
+
+/// One batch of turns indexed in a transaction of the maintenance connection's own.
+fn index_batch(conn: &mut Connection) -> rusqlite::Result<usize> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let n = memory::index_new_turns(&tx, memory::TURN_BATCH)?;
+    tx.commit()?;
+    Ok(n)
+}
