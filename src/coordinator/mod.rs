@@ -21,7 +21,7 @@ use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::lanes::Lanes;
 use crate::providers::Block;
-use crate::store::{InboxId, NewOutbox, SessionKind, Store, main_key};
+use crate::store::{InboxId, NewOutbox, SessionId, SessionKind, Store, main_key};
 use crate::tools::TurnContext;
 pub use approvals::ApprovalAnswer;
 use async_trait::async_trait;
@@ -240,8 +240,12 @@ impl Coordinator {
     async fn dispatch(&self, id: InboxId, m: Inbound) {
         // `/stop` must not wait behind the turn it stops.
         if commands::parse(&m.text) == Some(commands::Command::Stop) {
-            let reply = self.stop_turn(&m);
+            // The answer is stored before the turn is told to stop, so it goes out first.
+            let (reply, running) = self.prepare_stop(&m);
             self.finish_with(id, &m, reply).await;
+            if let Some(t) = running {
+                t.cancel();
+            }
             return;
         }
         let this = self.clone();
@@ -363,25 +367,9 @@ impl Coordinator {
     /// Runs an agent turn in the chat's main session: the reply, and the turns to store with it.
     /// `None` when the session cannot be opened (the message stays pending).
     async fn converse(&self, id: InboxId, m: &Inbound, attached: Vec<Block>) -> Option<Answer> {
-        let agent = self.agent_for(m).await;
-        if let Some(why) = self.inner.oversight.ledger.refusal(&agent).await {
-            return Some(Answer::text(format!("⏸️ {why}")));
-        }
-        let target = m.chat.to_string();
-        let key = main_key(&agent, &target, m.thread.as_deref());
-        let session = match self
-            .inner
-            .store
-            .session_open(
-                &key,
-                SessionKind::Main,
-                &agent,
-                Some(&target),
-                m.thread.as_deref(),
-            )
-            .await
-        {
-            Ok(s) => s,
+        let (agent, target, session) = match self.main_session(m).await {
+            Ok(Ok(open)) => open,
+            Ok(Err(why)) => return Some(Answer::text(format!("⏸️ {why}"))),
             Err(e) => {
                 tracing::error!(error = %e, "cannot open session");
                 return None;
@@ -463,12 +451,20 @@ impl Coordinator {
     /// Stores `text` as the reply to inbox message `id` (no turns) and queues it.
     /// Cancels the turn running in `m`'s chat (and thread); what to answer.
     pub(crate) fn stop_turn(&self, m: &Inbound) -> String {
+        let (reply, running) = self.prepare_stop(m);
+        if let Some(t) = running {
+            t.cancel();
+        }
+        reply
+    }
+
+    /// What `/stop` answers in this chat, and the running turn's token to cancel (if any).
+    fn prepare_stop(&self, m: &Inbound) -> (String, Option<CancellationToken>) {
         match self.inner.running.lock().get(&Self::lane_key(m)) {
             Some(t) if !t.is_cancelled() => {
-                t.cancel();
-                "⏹ Stopping the answer in progress.".into()
+                ("⏹ Stopping the answer in progress.".into(), Some(t.clone()))
             }
-            _ => "Nothing is running in this chat.".into(),
+            _ => ("Nothing is running in this chat.".into(), None),
         }
     }
 
@@ -635,15 +631,19 @@ impl Coordinator {
         }
     }
 
-    /// Compacts this chat's main session now (`/compact`).
-    pub(crate) async fn compact_chat(&self, m: &Inbound) -> String {
+    /// The chat's agent, target and open main session; `Ok(Err(why))` when a budget refuses the
+    /// agent a turn now.
+    async fn main_session(
+        &self,
+        m: &Inbound,
+    ) -> crate::store::Result<Result<(String, String, SessionId), String>> {
         let agent = self.agent_for(m).await;
         if let Some(why) = self.inner.oversight.ledger.refusal(&agent).await {
-            return format!("⏸️ {why}");
+            return Ok(Err(why));
         }
         let target = m.chat.to_string();
         let key = main_key(&agent, &target, m.thread.as_deref());
-        let session = match self
+        let session = self
             .inner
             .store
             .session_open(
@@ -653,9 +653,15 @@ impl Coordinator {
                 Some(&target),
                 m.thread.as_deref(),
             )
-            .await
-        {
-            Ok(s) => s,
+            .await?;
+        Ok(Ok((agent, target, session)))
+    }
+
+    /// Compacts this chat's main session now (`/compact`).
+    pub(crate) async fn compact_chat(&self, m: &Inbound) -> String {
+        let (agent, target, session) = match self.main_session(m).await {
+            Ok(Ok(open)) => open,
+            Ok(Err(why)) => return format!("⏸️ {why}"),
             Err(e) => return format!("⚠️ {e}"),
         };
         let ctx = TurnContext {

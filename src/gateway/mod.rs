@@ -276,6 +276,7 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
         .ok();
     crate::resident::heap::spawn_trimmer();
     spawn_startup_page_drop(
+        gateway.coordinator.store().clone(),
         gateway.coordinator.channels().clone(),
         gateway.coordinator.agents().tools().mcp().clone(),
     );
@@ -294,6 +295,7 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
 /// their first start (their handshakes fault in code the idle gateway does not need: ~5 MiB for
 /// two stdio servers).
 fn spawn_startup_page_drop(
+    store: crate::store::Store,
     channels: crate::channels::Channels,
     mcp: std::sync::Arc<crate::tools::mcp::Servers>,
 ) {
@@ -311,6 +313,7 @@ fn spawn_startup_page_drop(
         }
         // The first round of polling and recovery settle.
         tokio::time::sleep(Duration::from_millis(200)).await;
+        store.shrink_memory().await;
         let bytes = tokio::task::spawn_blocking(|| {
             crate::resident::heap::trim_now();
             crate::resident::pages::drop_startup_pages()

@@ -100,6 +100,27 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.submit_write(f)?
+            .await
+            .map_err(|_| StoreError::Stopped)?
+    }
+
+    /// [`Engine::write`] for a thread outside the runtime (the maintenance thread).
+    pub(super) fn write_wait<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.submit_write(f)?
+            .blocking_recv()
+            .map_err(|_| StoreError::Stopped)?
+    }
+
+    fn submit_write<T, F>(&self, f: F) -> Result<tokio::sync::oneshot::Receiver<Result<T>>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: WriteJob = Box::new(move |c| {
             let out = c.map(f);
@@ -115,7 +136,7 @@ impl Engine {
             (ok, answer)
         });
         self.writes.send(job).map_err(|_| StoreError::Stopped)?;
-        rx.await.map_err(|_| StoreError::Stopped)?
+        Ok(rx)
     }
 
     /// Queues `f` for the writer's next transaction without waiting for it; a failure is
@@ -159,12 +180,33 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.submit_read(f)?
+            .await
+            .map_err(|_| StoreError::Stopped)?
+    }
+
+    /// [`Engine::scan`] for a thread outside the runtime (the maintenance thread).
+    pub(super) fn scan_wait<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.submit_read(f)?
+            .blocking_recv()
+            .map_err(|_| StoreError::Stopped)?
+    }
+
+    fn submit_read<T, F>(&self, f: F) -> Result<tokio::sync::oneshot::Receiver<Result<T>>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: ReadJob = Box::new(move |c| {
             let _ = tx.send(f(c));
         });
         self.reads.send(job).map_err(|_| StoreError::Stopped)?;
-        rx.await.map_err(|_| StoreError::Stopped)?
+        Ok(rx)
     }
 }
 

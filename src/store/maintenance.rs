@@ -1,10 +1,10 @@
 //! The maintenance thread: indexing new conversation turns for search and checkpointing the WAL,
 //! on a connection of its own, only while the gateway writes.
 
+use super::engine::Engine;
 use super::memory;
-use rusqlite::Connection;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 /// A flag with a condition variable: `poke` sets it (waking the waiter only when it was clear,
 /// so a busy writer pays one atomic check, not a syscall, per write).
@@ -39,26 +39,25 @@ impl Poke {
 /// WAL frames (4 KiB pages) past which the checkpointer makes the log start over.
 const WAL_RESTART_FRAMES: i64 = 4_096;
 
-/// The maintenance thread, with its own connection: every half second while the gateway writes it
-/// indexes new conversation turns for search (see `memory`), then checkpoints the WAL. Once a
+/// The maintenance thread: every half second while the gateway writes it indexes new
+/// conversation turns for search (see `memory`), as writes of the writer's (one writer, so it
+/// never contends for the write lock), then checkpoints the WAL on the reader's connection. It
+/// has no connection of its own: a third one cost ~130 KB of an idle gateway's memory. Once a
 /// round finds nothing to do it sleeps until the next write (or a minute, for writes by another
 /// process), so an idle gateway does not wake it. PASSIVE never
 /// blocks writers, but under a steady stream of commits it never catches up with the newest
 /// frame, and SQLite only starts the log over once everything is copied back: the WAL grew to
 /// 2 GB in a 20,000-message burst. So when the log passes [`WAL_RESTART_FRAMES`], a RESTART
 /// checkpoint briefly holds writers back until the log can start over (and `journal_size_limit`
-/// trims the file). The thread ends when the database file goes away (a test's temp dir).
-pub(super) fn spawn_maintenance(path: &Path, poked: Arc<Poke>) {
+/// trims the file). The thread ends with the store, or when the database file goes away (a
+/// test's temp dir).
+pub(super) fn spawn_maintenance(path: &Path, engine: Weak<Engine>, poked: Arc<Poke>) {
     let path = path.to_path_buf();
     let spawned = std::thread::Builder::new()
         .name("db-maintenance".into())
+        // It only waits and hands work to the database threads.
+        .stack_size(64 * 1024)
         .spawn(move || {
-            let Ok(mut conn) = Connection::open(&path) else {
-                return;
-            };
-            let _ = conn.busy_timeout(std::time::Duration::from_secs(2));
-            // It only appends to the index and copies pages back: a small page cache will do.
-            let _ = conn.pragma_update(None, "cache_size", -512);
             let busy_pause = std::time::Duration::from_millis(500);
             let mut quiet = false;
             let mut last_log = -1;
@@ -66,18 +65,19 @@ pub(super) fn spawn_maintenance(path: &Path, poked: Arc<Poke>) {
                 if quiet {
                     poked.wait(std::time::Duration::from_secs(60));
                 }
-                if Arc::strong_count(&poked) == 1 {
-                    return; // the store is gone
-                }
                 // Let a burst of writes gather into one round.
                 std::thread::sleep(busy_pause);
+                let Some(engine) = engine.upgrade() else {
+                    return; // the store is gone
+                };
                 if !path.exists() {
                     return;
                 }
                 // Index conversation turns for search, a batch at a time.
                 let mut indexed = 0;
                 loop {
-                    match index_batch(&mut conn) {
+                    match engine.write_wait(|c| Ok(memory::index_new_turns(c, memory::TURN_BATCH)?))
+                    {
                         Ok(n) if n as i64 == memory::TURN_BATCH => indexed += n,
                         Ok(n) => {
                             indexed += n;
@@ -89,15 +89,19 @@ pub(super) fn spawn_maintenance(path: &Path, poked: Arc<Poke>) {
                         }
                     }
                 }
-                let passive =
-                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1));
+                let passive = engine.scan_wait(|c| {
+                    Ok(c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))?)
+                });
                 quiet = indexed == 0 && passive.as_ref().ok() == Some(&last_log);
                 last_log = *passive.as_ref().unwrap_or(&-1);
                 match passive {
                     Ok(frames) if frames > WAL_RESTART_FRAMES => {
-                        if let Err(e) = conn
-                            .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
-                        {
+                        let restart = engine.scan_wait(|c| {
+                            Ok(c.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+                                r.get::<_, i64>(0)
+                            })?)
+                        });
+                        if let Err(e) = restart {
                             tracing::debug!(error = %e, "restart checkpoint failed");
                         }
                     }
@@ -109,12 +113,4 @@ pub(super) fn spawn_maintenance(path: &Path, poked: Arc<Poke>) {
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot start the checkpoint thread; the WAL will grow");
     }
-}
-
-/// One batch of turns indexed in a transaction of the maintenance connection's own.
-fn index_batch(conn: &mut Connection) -> rusqlite::Result<usize> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let n = memory::index_new_turns(&tx, memory::TURN_BATCH)?;
-    tx.commit()?;
-    Ok(n)
 }

@@ -110,9 +110,10 @@ impl Store {
         // Reads are point lookups and short scans; the OS page cache holds the rest.
         reader.pragma_update(None, "cache_size", -2_000)?;
         let written = Arc::new(Poke::default());
-        spawn_maintenance(path, written.clone());
+        let engine = Arc::new(Engine::start(conn, reader, written.clone())?);
+        spawn_maintenance(path, Arc::downgrade(&engine), written);
         Ok(Store {
-            engine: Arc::new(Engine::start(conn, reader, written)?),
+            engine,
             signals: Arc::new(Signals {
                 cron: tokio::sync::Notify::new(),
             }),
@@ -171,6 +172,14 @@ impl Store {
     /// Tells the scheduler to look at the cron tables again.
     pub fn cron_changed(&self) {
         self.signals.cron.notify_one();
+    }
+
+    /// Hands back the page caches' memory (SQLite's `shrink_memory` on both connections): once
+    /// start-up's reads are done, an idle gateway does not need them warm.
+    pub async fn shrink_memory(&self) {
+        let shrink = |c: &Connection| Ok(c.execute_batch("PRAGMA shrink_memory")?);
+        let _ = self.write(shrink).await;
+        let _ = self.scan(shrink).await;
     }
 
     /// (writes, transactions that committed them) since the store was opened: how much group
