@@ -100,9 +100,9 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.submit_write(f)?
-            .await
-            .map_err(|_| StoreError::Stopped)?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit_write(f, move |out| drop(tx.send(out)))?;
+        rx.await.map_err(|_| StoreError::Stopped)?
     }
 
     /// [`Engine::write`] for a thread outside the runtime (the maintenance thread).
@@ -111,32 +111,9 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.submit_write(f)?
-            .blocking_recv()
-            .map_err(|_| StoreError::Stopped)?
-    }
-
-    fn submit_write<T, F>(&self, f: F) -> Result<tokio::sync::oneshot::Receiver<Result<T>>>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: WriteJob = Box::new(move |c| {
-            let out = c.map(f);
-            let ok = matches!(out, Some(Ok(_)));
-            let answer: Answer = Box::new(move |commit: Option<&str>| {
-                let out = match (out, commit) {
-                    (None, why) => Err(StoreError::Commit(why.unwrap_or("not run").into())),
-                    (Some(Ok(_)), Some(why)) => Err(StoreError::Commit(why.to_string())),
-                    (Some(out), _) => out,
-                };
-                let _ = tx.send(out);
-            });
-            (ok, answer)
-        });
-        self.writes.send(job).map_err(|_| StoreError::Stopped)?;
-        Ok(rx)
+        self.submit_write(f, move |out| drop(tx.send(out)))?;
+        rx.blocking_recv().map_err(|_| StoreError::Stopped)?
     }
 
     /// Queues `f` for the writer's next transaction without waiting for it; a failure is
@@ -146,17 +123,35 @@ impl Engine {
     where
         F: FnOnce(&Connection) -> Result<()> + Send + 'static,
     {
+        self.submit_write(f, move |out| {
+            if let Err(e) = out {
+                tracing::error!(error = %e, "cannot store {what}");
+            }
+        })
+    }
+
+    /// Queues the write `f`; `answer` gets its outcome once its transaction has ended: its own
+    /// error, the commit's failure, or its value once committed.
+    fn submit_write<T, F>(
+        &self,
+        f: F,
+        answer: impl FnOnce(Result<T>) + Send + 'static,
+    ) -> Result<()>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let job: WriteJob = Box::new(move |c| {
             let out = c.map(f);
             let ok = matches!(out, Some(Ok(_)));
-            let answer: Answer = Box::new(move |commit: Option<&str>| match (out, commit) {
-                (Some(Err(e)), _) => tracing::error!(error = %e, "cannot store {what}"),
-                (_, Some(why)) => {
-                    tracing::error!(error = why, "cannot store {what}")
-                }
-                _ => {}
+            let after: Answer = Box::new(move |commit: Option<&str>| {
+                answer(match (out, commit) {
+                    (None, why) => Err(StoreError::Commit(why.unwrap_or("not run").into())),
+                    (Some(Ok(_)), Some(why)) => Err(StoreError::Commit(why.to_string())),
+                    (Some(out), _) => out,
+                })
             });
-            (ok, answer)
+            (ok, after)
         });
         self.writes.send(job).map_err(|_| StoreError::Stopped)
     }
