@@ -33,7 +33,8 @@ deps() {
 }
 
 # What the tests run besides our binary: bubblewrap (the exec sandbox), headless Chromium and its
-# WebDriver (the control room's browser tests), and the real MCP servers
+# WebDriver (the control room's browser tests), PostgreSQL (the store's second backend: the tests
+# start a throwaway cluster of their own), and the real MCP servers
 # (PyPI's mcp-server-time, npm's server-everything), pinned, installed under target/test-tools so
 # nothing global changes, and put on PATH for the test run.
 TOOLS="$PWD/target/test-tools"
@@ -45,6 +46,7 @@ test_tools() {
   command -v npm >/dev/null || need+=(nodejs npm)
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
   if [ ${#need[@]} -gt 0 ]; then
     PACKAGES=("${need[@]}")
     deps

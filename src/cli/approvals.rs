@@ -10,7 +10,7 @@ pub async fn list(config: &Config, all: bool, json: bool) -> anyhow::Result<()> 
     let rows = match Client::from_config(config).approvals(all).await {
         Ok(r) => r,
         Err(ClientError::Unreachable { .. }) => {
-            Store::open(&config.db_path())?.approvals_list(!all).await?
+            Store::for_config(config)?.approvals_list(!all).await?
         }
         Err(e) => return Err(e.into()),
     };
@@ -60,7 +60,7 @@ pub async fn answer(config: &Config, id: i64, answer: &str) -> anyhow::Result<()
             Ok(())
         }
         Err(ClientError::Unreachable { .. }) => {
-            let store = Store::open(&config.db_path())?;
+            let store = Store::for_config(config)?;
             let approve = answer != "deny";
             match store
                 .approval_decide(id, approve, answer == "approve-session", "the terminal")

@@ -587,7 +587,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Pairing { sub } => {
             let c = load()?;
-            let store = crate::store::Store::open(&c.db_path())?;
+            let store = crate::store::Store::for_config(&c)?;
             match sub {
                 PairingSub::List { json } => {
                     let (pending, allowed) = store.pairing_list().await?;
@@ -748,7 +748,7 @@ async fn cron(c: &Config, sub: CronSub) -> anyhow::Result<()> {
         println!("{}", done.message);
         return Ok(());
     }
-    let store = crate::store::Store::open(&c.db_path())?;
+    let store = crate::store::Store::for_config(c)?;
     match sub {
         CronSub::Add {
             schedule,

@@ -50,12 +50,12 @@ pub(super) async fn reset(c: &Config, config_path: &Path, what: What) -> anyhow:
         if running {
             println!("{}", client.reset_sessions(None).await?.message);
         } else {
-            let n = Store::open(&c.db_path())?.sessions_end("").await?;
+            let n = Store::for_config(c)?.sessions_end("").await?;
             println!("ended {n} session(s)");
         }
     }
     if what.crons {
-        let n = Store::open(&c.db_path())?.cron_clear().await?;
+        let n = Store::for_config(c)?.cron_clear().await?;
         println!("removed {n} cron job(s)");
     }
     Ok(())

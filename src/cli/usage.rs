@@ -20,7 +20,7 @@ pub async fn usage(c: &Config, since: Option<&str>, by: &str, json: bool) -> any
     let spec = since.unwrap_or("today");
     let from = report::since(spec, now, tz).map_err(UsageError)?;
     let until = now.timestamp_millis() + 1;
-    let store = Store::open(&c.db_path())?;
+    let store = Store::for_config(c)?;
     let lines = store.usage_report(from, until, by).await?;
     let total = store.usage_total(from, until, None).await?;
     if json {
@@ -57,7 +57,7 @@ pub async fn usage(c: &Config, since: Option<&str>, by: &str, json: bool) -> any
 }
 
 pub async fn heartbeat(c: &Config, json: bool) -> anyhow::Result<()> {
-    let store = Store::open(&c.db_path())?;
+    let store = Store::for_config(c)?;
     let runs = store.heartbeat_runs(20).await?;
     let plan = crate::heartbeat::Plan::from_config(c);
     let now = crate::cron::clock::from_env().now();

@@ -51,6 +51,13 @@ pub fn secrets(config: &Config) -> Vec<String> {
     fn walk(v: &Value, all: bool, out: &mut Vec<String>) {
         match v {
             Value::String(s) if all && s.len() >= 6 => out.push(s.clone()),
+            Value::String(s) => {
+                if let Some(r) = url_password(s)
+                    && r.len() >= 6
+                {
+                    out.push(s[r].to_string());
+                }
+            }
             Value::Object(o) => {
                 for (k, v) in o {
                     let secret = all
@@ -79,7 +86,30 @@ pub fn secrets(config: &Config) -> Vec<String> {
     out
 }
 
+/// The password in a URL's user info (`postgres://user:PASSWORD@host/db`) or its `password=`
+/// query parameter, as a byte range of `s`.
+fn url_password(s: &str) -> Option<Range<usize>> {
+    let after_scheme = s.find("://")? + 3;
+    let rest = &s[after_scheme..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if let Some(at) = rest[..authority_end].rfind('@')
+        && let Some(colon) = rest[..at].find(':')
+        && colon + 1 < at
+    {
+        return Some(after_scheme + colon + 1..after_scheme + at);
+    }
+    let key = s.find("password=")? + "password=".len();
+    let end = s[key..].find('&').map_or(s.len(), |e| key + e);
+    (end > key).then_some(key..end)
+}
+
 fn mask_secrets(v: &mut Value) {
+    if let Value::String(s) = v
+        && let Some(range) = url_password(s)
+    {
+        s.replace_range(range, "***");
+        return;
+    }
     match v {
         Value::Object(o) => {
             for (k, v) in o.iter_mut() {
@@ -351,6 +381,25 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_password_in_a_url_is_found_and_masked() {
+        let masked = |s: &str| {
+            let mut v = serde_json::Value::String(s.into());
+            super::mask_secrets(&mut v);
+            v.as_str().unwrap_or_default().to_string()
+        };
+        assert_eq!(
+            masked("postgres://bot:s3cr3t-pw@db.internal:5432/switchboard"),
+            "postgres://bot:***@db.internal:5432/switchboard"
+        );
+        assert_eq!(
+            masked("postgres://db/x?user=bot&password=s3cr3t&sslmode=require"),
+            "postgres://db/x?user=bot&password=***&sslmode=require"
+        );
+        assert_eq!(masked("postgres://bot@db/x"), "postgres://bot@db/x");
+        assert_eq!(masked("sqlite"), "sqlite");
+    }
+
     use super::*;
 
     const TEXT: &str = "{\n  // where we listen\n  gateway: { port: 1234 }, // inline note\n  agents: { jarvis: { coordinator: true, model: \"default\" } },\n  providers: { p: {} },\n  models: { default: \"p/m\" },\n}\n";

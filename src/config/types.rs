@@ -56,6 +56,30 @@ pub struct Config {
     pub budgets: BudgetsConfig,
     #[serde(default)]
     pub logging: LoggingConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+}
+
+/// Where state is kept: the SQLite file in the state dir, or a PostgreSQL database that several
+/// gateways may share.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StoreConfig {
+    /// `"sqlite"` or `"postgres://user:pass@host:port/db"` (`?sslmode=require` for TLS).
+    #[serde(default = "default_store_url")]
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: default_store_url(),
+        }
+    }
+}
+
+fn default_store_url() -> String {
+    "sqlite".into()
 }
 
 /// Where skills are found besides `<stateDir>/skills` and each workspace's `skills/`.

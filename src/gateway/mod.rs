@@ -71,7 +71,7 @@ impl Gateway {
         mut models: Models,
         extra: Vec<ChannelHandle>,
     ) -> Result<Gateway, GatewayError> {
-        let store = Store::open(&config.db_path())?;
+        let store = Store::for_config(&config)?;
         let clock = crate::cron::clock::from_env();
         let notices = Arc::new(crate::notices::Notices::new(
             config.owner.clone(),

@@ -181,7 +181,7 @@ pub async fn apply(
         )?;
     }
     if !p.crons.is_empty() {
-        let store = crate::store::Store::open(&c.db_path())?;
+        let store = crate::store::Store::for_config(&c)?;
         let existing = store.cron_jobs(None).await?;
         for j in &p.crons {
             let again = existing

@@ -1,8 +1,7 @@
 //! Pairing requests and approved senders (see `crate::access` for the policy).
 
-use super::Cached;
+use super::sql::p;
 use super::{Result, Store, now_ms};
-use rusqlite::{OptionalExtension, params};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PairingRequest {
@@ -37,12 +36,11 @@ impl Store {
         let channel = channel.to_owned();
         let sender = sender.to_owned();
         self.read(move |c| {
-            Ok(c.one(
+            Ok(c.opt(
                 "SELECT 1 FROM allowed_senders WHERE channel = ?1 AND sender = ?2",
-                params![channel, sender],
+                p![channel, sender],
                 |_| Ok(()),
-            )
-            .optional()?
+            )?
             .is_some())
         })
         .await
@@ -64,21 +62,21 @@ impl Store {
         let code = code.to_owned();
         let now = now_ms();
         self.write(move |tx| {
-            tx.run("DELETE FROM pairing_requests WHERE expires_at <= ?1", [now])?;
-            let live = tx
-                .one(
-                    "SELECT 1 FROM pairing_requests WHERE channel = ?1 AND sender = ?2",
-                    params![channel, sender],
-                    |_| Ok(()),
-                )
-                .optional()?;
+            tx.run(
+                "DELETE FROM pairing_requests WHERE expires_at <= ?1",
+                p![now],
+            )?;
+            let live = tx.opt(
+                "SELECT 1 FROM pairing_requests WHERE channel = ?1 AND sender = ?2",
+                p![channel, sender],
+                |_| Ok(()),
+            )?;
             if live.is_some() {
                 return Ok(PairingOutcome::AlreadyPending);
             }
-            let pending: i64 = tx.one(
+            let pending: i64 = tx.value(
                 "SELECT count(*) FROM pairing_requests WHERE channel = ?1",
-                [&channel],
-                |r| r.get(0),
+                p![channel],
             )?;
             if pending >= max_pending {
                 return Ok(PairingOutcome::TooManyPending);
@@ -86,7 +84,7 @@ impl Store {
             tx.run(
                 "INSERT INTO pairing_requests (channel, sender, name, code, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![channel, sender, name, code, now, now + ttl_ms],
+                p![channel, sender, name, code, now, now + ttl_ms],
             )?;
             Ok(PairingOutcome::NewCode(code.to_string()))
         })
@@ -103,25 +101,23 @@ impl Store {
         let code = code.to_owned();
         let now = now_ms();
         self.write(move |tx| {
-            let req = tx
-                .one(
-                    "SELECT sender, name FROM pairing_requests
-                     WHERE channel = ?1 AND upper(code) = upper(?2) AND expires_at > ?3",
-                    params![channel, code, now],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
-                )
-                .optional()?;
+            let req = tx.opt(
+                "SELECT sender, name FROM pairing_requests
+                 WHERE channel = ?1 AND upper(code) = upper(?2) AND expires_at > ?3",
+                p![channel, code, now],
+                |r| Ok((r.get::<String>(0)?, r.get::<Option<String>>(1)?)),
+            )?;
             let Some((sender, name)) = req else {
                 return Ok(None);
             };
             tx.run(
                 "DELETE FROM pairing_requests WHERE channel = ?1 AND sender = ?2",
-                params![channel, sender],
+                p![channel, sender],
             )?;
             tx.run(
                 "INSERT INTO allowed_senders (channel, sender, name, approved_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (channel, sender) DO NOTHING",
-                params![channel, sender, name, now],
+                p![channel, sender, name, now],
             )?;
             Ok(Some(AllowedSender {
                 channel: channel.to_string(),
@@ -140,7 +136,7 @@ impl Store {
         self.write(move |c| {
             Ok(c.run(
                 "DELETE FROM pairing_requests WHERE channel = ?1 AND upper(code) = upper(?2)",
-                params![channel, code],
+                p![channel, code],
             )? > 0)
         })
         .await
@@ -152,7 +148,7 @@ impl Store {
         self.write(move |c| {
             Ok(c.run(
                 "DELETE FROM allowed_senders WHERE channel = ?1 AND sender = ?2",
-                params![channel, sender],
+                p![channel, sender],
             )? > 0)
         })
         .await
@@ -161,12 +157,11 @@ impl Store {
     pub async fn pairing_list(&self) -> Result<(Vec<PairingRequest>, Vec<AllowedSender>)> {
         let now = now_ms();
         self.scan(move |c| {
-            let mut st = c.prepare_cached(
+            let pending = c.all(
                 "SELECT channel, sender, name, code, expires_at FROM pairing_requests
                  WHERE expires_at > ?1 ORDER BY created_at",
-            )?;
-            let pending = st
-                .query_map([now], |r| {
+                p![now],
+                |r| {
                     Ok(PairingRequest {
                         channel: r.get(0)?,
                         sender: r.get(1)?,
@@ -174,21 +169,20 @@ impl Store {
                         code: r.get(3)?,
                         expires_at: r.get(4)?,
                     })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut st = c.prepare_cached(
-                "SELECT channel, sender, name, approved_at FROM allowed_senders ORDER BY approved_at",
+                },
             )?;
-            let allowed = st
-                .query_map([], |r| {
+            let allowed = c.all(
+                "SELECT channel, sender, name, approved_at FROM allowed_senders ORDER BY approved_at",
+                p![],
+                |r| {
                     Ok(AllowedSender {
                         channel: r.get(0)?,
                         sender: r.get(1)?,
                         name: r.get(2)?,
                         approved_at: r.get(3)?,
                     })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                },
+            )?;
             Ok((pending, allowed))
         }).await
     }

@@ -1,8 +1,7 @@
 //! Approval requests (see `crate::coordinator::approvals` for the flow).
 
-use super::Cached;
+use super::sql::{Row, p};
 use super::{Result, SessionId, Store, now_ms};
-use rusqlite::{OptionalExtension, Row, params};
 
 pub type ApprovalId = i64;
 
@@ -69,7 +68,7 @@ pub struct NewApproval<'a> {
 const COLUMNS: &str = "id, session_id, agent, target, thread, requester, tool, args, status, scope, \
                        decided_by, message_id, consumed, created_at, expires_at";
 
-fn row(r: &Row) -> rusqlite::Result<ApprovalRow> {
+fn row(r: &Row) -> Result<ApprovalRow> {
     Ok(ApprovalRow {
         id: r.get(0)?,
         session: r.get(1)?,
@@ -79,11 +78,11 @@ fn row(r: &Row) -> rusqlite::Result<ApprovalRow> {
         requester: r.get(5)?,
         tool: r.get(6)?,
         args: r.get(7)?,
-        status: ApprovalStatus::parse(&r.get::<_, String>(8)?),
+        status: ApprovalStatus::parse(&r.get::<String>(8)?),
         scope: r.get(9)?,
         decided_by: r.get(10)?,
         message_id: r.get(11)?,
-        consumed: r.get::<_, i64>(12)? != 0,
+        consumed: r.get::<i64>(12)? != 0,
         created_at: r.get(13)?,
         expires_at: r.get(14)?,
     })
@@ -94,12 +93,11 @@ impl Store {
     pub async fn approval_granted(&self, session: SessionId, tool: &str) -> Result<bool> {
         let tool = tool.to_owned();
         self.read(move |c| {
-            Ok(c.one(
+            Ok(c.opt(
                 "SELECT 1 FROM approval_grants WHERE session_id = ?1 AND tool = ?2",
-                params![session, tool],
+                p![session, tool],
                 |_| Ok(()),
-            )
-            .optional()?
+            )?
             .is_some())
         })
         .await
@@ -118,16 +116,15 @@ impl Store {
         let args = args.to_owned();
         let now = now_ms();
         self.read(move |c| {
-            Ok(c.one(
+            c.opt(
                 &format!(
                     "SELECT {COLUMNS} FROM approvals WHERE session_id = ?1 AND tool = ?2 AND args = ?3
                      AND ((status = 'pending' AND expires_at > ?4) OR (status = 'approved' AND consumed = 0))
                      ORDER BY id DESC LIMIT 1"
                 ),
-                params![session, tool, args, now],
+                p![session, tool, args, now],
                 row,
             )
-            .optional()?)
         }).await
     }
 
@@ -143,10 +140,10 @@ impl Store {
         let (target, thread, requester) = (owned(a.target), owned(a.thread), owned(a.requester));
         let now = now_ms();
         self.write(move |c| {
-            c.run(
+            let id: i64 = c.value(
                 "INSERT INTO approvals (session_id, agent, target, thread, requester, tool, args, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+                p![
                     session,
                     agent,
                     target,
@@ -158,23 +155,21 @@ impl Store {
                     now + ttl_ms
                 ],
             )?;
-            let id = c.last_insert_rowid();
-            Ok(c.one(
+            c.one(
                 &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-                [id],
+                p![id],
                 row,
-            )?)
+            )
         }).await
     }
 
     pub async fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalRow>> {
         self.read(move |c| {
-            Ok(c.one(
+            c.opt(
                 &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-                [id],
+                p![id],
                 row,
             )
-            .optional()?)
         })
         .await
     }
@@ -184,7 +179,7 @@ impl Store {
         self.write(move |c| {
             c.run(
                 "UPDATE approvals SET message_id = ?2 WHERE id = ?1",
-                params![id, message_id],
+                p![id, message_id],
             )?;
             Ok(())
         })
@@ -212,21 +207,21 @@ impl Store {
             let changed = tx.run(
                 "UPDATE approvals SET status = ?2, scope = ?3, decided_by = ?4, decided_at = ?5
                  WHERE id = ?1 AND status = 'pending' AND expires_at > ?5",
-                params![id, status, scope, by, now],
+                p![id, status, scope, by, now],
             )?;
             if changed == 0 {
                 return Ok(None);
             }
             let r = tx.one(
                 &format!("SELECT {COLUMNS} FROM approvals WHERE id = ?1"),
-                [id],
+                p![id],
                 row,
             )?;
             if scope == Some("session") {
                 tx.run(
                     "INSERT INTO approval_grants (session_id, tool, granted_by, created_at)
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                    params![r.session, r.tool, by, now],
+                    p![r.session, r.tool, by, now],
                 )?;
             }
             Ok(Some(r))
@@ -237,7 +232,7 @@ impl Store {
     /// Marks an approval as used by the call it allowed.
     pub async fn approval_consume(&self, id: ApprovalId) -> Result<()> {
         self.write(move |c| {
-            c.run("UPDATE approvals SET consumed = 1 WHERE id = ?1", [id])?;
+            c.run("UPDATE approvals SET consumed = 1 WHERE id = ?1", p![id])?;
             Ok(())
         })
         .await
@@ -247,17 +242,18 @@ impl Store {
     pub async fn approvals_expire(&self, only: Option<ApprovalId>) -> Result<Vec<ApprovalRow>> {
         let now = now_ms();
         self.write(move |tx| {
-            let mut stmt = tx.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM approvals WHERE status = 'pending' AND expires_at <= ?1
-                 AND (?2 IS NULL OR id = ?2)"
-            ))?;
-            let rows = stmt
-                .query_map(params![now, only], row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = tx.all(
+                &format!(
+                    "SELECT {COLUMNS} FROM approvals WHERE status = 'pending' AND expires_at <= ?1
+                 AND (CAST(?2 AS BIGINT) IS NULL OR id = ?2)"
+                ),
+                p![now, only],
+                row,
+            )?;
             for r in &rows {
                 tx.run(
                     "UPDATE approvals SET status = 'expired', decided_at = ?2 WHERE id = ?1",
-                    params![r.id, now],
+                    p![r.id, now],
                 )?;
             }
             Ok(rows)
@@ -268,104 +264,15 @@ impl Store {
     /// Requests, newest first: pending only, or the latest 50 of any state.
     pub async fn approvals_list(&self, pending_only: bool) -> Result<Vec<ApprovalRow>> {
         self.scan(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM approvals WHERE (?1 = 0 OR status = 'pending')
+            c.all(
+                &format!(
+                    "SELECT {COLUMNS} FROM approvals WHERE (?1 = 0 OR status = 'pending')
                  ORDER BY id DESC LIMIT 50"
-            ))?;
-            Ok(stmt
-                .query_map([pending_only as i64], row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+                ),
+                p![pending_only as i64],
+                row,
+            )
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_request_is_answered_once_reused_until_used_and_expires() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("db")).unwrap();
-        let new = |ttl_ms| NewApproval {
-            session: 7,
-            agent: "jarvis",
-            target: Some("telegram:1"),
-            thread: None,
-            requester: Some("1"),
-            tool: "exec",
-            args: "{\"command\":\"ls\"}",
-            ttl_ms,
-        };
-        let a = store.approval_create(&new(60_000)).await.unwrap();
-        assert_eq!(a.status, ApprovalStatus::Pending);
-        let again = store
-            .approval_reusable(7, "exec", &a.args)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(again.id, a.id);
-        assert!(
-            store
-                .approval_reusable(7, "exec", "{}")
-                .await
-                .unwrap()
-                .is_none()
-        );
-        let d = store
-            .approval_decide(a.id, true, false, "Ann")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(d.status, ApprovalStatus::Approved);
-        assert!(
-            store
-                .approval_decide(a.id, false, false, "Bob")
-                .await
-                .unwrap()
-                .is_none()
-        );
-        // Approved but not used: still what the call finds; once used, not.
-        assert!(
-            store
-                .approval_reusable(7, "exec", &a.args)
-                .await
-                .unwrap()
-                .is_some()
-        );
-        store.approval_consume(a.id).await.unwrap();
-        assert!(
-            store
-                .approval_reusable(7, "exec", &a.args)
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(!store.approval_granted(7, "exec").await.unwrap());
-
-        let s = store.approval_create(&new(60_000)).await.unwrap();
-        store
-            .approval_decide(s.id, true, true, "Ann")
-            .await
-            .unwrap();
-        assert!(store.approval_granted(7, "exec").await.unwrap());
-
-        let e = store.approval_create(&new(-1)).await.unwrap();
-        assert!(
-            store
-                .approval_decide(e.id, true, false, "Ann")
-                .await
-                .unwrap()
-                .is_none()
-        );
-        let expired = store.approvals_expire(None).await.unwrap();
-        assert_eq!(expired.len(), 1);
-        assert_eq!(
-            store.approval(e.id).await.unwrap().unwrap().status,
-            ApprovalStatus::Expired
-        );
-        assert_eq!(store.approvals_list(true).await.unwrap().len(), 0);
-        assert_eq!(store.approvals_list(false).await.unwrap().len(), 3);
     }
 }

@@ -2,8 +2,8 @@
 
 use super::outbox::{NewOutbox, OutboxId, insert_outbox};
 use super::sessions::{NewTurn, SessionId, insert_turns};
-use super::{Cached, Result, Store, now_ms};
-use rusqlite::{OptionalExtension, Row, params};
+use super::sql::{Row, p};
+use super::{Result, Store, now_ms};
 
 pub type JobId = i64;
 
@@ -72,7 +72,7 @@ const JOB_COLS: &str = "j.id, j.name, j.schedule, j.tz, j.agent, j.message, j.ta
 const JOB_FROM: &str = "FROM cron_jobs j LEFT JOIN cron_runs r ON r.id =
     (SELECT id FROM cron_runs WHERE job_id = j.id ORDER BY slot DESC LIMIT 1)";
 
-fn job(r: &Row) -> rusqlite::Result<CronJob> {
+fn job(r: &Row) -> Result<CronJob> {
     Ok(CronJob {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -90,7 +90,7 @@ fn job(r: &Row) -> rusqlite::Result<CronJob> {
     })
 }
 
-fn run(r: &Row) -> rusqlite::Result<CronRun> {
+fn run(r: &Row) -> Result<CronRun> {
     Ok(CronRun {
         id: r.get(0)?,
         job_id: r.get(1)?,
@@ -104,37 +104,38 @@ impl Store {
     pub async fn cron_add(&self, j: &NewJob) -> Result<JobId> {
         let j = j.clone();
         self.write(move |c| {
-            c.run(
-                "INSERT INTO cron_jobs (name, schedule, tz, agent, message, target, created_at, next_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![j.name, j.schedule, j.tz, j.agent, j.message, j.target, now_ms(), j.next_run],
-            )?;
-            Ok(c.last_insert_rowid())
-        }).await
+            c.value(
+"INSERT INTO cron_jobs (name, schedule, tz, agent, message, target, created_at, next_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+ RETURNING id",
+                p![j.name, j.schedule, j.tz, j.agent, j.message, j.target, now_ms(), j.next_run],
+            )
+        })
+        .await
         .inspect(|_| self.cron_changed())
     }
 
     pub async fn cron_jobs(&self, target: Option<&str>) -> Result<Vec<CronJob>> {
         let target = target.map(str::to_owned);
         self.scan(move |c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {JOB_COLS} {JOB_FROM} WHERE (?1 IS NULL OR j.target = ?1) ORDER BY j.id"
-            ))?;
-            Ok(st
-                .query_map([target], job)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+            c.all(
+                &format!(
+                    "SELECT {JOB_COLS} {JOB_FROM} WHERE (CAST(?1 AS TEXT) IS NULL OR j.target = ?1) ORDER BY j.id"
+                ),
+                p![target],
+                job,
+            )
         })
         .await
     }
 
     pub async fn cron_job(&self, id: JobId) -> Result<Option<CronJob>> {
         self.read(move |c| {
-            Ok(c.one(
+            c.opt(
                 &format!("SELECT {JOB_COLS} {JOB_FROM} WHERE j.id = ?1"),
-                [id],
+                p![id],
                 job,
             )
-            .optional()?)
         })
         .await
     }
@@ -146,7 +147,7 @@ impl Store {
             Ok(c.run(
                 "UPDATE cron_jobs SET name = ?2, schedule = ?3, tz = ?4, agent = ?5, message = ?6,
                  target = ?7, next_run = ?8, enabled = ?9 WHERE id = ?1",
-                params![
+                p![
                     id, j.name, j.schedule, j.tz, j.agent, j.message, j.target, j.next_run, enabled
                 ],
             )? > 0)
@@ -158,12 +159,11 @@ impl Store {
     /// A job's latest runs, newest first.
     pub async fn cron_history(&self, job: JobId, limit: usize) -> Result<Vec<CronRunLine>> {
         self.scan(move |c| {
-            let mut st = c.prepare_cached(
+            c.all(
                 "SELECT slot, status, attempts, started_at, finished_at, output, error
                  FROM cron_runs WHERE job_id = ?1 ORDER BY slot DESC LIMIT ?2",
-            )?;
-            Ok(st
-                .query_map(params![job, limit as i64], |r| {
+                p![job, limit as i64],
+                |r| {
                     Ok(CronRunLine {
                         slot: r.get(0)?,
                         status: r.get(1)?,
@@ -173,8 +173,8 @@ impl Store {
                         output: r.get(5)?,
                         error: r.get(6)?,
                     })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+                },
+            )
         })
         .await
     }
@@ -182,8 +182,8 @@ impl Store {
     /// Removes a job and its run history; false if there was none.
     pub async fn cron_remove(&self, id: JobId) -> Result<bool> {
         self.write(move |tx| {
-            tx.run("DELETE FROM cron_runs WHERE job_id = ?1", [id])?;
-            Ok(tx.run("DELETE FROM cron_jobs WHERE id = ?1", [id])? > 0)
+            tx.run("DELETE FROM cron_runs WHERE job_id = ?1", p![id])?;
+            Ok(tx.run("DELETE FROM cron_jobs WHERE id = ?1", p![id])? > 0)
         })
         .await
         .inspect(|_| self.cron_changed())
@@ -191,8 +191,8 @@ impl Store {
 
     pub async fn cron_clear(&self) -> Result<usize> {
         self.write(move |tx| {
-            tx.run("DELETE FROM cron_runs", [])?;
-            Ok(tx.run("DELETE FROM cron_jobs", [])?)
+            tx.run("DELETE FROM cron_runs", p![])?;
+            tx.run("DELETE FROM cron_jobs", p![])
         })
         .await
         .inspect(|_| self.cron_changed())
@@ -208,7 +208,7 @@ impl Store {
         self.write(move |c| {
             Ok(c.run(
                 "UPDATE cron_jobs SET enabled = ?2, next_run = ?3 WHERE id = ?1",
-                params![id, enabled, next_run],
+                p![id, enabled, next_run],
             )? > 0)
         })
         .await
@@ -220,12 +220,12 @@ impl Store {
         self.read(move |c| {
             let job: Option<i64> = c.one(
                 "SELECT min(next_run) FROM cron_jobs WHERE enabled = 1",
-                [],
+                p![],
                 |r| r.get(0),
             )?;
             let retry: Option<i64> = c.one(
                 "SELECT min(next_retry) FROM cron_runs WHERE status = 'error'",
-                [],
+                p![],
                 |r| r.get(0),
             )?;
             Ok(match (job, retry) {
@@ -239,10 +239,9 @@ impl Store {
     /// Enabled jobs whose next slot is due at `now`.
     pub async fn cron_due(&self, now: i64) -> Result<Vec<CronJob>> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(&format!(
+            c.all(&format!(
                 "SELECT {JOB_COLS} {JOB_FROM} WHERE j.enabled = 1 AND j.next_run <= ?1 ORDER BY j.next_run"
-            ))?;
-            Ok(st.query_map([now], job)?.collect::<rusqlite::Result<Vec<_>>>()?)
+            ), p![now], job)
         }).await
     }
 
@@ -260,28 +259,32 @@ impl Store {
         self.write(move |tx| {
             tx.run(
                 "UPDATE cron_jobs SET next_run = ?2 WHERE id = ?1",
-                params![job, next_run],
+                p![job, next_run],
             )?;
             let status = if skip { "skipped" } else { "running" };
-            let n = tx.run(
+            let id: Option<i64> = tx.opt(
                 "INSERT INTO cron_runs (job_id, slot, status, started_at, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?4 END) ON CONFLICT (job_id, slot) DO NOTHING",
-                params![job, slot, status, now, skip],
+                 VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN CAST(?4 AS BIGINT) END) ON CONFLICT (job_id, slot) DO NOTHING
+                 RETURNING id",
+                p![job, slot, status, now, skip],
+                |r| r.get(0),
             )?;
-            Ok((n == 1 && !skip).then(|| tx.last_insert_rowid()))
+            Ok(id.filter(|_| !skip))
         }).await
     }
 
     /// Records a manual run (`cron run ID`) as its own slot.
     pub async fn cron_claim_manual(&self, job: JobId, slot: i64) -> Result<Option<i64>> {
         self.write(move |c| {
-            let n = c.run(
-                "INSERT INTO cron_runs (job_id, slot, status, started_at) VALUES (?1, ?2, 'running', ?3)
-                 ON CONFLICT (job_id, slot) DO NOTHING",
-                params![job, slot, now_ms()],
-            )?;
-            Ok((n == 1).then(|| c.last_insert_rowid()))
-        }).await
+            c.opt(
+"INSERT INTO cron_runs (job_id, slot, status, started_at) VALUES (?1, ?2, 'running', ?3)
+                 ON CONFLICT (job_id, slot) DO NOTHING
+ RETURNING id",
+                p![job, slot, now_ms()],
+            |r| r.get(0),
+)
+        })
+        .await
     }
 
     /// Runs to (re)start: interrupted by a stop (`running`) or waiting for a retry that is due.
@@ -291,14 +294,13 @@ impl Store {
         include_running: bool,
     ) -> Result<Vec<CronRun>> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(
+            c.all(
                 "SELECT id, job_id, slot, status, attempts FROM cron_runs
                  WHERE (status = 'error' AND next_retry <= ?1) OR (?2 AND status = 'running')
                  ORDER BY slot",
-            )?;
-            Ok(st
-                .query_map(params![now, include_running], run)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+                p![now, include_running],
+                run,
+            )
         })
         .await
     }
@@ -308,7 +310,7 @@ impl Store {
         self.write(move |c| {
             Ok(c.run(
                 "UPDATE cron_runs SET status = 'running', next_retry = NULL WHERE id = ?1 AND status = 'error'",
-                [run],
+                p![run],
             )? == 1)
         }).await
     }
@@ -337,7 +339,7 @@ impl Store {
             tx.run(
                 "UPDATE cron_runs SET status = ?2, output = ?3, error = ?4, next_retry = ?5,
                  attempts = attempts + 1, finished_at = ?6 WHERE id = ?1",
-                params![run, status, output, error, next_retry, now],
+                p![run, status, output, error, next_retry, now],
             )?;
             if let Some((s, t)) = &turns {
                 insert_turns(tx, *s, None, t)?;
@@ -357,12 +359,11 @@ impl Store {
 
     pub async fn cron_run_get(&self, run_id: i64) -> Result<Option<CronRun>> {
         self.read(move |c| {
-            Ok(c.one(
+            c.opt(
                 "SELECT id, job_id, slot, status, attempts FROM cron_runs WHERE id = ?1",
-                [run_id],
+                p![run_id],
                 run,
             )
-            .optional()?)
         })
         .await
     }
@@ -371,15 +372,13 @@ impl Store {
     pub async fn cron_health(&self) -> Result<CronHealth> {
         let next = self.cron_next_wake().await?;
         self.scan(move |c| {
-            let jobs: i64 = c.one("SELECT count(*) FROM cron_jobs", [], |r| r.get(0))?;
-            let last = c
-                .one(
-                    "SELECT finished_at, status FROM cron_runs WHERE finished_at IS NOT NULL
+            let jobs: i64 = c.value("SELECT count(*) FROM cron_jobs", p![])?;
+            let last = c.opt(
+                "SELECT finished_at, status FROM cron_runs WHERE finished_at IS NOT NULL
                      ORDER BY finished_at DESC LIMIT 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
+                p![],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
             Ok(CronHealth {
                 jobs,
                 next_wake: next,

@@ -1,8 +1,8 @@
 //! Heartbeat runs: one row per slot that ran or was skipped (the scheduling is in
 //! `crate::heartbeat`). The slot is unique, so a slot never runs twice, also across restarts.
 
-use super::{Cached, Result, Store, now_ms};
-use rusqlite::{OptionalExtension, params};
+use super::sql::{Row, p};
+use super::{Result, Store, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HeartbeatRun {
@@ -19,7 +19,7 @@ pub struct HeartbeatRun {
 
 const COLS: &str = "id, slot, status, reply, error, started_at, finished_at";
 
-fn run(r: &rusqlite::Row) -> rusqlite::Result<HeartbeatRun> {
+fn run(r: &Row) -> Result<HeartbeatRun> {
     Ok(HeartbeatRun {
         id: r.get(0)?,
         slot: r.get(1)?,
@@ -41,12 +41,13 @@ impl Store {
                 Some(_) => ("skipped", Some(now_ms())),
                 None => ("running", None),
             };
-            let n = c.run(
+            c.opt(
                 "INSERT INTO heartbeat_runs (slot, status, error, started_at, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (slot) DO NOTHING",
-                params![slot, status, skipped, now_ms(), finished],
-            )?;
-            Ok((n == 1).then(|| c.last_insert_rowid()))
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (slot) DO NOTHING
+ RETURNING id",
+                p![slot, status, skipped, now_ms(), finished],
+                |r| r.get(0),
+            )
         })
         .await
     }
@@ -65,7 +66,7 @@ impl Store {
             c.run(
                 "UPDATE heartbeat_runs SET status = ?2, reply = ?3, error = ?4, finished_at = ?5
                  WHERE id = ?1",
-                params![id, status, reply, error, now_ms()],
+                p![id, status, reply, error, now_ms()],
             )?;
             Ok(())
         })
@@ -75,11 +76,11 @@ impl Store {
     /// Runs a stop interrupted are marked so (a heartbeat is not worth re-running late).
     pub async fn heartbeat_interrupted(&self) -> Result<usize> {
         self.write(move |c| {
-            Ok(c.run(
+            c.run(
                 "UPDATE heartbeat_runs SET status = 'interrupted', finished_at = ?1
                  WHERE status = 'running'",
-                [now_ms()],
-            )?)
+                p![now_ms()],
+            )
         })
         .await
     }
@@ -88,8 +89,7 @@ impl Store {
     pub async fn heartbeat_last_slot(&self) -> Result<Option<i64>> {
         self.read(move |c| {
             Ok(
-                c.one("SELECT max(slot) FROM heartbeat_runs", [], |r| r.get(0))
-                    .optional()?
+                c.opt("SELECT max(slot) FROM heartbeat_runs", p![], |r| r.get(0))?
                     .flatten(),
             )
         })
@@ -99,42 +99,13 @@ impl Store {
     /// The latest `limit` runs, newest first.
     pub async fn heartbeat_runs(&self, limit: i64) -> Result<Vec<HeartbeatRun>> {
         self.scan(move |c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLS} FROM heartbeat_runs ORDER BY slot DESC LIMIT ?1"
-            ))?;
-            let rows = st.query_map([limit], run)?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let rows = c.all(
+                &format!("SELECT {COLS} FROM heartbeat_runs ORDER BY slot DESC LIMIT ?1"),
+                p![limit],
+                run,
+            )?;
+            Ok(rows)
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_slot_runs_once_and_the_history_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db")).unwrap();
-        let id = s.heartbeat_claim(1_000, None).await.unwrap().unwrap();
-        assert_eq!(s.heartbeat_claim(1_000, None).await.unwrap(), None);
-        assert!(
-            s.heartbeat_claim(2_000, Some("outside active hours"))
-                .await
-                .unwrap()
-                .is_some()
-        );
-        assert_eq!(s.heartbeat_last_slot().await.unwrap(), Some(2_000));
-        s.heartbeat_finish(id, "ok", Some("HEARTBEAT_OK"), None)
-            .await
-            .unwrap();
-        let runs = s.heartbeat_runs(10).await.unwrap();
-        assert_eq!(runs[0].status, "skipped");
-        assert_eq!(runs[1].status, "ok");
-        let id3 = s.heartbeat_claim(3_000, None).await.unwrap().unwrap();
-        assert_eq!(s.heartbeat_interrupted().await.unwrap(), 1);
-        assert_eq!(s.heartbeat_runs(1).await.unwrap()[0].id, id3);
-        assert_eq!(s.heartbeat_runs(1).await.unwrap()[0].status, "interrupted");
     }
 }

@@ -1,10 +1,9 @@
 //! Inbound messages, stored before the platform is told we have them.
 
-use super::Cached;
 use super::outbox::{NewOutbox, OutboxId, insert_outbox};
 use super::sessions::{NewTurn, SessionId, insert_turns};
+use super::sql::{Dialect, p};
 use super::{Result, Store, StoreError, now_ms};
-use rusqlite::{OptionalExtension, params};
 use switchboard_channel::Inbound;
 
 pub type InboxId = i64;
@@ -29,26 +28,27 @@ impl Store {
             ms.iter()
                 .zip(&payloads)
                 .map(|(m, payload)| {
-                    let n = tx.run(
-                        "INSERT INTO inbox (target, message_id, payload, received_at) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (target, message_id) DO NOTHING",
-                        params![m.chat.to_string(), m.message_id, payload, now],
-                    )?;
-                    Ok((n == 1).then(|| tx.last_insert_rowid()))
+                    tx.opt(
+"INSERT INTO inbox (target, message_id, payload, received_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (target, message_id) DO NOTHING
+ RETURNING id",
+                        p![m.chat.to_string(), m.message_id, payload, now],
+                    |r| r.get(0),
+)
                 })
                 .collect()
-        }).await
+        })
+        .await
     }
 
     /// Messages not yet answered, oldest first (after a restart, they are answered now).
     pub async fn inbox_pending(&self) -> Result<Vec<InboxRow>> {
         self.scan(move |c| {
-            let mut st = c.prepare_cached(
+            let rows = c.all(
                 "SELECT id, payload FROM inbox WHERE status = 'pending' ORDER BY id",
+                p![],
+                |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)),
             )?;
-            let rows = st
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter()
                 .map(|(id, p)| {
                     let message = serde_json::from_str(&p)
@@ -63,8 +63,16 @@ impl Store {
     /// Forgets the turns a half-finished handling of `id` wrote (the process stopped mid-turn),
     /// so handling it again starts clean.
     pub async fn inbox_discard_partial(&self, id: InboxId) -> Result<usize> {
-        self.write(move |c| Ok(c.run("DELETE FROM turns WHERE inbox_id = ?1", [id])?))
-            .await
+        self.write(move |c| {
+            if c.dialect() == Dialect::Postgres {
+                c.run(
+                    "DELETE FROM memory_docs WHERE turn_id IN (SELECT id FROM turns WHERE inbox_id = ?1)",
+                    p![id],
+                )?;
+            }
+            c.run("DELETE FROM turns WHERE inbox_id = ?1", p![id])
+        })
+        .await
     }
 
     /// Marks `id` answered and stores the session turns it produced and its reply, in one
@@ -80,15 +88,16 @@ impl Store {
         let turns = turns.map(|(s, t)| (s, t.to_vec()));
         let reply = reply.cloned();
         self.write(move |tx| {
-            let status: Option<String> = tx
-                .one("SELECT status FROM inbox WHERE id = ?1", [id], |r| r.get(0))
-                .optional()?;
+            let status: Option<String> =
+                tx.opt("SELECT status FROM inbox WHERE id = ?1", p![id], |r| {
+                    r.get(0)
+                })?;
             if status.as_deref() != Some("pending") {
                 return Ok(None);
             }
             tx.run(
                 "UPDATE inbox SET status = 'done', done_at = ?2 WHERE id = ?1",
-                params![id, now_ms()],
+                p![id, now_ms()],
             )?;
             if let Some((session, turns)) = &turns {
                 insert_turns(tx, *session, Some(id), turns)?;
@@ -97,7 +106,7 @@ impl Store {
             if let Some((session, tokens)) = context {
                 tx.run(
                     "UPDATE sessions SET context_tokens = ?2 WHERE id = ?1",
-                    params![session, tokens as i64],
+                    p![session, tokens as i64],
                 )?;
             }
             // A streamed preview of this reply is replaced by it, in place (or deleted when
@@ -115,35 +124,5 @@ impl Store {
             Ok(oid)
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use switchboard_channel::Target;
-
-    #[tokio::test]
-    async fn a_page_is_stored_at_once_and_redelivered_messages_are_recognised() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let m = |id: &str| Inbound::direct(Target::new("telegram", "7"), "u", id, "hi");
-        let first = store.inbox_insert_many(&[m("1"), m("2")]).await.unwrap();
-        assert!(first.iter().all(Option::is_some));
-        // The same page again (say, after a crash before the offset moved), plus a new one.
-        let again = store
-            .inbox_insert_many(&[m("1"), m("2"), m("3")])
-            .await
-            .unwrap();
-        assert_eq!((again[0], again[1]), (None, None));
-        assert!(again[2].is_some());
-        let pending: Vec<String> = store
-            .inbox_pending()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| r.message.message_id)
-            .collect();
-        assert_eq!(pending, ["1", "2", "3"]);
     }
 }

@@ -1,14 +1,18 @@
-//! The memory search index: SQLite FTS5 with BM25 ranking over the agents' Markdown memory (line by
-//! line) and the text of every conversation turn. Files are re-indexed when their modification
-//! time or size changes, so hand edits are found.
+//! The memory search index over the agents' Markdown memory (line by line) and the text of every
+//! conversation turn. On SQLite it is FTS5 with BM25 ranking; on PostgreSQL, its own full-text
+//! search (an `english` tsvector per line, GIN-indexed, ranked with `ts_rank`), which stems and
+//! ranks comparably. Files are re-indexed when their modification time or size changes, so hand
+//! edits are found.
 //!
-//! Turns are indexed in batches, not as they are stored: FTS5 inserts were a large share of the
-//! cost of answering a message. The maintenance thread indexes new turns every half second (two when quiet)
-//! ([`index_new_turns`]), and a search first indexes whatever is still pending, so it always sees
-//! every turn.
+//! On SQLite turns are indexed in batches, not as they are stored: FTS5 inserts were a large
+//! share of the cost of answering a message. The maintenance thread indexes new turns every half
+//! second (two when quiet) ([`index_new_turns`]), and a search first indexes whatever is still
+//! pending, so it always sees every turn. On PostgreSQL a turn's text is indexed in the
+//! transaction that stores it ([`index_turn`]): the server does the work, and several gateways
+//! writing turns at once could not agree on a "done up to" mark anyway.
 
-use super::{Cached, Result, Store};
-use rusqlite::params;
+use super::sql::{Db, Dialect, p};
+use super::{Result, Store};
 use std::path::Path;
 
 /// A search result: where it came from and the matching text.
@@ -34,67 +38,75 @@ pub(crate) fn turn_text(content: &str) -> String {
 /// Turns indexed per transaction: short enough not to hold up a message's commit for long.
 pub(crate) const TURN_BATCH: i64 = 500;
 
-/// Indexes up to `limit` turns stored since the last call; returns how many turns it looked at.
-/// Run it inside a transaction (the writer's, or the maintenance thread's own).
-pub(crate) fn index_new_turns(tx: &rusqlite::Connection, limit: i64) -> rusqlite::Result<usize> {
-    let upto: i64 = tx.one(
-        "SELECT upto FROM fts_progress WHERE what = 'turns'",
-        [],
-        |r| r.get(0),
+/// Indexes up to `limit` turns stored since the last call (SQLite; on PostgreSQL turns are
+/// indexed as they are stored); returns how many turns it looked at. Run it in a write.
+pub(crate) fn index_new_turns(tx: &Db, limit: i64) -> Result<usize> {
+    if tx.dialect() == Dialect::Postgres {
+        return Ok(0);
+    }
+    let upto: i64 = tx.value("SELECT upto FROM fts_progress WHERE what = 'turns'", p![])?;
+    let rows: Vec<(i64, String, i64, String)> = tx.all(
+        "SELECT t.id, s.agent, t.session_id, t.content FROM turns t
+         JOIN sessions s ON s.id = t.session_id WHERE t.id > ?1 ORDER BY t.id LIMIT ?2",
+        p![upto, limit],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
-    let rows: Vec<(i64, String, i64, String)> = {
-        let mut st = tx.prepare_cached(
-            "SELECT t.id, s.agent, t.session_id, t.content FROM turns t
-             JOIN sessions s ON s.id = t.session_id WHERE t.id > ?1 ORDER BY t.id LIMIT ?2",
-        )?;
-        st.query_map(params![upto, limit], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?
-    };
     let Some(last) = rows.last().map(|r| r.0) else {
         return Ok(0);
     };
     for (_, agent, session, content) in &rows {
-        index_turn(tx, agent, *session, content)?;
+        let text = turn_text(content);
+        if text.trim().is_empty() {
+            continue;
+        }
+        tx.run(
+            "INSERT INTO memory_fts (text, source, agent, ref) VALUES (?1, 'turn', ?2, ?3)",
+            p![text, agent, session.to_string()],
+        )?;
     }
     tx.run(
         "UPDATE fts_progress SET upto = ?1 WHERE what = 'turns'",
-        [last],
+        p![last],
     )?;
     Ok(rows.len())
 }
 
-fn index_turn(
-    c: &rusqlite::Connection,
-    agent: &str,
-    session: i64,
-    content: &str,
-) -> rusqlite::Result<()> {
+/// Indexes one stored turn at once (PostgreSQL; a no-op on SQLite, which batches them).
+pub(crate) fn index_turn(tx: &Db, session: i64, turn: i64, content: &str) -> Result<()> {
+    if tx.dialect() == Dialect::Sqlite {
+        return Ok(());
+    }
     let text = turn_text(content);
     if text.trim().is_empty() {
         return Ok(());
     }
-    c.run(
-        "INSERT INTO memory_fts (text, source, agent, ref) VALUES (?1, 'turn', ?2, ?3)",
-        params![text, agent, session.to_string()],
+    tx.run(
+        "INSERT INTO memory_docs (agent, source, reference, turn_id, text)
+         SELECT agent, 'turn', CAST(id AS TEXT), ?2, ?3 FROM sessions WHERE id = ?1",
+        p![session, turn, text],
     )?;
     Ok(())
 }
 
-/// `alice birthday?` → `"alice" OR "birthday"` (or with AND): words only, quoted, so no user
-/// input is FTS syntax.
-fn fts_query_with(q: &str, op: &str) -> Option<String> {
-    let words: Vec<String> = q
-        .split(|c: char| !c.is_alphanumeric())
+/// The words of a query, lower-cased: nothing a user types is search syntax.
+fn words(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{}\"", w.to_lowercase()))
-        .collect();
-    (!words.is_empty()).then(|| words.join(op))
+        .map(str::to_lowercase)
+        .collect()
 }
 
-fn fts_query(q: &str) -> Option<String> {
-    fts_query_with(q, " OR ")
+/// `alice birthday?` → `"alice" OR "birthday"` (FTS5) or `alice | birthday` (PostgreSQL), or with
+/// AND.
+fn query_with(dialect: Dialect, words: &[String], all: bool) -> String {
+    match (dialect, all) {
+        (Dialect::Sqlite, all) => words
+            .iter()
+            .map(|w| format!("\"{w}\""))
+            .collect::<Vec<_>>()
+            .join(if all { " AND " } else { " OR " }),
+        (Dialect::Postgres, all) => words.join(if all { " & " } else { " | " }),
+    }
 }
 
 impl Store {
@@ -113,15 +125,12 @@ impl Store {
         let who = agent.clone();
         let known: std::collections::HashMap<String, (i64, i64)> = self
             .read(move |c| {
-                let mut st = c.prepare_cached(
+                let rows = c.all(
                     "SELECT path, mtime, size FROM memory_files WHERE agent = ?1",
+                    p![who],
+                    |r| Ok((r.get::<String>(0)?, (r.get(1)?, r.get(2)?))),
                 )?;
-                let rows = st
-                    .query_map([who], |r| {
-                        Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
-                Ok(rows)
+                Ok(rows.into_iter().collect())
             })
             .await?;
         let mut changed = 0;
@@ -147,31 +156,52 @@ impl Store {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let agent = agent.clone();
             self.write(move |tx| {
-                if seen.is_some() {
-                    tx.run(
-                        "DELETE FROM memory_fts WHERE rowid IN
-                         (SELECT fts_rowid FROM memory_rows WHERE agent = ?1 AND path = ?2)",
-                        params![agent, rel],
-                    )?;
-                    tx.run(
-                        "DELETE FROM memory_rows WHERE agent = ?1 AND path = ?2",
-                        params![agent, rel],
-                    )?;
-                }
-                for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-                    tx.run(
-                        "INSERT INTO memory_fts (text, source, agent, ref) VALUES (?1, ?2, ?3, NULL)",
-                        params![line.trim_start_matches("- "), rel, agent],
-                    )?;
-                    tx.run(
-                        "INSERT INTO memory_rows (fts_rowid, agent, path) VALUES (last_insert_rowid(), ?1, ?2)",
-                        params![agent, rel],
-                    )?;
+                let lines = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(|l| l.trim_start_matches("- "));
+                match tx.dialect() {
+                    Dialect::Sqlite => {
+                        if seen.is_some() {
+                            tx.run(
+                                "DELETE FROM memory_fts WHERE rowid IN
+                                 (SELECT fts_rowid FROM memory_rows WHERE agent = ?1 AND path = ?2)",
+                                p![agent, rel],
+                            )?;
+                            tx.run(
+                                "DELETE FROM memory_rows WHERE agent = ?1 AND path = ?2",
+                                p![agent, rel],
+                            )?;
+                        }
+                        for line in lines {
+                            tx.run(
+                                "INSERT INTO memory_fts (text, source, agent, ref) VALUES (?1, ?2, ?3, NULL)",
+                                p![line, rel, agent],
+                            )?;
+                            tx.run(
+                                "INSERT INTO memory_rows (fts_rowid, agent, path) VALUES (last_insert_rowid(), ?1, ?2)",
+                                p![agent, rel],
+                            )?;
+                        }
+                    }
+                    Dialect::Postgres => {
+                        tx.run(
+                            "DELETE FROM memory_docs WHERE agent = ?1 AND path = ?2",
+                            p![agent, rel],
+                        )?;
+                        for line in lines {
+                            tx.run(
+                                "INSERT INTO memory_docs (agent, source, path, text) VALUES (?1, ?2, ?2, ?3)",
+                                p![agent, rel, line],
+                            )?;
+                        }
+                    }
                 }
                 tx.run(
                     "INSERT INTO memory_files (agent, path, mtime, size) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (agent, path) DO UPDATE SET mtime = excluded.mtime, size = excluded.size",
-                    params![agent, rel, mtime, size],
+                    p![agent, rel, mtime, size],
                 )?;
                 Ok(())
             }).await?;
@@ -180,35 +210,31 @@ impl Store {
         Ok(changed)
     }
 
-    /// The best matches for `query` in the agent's memory and conversations (BM25 order): lines
-    /// with every word first; only if there are none, lines with any of them.
+    /// The best matches for `query` in the agent's memory and conversations (best ranked first):
+    /// lines with every word first; only if there are none, lines with any of them.
     pub async fn memory_search(
         &self,
         agent: &str,
         query: &str,
         limit: usize,
     ) -> Result<Vec<MemoryHit>> {
-        let Some(all) = fts_query_with(query, " AND ") else {
+        let words = words(query);
+        if words.is_empty() {
             return Ok(Vec::new());
-        };
+        }
         self.index_pending_turns().await?;
-        let hits = self.memory_match(agent, &all, limit).await?;
-        if !hits.is_empty() {
+        let hits = self.memory_match(agent, &words, true, limit).await?;
+        if !hits.is_empty() || words.len() == 1 {
             return Ok(hits);
         }
-        match fts_query(query) {
-            Some(any) => self.memory_match(agent, &any, limit).await,
-            None => Ok(Vec::new()),
-        }
+        self.memory_match(agent, &words, false, limit).await
     }
 
     /// Indexes every turn not yet in the search index.
     pub async fn index_pending_turns(&self) -> Result<usize> {
         let mut total = 0;
         loop {
-            let n = self
-                .write(move |c| Ok(index_new_turns(c, TURN_BATCH)?))
-                .await?;
+            let n = self.write(move |c| index_new_turns(c, TURN_BATCH)).await?;
             total += n;
             if n < TURN_BATCH as usize {
                 return Ok(total);
@@ -216,29 +242,39 @@ impl Store {
         }
     }
 
-    async fn memory_match(&self, agent: &str, q: &str, limit: usize) -> Result<Vec<MemoryHit>> {
+    async fn memory_match(
+        &self,
+        agent: &str,
+        words: &[String],
+        all: bool,
+        limit: usize,
+    ) -> Result<Vec<MemoryHit>> {
         let agent = agent.to_owned();
-        let q = q.to_owned();
+        let words = words.to_vec();
         self.scan(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT source, ref, text FROM memory_fts WHERE memory_fts MATCH ?1 AND agent = ?2
-                 ORDER BY bm25(memory_fts) LIMIT ?3",
-            )?;
-            let rows = st
-                .query_map(params![q, agent, limit as i64], |r| {
-                    let source: String = r.get(0)?;
-                    let reference: Option<String> = r.get(1)?;
-                    Ok(MemoryHit {
-                        source: if source == "turn" {
-                            format!("conversation {}", reference.unwrap_or_default())
-                        } else {
-                            source
-                        },
-                        text: r.get(2)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
+            let q = query_with(c.dialect(), &words, all);
+            let sql = match c.dialect() {
+                Dialect::Sqlite => {
+                    "SELECT source, ref, text FROM memory_fts WHERE memory_fts MATCH ?1 AND agent = ?2
+                     ORDER BY bm25(memory_fts) LIMIT ?3"
+                }
+                Dialect::Postgres => {
+                    "SELECT source, reference, text FROM memory_docs, to_tsquery('english', ?1) q
+                     WHERE tsv @@ q AND agent = ?2 ORDER BY ts_rank(tsv, q) DESC, id LIMIT ?3"
+                }
+            };
+            c.all(sql, p![q, agent, limit as i64], |r| {
+                let source: String = r.get(0)?;
+                let reference: Option<String> = r.get(1)?;
+                Ok(MemoryHit {
+                    source: if source == "turn" {
+                        format!("conversation {}", reference.unwrap_or_default())
+                    } else {
+                        source
+                    },
+                    text: r.get(2)?,
+                })
+            })
         })
         .await
     }
@@ -250,60 +286,15 @@ mod tests {
 
     #[test]
     fn queries_are_words_only() {
+        let w = words("Alice's birthday?");
         assert_eq!(
-            fts_query("Alice's birthday?").as_deref(),
-            Some(r#""alice" OR "s" OR "birthday""#)
+            query_with(Dialect::Sqlite, &w, false),
+            r#""alice" OR "s" OR "birthday""#
         );
-        assert_eq!(fts_query("*** ()"), None);
-    }
-
-    #[tokio::test]
-    async fn a_stored_turn_is_found_at_once_and_indexed_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let s = store
-            .session_open(
-                "jarvis|local:x|",
-                crate::store::SessionKind::Main,
-                "jarvis",
-                None,
-                None,
-            )
-            .await
-            .unwrap();
-        let turn = |text: &str| crate::store::NewTurn {
-            role: "user",
-            content: serde_json::json!([{ "type": "text", "text": text }]).to_string(),
-            tokens: 5,
-        };
-        store
-            .turns_add(s, &[turn("the gate code is 4417"), turn("noted")])
-            .await
-            .unwrap();
-        // Searched before the maintenance thread's next round: the search indexes it first.
-        let hits = store.memory_search("jarvis", "gate code", 5).await.unwrap();
-        assert_eq!(hits.len(), 1, "{hits:?}");
-        assert!(hits[0].text.contains("4417"));
-        // Nothing is indexed twice.
-        assert_eq!(store.index_pending_turns().await.unwrap(), 0);
-        store
-            .turns_add(s, &[turn("the gate code changed")])
-            .await
-            .unwrap();
         assert_eq!(
-            store
-                .memory_search("jarvis", "gate code", 5)
-                .await
-                .unwrap()
-                .len(),
-            2
+            query_with(Dialect::Postgres, &w, true),
+            "alice & s & birthday"
         );
-        assert!(
-            store
-                .memory_search("clu", "gate code", 5)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(words("*** ()").is_empty());
     }
 }

@@ -1,29 +1,30 @@
-//! The one SQLite database (`<stateDir>/switchboard.db`): sessions and their turns, tasks, the
-//! inbox and the outbox.
+//! All state: sessions and their turns, tasks, the inbox and the outbox, cron, approvals,
+//! usage, the memory search index. In one SQLite file (`<stateDir>/switchboard.db`) by default,
+//! or in PostgreSQL when `store.url` says so.
 //!
-//! This module owns the schema (`migrations`); the rest of the program goes through the typed
-//! methods in the submodules. The database runs in WAL mode with `synchronous = NORMAL`: a
-//! committed transaction survives a crash of the process (what "never lost" promises are about);
-//! only an OS crash or power cut can lose the last moments.
+//! The rest of the program goes through the typed methods in the submodules here, one unit of
+//! work each; no SQL lives outside this folder. Both backends run those same methods (through
+//! [`sql::Db`]); each owns its schema, migrations and connections (`sqlite/`, `postgres/`).
 //!
-//! Every method is async: the connections live on threads of their own (`engine`), so a runtime
-//! worker never blocks on the database. Writes queued at the same moment are committed together,
-//! each caller answered after the commit that holds its write; reads go to a second connection.
+//! Every method is async, and a runtime worker never blocks on the database: the connections
+//! live on threads of their own. On SQLite, writes queued at the same moment commit together
+//! (each caller answered after the commit that holds its write) and reads use a second
+//! connection; on PostgreSQL a small pool of connections runs each write in its own transaction.
 
 mod access;
 mod approvals;
 mod cron;
-mod engine;
 mod heartbeat;
 mod inbox;
-mod maintenance;
 mod memory;
-mod migrations;
 mod notices;
 mod outbox;
+mod postgres;
 mod previews;
 mod references;
 mod sessions;
+pub(crate) mod sql;
+mod sqlite;
 mod tasks;
 mod usage;
 
@@ -36,12 +37,11 @@ pub use memory::MemoryHit;
 pub use outbox::{NewOutbox, OutboxFile, OutboxId, OutboxRow, OutboxStatus, VoiceMeta};
 pub use references::{ChatPref, OpenSession};
 pub use sessions::{NewTurn, SessionId, SessionKind, SessionRow, TurnRow, main_key};
+pub use sqlite::verify_file;
 pub use tasks::{TaskId, TaskRow, TaskStatus};
 pub use usage::{NewUsage, UsageBy, UsageLine};
 
-use engine::Engine;
-use maintenance::{Poke, spawn_maintenance};
-use rusqlite::Connection;
+use sql::Db;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -51,6 +51,8 @@ pub enum StoreError {
     Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("cannot create {path}: {source}")]
     Dir {
         path: String,
@@ -64,6 +66,10 @@ pub enum StoreError {
     Stopped,
     #[error("database commit failed: {0}")]
     Commit(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("{0} is not possible with a PostgreSQL store")]
+    Unsupported(&'static str),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -71,8 +77,14 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// A handle to the database; clones share its connections.
 #[derive(Clone)]
 pub struct Store {
-    engine: Arc<Engine>,
+    backend: Backend,
     signals: Arc<Signals>,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<sqlite::Engine>),
+    Postgres(Arc<postgres::Pool>),
 }
 
 /// Wake-ups for the tasks that would otherwise poll the database: an idle gateway should not
@@ -83,83 +95,97 @@ struct Signals {
 }
 
 impl Store {
+    /// Opens (creating it if needed) the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
-                path: dir.display().to_string(),
-                source,
-            })?;
+        Ok(Store::with(Backend::Sqlite(sqlite::open(path)?)))
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://user:pass@host/db`), bringing
+    /// its schema up to date.
+    pub fn connect(url: &str) -> Result<Store> {
+        Ok(Store::with(Backend::Postgres(postgres::Pool::connect(
+            url,
+        )?)))
+    }
+
+    /// The store `store.url` names: `"sqlite"` (the file in the state dir) or a PostgreSQL URL.
+    pub fn for_config(c: &crate::config::Config) -> Result<Store> {
+        match c.store.url.trim() {
+            "" | "sqlite" => Store::open(&c.db_path()),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Store::connect(url)
+            }
+            _ => Err(StoreError::Config(
+                "store.url must be \"sqlite\" or a postgres:// URL".into(),
+            )),
         }
-        let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.set_prepared_statement_cache_capacity(64);
-        conn.pragma_update(None, "cache_size", -4_000)?; // 4 MiB of page cache at most
-        // Checkpoints copy the WAL into the database and fsync; done inline they put a multi-
-        // millisecond stall on whichever message happens to commit the 1000th page. A background
-        // thread with its own connection does them instead.
-        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-        // When the log starts over, a file larger than this is cut back to it.
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
-        migrations::migrations().to_latest(&mut conn)?;
-        let reader = Connection::open(path)?;
-        reader.busy_timeout(std::time::Duration::from_secs(5))?;
-        reader.set_prepared_statement_cache_capacity(64);
-        // Reads are point lookups and short scans; the OS page cache holds the rest.
-        reader.pragma_update(None, "cache_size", -2_000)?;
-        let written = Arc::new(Poke::default());
-        let engine = Arc::new(Engine::start(conn, reader, written.clone())?);
-        spawn_maintenance(path, Arc::downgrade(&engine), written);
-        Ok(Store {
-            engine,
+    }
+
+    fn with(backend: Backend) -> Store {
+        Store {
+            backend,
             signals: Arc::new(Signals {
                 cron: tokio::sync::Notify::new(),
             }),
-        })
+        }
     }
 
-    /// Runs `f` on the writer's thread, in a transaction it may share with other writes queued at
-    /// the same moment (inside a savepoint of its own, so its failure undoes only its part);
-    /// returns once that transaction is committed. IMMEDIATE transactions: the write lock is
-    /// taken up front (waiting in the busy handler if the checkpointer holds it), rather than
-    /// failing with SQLITE_BUSY_SNAPSHOT when a read turns into a write.
+    /// Whether this is the embedded SQLite store (a file that `backup` copies).
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite(_))
+    }
+
+    /// Runs the write `f` and returns once it is committed. On SQLite it runs on the writer's
+    /// thread, in a transaction it may share with other writes queued at the same moment (inside
+    /// a savepoint of its own, so its failure undoes only its part); on PostgreSQL, in a
+    /// transaction of its own on a pooled connection.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
-        self.engine.write(f).await
+        match &self.backend {
+            Backend::Sqlite(e) => e.write(move |c| f(&Db::sqlite(c))).await,
+            Backend::Postgres(p) => p.write(f).await,
+        }
     }
 
     /// Queues the write `f` without waiting for its commit (a failure is logged as `what`): for
-    /// records nobody waits on, such as usage. Writes awaited after it commit with it or later.
+    /// records nobody waits on, such as usage. On SQLite, writes awaited after it commit with it
+    /// or later.
     pub(crate) fn write_queued<F>(&self, what: &'static str, f: F) -> Result<()>
     where
-        F: FnOnce(&Connection) -> Result<()> + Send + 'static,
+        F: FnOnce(&Db) -> Result<()> + Send + 'static,
     {
-        self.engine.write_queued(what, f)
+        match &self.backend {
+            Backend::Sqlite(e) => e.write_queued(what, move |c| f(&Db::sqlite(c))),
+            Backend::Postgres(p) => p.write_queued(what, f),
+        }
     }
 
-    /// Runs the point lookup `f` on the reader's connection: it sees every write whose call has
-    /// returned. Keep `f` to a few indexed statements; anything longer is a [`Store::scan`].
+    /// Runs the point lookup `f`: it sees every write whose call has returned. Keep `f` to a few
+    /// indexed statements; anything longer is a [`Store::scan`].
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
-        self.engine.read(f).await
+        match &self.backend {
+            Backend::Sqlite(e) => e.read(move |c| f(&Db::sqlite(c))).await,
+            Backend::Postgres(p) => p.read(f).await,
+        }
     }
 
-    /// Runs the read `f`, which may take a while (a search, a report, a backup), on the reader's
-    /// thread.
+    /// Runs the read `f`, which may take a while (a search, a report, a backup).
     pub(crate) async fn scan<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
-        self.engine.scan(f).await
+        match &self.backend {
+            Backend::Sqlite(e) => e.scan(move |c| f(&Db::sqlite(c))).await,
+            Backend::Postgres(p) => p.read(f).await,
+        }
     }
 
     /// Resolves when cron jobs or retries may have changed since the last call returned: the
@@ -177,22 +203,30 @@ impl Store {
     /// Hands back the page caches' memory (SQLite's `shrink_memory` on both connections): once
     /// start-up's reads are done, an idle gateway does not need them warm.
     pub async fn shrink_memory(&self) {
-        let shrink = |c: &Connection| Ok(c.execute_batch("PRAGMA shrink_memory")?);
-        let _ = self.write(shrink).await;
-        let _ = self.scan(shrink).await;
+        if let Backend::Sqlite(e) = &self.backend {
+            let shrink = |c: &rusqlite::Connection| Ok(c.execute_batch("PRAGMA shrink_memory")?);
+            let _ = e.write(shrink).await;
+            let _ = e.scan(shrink).await;
+        }
     }
 
     /// (writes, transactions that committed them) since the store was opened: how much group
     /// commit is grouping, for benchmarks and diagnostics.
     pub fn write_counts(&self) -> (u64, u64) {
-        self.engine.counts()
+        match &self.backend {
+            Backend::Sqlite(e) => e.counts(),
+            Backend::Postgres(p) => p.counts(),
+        }
     }
 
     /// Writes a consistent copy of the whole database to `dest` (SQLite's `VACUUM INTO`: safe while
-    /// a gateway is writing, and compact).
+    /// a gateway is writing, and compact). A PostgreSQL store is backed up with its own tools.
     pub async fn backup_to(&self, dest: &Path) -> Result<()> {
+        let Backend::Sqlite(e) = &self.backend else {
+            return Err(StoreError::Unsupported("a database copy (use pg_dump)"));
+        };
         let dest = dest.to_string_lossy().into_owned();
-        self.scan(move |c| {
+        e.scan(move |c| {
             c.execute("VACUUM INTO ?1", [dest])?;
             Ok(())
         })
@@ -201,14 +235,19 @@ impl Store {
 
     /// The schema version of this database (how many migrations it has had).
     pub async fn schema_version(&self) -> Result<i64> {
-        self.read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
-            .await
+        match &self.backend {
+            Backend::Sqlite(e) => {
+                e.read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+                    .await
+            }
+            Backend::Postgres(p) => p.read(postgres::schema_version).await,
+        }
     }
 
     /// Counts for `gateway status`.
     pub async fn counts(&self) -> Result<Counts> {
         self.scan(|c| {
-            let one = |sql: &str| c.one(sql, [], |r| r.get::<_, i64>(0));
+            let one = |sql: &str| c.value::<i64>(sql, &[]);
             Ok(Counts {
                 sessions: one("SELECT count(*) FROM sessions WHERE ended_at IS NULL")?,
                 inbox_pending: one("SELECT count(*) FROM inbox WHERE status = 'pending'")?,
@@ -231,64 +270,6 @@ pub struct Counts {
 }
 
 /// Milliseconds since the Unix epoch: how every time is stored.
-/// Checks a database file without changing it (a backup about to be restored): SQLite's
-/// `integrity_check` must say `ok`, and its schema must be one this binary can open (not from a
-/// newer version). Returns the schema version.
-pub fn verify_file(path: &Path) -> Result<i64> {
-    use rusqlite::OpenFlags;
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
-    let found: Vec<String> = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    if found != ["ok"] {
-        return Err(StoreError::Corrupt(format!(
-            "integrity check of {}: {}",
-            path.display(),
-            found.join("; ")
-        )));
-    }
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let ours = migrations::latest_version();
-    if version > ours {
-        return Err(StoreError::Corrupt(format!(
-            "{} has schema version {version}, newer than this binary's {ours}: restore it with the switchboard that wrote it",
-            path.display()
-        )));
-    }
-    Ok(version)
-}
-
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
-}
-
-/// Statement helpers that go through the connection's prepared-statement cache: parsing SQL was
-/// the largest single cost on the message path before they were used.
-pub(crate) trait Cached {
-    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
-    fn one<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
-        &self,
-        sql: &str,
-        params: P,
-        f: F,
-    ) -> rusqlite::Result<T>;
-}
-
-impl Cached for Connection {
-    fn run<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(params)
-    }
-
-    fn one<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
-        &self,
-        sql: &str,
-        params: P,
-        f: F,
-    ) -> rusqlite::Result<T> {
-        self.prepare_cached(sql)?.query_row(params, f)
-    }
 }

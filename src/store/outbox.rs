@@ -1,8 +1,7 @@
 //! Outbound messages, stored before sending and marked as each part is delivered.
 
-use super::Cached;
+use super::sql::{Db, Row, p};
 use super::{Result, Store, now_ms};
-use rusqlite::{OptionalExtension, Row, params};
 
 pub type OutboxId = i64;
 
@@ -63,17 +62,18 @@ pub struct OutboxRow {
     pub edits: Vec<String>,
 }
 
-pub(crate) fn insert_outbox(c: &rusqlite::Connection, m: &NewOutbox) -> Result<Option<OutboxId>> {
+pub(crate) fn insert_outbox(c: &Db, m: &NewOutbox) -> Result<Option<OutboxId>> {
     let file = match &m.file {
         Some(f) => {
             Some(serde_json::to_string(f).map_err(|e| super::StoreError::Corrupt(e.to_string()))?)
         }
         None => None,
     };
-    let n = c.run(
+    c.opt(
         "INSERT INTO outbox (target, thread, reply_to, text, dedupe_key, created_at, file)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (dedupe_key) DO NOTHING",
-        params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (dedupe_key) DO NOTHING
+ RETURNING id",
+        p![
             m.target,
             m.thread,
             m.reply_to,
@@ -82,11 +82,11 @@ pub(crate) fn insert_outbox(c: &rusqlite::Connection, m: &NewOutbox) -> Result<O
             now_ms(),
             file
         ],
-    )?;
-    Ok((n == 1).then(|| c.last_insert_rowid()))
+        |r| r.get(0),
+    )
 }
 
-fn row(r: &Row) -> rusqlite::Result<OutboxRow> {
+fn row(r: &Row) -> Result<OutboxRow> {
     let status: String = r.get(5)?;
     Ok(OutboxRow {
         id: r.get(0)?,
@@ -99,14 +99,14 @@ fn row(r: &Row) -> rusqlite::Result<OutboxRow> {
             "failed" => OutboxStatus::Failed,
             _ => OutboxStatus::Pending,
         },
-        parts_sent: r.get::<_, i64>(6)?.max(0) as usize,
-        attempts: r.get::<_, i64>(7)?.clamp(0, u32::MAX as i64) as u32,
+        parts_sent: r.get::<i64>(6)?.max(0) as usize,
+        attempts: r.get::<i64>(7)?.clamp(0, u32::MAX as i64) as u32,
         // An unreadable record is delivered as its text, not lost.
         file: r
-            .get::<_, Option<String>>(8)?
+            .get::<Option<String>>(8)?
             .and_then(|j| serde_json::from_str(&j).ok()),
         edits: r
-            .get::<_, Option<String>>(9)?
+            .get::<Option<String>>(9)?
             .and_then(|j| serde_json::from_str(&j).ok())
             .unwrap_or_default(),
     })
@@ -123,12 +123,11 @@ impl Store {
 
     pub async fn outbox_get(&self, id: OutboxId) -> Result<Option<OutboxRow>> {
         self.read(move |c| {
-            Ok(c.one(
+            c.opt(
                 &format!("SELECT {COLS} FROM outbox WHERE id = ?1"),
-                [id],
+                p![id],
                 row,
             )
-            .optional()?)
         })
         .await
     }
@@ -136,12 +135,11 @@ impl Store {
     /// Undelivered messages, oldest first.
     pub async fn outbox_pending(&self) -> Result<Vec<OutboxRow>> {
         self.scan(move |c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLS} FROM outbox WHERE status = 'pending' ORDER BY id"
-            ))?;
-            Ok(st
-                .query_map([], row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+            c.all(
+                &format!("SELECT {COLS} FROM outbox WHERE status = 'pending' ORDER BY id"),
+                p![],
+                row,
+            )
         })
         .await
     }
@@ -152,7 +150,7 @@ impl Store {
             c.run(
                 "UPDATE outbox SET parts_sent = ?2, status = CASE WHEN ?3 THEN 'sent' ELSE status END,
                  sent_at = CASE WHEN ?3 THEN ?4 ELSE sent_at END WHERE id = ?1",
-                params![id, parts as i64, done, now_ms()],
+                p![id, parts as i64, done, now_ms()],
             )?;
             Ok(())
         }).await
@@ -170,7 +168,7 @@ impl Store {
             c.run(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
                  status = CASE WHEN ?3 THEN 'failed' ELSE status END WHERE id = ?1",
-                params![id, error, permanent],
+                p![id, error, permanent],
             )?;
             Ok(())
         })

@@ -2,9 +2,8 @@
 //! over (see `inbox_finish`): after a crash mid-stream, the re-run turn and its final reply edit
 //! the same messages instead of posting new ones.
 
-use super::Cached;
+use super::sql::{Db, p};
 use super::{InboxId, OutboxId, Result, Store, StoreError};
-use rusqlite::params;
 
 impl Store {
     /// Records that part `part` of the reply to `inbox` is previewed in message `message_id`.
@@ -19,7 +18,7 @@ impl Store {
             c.run(
                 "INSERT INTO previews (inbox_id, part, message_id) VALUES (?1, ?2, ?3)
                  ON CONFLICT (inbox_id, part) DO UPDATE SET message_id = excluded.message_id",
-                params![inbox, part as i64, message_id],
+                p![inbox, part as i64, message_id],
             )?;
             Ok(())
         })
@@ -29,36 +28,32 @@ impl Store {
     /// The preview messages of the reply to `inbox`, by part.
     pub async fn previews(&self, inbox: InboxId) -> Result<Vec<String>> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(
+            c.all(
                 "SELECT message_id FROM previews WHERE inbox_id = ?1 ORDER BY part",
-            )?;
-            Ok(st
-                .query_map([inbox], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?)
+                p![inbox],
+                |r| r.get(0),
+            )
         })
         .await
     }
 }
 
 /// Removes and returns the preview messages of the reply to `inbox`, by part.
-pub(super) fn take(c: &rusqlite::Connection, inbox: InboxId) -> Result<Vec<String>> {
-    let mut st =
-        c.prepare_cached("SELECT message_id FROM previews WHERE inbox_id = ?1 ORDER BY part")?;
-    let ids = st
-        .query_map([inbox], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
+pub(super) fn take(c: &Db, inbox: InboxId) -> Result<Vec<String>> {
+    let ids = c.all(
+        "SELECT message_id FROM previews WHERE inbox_id = ?1 ORDER BY part",
+        p![inbox],
+        |r| r.get(0),
+    )?;
     if !ids.is_empty() {
-        c.run("DELETE FROM previews WHERE inbox_id = ?1", [inbox])?;
+        c.run("DELETE FROM previews WHERE inbox_id = ?1", p![inbox])?;
     }
     Ok(ids)
 }
 
 /// Makes stored reply `id` replace the preview messages `ids` (part by part) when delivered.
-pub(super) fn attach(c: &rusqlite::Connection, id: OutboxId, ids: &[String]) -> Result<()> {
+pub(super) fn attach(c: &Db, id: OutboxId, ids: &[String]) -> Result<()> {
     let json = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    c.run(
-        "UPDATE outbox SET edits = ?2 WHERE id = ?1",
-        params![id, json],
-    )?;
+    c.run("UPDATE outbox SET edits = ?2 WHERE id = ?1", p![id, json])?;
     Ok(())
 }

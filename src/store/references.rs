@@ -2,8 +2,8 @@
 //! config change left pointing at something that no longer exists, and `doctor --fix`, which
 //! removes them.
 
-use super::{Cached, Result, Store, now_ms};
-use rusqlite::params;
+use super::sql::p;
+use super::{Result, Store, now_ms};
 
 /// An open session and the agent and chat it belongs to.
 #[derive(Debug, Clone)]
@@ -26,10 +26,7 @@ pub struct ChatPref {
 impl Store {
     pub async fn open_sessions(&self) -> Result<Vec<OpenSession>> {
         self.scan(move |c| {
-            let mut st = c.prepare(
-                "SELECT id, key, kind, agent, target FROM sessions WHERE ended_at IS NULL ORDER BY id",
-            )?;
-            let rows = st.query_map([], |r| {
+            let rows = c.all("SELECT id, key, kind, agent, target FROM sessions WHERE ended_at IS NULL ORDER BY id", p![], |r| {
                 Ok(OpenSession {
                     id: r.get(0)?,
                     key: r.get(1)?,
@@ -38,22 +35,24 @@ impl Store {
                     target: r.get(4)?,
                 })
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            Ok(rows)
         }).await
     }
 
     pub async fn chat_prefs(&self) -> Result<Vec<ChatPref>> {
         self.scan(move |c| {
-            let mut st =
-                c.prepare("SELECT target, agent, model FROM chat_prefs ORDER BY target")?;
-            let rows = st.query_map([], |r| {
-                Ok(ChatPref {
-                    target: r.get(0)?,
-                    agent: r.get(1)?,
-                    model: r.get(2)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            let rows = c.all(
+                "SELECT target, agent, model FROM chat_prefs ORDER BY target",
+                p![],
+                |r| {
+                    Ok(ChatPref {
+                        target: r.get(0)?,
+                        agent: r.get(1)?,
+                        model: r.get(2)?,
+                    })
+                },
+            )?;
+            Ok(rows)
         })
         .await
     }
@@ -67,11 +66,11 @@ impl Store {
                 "UPDATE chat_prefs SET agent = CASE WHEN ?2 THEN NULL ELSE agent END,
                                        model = CASE WHEN ?3 THEN NULL ELSE model END
                  WHERE target = ?1",
-                params![target, agent, model],
+                p![target, agent, model],
             )?;
             tx.run(
                 "DELETE FROM chat_prefs WHERE target = ?1 AND agent IS NULL AND model IS NULL",
-                [&target],
+                p![target],
             )?;
             Ok(())
         })
@@ -86,7 +85,7 @@ impl Store {
             for id in ids {
                 n += tx.run(
                     "UPDATE sessions SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
-                    params![id, now_ms()],
+                    p![id, now_ms()],
                 )?;
             }
             Ok(n)

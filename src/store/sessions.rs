@@ -1,8 +1,7 @@
 //! Sessions (a conversation with one agent) and their turns.
 
-use super::Cached;
+use super::sql::{Db, Dialect, Row, p};
 use super::{InboxId, Result, Store, now_ms};
-use rusqlite::{OptionalExtension, Row, params};
 
 pub type SessionId = i64;
 
@@ -53,19 +52,32 @@ pub struct NewTurn {
 
 /// Stores the turns of one handled message (in the caller's transaction).
 pub(crate) fn insert_turns(
-    c: &rusqlite::Connection,
+    c: &Db,
     session: SessionId,
     inbox: Option<InboxId>,
     turns: &[NewTurn],
-) -> rusqlite::Result<()> {
+) -> Result<()> {
     let now = now_ms();
-    // Not indexed for search here: that is batched off the message path (store::memory).
     for t in turns {
-        c.run(
-            "INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![session, inbox, t.role, t.content, t.tokens as i64, now],
-        )?;
+        let params = p![session, inbox, t.role, t.content, t.tokens, now];
+        match c.dialect() {
+            // Not indexed for search here: that is batched off the message path (store::memory).
+            Dialect::Sqlite => {
+                c.run(
+                    "INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params,
+                )?;
+            }
+            Dialect::Postgres => {
+                let id: i64 = c.value(
+                    "INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+                    params,
+                )?;
+                super::memory::index_turn(c, session, id, &t.content)?;
+            }
+        }
     }
     Ok(())
 }
@@ -81,7 +93,7 @@ pub struct TurnRow {
 const COLS: &str = "s.id, s.key, s.kind, s.agent, s.target, s.thread, s.summary, s.created_at,
     (SELECT count(*) FROM turns t WHERE t.session_id = s.id AND t.compacted = 0)";
 
-fn row(r: &Row) -> rusqlite::Result<SessionRow> {
+fn row(r: &Row) -> Result<SessionRow> {
     let kind: String = r.get(2)?;
     Ok(SessionRow {
         id: r.get(0)?,
@@ -124,34 +136,31 @@ impl Store {
         let lookup = key.clone();
         let open: Option<i64> = self
             .read(move |c| {
-                Ok(c.one(
+                c.opt(
                     "SELECT id FROM sessions WHERE key = ?1 AND ended_at IS NULL",
-                    [&lookup],
+                    p![lookup],
                     |r| r.get(0),
                 )
-                .optional()?)
             })
             .await?;
         if let Some(id) = open {
             return Ok(id);
         }
         self.write(move |c| {
-            let existing: Option<i64> = c
-                .one(
-                    "SELECT id FROM sessions WHERE key = ?1 AND ended_at IS NULL",
-                    [&key],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let existing: Option<i64> = c.opt(
+                "SELECT id FROM sessions WHERE key = ?1 AND ended_at IS NULL",
+                p![key],
+                |r| r.get(0),
+            )?;
             if let Some(id) = existing {
                 return Ok(id);
             }
-            c.run(
+            c.value(
                 "INSERT INTO sessions (key, kind, agent, target, thread, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![key, kind.as_str(), agent, target, thread, now_ms()],
-            )?;
-            Ok(c.last_insert_rowid())
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+ RETURNING id",
+                p![key, kind.as_str(), agent, target, thread, now_ms()],
+            )
         })
         .await
     }
@@ -161,11 +170,11 @@ impl Store {
     pub async fn sessions_end(&self, prefix: &str) -> Result<usize> {
         let prefix = prefix.to_owned();
         self.write(move |c| {
-            Ok(c.run(
+            c.run(
                 "UPDATE sessions SET ended_at = ?2 WHERE ended_at IS NULL AND kind = 'main'
-                 AND substr(key, 1, length(?1)) = ?1",
-                params![prefix, now_ms()],
-            )?)
+                 AND substr(key, 1, length(CAST(?1 AS TEXT))) = ?1",
+                p![prefix, now_ms()],
+            )
         })
         .await
     }
@@ -174,7 +183,7 @@ impl Store {
         self.write(move |c| {
             c.run(
                 "UPDATE sessions SET ended_at = ?2 WHERE id = ?1 AND ended_at IS NULL",
-                params![id, now_ms()],
+                p![id, now_ms()],
             )?;
             Ok(())
         })
@@ -183,24 +192,22 @@ impl Store {
 
     pub async fn sessions_live(&self) -> Result<Vec<SessionRow>> {
         self.scan(move |c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLS} FROM sessions s WHERE ended_at IS NULL ORDER BY id"
-            ))?;
-            Ok(st
-                .query_map([], row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+            c.all(
+                &format!("SELECT {COLS} FROM sessions s WHERE ended_at IS NULL ORDER BY id"),
+                p![],
+                row,
+            )
         })
         .await
     }
 
     pub async fn session_get(&self, id: SessionId) -> Result<Option<SessionRow>> {
         self.read(move |c| {
-            Ok(c.one(
+            c.opt(
                 &format!("SELECT {COLS} FROM sessions s WHERE id = ?1"),
-                [id],
+                p![id],
                 row,
             )
-            .optional()?)
         })
         .await
     }
@@ -208,18 +215,13 @@ impl Store {
     /// The session's current (not compacted) turns, oldest first.
     pub async fn turns(&self, session: SessionId) -> Result<Vec<TurnRow>> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, role, content FROM turns WHERE session_id = ?1 AND compacted = 0 ORDER BY id",
-            )?;
-            Ok(st
-                .query_map([session], |r| {
+            c.all("SELECT id, role, content FROM turns WHERE session_id = ?1 AND compacted = 0 ORDER BY id", p![session], |r| {
                     Ok(TurnRow {
                         id: r.get(0)?,
                         role: r.get(1)?,
                         content: r.get(2)?,
                     })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+                })
         }).await
     }
 
@@ -234,11 +236,11 @@ impl Store {
         self.write(move |tx| {
             tx.run(
                 "UPDATE turns SET compacted = 1 WHERE session_id = ?1 AND id <= ?2",
-                params![id, last_turn],
+                p![id, last_turn],
             )?;
             tx.run(
                 "UPDATE sessions SET summary = ?2, context_tokens = 0 WHERE id = ?1",
-                params![id, summary],
+                p![id, summary],
             )?;
             Ok(())
         })
@@ -248,7 +250,7 @@ impl Store {
     /// Stores turns outside a message's handling (imports, benchmarks).
     pub async fn turns_add(&self, session: SessionId, turns: &[NewTurn]) -> Result<()> {
         let turns = turns.to_vec();
-        self.write(move |tx| Ok(insert_turns(tx, session, None, &turns)?))
+        self.write(move |tx| insert_turns(tx, session, None, &turns))
             .await
     }
 
@@ -256,10 +258,9 @@ impl Store {
     pub async fn session_summary(&self, id: SessionId) -> Result<Option<String>> {
         self.read(move |c| {
             Ok(
-                c.one("SELECT summary FROM sessions WHERE id = ?1", [id], |r| {
+                c.opt("SELECT summary FROM sessions WHERE id = ?1", p![id], |r| {
                     r.get(0)
-                })
-                .optional()?
+                })?
                 .flatten(),
             )
         })
@@ -270,12 +271,11 @@ impl Store {
     pub async fn chat_agent(&self, target: &str) -> Result<Option<String>> {
         let target = target.to_owned();
         self.read(move |c| {
-            Ok(c.one(
+            Ok(c.opt(
                 "SELECT agent FROM chat_prefs WHERE target = ?1",
-                [&target],
+                p![target],
                 |r| r.get(0),
-            )
-            .optional()?
+            )?
             .flatten())
         })
         .await
@@ -285,12 +285,11 @@ impl Store {
     pub async fn chat_model(&self, target: &str) -> Result<Option<String>> {
         let target = target.to_owned();
         self.read(move |c| {
-            Ok(c.one(
+            Ok(c.opt(
                 "SELECT model FROM chat_prefs WHERE target = ?1",
-                [&target],
+                p![target],
                 |r| r.get(0),
-            )
-            .optional()?
+            )?
             .flatten())
         })
         .await
@@ -304,7 +303,7 @@ impl Store {
             c.run(
                 "INSERT INTO chat_prefs (target, model) VALUES (?1, ?2)
                  ON CONFLICT (target) DO UPDATE SET model = excluded.model",
-                params![target, model],
+                p![target, model],
             )?;
             Ok(())
         })
@@ -318,7 +317,7 @@ impl Store {
             c.run(
                 "INSERT INTO chat_prefs (target, agent) VALUES (?1, ?2)
                  ON CONFLICT (target) DO UPDATE SET agent = excluded.agent",
-                params![target, agent],
+                p![target, agent],
             )?;
             Ok(())
         })

@@ -1,10 +1,9 @@
 //! Tasks: work handed to a worker session that reports back to the chat it came from.
 
-use super::Cached;
 use super::outbox::{NewOutbox, OutboxId, insert_outbox};
 use super::sessions::{NewTurn, insert_turns};
+use super::sql::{Row, p};
 use super::{Result, SessionId, Store, now_ms};
-use rusqlite::{OptionalExtension, Row, params};
 
 pub type TaskId = i64;
 
@@ -67,7 +66,7 @@ pub struct TaskRow {
 
 const COLS: &str = "id, agent, prompt, origin, origin_thread, requester_session, status, result, created_at, finished_at";
 
-fn row(r: &Row) -> rusqlite::Result<TaskRow> {
+fn row(r: &Row) -> Result<TaskRow> {
     Ok(TaskRow {
         id: r.get(0)?,
         agent: r.get(1)?,
@@ -75,7 +74,7 @@ fn row(r: &Row) -> rusqlite::Result<TaskRow> {
         origin: r.get(3)?,
         origin_thread: r.get(4)?,
         requester_session: r.get(5)?,
-        status: TaskStatus::parse(&r.get::<_, String>(6)?),
+        status: TaskStatus::parse(&r.get::<String>(6)?),
         result: r.get(7)?,
         created_at: r.get(8)?,
         finished_at: r.get(9)?,
@@ -96,13 +95,14 @@ impl Store {
         let origin = origin.to_owned();
         let origin_thread = origin_thread.map(str::to_owned);
         self.write(move |c| {
-            c.run(
-                "INSERT INTO tasks (agent, prompt, origin, origin_thread, requester_session, status, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6)",
-                params![agent, prompt, origin, origin_thread, requester, now_ms()],
-            )?;
-            Ok(c.last_insert_rowid())
-        }).await
+            c.value(
+"INSERT INTO tasks (agent, prompt, origin, origin_thread, requester_session, status, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6)
+ RETURNING id",
+                p![agent, prompt, origin, origin_thread, requester, now_ms()],
+            )
+        })
+        .await
     }
 
     /// Moves a queued task to running; false if it is no longer queued (cancelled meanwhile).
@@ -111,7 +111,7 @@ impl Store {
             Ok(c.run(
                 "UPDATE tasks SET status = 'running', session_id = ?2, started_at = ?3
                  WHERE id = ?1 AND status = 'queued'",
-                params![id, session, now_ms()],
+                p![id, session, now_ms()],
             )? == 1)
         })
         .await
@@ -137,7 +137,7 @@ impl Store {
             let n = tx.run(
                 "UPDATE tasks SET status = ?2, result = ?3, finished_at = ?4
                  WHERE id = ?1 AND status IN ('queued', 'running')",
-                params![id, status.as_str(), result, now_ms()],
+                p![id, status.as_str(), result, now_ms()],
             )?;
             if n == 0 {
                 return Ok(None);
@@ -148,23 +148,25 @@ impl Store {
             }
             if let Some((session, text)) = note {
                 let content = serde_json::json!([{ "type": "text", "text": text }]).to_string();
-                tx.run(
-                    "INSERT INTO turns (session_id, role, content, created_at) VALUES (?1, 'user', ?2, ?3)",
-                    params![session, content, now_ms()],
-                )?;
+                let note = NewTurn {
+                    role: "user",
+                    content,
+                    tokens: 0,
+                };
+                insert_turns(tx, session, None, &[note])?;
             }
             Ok(out)
-        }).await
+        })
+        .await
     }
 
     pub async fn task_get(&self, id: TaskId) -> Result<Option<TaskRow>> {
         self.read(move |c| {
-            Ok(c.one(
+            c.opt(
                 &format!("SELECT {COLS} FROM tasks WHERE id = ?1"),
-                [id],
+                p![id],
                 row,
             )
-            .optional()?)
         })
         .await
     }
@@ -173,13 +175,14 @@ impl Store {
     pub async fn tasks_recent(&self, origin: Option<&str>) -> Result<Vec<TaskRow>> {
         let origin = origin.map(str::to_owned);
         self.scan(move |c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLS} FROM tasks WHERE (?1 IS NULL OR origin = ?1)
+            c.all(
+                &format!(
+                    "SELECT {COLS} FROM tasks WHERE (CAST(?1 AS TEXT) IS NULL OR origin = ?1)
                  ORDER BY status IN ('queued', 'running') DESC, id DESC LIMIT 50"
-            ))?;
-            Ok(st
-                .query_map([origin], row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+                ),
+                p![origin],
+                row,
+            )
         })
         .await
     }
@@ -187,12 +190,13 @@ impl Store {
     /// Tasks left active by a previous run of the gateway.
     pub async fn tasks_active(&self) -> Result<Vec<TaskRow>> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLS} FROM tasks WHERE status IN ('queued', 'running') ORDER BY id"
-            ))?;
-            Ok(st
-                .query_map([], row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+            c.all(
+                &format!(
+                    "SELECT {COLS} FROM tasks WHERE status IN ('queued', 'running') ORDER BY id"
+                ),
+                p![],
+                row,
+            )
         })
         .await
     }

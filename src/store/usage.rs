@@ -1,8 +1,8 @@
 //! What every model call used and cost. The accounting (prices, budgets) is in `crate::usage`;
 //! this is the ledger's storage: one row per call, summed by time range and grouped on demand.
 
-use super::{Cached, Result, Store};
-use rusqlite::params;
+use super::sql::{Db, Row, p};
+use super::{Result, Store};
 
 /// One model call to record.
 #[derive(Debug, Clone, Default)]
@@ -60,29 +60,31 @@ pub struct UsageLine {
     pub unpriced: u64,
 }
 
-const SUMS: &str = "count(*), coalesce(sum(input), 0), coalesce(sum(output), 0),
-    coalesce(sum(cache_read), 0), coalesce(sum(cache_write), 0), coalesce(sum(cost_micros), 0),
-    coalesce(sum(1 - priced), 0)";
+/// Sums are cast back to integers: PostgreSQL sums BIGINTs as NUMERIC.
+const SUMS: &str = "count(*), CAST(coalesce(sum(input), 0) AS BIGINT),
+    CAST(coalesce(sum(output), 0) AS BIGINT), CAST(coalesce(sum(cache_read), 0) AS BIGINT),
+    CAST(coalesce(sum(cache_write), 0) AS BIGINT), CAST(coalesce(sum(cost_micros), 0) AS BIGINT),
+    CAST(coalesce(sum(1 - priced), 0) AS BIGINT)";
 
-fn line(key: String, r: &rusqlite::Row, at: usize) -> rusqlite::Result<UsageLine> {
+fn line(key: String, r: &Row, at: usize) -> Result<UsageLine> {
     Ok(UsageLine {
         key,
-        calls: r.get::<_, i64>(at)? as u64,
-        input: r.get::<_, i64>(at + 1)? as u64,
-        output: r.get::<_, i64>(at + 2)? as u64,
-        cache_read: r.get::<_, i64>(at + 3)? as u64,
-        cache_write: r.get::<_, i64>(at + 4)? as u64,
+        calls: r.get::<i64>(at)? as u64,
+        input: r.get::<i64>(at + 1)? as u64,
+        output: r.get::<i64>(at + 2)? as u64,
+        cache_read: r.get::<i64>(at + 3)? as u64,
+        cache_write: r.get::<i64>(at + 4)? as u64,
         cost_micros: r.get(at + 5)?,
-        unpriced: r.get::<_, i64>(at + 6)? as u64,
+        unpriced: r.get::<i64>(at + 6)? as u64,
     })
 }
 
-fn insert_usage(c: &rusqlite::Connection, u: &NewUsage) -> Result<()> {
+fn insert_usage(c: &Db, u: &NewUsage) -> Result<()> {
     c.run(
         "INSERT INTO usage (at, provider, model, input, output, cache_read, cache_write,
             cost_micros, priced, agent, chat, session_id, task_id, purpose)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        params![
+        p![
             u.at,
             u.provider,
             u.model,
@@ -117,11 +119,8 @@ impl Store {
     /// Cost since `since` (ms), per agent: what budgets start from after a restart or at a new day.
     pub async fn usage_cost_by_agent(&self, since: i64) -> Result<Vec<(String, i64)>> {
         self.scan(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT agent, coalesce(sum(cost_micros), 0) FROM usage WHERE at >= ?1 GROUP BY agent",
-            )?;
-            let rows = st.query_map([since], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let rows = c.all("SELECT agent, CAST(coalesce(sum(cost_micros), 0) AS BIGINT) FROM usage WHERE at >= ?1 GROUP BY agent", p![since], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows)
         }).await
     }
 
@@ -135,11 +134,9 @@ impl Store {
         let chat = chat.map(str::to_owned);
         self.scan(move |c| {
             let sql = format!(
-                "SELECT {SUMS} FROM usage WHERE at >= ?1 AND at < ?2 AND (?3 IS NULL OR chat = ?3)"
+                "SELECT {SUMS} FROM usage WHERE at >= ?1 AND at < ?2 AND (CAST(?3 AS TEXT) IS NULL OR chat = ?3)"
             );
-            Ok(c.one(&sql, params![since, until, chat], |r| {
-                line(String::new(), r, 0)
-            })?)
+            c.one(&sql, p![since, until, chat], |r| line(String::new(), r, 0))
         })
         .await
     }
@@ -157,78 +154,9 @@ impl Store {
                  GROUP BY k ORDER BY sum(cost_micros) DESC, count(*) DESC, k",
                 by.column()
             );
-            let mut st = c.prepare(&sql)?;
-            let rows = st.query_map(params![since, until], |r| line(r.get(0)?, r, 1))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            let rows = c.all(&sql, p![since, until], |r| line(r.get(0)?, r, 1))?;
+            Ok(rows)
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn call(at: i64, agent: &str, chat: Option<&str>, cost: i64) -> NewUsage {
-        NewUsage {
-            at,
-            provider: "anthropic".into(),
-            model: "claude-sonnet-4-20250514".into(),
-            input: 100,
-            output: 10,
-            cache_read: 5,
-            cost_micros: cost,
-            priced: true,
-            agent: agent.into(),
-            chat: chat.map(str::to_string),
-            purpose: "chat".into(),
-            ..Default::default()
-        }
-    }
-
-    #[tokio::test]
-    async fn calls_are_summed_by_range_chat_and_group() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&dir.path().join("db")).unwrap();
-        s.usage_record(&call(1_000, "jarvis", Some("telegram:1"), 300))
-            .await
-            .unwrap();
-        s.usage_record(&call(2_000, "clu", Some("telegram:2"), 700))
-            .await
-            .unwrap();
-        s.usage_record(&NewUsage {
-            priced: false,
-            ..call(3_000, "jarvis", None, 0)
-        })
-        .await
-        .unwrap();
-        let all = s.usage_total(0, 10_000, None).await.unwrap();
-        assert_eq!(
-            (
-                all.calls,
-                all.input,
-                all.output,
-                all.cache_read,
-                all.cost_micros,
-                all.unpriced
-            ),
-            (3, 300, 30, 15, 1_000, 1)
-        );
-        assert_eq!(
-            s.usage_total(0, 10_000, Some("telegram:2"))
-                .await
-                .unwrap()
-                .calls,
-            1
-        );
-        assert_eq!(s.usage_total(1_500, 10_000, None).await.unwrap().calls, 2);
-        let by = s.usage_report(0, 10_000, UsageBy::Agent).await.unwrap();
-        assert_eq!((by[0].key.as_str(), by[0].cost_micros), ("clu", 700));
-        assert_eq!((by[1].key.as_str(), by[1].calls), ("jarvis", 2));
-        let chats = s.usage_report(0, 10_000, UsageBy::Chat).await.unwrap();
-        assert!(chats.iter().any(|l| l.key == "(chat)"), "{chats:?}");
-        let mut costs = s.usage_cost_by_agent(0).await.unwrap();
-        costs.sort();
-        assert_eq!(costs, vec![("clu".into(), 700), ("jarvis".into(), 300)]);
     }
 }

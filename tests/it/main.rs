@@ -28,6 +28,7 @@ mod slash;
 mod soak;
 mod spoken;
 mod stop;
+mod store;
 mod streaming;
 mod support;
 mod tasks;

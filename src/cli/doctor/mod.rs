@@ -42,7 +42,7 @@ pub async fn run(path: &Path, fix: bool, online: bool) -> anyhow::Result<usize> 
         }
     };
     let state = c.state_dir();
-    match Store::open(&c.db_path()) {
+    match Store::for_config(&c) {
         Ok(store) => {
             r.ok(
                 "state",

@@ -17,7 +17,8 @@
 //! Why threads and not `spawn_blocking`: a connection is not `Sync`, its prepared-statement cache
 //! is per connection, and a thread that keeps it warm costs one stack, not a pool.
 
-use super::{Poke, Result, StoreError};
+use super::super::{Result, StoreError};
+use super::maintenance::Poke;
 use rusqlite::Connection;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -37,7 +38,7 @@ type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 /// Writes committed together at most: bounds how long the first of a batch waits.
 const MAX_BATCH: usize = 256;
 
-pub(super) struct Engine {
+pub(in crate::store) struct Engine {
     writes: Sender<WriteJob>,
     reads: Sender<ReadJob>,
     reader: Arc<parking_lot::Mutex<Connection>>,
@@ -87,7 +88,7 @@ impl Engine {
     }
 
     /// (writes run, transactions committed) so far.
-    pub(super) fn counts(&self) -> (u64, u64) {
+    pub(in crate::store) fn counts(&self) -> (u64, u64) {
         (
             self.counts.writes.load(Ordering::Relaxed),
             self.counts.commits.load(Ordering::Relaxed),
@@ -95,7 +96,7 @@ impl Engine {
     }
 
     /// Runs `f` in the writer's next transaction; returns once that transaction is committed.
-    pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
+    pub(in crate::store) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -119,7 +120,7 @@ impl Engine {
     /// Queues `f` for the writer's next transaction without waiting for it; a failure is
     /// logged as `what`. Writes queued after it commit in the same transaction or a later one,
     /// so whoever sees their effect sees this one's too.
-    pub(super) fn write_queued<F>(&self, what: &'static str, f: F) -> Result<()>
+    pub(in crate::store) fn write_queued<F>(&self, what: &'static str, f: F) -> Result<()>
     where
         F: FnOnce(&Connection) -> Result<()> + Send + 'static,
     {
@@ -158,7 +159,7 @@ impl Engine {
 
     /// Runs the point lookup `f` on the reader's connection (outside any transaction: each
     /// statement sees the last commit): here and now if the reader is free, else on its thread.
-    pub(super) async fn read<T, F>(&self, f: F) -> Result<T>
+    pub(in crate::store) async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -170,7 +171,7 @@ impl Engine {
     }
 
     /// Runs `f`, which may take a while (a search, a report, a backup), on the reader's thread.
-    pub(super) async fn scan<T, F>(&self, f: F) -> Result<T>
+    pub(in crate::store) async fn scan<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
@@ -335,19 +336,13 @@ fn commit_batch(conn: &Connection, queue: &mut VecDeque<WriteJob>) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Store, StoreError};
+    use crate::store::sql::p;
+    use crate::store::{Store, StoreError};
     use futures_util::FutureExt;
-    use rusqlite::params;
 
     async fn rows(store: &Store) -> Vec<i64> {
         store
-            .read(|c| {
-                let mut st = c.prepare("SELECT x FROM t ORDER BY x")?;
-                let v = st
-                    .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                Ok(v)
-            })
+            .read(|c| c.all("SELECT x FROM t ORDER BY x", p![], |r| r.get(0)))
             .await
             .unwrap()
     }
@@ -357,10 +352,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         store
-            .write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER)")?))
+            .write(|c| c.batch("CREATE TABLE t (x INTEGER)"))
             .await
             .unwrap();
-        let (_, commits_before) = store.engine.counts();
+        let (_, commits_before) = store.write_counts();
         // The writer is held inside a first write while 100 more are queued behind it.
         let (open, gate) = std::sync::mpsc::channel::<()>();
         let mut held = Box::pin(store.write(move |_| {
@@ -371,7 +366,7 @@ mod tests {
         let mut queued: Vec<_> = (0..100i64)
             .map(|i| {
                 Box::pin(store.write(move |c| {
-                    c.execute("INSERT INTO t (x) VALUES (?1)", params![i])?;
+                    c.run("INSERT INTO t (x) VALUES (?1)", p![i])?;
                     match i {
                         50 => Err(StoreError::Corrupt("refused".into())),
                         70 => panic!("a bug in one write"),
@@ -401,7 +396,7 @@ mod tests {
         let expected: Vec<i64> = (0..100).filter(|i| *i != 50 && *i != 70).collect();
         assert_eq!(rows(&store).await, expected);
         // 101 writes in at most two transactions (the held one may have had its own).
-        let (_, commits) = store.engine.counts();
+        let (_, commits) = store.write_counts();
         assert!(
             commits - commits_before <= 2,
             "{commits_before} → {commits}"
@@ -414,7 +409,7 @@ mod tests {
         assert_eq!(n, 98);
         // The writer goes on after a panic.
         store
-            .write(|c| Ok(c.execute("INSERT INTO t (x) VALUES (1000)", [])?))
+            .write(|c| c.run("INSERT INTO t (x) VALUES (1000)", p![]))
             .await
             .unwrap();
         assert_eq!(rows(&store).await.last(), Some(&1000));
@@ -425,13 +420,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         store
-            .write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER)")?))
+            .write(|c| c.batch("CREATE TABLE t (x INTEGER)"))
             .await
             .unwrap();
         let failed = store
             .write(|c| {
-                c.execute("INSERT INTO t (x) VALUES (1)", [])?;
-                c.execute("INSERT INTO nowhere (x) VALUES (1)", [])?;
+                c.run("INSERT INTO t (x) VALUES (1)", p![])?;
+                c.run("INSERT INTO nowhere (x) VALUES (1)", p![])?;
                 Ok(())
             })
             .await;

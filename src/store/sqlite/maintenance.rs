@@ -1,8 +1,9 @@
 //! The maintenance thread: indexing new conversation turns for search and checkpointing the WAL,
 //! on a connection of its own, only while the gateway writes.
 
+use super::super::memory;
+use super::super::sql::Db;
 use super::engine::Engine;
-use super::memory;
 use std::path::Path;
 use std::sync::{Arc, Weak};
 
@@ -76,7 +77,8 @@ pub(super) fn spawn_maintenance(path: &Path, engine: Weak<Engine>, poked: Arc<Po
                 // Index conversation turns for search, a batch at a time.
                 let mut indexed = 0;
                 loop {
-                    match engine.write_wait(|c| Ok(memory::index_new_turns(c, memory::TURN_BATCH)?))
+                    match engine
+                        .write_wait(|c| memory::index_new_turns(&Db::sqlite(c), memory::TURN_BATCH))
                     {
                         Ok(n) if n as i64 == memory::TURN_BATCH => indexed += n,
                         Ok(n) => {
