@@ -75,7 +75,9 @@ case "${1:-}" in
   test)
     deps
     test_tools
-    cargo test --workspace --locked ;;
+    cargo test --workspace --locked
+    # The core end-to-end paths (chat, Telegram, cron, tasks) once more, on PostgreSQL.
+    SWITCHBOARD_TEST_STORE=postgres cargo test --locked --test it -- chat:: telegram:: cron:: tasks:: ;;
   bench)
     deps
     test_tools

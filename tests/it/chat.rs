@@ -116,10 +116,7 @@ async fn chats_run_in_parallel_while_one_chat_stays_in_order() {
     let a2 = tokio::spawn(async move { g.chat("a", "A2").await });
     // Wait until A2 is stored: it is queued behind A1.
     for _ in 0..200 {
-        let n: i64 = gw
-            .db()
-            .query_row("SELECT count(*) FROM inbox", [], |r| r.get(0))
-            .unwrap();
+        let n = gw.count("SELECT count(*) FROM inbox");
         if n == 2 {
             break;
         }

@@ -210,16 +210,12 @@ async fn no_reply_posts_nothing_and_a_failing_job_is_retried_reported_and_isolat
     // Wait until the second failure and its retry time are stored: moving the clock on as soon as
     // the model saw the second request raced the scheduler, which then dated the retry from 09:03.
     for _ in 0..200 {
-        let second_failure_stored: bool = gw
-            .db()
-            .query_row(
+        let second_failure_stored = gw
+            .try_count(
                 "SELECT count(*) FROM cron_runs WHERE job_id = 2 AND attempts >= 2
                  AND status = 'error' AND next_retry IS NOT NULL",
-                [],
-                |r| r.get::<_, i64>(0),
             )
-            .map(|n| n > 0)
-            .unwrap_or(false);
+            .is_some_and(|n| n > 0);
         if second_failure_stored {
             break;
         }
@@ -328,19 +324,9 @@ async fn a_kill_during_a_run_does_not_post_the_slot_twice() {
     let msgs = gw.wait_messages("d", |m| !m.is_empty()).await;
     assert_eq!(msgs, vec!["echo: slow digest"]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let n: i64 = gw
-        .db()
-        .query_row(
-            "SELECT count(*) FROM outbox WHERE dedupe_key LIKE 'cron:%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let n = gw.count("SELECT count(*) FROM outbox WHERE dedupe_key LIKE 'cron:%'");
     assert_eq!(n, 1);
-    let runs: i64 = gw
-        .db()
-        .query_row("SELECT count(*) FROM cron_runs", [], |r| r.get(0))
-        .unwrap();
+    let runs = gw.count("SELECT count(*) FROM cron_runs");
     assert_eq!(runs, 1, "one slot, one run");
     assert_eq!(gw.messages("d", 0).await.len(), 1);
 }

@@ -39,14 +39,7 @@ async fn a_direct_message_gets_a_reply_with_typing_and_the_command_menu() {
     assert!(tg.commands().contains(&"task".to_string()));
     // The update was confirmed (offset moved past it) only after being stored.
     assert!(tg.confirmed() >= 2);
-    let stored: i64 = gw
-        .db()
-        .query_row(
-            "SELECT count(*) FROM inbox WHERE target = 'telegram:111'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let stored = gw.count("SELECT count(*) FROM inbox WHERE target = 'telegram:111'");
     assert_eq!(stored, 1);
     assert!(
         !gw.log().contains("SECRET"),

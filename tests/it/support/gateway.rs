@@ -29,9 +29,24 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// The store the test gateways use: SQLite, unless `SWITCHBOARD_TEST_STORE=postgres` asks for
+/// a fresh PostgreSQL database each (how the core end-to-end tests run a second time on
+/// PostgreSQL). A `store` key in the test's own config wins.
+fn store_key(extra: &str) -> String {
+    if extra.contains("store:")
+        || std::env::var("SWITCHBOARD_TEST_STORE").as_deref() != Ok("postgres")
+    {
+        return String::new();
+    }
+    let url = super::postgres::database()
+        .expect("SWITCHBOARD_TEST_STORE=postgres needs PostgreSQL installed");
+    format!("store: {{ url: \"{url}\" }},")
+}
+
 /// The standard test config: Anthropic- and OpenAI-format providers on the fake, jarvis as
 /// coordinator on the Anthropic one, clu on the OpenAI one. `extra` adds top-level keys.
 pub fn config_text(model_url: &str, port: u16, state: &Path, extra: &str) -> String {
+    let store = store_key(extra);
     format!(
         r#"// test config
 {{
@@ -45,6 +60,7 @@ pub fn config_text(model_url: &str, port: u16, state: &Path, extra: &str) -> Str
   models: {{ default: "anthropic/claude-test", coding: "openai/gpt-test" }},
   agents: {{ jarvis: {{ coordinator: true }}, clu: {{ model: "coding" }} }},
   workers: {{ maxConcurrent: 2, timeoutSeconds: 30 }},
+  {store}
   {extra}
 }}
 "#,
@@ -249,6 +265,31 @@ impl TestGateway {
             self.messages(chat, 0).await,
             self.log()
         );
+    }
+
+    /// The PostgreSQL database this gateway's config names, if any.
+    pub fn store_url(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.config).ok()?;
+        let start = text.find("postgres://")?;
+        let end = text[start..].find('"')? + start;
+        Some(text[start..end].to_string())
+    }
+
+    /// `SELECT count(*) …` on the gateway's store, whichever backend it is.
+    pub fn count(&self, sql: &str) -> i64 {
+        self.try_count(sql)
+            .unwrap_or_else(|| panic!("{sql} failed\n{}", self.log()))
+    }
+
+    /// [`TestGateway::count`], `None` when the query failed (the database was busy).
+    pub fn try_count(&self, sql: &str) -> Option<i64> {
+        match self.store_url() {
+            Some(url) => super::postgres::Cluster::shared()?
+                .psql(&url, sql)
+                .parse()
+                .ok(),
+            None => self.db().query_row(sql, [], |r| r.get(0)).ok(),
+        }
     }
 
     /// The gateway's database, opened read-only next to the running gateway.
