@@ -6,7 +6,15 @@
 //! 2. The real `switchboard gateway` binary: time from spawn to accepting connections, and its
 //!    idle RSS.
 //!
+//! 3. The same message path on PostgreSQL (a throwaway cluster, as the tests use), with one
+//!    gateway and with two sharing the store (messages handed to each in turn, as a load
+//!    balancer would).
+//!
 //! Run: `cargo bench --bench core` (release build).
+
+#[path = "../tests/it/support/mod.rs"]
+#[allow(unused_imports)]
+mod support;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -54,9 +62,12 @@ impl Sender for Recorder {
     }
 }
 
-fn config(dir: &std::path::Path, port: u16) -> Config {
+fn config(dir: &std::path::Path, port: u16, store: Option<&str>) -> Config {
+    let store = store.map_or(String::new(), |url| {
+        format!(r#"store: {{ url: "{url}" }},"#)
+    });
     let text = format!(
-        r#"{{ stateDir: "{}", gateway: {{ port: {port} }},
+        r#"{{ stateDir: "{}", gateway: {{ port: {port} }}, {store}
         providers: {{ instant: {{ kind: "openai", baseUrl: "http://127.0.0.1:9/v1" }} }},
         models: {{ default: "instant/x" }}, agents: {{ jarvis: {{ coordinator: true }} }},
         // No token: the real Telegram channel stays off and the bench's in-process channel takes
@@ -81,20 +92,38 @@ async fn wait_for(rec: &Recorder, n: usize) {
     }
 }
 
-async fn core_path() {
+/// The message path of `gateways` gateways on one store (`store`: a PostgreSQL URL, or the
+/// SQLite file when `None`), messages handed to each in turn.
+async fn core_path(store: Option<String>, gateways: u16) {
+    let what = match (&store, gateways) {
+        (None, _) => "core path".to_string(),
+        (Some(_), 1) => "core path on PostgreSQL".to_string(),
+        (Some(_), n) => format!("core path on PostgreSQL, {n} gateways"),
+    };
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = Arc::new(config(dir.path(), 0));
-    let mut models = Models::from_config(&config);
-    models.set_provider("instant", Arc::new(Instant0));
     let rec = Arc::new(Recorder::default());
-    let gw = Gateway::start(
-        config,
-        models,
-        vec![ChannelHandle::new("telegram", rec.clone())],
-    )
-    .await
-    .expect("start");
-    let c = gw.coordinator.clone();
+    let mut gws = Vec::new();
+    for port in 1..=gateways {
+        let config = Arc::new(config(
+            &dir.path().join(port.to_string()),
+            port,
+            store.as_deref(),
+        ));
+        let mut models = Models::from_config(&config);
+        models.set_provider("instant", Arc::new(Instant0));
+        gws.push(
+            Gateway::start(
+                config,
+                models,
+                vec![ChannelHandle::new("telegram", rec.clone())],
+            )
+            .await
+            .expect("start"),
+        );
+    }
+    let gw = &gws[0];
+    let coordinators: Vec<_> = gws.iter().map(|g| g.coordinator.clone()).collect();
+    let to = |i: usize| &coordinators[i % coordinators.len()];
     let msg = |chat: usize, i: usize| {
         Inbound::direct(
             Target::new("telegram", chat.to_string()),
@@ -109,14 +138,14 @@ async fn core_path() {
     let mut lat = Vec::with_capacity(n_seq);
     for i in 0..n_seq {
         let t0 = Instant::now();
-        c.accept(msg(i % 50, i)).await.expect("accept");
+        to(i).accept(msg(i % 50, i)).await.expect("accept");
         wait_for(&rec, i + 1).await;
         let done = rec.delivered.lock()[&format!("m{i}")];
         lat.push(done - t0);
     }
     lat.sort();
     println!(
-        "core path, sequential ({n_seq} msgs): added latency p50 {:?}, p99 {:?}, max {:?}",
+        "{what}, sequential ({n_seq} msgs): added latency p50 {:?}, p99 {:?}, max {:?}",
         pct(&lat, 0.5),
         pct(&lat, 0.99),
         lat[lat.len() - 1]
@@ -140,13 +169,14 @@ async fn core_path() {
                     msg(chat_base + k % chats, next_id + k)
                 })
                 .collect();
+            let first = i;
             i += batch.len();
             if page == 1 {
-                for m in batch {
-                    c.accept(m).await.expect("accept");
+                for (k, m) in batch.into_iter().enumerate() {
+                    to(first + k).accept(m).await.expect("accept");
                 }
             } else {
-                c.accept_batch(batch).await.expect("accept");
+                to(first / page).accept_batch(batch).await.expect("accept");
             }
         }
         wait_for(&rec, base + n).await;
@@ -158,10 +188,10 @@ async fn core_path() {
             .map(|(id, t)| delivered[id].saturating_duration_since(*t))
             .collect();
         lat.sort();
-        let wal = std::fs::metadata(dir.path().join("switchboard.db-wal")).map_or(0, |m| m.len());
+        let wal = std::fs::metadata(dir.path().join("1/switchboard.db-wal")).map_or(0, |m| m.len());
         let (writes, commits) = gw.coordinator.store().write_counts();
         println!(
-            "core path, burst ({n} msgs over {chats} chats, {label}): {:.0} msgs/s, {:?} total; latency under load p50 {:?}, p99 {:?}; WAL {:.1} MB; {:.1} writes per commit so far",
+            "{what}, burst ({n} msgs over {chats} chats, {label}): {:.0} msgs/s, {:?} total; latency under load p50 {:?}, p99 {:?}; WAL {:.1} MB; {:.1} writes per commit so far",
             n as f64 / elapsed.as_secs_f64(),
             elapsed,
             pct(&lat, 0.5),
@@ -169,6 +199,9 @@ async fn core_path() {
             wal as f64 / 1e6,
             writes as f64 / commits.max(1) as f64
         );
+    }
+    for c in &coordinators {
+        c.shutdown(Duration::from_secs(5)).await;
     }
 }
 
@@ -257,6 +290,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(core_path());
+    rt.block_on(core_path(None, 1));
     gateway_process();
+    if let Some(url) = support::postgres::database() {
+        rt.block_on(core_path(Some(url), 1));
+    }
+    if let Some(url) = support::postgres::database() {
+        rt.block_on(core_path(Some(url), 2));
+    }
 }

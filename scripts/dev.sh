@@ -34,7 +34,8 @@ deps() {
 
 # What the tests run besides our binary: bubblewrap (the exec sandbox), headless Chromium and its
 # WebDriver (the control room's browser tests), PostgreSQL (the store's second backend: the tests
-# start a throwaway cluster of their own), and the real MCP servers
+# start a throwaway cluster of their own) and nginx (a load balancer in front of two gateways),
+# and the real MCP servers
 # (PyPI's mcp-server-time, npm's server-everything), pinned, installed under target/test-tools so
 # nothing global changes, and put on PATH for the test run.
 TOOLS="$PWD/target/test-tools"
@@ -47,6 +48,7 @@ test_tools() {
   [ -x /usr/bin/chromium ] || need+=(chromium)
   [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  [ -x /usr/sbin/nginx ] || need+=(nginx)
   if [ ${#need[@]} -gt 0 ]; then
     PACKAGES=("${need[@]}")
     deps

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod backup;
 pub mod channels;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod coordinator;
 pub mod cron;

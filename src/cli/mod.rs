@@ -682,8 +682,13 @@ async fn backup(c: &Config, path: &std::path::Path, sub: Option<BackupSub>) -> a
             let dir = crate::backup::create(c, path, "backup").await?;
             let listed = crate::backup::list(c)?;
             let bytes = listed.iter().find(|b| b.path == dir).map_or(0, |b| b.bytes);
+            let what = if c.store.url.trim().starts_with("postgres") {
+                "config and workspaces (the PostgreSQL database is backed up with its own tools, such as pg_dump)"
+            } else {
+                "config, workspaces and database"
+            };
             println!(
-                "backed up config, workspaces and database to {} ({}, {:.1} s)",
+                "backed up {what} to {} ({}, {:.1} s)",
                 dir.display(),
                 crate::voice::models::mb(bytes),
                 started.elapsed().as_secs_f64()

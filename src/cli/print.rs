@@ -89,6 +89,25 @@ pub fn status(s: &StatusReport, url: &str, json: bool) -> anyhow::Result<()> {
         }
         println!("{line}");
     }
+    if !s.instances.is_empty() {
+        println!("gateways on this store (this one: {}):", s.instance);
+        for i in &s.instances {
+            let roles = if i.roles.is_empty() {
+                String::new()
+            } else {
+                format!(" · {}", i.roles.join(", "))
+            };
+            println!(
+                "  {}: {} (pid {}, seen {:.1}s ago) · {} chat{}{roles}",
+                i.id,
+                if i.alive { "alive" } else { "dead" },
+                i.pid.map_or("?".into(), |p| p.to_string()),
+                i.silent_ms as f64 / 1000.0,
+                i.chats,
+                if i.chats == 1 { "" } else { "s" },
+            );
+        }
+    }
     if let Some(h) = &s.heartbeat {
         println!(
             "heartbeat: every {} ({}) · {} → {} · {} · next: {} · last: {}",

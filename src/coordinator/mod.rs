@@ -11,6 +11,7 @@ mod commands;
 mod host;
 mod intake;
 mod routing;
+mod sharing;
 mod spoken;
 mod workers;
 
@@ -65,6 +66,10 @@ struct Inner {
     /// The turn running in each lane, for `/stop`.
     running: parking_lot::Mutex<std::collections::HashMap<String, CancellationToken>>,
     oversight: Oversight,
+    /// This gateway among others on a shared store (leases of chats and roles).
+    cluster: crate::cluster::Cluster,
+    /// On a shared store: the messages this gateway has taken on (see `sharing`).
+    taken: sharing::Taken,
 }
 
 /// The owner's side of the gateway: the usage ledger (which the model router reports to, so it
@@ -96,6 +101,7 @@ impl Coordinator {
     ) -> Coordinator {
         let delivery = Delivery::new(store.clone(), channels.clone(), shutdown.clone());
         let workers = Workers::new(&config.workers);
+        let cluster = crate::cluster::Cluster::new(store.clone());
         Coordinator {
             inner: Arc::new(Inner {
                 voice: config.voice.enabled.then(|| {
@@ -138,6 +144,8 @@ impl Coordinator {
                 blind_told: parking_lot::Mutex::default(),
                 fetch_told: parking_lot::Mutex::default(),
                 oversight,
+                cluster,
+                taken: sharing::Taken::default(),
             }),
         }
     }
@@ -180,12 +188,20 @@ impl Coordinator {
         self.inner.delivery.push(id, target);
     }
 
+    /// This gateway's place among the others on a shared store.
+    pub fn cluster(&self) -> &crate::cluster::Cluster {
+        &self.inner.cluster
+    }
+
     pub fn uptime(&self) -> Duration {
         self.inner.started.elapsed()
     }
 
     /// Picks up what a previous run left: unanswered messages, undelivered replies, tasks.
     pub async fn recover(&self) -> crate::store::Result<Recovered> {
+        if self.inner.cluster.is_shared() {
+            return self.recover_shared().await;
+        }
         // Undelivered replies first: they answer older messages than anything recovery is
         // about to answer, and a chat's replies must go out in the order they were written.
         let mut r = Recovered {
@@ -848,6 +864,14 @@ impl Coordinator {
             .inbox_insert_many(&messages)
             .await
             .map_err(|e| SinkError(e.to_string()))?;
+        if self.inner.cluster.is_shared() {
+            // The chat's holder answers, in order with what other gateways stored for it.
+            let fresh: Vec<InboxId> = ids.into_iter().flatten().collect();
+            if !fresh.is_empty() {
+                self.sweep(&fresh).await;
+            }
+            return Ok(());
+        }
         for (id, m) in ids.into_iter().zip(messages) {
             if let Some(id) = id {
                 self.dispatch(id, m).await;

@@ -254,8 +254,17 @@ impl Coordinator {
 
 /// At start-up: re-run tasks that never started; report those a restart interrupted.
 pub async fn recover(c: &Coordinator) -> crate::store::Result<(usize, usize)> {
+    recover_rows(c, c.store().tasks_active().await?).await
+}
+
+/// Resumes the active tasks `tasks` left by a stopped gateway: a queued one is started, a running
+/// one is reported as interrupted (its turn cannot be resumed halfway).
+pub async fn recover_rows(
+    c: &Coordinator,
+    tasks: Vec<crate::store::TaskRow>,
+) -> crate::store::Result<(usize, usize)> {
     let (mut rerun, mut interrupted) = (0, 0);
-    for t in c.store().tasks_active().await? {
+    for t in tasks {
         if t.status == TaskStatus::Running {
             c.finish_task(&t, TaskStatus::Interrupted, "", None).await?;
             interrupted += 1;

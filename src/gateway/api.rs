@@ -63,6 +63,12 @@ pub struct StatusReport {
     /// The heartbeat, when one is configured.
     #[serde(default)]
     pub heartbeat: Option<HeartbeatStatus>,
+    /// This gateway's instance id, and every gateway sharing its store with what each holds
+    /// (empty on SQLite, where there is one).
+    #[serde(default)]
+    pub instance: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<crate::store::InstanceRow>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -282,6 +288,8 @@ pub async fn status_report(s: &ApiState) -> crate::store::Result<StatusReport> {
             }),
             None => None,
         },
+        instance: c.cluster().me().to_string(),
+        instances: c.cluster().instances().await?,
     })
 }
 

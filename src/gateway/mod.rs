@@ -71,7 +71,8 @@ impl Gateway {
         mut models: Models,
         extra: Vec<ChannelHandle>,
     ) -> Result<Gateway, GatewayError> {
-        let store = Store::for_config(&config)?;
+        let store = Store::for_config(&config)?
+            .with_instance(&crate::cluster::instance_id(config.gateway.port));
         let clock = crate::cron::clock::from_env();
         let notices = Arc::new(crate::notices::Notices::new(
             config.owner.clone(),
@@ -164,16 +165,34 @@ impl Gateway {
         {
             tracing::info!(?recovered, "resumed work left by the previous run");
         }
-        tokio::spawn(
-            crate::cron::Scheduler::new(coordinator.clone(), coordinator.clock())
-                .run(shutdown.clone()),
-        );
+        // Cron and the heartbeat run on one gateway of those sharing a store (on SQLite, here).
         let heartbeat = heartbeat.map(|plan| {
             let beat = crate::heartbeat::Heartbeat::new(coordinator.clone(), clock, plan.clone());
-            let state = beat.state();
-            tokio::spawn(beat.run(shutdown.clone()));
-            (plan, state)
+            (plan, beat)
         });
+        let state = heartbeat
+            .as_ref()
+            .map(|(plan, beat)| (plan.clone(), beat.state()));
+        let beat = heartbeat.map(|(_, beat)| beat);
+        let scheduling = coordinator.clone();
+        coordinator.cluster().run_role(
+            "scheduler",
+            shutdown.clone(),
+            move |token| {
+                let cron = crate::cron::Scheduler::new(scheduling.clone(), scheduling.clock());
+                let beat = beat.clone();
+                async move {
+                    match beat {
+                        Some(beat) => {
+                            tokio::join!(cron.run(token.clone()), beat.run(token));
+                        }
+                        None => cron.run(token).await,
+                    }
+                }
+            },
+            async {},
+        );
+        let heartbeat = state;
         tokio::spawn(crate::notices::watch(
             notices,
             coordinator.channels().clone(),
@@ -185,8 +204,25 @@ impl Gateway {
             tokio::spawn(r.run(sink, shutdown.clone()));
         }
         if let Some(p) = telegram_poller {
+            let p = Arc::new(p);
             let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
-            tokio::spawn(p.run(sink, shutdown.clone()));
+            if telegram_webhook.is_some() {
+                // Every gateway behind the load balancer receives.
+                let token = shutdown.clone();
+                tokio::spawn(async move { p.run(sink, token).await });
+            } else {
+                // Telegram allows one long poll per bot: one gateway polls, the others send.
+                let (standby, token) = (p.clone(), shutdown.clone());
+                coordinator.cluster().run_role(
+                    "telegram-poll",
+                    shutdown.clone(),
+                    move |token| {
+                        let (p, sink) = (p.clone(), sink.clone());
+                        async move { p.run(sink, token).await }
+                    },
+                    async move { standby.standby(&token).await },
+                );
+            }
         }
         Ok(Gateway {
             coordinator,
@@ -243,6 +279,7 @@ impl Gateway {
         let result = server.await.map_err(GatewayError::Serve);
         tracing::info!("shutting down: finishing turns in progress");
         self.coordinator.shutdown(SHUTDOWN_GRACE).await;
+        self.coordinator.cluster().leave().await;
         tracing::info!("stopped");
         result
     }

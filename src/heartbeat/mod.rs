@@ -130,7 +130,8 @@ impl State {
     }
 }
 
-/// The heartbeat task.
+/// The heartbeat task. Clones share its state (`gateway status` reads it).
+#[derive(Clone)]
 pub struct Heartbeat {
     coordinator: Coordinator,
     clock: Arc<dyn Clock>,

@@ -25,18 +25,27 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         self.write(move |tx| {
             let now = now_ms();
-            ms.iter()
+            let ids = ms
+                .iter()
                 .zip(&payloads)
                 .map(|(m, payload)| {
                     tx.opt(
-"INSERT INTO inbox (target, message_id, payload, received_at) VALUES (?1, ?2, ?3, ?4)
+"INSERT INTO inbox (target, message_id, payload, received_at, receiver) VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (target, message_id) DO NOTHING
  RETURNING id",
-                        p![m.chat.to_string(), m.message_id, payload, now],
+                        p![m.chat.to_string(), m.message_id, payload, now, tx.me()],
                     |r| r.get(0),
 )
                 })
-                .collect()
+                .collect::<Result<Vec<Option<InboxId>>>>()?;
+            // Other gateways may hold these chats: they hear of it at the commit.
+            if tx.dialect() == Dialect::Postgres && ids.iter().any(Option::is_some) {
+                tx.run(
+                    "SELECT pg_notify('switchboard', 'inbox ' || ?1)",
+                    p![tx.me()],
+                )?;
+            }
+            Ok(ids)
         })
         .await
     }

@@ -13,6 +13,7 @@
 
 mod access;
 mod approvals;
+mod cluster;
 mod cron;
 mod heartbeat;
 mod inbox;
@@ -30,6 +31,7 @@ mod usage;
 
 pub use access::{AllowedSender, PairingOutcome, PairingRequest};
 pub use approvals::{ApprovalId, ApprovalRow, ApprovalStatus, NewApproval};
+pub use cluster::InstanceRow;
 pub use cron::{CronHealth, CronJob, CronRun, CronRunLine, JobId, NewJob};
 pub use heartbeat::HeartbeatRun;
 pub use inbox::{InboxId, InboxRow};
@@ -41,7 +43,7 @@ pub use sqlite::verify_file;
 pub use tasks::{TaskId, TaskRow, TaskStatus};
 pub use usage::{NewUsage, UsageBy, UsageLine};
 
-use sql::Db;
+use sql::{Db, p};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -79,6 +81,9 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     backend: Backend,
     signals: Arc<Signals>,
+    /// Which gateway this is, among several on one database (`cluster`): what it stores to
+    /// deliver or run is marked as its own.
+    instance: Arc<str>,
 }
 
 #[derive(Clone)]
@@ -89,23 +94,31 @@ enum Backend {
 
 /// Wake-ups for the tasks that would otherwise poll the database: an idle gateway should not
 /// spend CPU asking whether anything changed.
-struct Signals {
+#[derive(Default)]
+pub(in crate::store) struct Signals {
     /// Cron jobs or retries changed (the scheduler sleeps until the next slot otherwise).
     cron: tokio::sync::Notify,
+    /// Messages were stored by another gateway (PostgreSQL: told by `NOTIFY`).
+    inbox: tokio::sync::Notify,
+    /// This gateway's instance id, so that its own notices are not news to it.
+    me: parking_lot::RwLock<Arc<str>>,
 }
 
 impl Store {
     /// Opens (creating it if needed) the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
-        Ok(Store::with(Backend::Sqlite(sqlite::open(path)?)))
+        Ok(Store::with(
+            Backend::Sqlite(sqlite::open(path)?),
+            Arc::default(),
+        ))
     }
 
     /// Connects to the PostgreSQL database at `url` (`postgres://user:pass@host/db`), bringing
     /// its schema up to date.
     pub fn connect(url: &str) -> Result<Store> {
-        Ok(Store::with(Backend::Postgres(postgres::Pool::connect(
-            url,
-        )?)))
+        let signals = Arc::new(Signals::default());
+        let pool = postgres::Pool::connect(url, &signals)?;
+        Ok(Store::with(Backend::Postgres(pool), signals))
     }
 
     /// The store `store.url` names: `"sqlite"` (the file in the state dir) or a PostgreSQL URL.
@@ -121,13 +134,35 @@ impl Store {
         }
     }
 
-    fn with(backend: Backend) -> Store {
+    fn with(backend: Backend, signals: Arc<Signals>) -> Store {
         Store {
             backend,
-            signals: Arc::new(Signals {
-                cron: tokio::sync::Notify::new(),
-            }),
+            signals,
+            instance: Arc::from("local"),
         }
+    }
+
+    /// Whether several gateways may share this store (PostgreSQL): then they lease chats and
+    /// roles (`crate::cluster`). SQLite is one gateway's own.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Resolves when another gateway stored messages (on a shared store; never on SQLite).
+    pub async fn inbox_changes(&self) {
+        self.signals.inbox.notified().await
+    }
+
+    /// This store as gateway instance `id` sees it (set once, at start-up, before it is shared).
+    pub fn with_instance(mut self, id: &str) -> Store {
+        self.instance = Arc::from(id);
+        *self.signals.me.write() = self.instance.clone();
+        self
+    }
+
+    /// The gateway instance this store belongs to.
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     /// Whether this is the embedded SQLite store (a file that `backup` copies).
@@ -145,8 +180,11 @@ impl Store {
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         match &self.backend {
-            Backend::Sqlite(e) => e.write(move |c| f(&Db::sqlite(c))).await,
-            Backend::Postgres(p) => p.write(f).await,
+            Backend::Sqlite(e) => {
+                let me = self.instance.clone();
+                e.write(move |c| f(&Db::sqlite(c, &me))).await
+            }
+            Backend::Postgres(p) => p.write(self.instance.clone(), f).await,
         }
     }
 
@@ -158,8 +196,11 @@ impl Store {
         F: FnOnce(&Db) -> Result<()> + Send + 'static,
     {
         match &self.backend {
-            Backend::Sqlite(e) => e.write_queued(what, move |c| f(&Db::sqlite(c))),
-            Backend::Postgres(p) => p.write_queued(what, f),
+            Backend::Sqlite(e) => {
+                let me = self.instance.clone();
+                e.write_queued(what, move |c| f(&Db::sqlite(c, &me)))
+            }
+            Backend::Postgres(p) => p.write_queued(what, self.instance.clone(), f),
         }
     }
 
@@ -171,8 +212,11 @@ impl Store {
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         match &self.backend {
-            Backend::Sqlite(e) => e.read(move |c| f(&Db::sqlite(c))).await,
-            Backend::Postgres(p) => p.read(f).await,
+            Backend::Sqlite(e) => {
+                let me = self.instance.clone();
+                e.read(move |c| f(&Db::sqlite(c, &me))).await
+            }
+            Backend::Postgres(p) => p.read(self.instance.clone(), f).await,
         }
     }
 
@@ -183,8 +227,11 @@ impl Store {
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         match &self.backend {
-            Backend::Sqlite(e) => e.scan(move |c| f(&Db::sqlite(c))).await,
-            Backend::Postgres(p) => p.read(f).await,
+            Backend::Sqlite(e) => {
+                let me = self.instance.clone();
+                e.scan(move |c| f(&Db::sqlite(c, &me))).await
+            }
+            Backend::Postgres(p) => p.read(self.instance.clone(), f).await,
         }
     }
 
@@ -195,9 +242,16 @@ impl Store {
         self.signals.cron.notified().await
     }
 
-    /// Tells the scheduler to look at the cron tables again.
+    /// Tells the scheduler to look at the cron tables again: this gateway's, and on a shared
+    /// store every gateway's (the one running the scheduler may be another).
     pub fn cron_changed(&self) {
         self.signals.cron.notify_one();
+        if self.is_shared() {
+            let _ = self.write_queued("a cron change notice", |c| {
+                c.run("SELECT pg_notify('switchboard', 'cron ' || ?1)", p![c.me()])?;
+                Ok(())
+            });
+        }
     }
 
     /// Hands back the page caches' memory (SQLite's `shrink_memory` on both connections): once
@@ -240,7 +294,10 @@ impl Store {
                 e.read(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
                     .await
             }
-            Backend::Postgres(p) => p.read(postgres::schema_version).await,
+            Backend::Postgres(p) => {
+                p.read(self.instance.clone(), postgres::schema_version)
+                    .await
+            }
         }
     }
 

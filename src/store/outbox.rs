@@ -70,9 +70,9 @@ pub(crate) fn insert_outbox(c: &Db, m: &NewOutbox) -> Result<Option<OutboxId>> {
         None => None,
     };
     c.opt(
-        "INSERT INTO outbox (target, thread, reply_to, text, dedupe_key, created_at, file)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (dedupe_key) DO NOTHING
- RETURNING id",
+        "INSERT INTO outbox (target, thread, reply_to, text, dedupe_key, created_at, file, owner)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (dedupe_key) DO NOTHING
+         RETURNING id",
         p![
             m.target,
             m.thread,
@@ -80,7 +80,8 @@ pub(crate) fn insert_outbox(c: &Db, m: &NewOutbox) -> Result<Option<OutboxId>> {
             m.text,
             m.dedupe_key,
             now_ms(),
-            file
+            file,
+            c.me()
         ],
         |r| r.get(0),
     )

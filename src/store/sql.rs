@@ -191,6 +191,8 @@ impl Row<'_> {
 /// any for a read.
 pub(crate) struct Db<'a> {
     conn: Conn<'a>,
+    /// The gateway instance this store belongs to: what it stores is delivered and run by it.
+    me: &'a str,
 }
 
 enum Conn<'a> {
@@ -272,15 +274,40 @@ fn pg_params<'p>(params: &'p [&'p dyn Param]) -> Vec<super::postgres::Bind<'p>> 
 }
 
 impl<'a> Db<'a> {
-    pub(crate) fn sqlite(c: &'a rusqlite::Connection) -> Self {
+    pub(crate) fn sqlite(c: &'a rusqlite::Connection, me: &'a str) -> Self {
         Db {
             conn: Conn::Sqlite(c),
+            me,
         }
     }
 
-    pub(crate) fn postgres(c: &'a PgConn) -> Self {
+    pub(crate) fn postgres(c: &'a PgConn, me: &'a str) -> Self {
         Db {
             conn: Conn::Postgres(c),
+            me,
+        }
+    }
+
+    /// This gateway's instance id (see `store::cluster`).
+    pub(crate) fn me(&self) -> &'a str {
+        self.me
+    }
+
+    /// The database's clock in milliseconds since the epoch, as SQL: several gateways compare
+    /// times against one clock, not each against its own.
+    pub(crate) fn now_sql(&self) -> &'static str {
+        match self.conn {
+            Conn::Sqlite(_) => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+            Conn::Postgres(_) => "CAST(extract(epoch FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
+    /// `FOR UPDATE SKIP LOCKED` where there are row locks (PostgreSQL): several gateways claiming
+    /// work each take different rows instead of waiting for one another. SQLite has one writer.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self.conn {
+            Conn::Sqlite(_) => "",
+            Conn::Postgres(_) => "FOR UPDATE SKIP LOCKED",
         }
     }
 

@@ -64,9 +64,9 @@ pub struct TaskRow {
     pub finished_at: Option<i64>,
 }
 
-const COLS: &str = "id, agent, prompt, origin, origin_thread, requester_session, status, result, created_at, finished_at";
+pub(super) const COLS: &str = "id, agent, prompt, origin, origin_thread, requester_session, status, result, created_at, finished_at";
 
-fn row(r: &Row) -> Result<TaskRow> {
+pub(super) fn row(r: &Row) -> Result<TaskRow> {
     Ok(TaskRow {
         id: r.get(0)?,
         agent: r.get(1)?,
@@ -96,10 +96,9 @@ impl Store {
         let origin_thread = origin_thread.map(str::to_owned);
         self.write(move |c| {
             c.value(
-"INSERT INTO tasks (agent, prompt, origin, origin_thread, requester_session, status, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6)
- RETURNING id",
-                p![agent, prompt, origin, origin_thread, requester, now_ms()],
+                "INSERT INTO tasks (agent, prompt, origin, origin_thread, requester_session, status, created_at, owner)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7) RETURNING id",
+                p![agent, prompt, origin, origin_thread, requester, now_ms(), c.me()],
             )
         })
         .await

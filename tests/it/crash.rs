@@ -54,7 +54,7 @@ pub(crate) fn assert_once_in_order(sent: &[Sent], written: &HashMap<i64, Vec<(i6
 }
 
 /// Removes the extra copies of replies that were in flight at a kill (keeping the first).
-fn drop_resends(sent: &mut Vec<Sent>, ambiguous: &mut HashMap<i64, usize>) {
+pub(crate) fn drop_resends(sent: &mut Vec<Sent>, ambiguous: &mut HashMap<i64, usize>) {
     let mut seen = std::collections::HashSet::new();
     sent.retain(|s| {
         let id = s.reply_to.unwrap_or(-1);

@@ -12,6 +12,7 @@ mod discord;
 mod exec;
 mod faults;
 mod files;
+mod gateways;
 mod hostile;
 mod import;
 mod mcp;

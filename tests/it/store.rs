@@ -842,3 +842,93 @@ async fn schema_body(s: Store) {
         .unwrap();
     assert_eq!(s.outbox_get(id).await.unwrap().unwrap().text, text);
 }
+
+/// Two gateways' handles on one database: `a:1` and `b:2`.
+async fn cluster_body(a: Store, b: Store) {
+    let (a, b) = (a.with_instance("a:1"), b.with_instance("b:2"));
+    a.instance_join(11, "test").await.unwrap();
+    b.instance_join(22, "test").await.unwrap();
+    assert!(a.instance_beat().await.unwrap());
+    let ttl = 5_000;
+    // A chat is held by one live gateway at a time.
+    assert!(a.lease_take("chat:telegram:1", ttl).await.unwrap());
+    assert!(!b.lease_take("chat:telegram:1", ttl).await.unwrap());
+    assert!(a.lease_take("chat:telegram:1", ttl).await.unwrap());
+    // What b stores for a's chat is a's to answer; a free chat's message is its receiver's, and
+    // anyone's once it has waited.
+    let m = |chat: &str, id: &str| Inbound::direct(Target::new("telegram", chat), "u", id, "hi");
+    b.inbox_insert_many(&[m("1", "10"), m("2", "20")])
+        .await
+        .unwrap();
+    let ids = |rows: Vec<InboxRow>| -> Vec<String> {
+        rows.into_iter().map(|r| r.message.message_id).collect()
+    };
+    assert_eq!(ids(a.inbox_claimable(ttl, 0, 100).await.unwrap()), ["10"]);
+    assert_eq!(ids(b.inbox_claimable(ttl, 0, 100).await.unwrap()), ["20"]);
+    let later = now_ms() + 1_000;
+    assert_eq!(
+        ids(a.inbox_claimable(ttl, later, 100).await.unwrap()),
+        ["10", "20"]
+    );
+    // Replies and tasks belong to their maker while it lives; a dead maker's are adopted once.
+    let out = a
+        .outbox_enqueue(&reply("telegram:1", "from a", "reply:a"))
+        .await
+        .unwrap()
+        .unwrap();
+    let task = a
+        .task_create("clu", "work", "telegram:1", None, None)
+        .await
+        .unwrap();
+    assert!(b.outbox_adopt(ttl, false).await.unwrap().is_empty());
+    assert!(b.tasks_adopt(ttl, false).await.unwrap().is_empty());
+    // With a zero time to live every other gateway counts as dead.
+    assert_eq!(
+        b.outbox_adopt(0, false).await.unwrap(),
+        vec![(out, "telegram:1".to_string())]
+    );
+    assert!(
+        b.outbox_adopt(0, false).await.unwrap().is_empty(),
+        "adopted once"
+    );
+    assert_eq!(b.tasks_adopt(0, false).await.unwrap()[0].id, task);
+    assert!(b.tasks_adopt(0, false).await.unwrap().is_empty());
+    // A restarted gateway takes its own back.
+    assert_eq!(b.outbox_adopt(ttl, true).await.unwrap().len(), 1);
+    // `gateway status`: both alive, with what each holds.
+    let all = a.instances(ttl).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let first = all.iter().find(|i| i.id == "a:1").unwrap();
+    assert!(first.alive);
+    assert_eq!((first.pid, first.chats), (Some(11), 1));
+    assert!(b.lease_take("role:scheduler", ttl).await.unwrap());
+    let second = a.instances(ttl).await.unwrap();
+    let second = second.iter().find(|i| i.id == "b:2").unwrap();
+    assert_eq!(second.roles, ["scheduler"]);
+    // Leaving hands the chats over at once.
+    a.instance_leave().await.unwrap();
+    assert!(b.lease_take("chat:telegram:1", ttl).await.unwrap());
+    b.lease_drop("role:scheduler").await.unwrap();
+    assert!(a.lease_take("role:scheduler", ttl).await.unwrap());
+}
+
+mod leases_and_adoption_between_two_gateways {
+    use switchboard::store::Store;
+
+    #[tokio::test]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let a = Store::open(&path).unwrap();
+        let b = Store::open(&path).unwrap();
+        super::cluster_body(a, b).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        let Some(url) = super::postgres::database() else {
+            return;
+        };
+        super::cluster_body(Store::connect(&url).unwrap(), Store::connect(&url).unwrap()).await;
+    }
+}

@@ -115,7 +115,7 @@ impl Poller {
     /// Identifies the bot (getMe), clears any webhook, registers the command menu, then polls
     /// into `sink` until `shutdown`. Only a rejected token stops the channel (with the fix named
     /// in the log and in `gateway status`); any other failure is retried with backoff.
-    pub async fn run(self, sink: Arc<dyn InboundSink>, shutdown: CancellationToken) {
+    pub async fn run(&self, sink: Arc<dyn InboundSink>, shutdown: CancellationToken) {
         let Some(info) = self.hello(&shutdown).await else {
             return;
         };
@@ -130,14 +130,23 @@ impl Poller {
         }
         self.health.connected();
         poll::run(
-            self.api,
+            self.api.clone(),
             info,
             sink,
             self.settings.poll_timeout,
-            self.health,
+            self.health.clone(),
             shutdown,
         )
         .await;
+    }
+
+    /// For a gateway that sends but does not poll (another gateway on the same database holds
+    /// the polling, which Telegram allows only one of): identifies the bot, so the channel shows
+    /// as connected and a rejected token is still reported.
+    pub async fn standby(&self, shutdown: &CancellationToken) {
+        if self.hello(shutdown).await.is_some() {
+            self.health.connected();
+        }
     }
 
     /// The receiving end of webhook mode, for the gateway's HTTP route.

@@ -7,7 +7,7 @@
 //! milliseconds since the epoch. The search index is `memory_docs`, a tsvector per line.
 
 /// Every migration, in order; the schema version is how many have run.
-pub(super) const ALL: [&str; 1] = [V1];
+pub(super) const ALL: [&str; 2] = [V1, V2];
 
 /// The whole schema of SQLite's versions 1–10.
 const V1: &str = r#"
@@ -226,4 +226,26 @@ CREATE TABLE heartbeat_runs (
     started_at  BIGINT NOT NULL,
     finished_at BIGINT
 );
+"#;
+
+/// Several gateways on one database: who is alive, who holds what, who delivers and runs what
+/// (SQLite's version 11).
+const V2: &str = r#"
+CREATE TABLE instances (
+    id          TEXT PRIMARY KEY,
+    pid         BIGINT,
+    version     TEXT,
+    started_at  BIGINT NOT NULL,
+    seen_at     BIGINT NOT NULL
+);
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    since       BIGINT NOT NULL
+);
+CREATE INDEX leases_holder ON leases(holder);
+ALTER TABLE outbox ADD COLUMN owner TEXT;
+ALTER TABLE tasks ADD COLUMN owner TEXT;
+ALTER TABLE inbox ADD COLUMN receiver TEXT;
+CREATE INDEX outbox_owner ON outbox(owner) WHERE status = 'pending';
 "#;

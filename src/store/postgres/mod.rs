@@ -15,7 +15,7 @@ mod types;
 pub(crate) use types::{Bind, Owned};
 
 use super::sql::{Db, PgConn};
-use super::{Result, StoreError};
+use super::{Result, Signals, StoreError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -109,10 +109,10 @@ impl Worker {
 
     /// Runs `f` in a transaction of its own: committed if it succeeds, rolled back if it fails
     /// or panics.
-    fn transaction<T>(&mut self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+    fn transaction<T>(&mut self, me: &str, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
         let conn = self.conn()?;
         conn.client.borrow_mut().batch_execute("BEGIN")?;
-        let out = catch_unwind(AssertUnwindSafe(|| f(&Db::postgres(conn))))
+        let out = catch_unwind(AssertUnwindSafe(|| f(&Db::postgres(conn, me))))
             .unwrap_or(Err(StoreError::Stopped));
         let end = if out.is_ok() { "COMMIT" } else { "ROLLBACK" };
         match (out, conn.client.borrow_mut().batch_execute(end)) {
@@ -122,9 +122,9 @@ impl Worker {
         }
     }
 
-    fn read<T>(&mut self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+    fn read<T>(&mut self, me: &str, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
         let conn = self.conn()?;
-        catch_unwind(AssertUnwindSafe(|| f(&Db::postgres(conn))))
+        catch_unwind(AssertUnwindSafe(|| f(&Db::postgres(conn, me))))
             .unwrap_or(Err(StoreError::Stopped))
     }
 }
@@ -146,7 +146,7 @@ fn tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
 impl Pool {
     /// Connects to `url`, brings the schema up to date and starts the pool. Fails with a clear
     /// error (never showing the password) when the server cannot be reached or refuses.
-    pub(in crate::store) fn connect(url: &str) -> Result<Arc<Pool>> {
+    pub(in crate::store) fn connect(url: &str, signals: &Arc<Signals>) -> Result<Arc<Pool>> {
         let config: postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Config(format!("store.url is not a PostgreSQL URL: {e}")))?;
@@ -177,6 +177,12 @@ impl Pool {
             let _ = done.send(w.conn().and_then(migrate));
         }))?;
         wait.recv().map_err(|_| StoreError::Stopped)??;
+        let weak = Arc::downgrade(signals);
+        std::thread::Builder::new()
+            .name("db-pg-listen".into())
+            .stack_size(512 * 1024)
+            .spawn(move || listen(config, tls, weak))
+            .map_err(|e| StoreError::Thread(e.to_string()))?;
         Ok(pool)
     }
 
@@ -184,7 +190,7 @@ impl Pool {
         self.jobs.send(job).map_err(|_| StoreError::Stopped)
     }
 
-    pub(in crate::store) async fn write<T, F>(&self, f: F) -> Result<T>
+    pub(in crate::store) async fn write<T, F>(&self, me: Arc<str>, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
@@ -193,14 +199,19 @@ impl Pool {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let writes = self.writes.clone();
         self.submit(Box::new(move |w| {
-            let out = w.transaction(f);
+            let out = w.transaction(&me, f);
             writes.fetch_add(1, Ordering::Relaxed);
             let _ = tx.send(out);
         }))?;
         rx.await.map_err(|_| StoreError::Stopped)?
     }
 
-    pub(in crate::store) fn write_queued<F>(&self, what: &'static str, f: F) -> Result<()>
+    pub(in crate::store) fn write_queued<F>(
+        &self,
+        what: &'static str,
+        me: Arc<str>,
+        f: F,
+    ) -> Result<()>
     where
         F: FnOnce(&Db) -> Result<()> + Send + 'static,
     {
@@ -208,7 +219,7 @@ impl Pool {
         let queued = self.queued.clone();
         let ticket = queued.take();
         let sent = self.submit(Box::new(move |w| {
-            if let Err(e) = w.transaction(f) {
+            if let Err(e) = w.transaction(&me, f) {
                 tracing::error!(error = %e, "cannot store {what}");
             }
             writes.fetch_add(1, Ordering::Relaxed);
@@ -220,14 +231,14 @@ impl Pool {
         sent
     }
 
-    pub(in crate::store) async fn read<T, F>(&self, f: F) -> Result<T>
+    pub(in crate::store) async fn read<T, F>(&self, me: Arc<str>, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.submit(Box::new(move |w| {
-            let _ = tx.send(w.read(f));
+            let _ = tx.send(w.read(&me, f));
         }))?;
         rx.await.map_err(|_| StoreError::Stopped)?
     }
@@ -250,6 +261,59 @@ fn work(mut worker: Worker, jobs: Arc<Mutex<Receiver<Job>>>) {
         match job {
             Ok(job) => job(&mut worker),
             Err(_) => return,
+        }
+    }
+}
+
+/// Hears what other gateways tell this one (`NOTIFY switchboard`): messages stored for chats it
+/// may hold (`inbox`), cron jobs changed (`cron`). On a connection of its own, opened again if
+/// it breaks; ends once the store is gone (it looks every second).
+fn listen(
+    config: postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    signals: std::sync::Weak<Signals>,
+) {
+    use postgres::fallible_iterator::FallibleIterator;
+    let pause = std::time::Duration::from_secs(1);
+    while signals.strong_count() > 0 {
+        let mut client = match config.connect(tls.clone()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other gateways' notices");
+                std::thread::sleep(pause);
+                continue;
+            }
+        };
+        if let Err(e) = client.batch_execute("LISTEN switchboard") {
+            tracing::warn!(error = %e, "cannot listen for other gateways' notices");
+            std::thread::sleep(pause);
+            continue;
+        }
+        loop {
+            let mut notes = client.notifications();
+            match notes.timeout_iter(pause).next() {
+                Ok(Some(note)) => {
+                    let Some(s) = signals.upgrade() else { return };
+                    let (what, from) = note
+                        .payload()
+                        .split_once(' ')
+                        .unwrap_or((note.payload(), ""));
+                    if from == &**s.me.read() {
+                        continue; // our own
+                    }
+                    match what {
+                        "inbox" => s.inbox.notify_one(),
+                        "cron" => s.cron.notify_one(),
+                        _ => {}
+                    }
+                }
+                Ok(None) if signals.strong_count() == 0 => return,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the notices connection; reconnecting");
+                    break;
+                }
+            }
         }
     }
 }

@@ -77,9 +77,9 @@ pub(super) fn spawn_maintenance(path: &Path, engine: Weak<Engine>, poked: Arc<Po
                 // Index conversation turns for search, a batch at a time.
                 let mut indexed = 0;
                 loop {
-                    match engine
-                        .write_wait(|c| memory::index_new_turns(&Db::sqlite(c), memory::TURN_BATCH))
-                    {
+                    match engine.write_wait(|c| {
+                        memory::index_new_turns(&Db::sqlite(c, "local"), memory::TURN_BATCH)
+                    }) {
                         Ok(n) if n as i64 == memory::TURN_BATCH => indexed += n,
                         Ok(n) => {
                             indexed += n;

@@ -4,7 +4,7 @@
 
 use rusqlite_migration::{M, Migrations};
 
-const ALL: [&str; 10] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+const ALL: [&str; 11] = [V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(ALL.iter().map(|sql| M::up(sql)).collect())
@@ -267,6 +267,30 @@ CREATE TABLE heartbeat_runs (
     started_at  INTEGER NOT NULL,
     finished_at INTEGER
 );
+";
+
+/// Several gateways on one database (PostgreSQL; on SQLite there is only ever one, but the
+/// schema is the same): the gateways alive (`seen_at` renewed every second), the leases they hold
+/// (a chat, a role such as the scheduler), and which gateway delivers a stored message or runs
+/// a task, so that a dead gateway's work is taken over by exactly one other; and which gateway
+/// received a message (it answers it when nobody holds the chat yet).
+const V11: &str = "
+CREATE TABLE instances (
+    id          TEXT PRIMARY KEY,
+    pid         INTEGER,
+    version     TEXT,
+    started_at  INTEGER NOT NULL,
+    seen_at     INTEGER NOT NULL
+);
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    since       INTEGER NOT NULL
+);
+CREATE INDEX leases_holder ON leases(holder);
+ALTER TABLE outbox ADD COLUMN owner TEXT;
+ALTER TABLE tasks ADD COLUMN owner TEXT;
+ALTER TABLE inbox ADD COLUMN receiver TEXT;
 ";
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod fake_telegram;
 pub mod fake_web;
 pub mod gateway;
 pub mod mcp;
+pub mod nginx;
 pub mod postgres;
 pub mod telegram_html;
 pub mod voice;
