@@ -135,6 +135,7 @@ async fn core_path(store: Option<String>, gateways: u16) {
 
     // Sequential: one message at a time, so latency is the path's own cost.
     let n_seq = 2_000;
+    let trips = switchboard::store::Store::round_trips();
     let mut lat = Vec::with_capacity(n_seq);
     for i in 0..n_seq {
         let t0 = Instant::now();
@@ -144,11 +145,17 @@ async fn core_path(store: Option<String>, gateways: u16) {
         lat.push(done - t0);
     }
     lat.sort();
+    let trips = (switchboard::store::Store::round_trips() - trips) as f64 / n_seq as f64;
     println!(
-        "{what}, sequential ({n_seq} msgs): added latency p50 {:?}, p99 {:?}, max {:?}",
+        "{what}, sequential ({n_seq} msgs): added latency p50 {:?}, p99 {:?}, max {:?}{}",
         pct(&lat, 0.5),
         pct(&lat, 0.99),
-        lat[lat.len() - 1]
+        lat[lat.len() - 1],
+        if store.is_some() {
+            format!("; {trips:.1} database round trips per message")
+        } else {
+            String::new()
+        }
     );
 
     // Bursts: many chats at once, throughput of the whole path. First handed over one message at

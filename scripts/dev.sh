@@ -78,8 +78,8 @@ case "${1:-}" in
     deps
     test_tools
     cargo test --workspace --locked
-    # The core end-to-end paths (chat, Telegram, cron, tasks) once more, on PostgreSQL.
-    SWITCHBOARD_TEST_STORE=postgres cargo test --locked --test it -- chat:: telegram:: cron:: tasks:: ;;
+    # The core end-to-end paths (chat, Telegram, cron, tasks, memory) once more, on PostgreSQL.
+    SWITCHBOARD_TEST_STORE=postgres cargo test --locked --test it -- chat:: telegram:: cron:: tasks:: memory:: ;;
   bench)
     deps
     test_tools

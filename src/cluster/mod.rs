@@ -245,7 +245,9 @@ impl Cluster {
     /// Messages this gateway may answer now, oldest first (see `Store::inbox_claimable`). A chat
     /// nobody holds goes to the gateway that received its message, or to anyone once the
     /// message has waited [`FREE_AFTER`] (its receiver died before taking the chat).
-    pub async fn claimable(&self) -> crate::store::Result<Vec<crate::store::InboxRow>> {
+    pub async fn claimable(
+        &self,
+    ) -> crate::store::Result<Vec<(crate::store::InboxId, String, String)>> {
         let free_before = crate::store::now_ms() - FREE_AFTER.as_millis() as i64;
         self.inner
             .store

@@ -866,10 +866,18 @@ impl Coordinator {
             .map_err(|e| SinkError(e.to_string()))?;
         if self.inner.cluster.is_shared() {
             // The chat's holder answers, in order with what other gateways stored for it.
-            let fresh: Vec<InboxId> = ids.into_iter().flatten().collect();
-            if !fresh.is_empty() {
-                self.sweep(&fresh).await;
+            let mut chats: Vec<String> = Vec::new();
+            let mut fresh = Vec::new();
+            for (id, m) in ids.into_iter().zip(&messages) {
+                if let Some(id) = id {
+                    fresh.push(id);
+                    let chat = m.chat.to_string();
+                    if !chats.contains(&chat) {
+                        chats.push(chat);
+                    }
+                }
             }
+            self.sweep_chats(&chats, &fresh).await;
             return Ok(());
         }
         for (id, m) in ids.into_iter().zip(messages) {

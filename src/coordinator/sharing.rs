@@ -2,11 +2,12 @@
 //! answered by the gateway holding its chat, whichever gateway stored it; a dead gateway's
 //! chats, replies and tasks are taken over.
 //!
-//! A *sweep* reads the unanswered messages this gateway may answer (its chats', free chats',
-//! dead gateways' chats'), takes each chat's lease, and queues the messages in their chat's lane
-//! in the order they were stored. Sweeps run after this gateway stores messages, when another
-//! gateway tells it it stored some (`NOTIFY`), and every [`crate::cluster::BEAT`] to notice dead
-//! gateways. One sweep at a time, so a chat's messages enter its lane in order.
+//! A *sweep* reads unanswered messages, takes their chat's lease, and queues them in the chat's
+//! lane in the order they were stored. After this gateway stores messages it sweeps their chats;
+//! when another gateway tells it (`NOTIFY`) it stored some for a chat, it sweeps that chat; and
+//! every [`crate::cluster::BEAT`] it sweeps whatever it may answer (its chats', dead gateways',
+//! and free chats whose receiver never took them). One sweep at a time, so a chat's messages
+//! enter its lane in order.
 
 use super::{Coordinator, Recovered, workers};
 use crate::cluster::{BEAT, Cluster};
@@ -47,9 +48,9 @@ impl Seen {
 }
 
 impl Coordinator {
-    /// Queues every message this gateway may answer now, in order. `fresh`: messages this
-    /// gateway just stored (no one can have begun them, so there is nothing to clean up).
-    pub(super) async fn sweep(&self, fresh: &[InboxId]) -> usize {
+    /// Queues every message this gateway may answer now, in order: its chats', dead gateways'
+    /// chats', and free chats' (see `Cluster::claimable`). Run every beat and at start-up.
+    pub(super) async fn sweep(&self) -> usize {
         // Held throughout: two sweeps interleaving could queue a chat's messages out of order.
         let mut seen = self.inner.taken.queued.lock().await;
         let rows = match self.inner.cluster.claimable().await {
@@ -61,38 +62,80 @@ impl Coordinator {
         };
         let mut refused: HashSet<String> = HashSet::new();
         let mut queued = 0;
-        for row in rows {
-            if seen.ids.contains(&row.id) {
+        for (id, chat, payload) in rows {
+            if seen.ids.contains(&id) || refused.contains(&chat) {
                 continue;
             }
-            let chat = row.message.chat.to_string();
-            if refused.contains(&chat) {
-                continue;
-            }
-            let lease = Cluster::chat_lease(&chat);
-            let had = self.inner.cluster.holds(&lease);
-            if !self.inner.cluster.hold(&lease).await {
+            if !self.take_chat(&chat).await {
                 refused.insert(chat); // another gateway's now
                 continue;
             }
-            if !had {
-                // Perhaps taken from a dead gateway: the replies it stored but did not deliver
-                // answer older messages, so they go out first. (Its holder was dead when we took
-                // the lease, so it is dead for the adoption too.)
-                self.adopt_replies().await;
-            }
-            // A dead gateway (or this one before a restart) may have begun it.
-            if !fresh.contains(&row.id)
-                && let Err(e) = self.inner.store.inbox_discard_partial(row.id).await
-            {
-                tracing::warn!(error = %e, inbox = row.id, "cannot reset a message to answer it");
-                continue;
-            }
-            seen.take(row.id);
-            self.dispatch(row.id, row.message).await;
-            queued += 1;
+            queued += self.queue(&mut seen, id, &payload, &[]).await;
         }
         queued
+    }
+
+    /// Queues the unanswered messages of `chats` (in the order stored) if this gateway holds
+    /// them or can take them: after this gateway stored messages (`fresh`), or another told it
+    /// it stored some.
+    pub(super) async fn sweep_chats(&self, chats: &[String], fresh: &[InboxId]) {
+        for chat in chats {
+            if !self.take_chat(chat).await {
+                continue; // another live gateway's: it was told
+            }
+            let mut seen = self.inner.taken.queued.lock().await;
+            let rows = match self.inner.store.inbox_pending_in(chat).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read unanswered messages");
+                    continue;
+                }
+            };
+            for (id, payload) in rows {
+                if !seen.ids.contains(&id) {
+                    self.queue(&mut seen, id, &payload, fresh).await;
+                }
+            }
+        }
+    }
+
+    /// Takes (or keeps) the lease of `chat`; true if it is this gateway's.
+    async fn take_chat(&self, chat: &str) -> bool {
+        let lease = Cluster::chat_lease(chat);
+        let had = self.inner.cluster.holds(&lease);
+        if had {
+            return true;
+        }
+        if !self.inner.cluster.hold(&lease).await {
+            return false;
+        }
+        // Perhaps taken from a dead gateway: the replies it stored but did not deliver answer
+        // older messages, so they go out first. (Its holder was dead when we took the lease, so
+        // it is dead for the adoption too.)
+        self.adopt_replies().await;
+        true
+    }
+
+    /// Queues stored message `id` in its chat's lane; 1 if it was.
+    async fn queue(&self, seen: &mut Seen, id: InboxId, payload: &str, fresh: &[InboxId]) -> usize {
+        let message = match serde_json::from_str(payload) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(inbox = id, error = %e, "an unreadable stored message is skipped");
+                seen.take(id);
+                return 0;
+            }
+        };
+        // A dead gateway (or this one before a restart) may have begun it.
+        if !fresh.contains(&id)
+            && let Err(e) = self.inner.store.inbox_discard_partial(id).await
+        {
+            tracing::warn!(error = %e, inbox = id, "cannot reset a message to answer it");
+            return 0;
+        }
+        seen.take(id);
+        self.dispatch(id, message).await;
+        1
     }
 
     /// Delivers the replies dead gateways stored but did not deliver.
@@ -118,7 +161,7 @@ impl Coordinator {
             self.inner.delivery.push(id, &target);
             r.outbox += 1;
         }
-        r.inbox = self.sweep(&[]).await;
+        r.inbox = self.sweep().await;
         let (rerun, interrupted) =
             workers::recover_rows(self, cluster.orphaned_tasks(true).await?).await?;
         r.tasks_rerun = rerun;
@@ -140,11 +183,23 @@ impl Coordinator {
                 _ = self.inner.store.inbox_changes() => {}
                 _ = tokio::time::sleep(BEAT) => {}
             }
-            self.sweep(&[]).await;
+            // Chats this gateway holds; a free one is its receiver's to take, a dead holder's is
+            // found by the sweep below.
+            let told: Vec<String> = self
+                .inner
+                .store
+                .inbox_changed_chats()
+                .into_iter()
+                .filter(|chat| cluster.holds(&Cluster::chat_lease(chat)))
+                .collect();
+            if !told.is_empty() {
+                self.sweep_chats(&told, &[]).await;
+            }
             if adopted.elapsed() < BEAT {
                 continue;
             }
             adopted = std::time::Instant::now();
+            self.sweep().await;
             self.adopt_replies().await;
             match cluster.orphaned_tasks(false).await {
                 Ok(rows) if !rows.is_empty() => {

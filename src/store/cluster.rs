@@ -8,10 +8,10 @@
 //! row (`FOR UPDATE SKIP LOCKED`), so each is delivered or run once. Times come from the
 //! database's clock, so gateways on different machines agree on who is alive.
 
-use super::inbox::InboxRow;
+use super::inbox::InboxId;
 use super::sql::p;
 use super::tasks::TaskRow;
-use super::{OutboxId, Result, Store, StoreError};
+use super::{OutboxId, Result, Store};
 
 /// A gateway as `gateway status` shows it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -150,40 +150,45 @@ impl Store {
         .await
     }
 
-    /// Unanswered messages this gateway may handle, oldest first: those of chats it holds, of
-    /// chats whose holder is dead (silent `ttl_ms`), and of chats nobody holds if this gateway
-    /// received the message or it was received at `free_before` (ms) or earlier. A chat held by
-    /// another live gateway is that gateway's to answer.
+    /// Unanswered messages this gateway may handle, oldest first, as (id, chat, payload): those
+    /// of chats it holds, of chats whose holder is dead (silent `ttl_ms`), and of chats nobody
+    /// holds if this gateway received the message or it was received at `free_before` (ms) or
+    /// earlier. A chat held by another live gateway is that gateway's to answer.
     pub async fn inbox_claimable(
         &self,
         ttl_ms: i64,
         free_before: i64,
         limit: i64,
-    ) -> Result<Vec<InboxRow>> {
-        let rows: Vec<(i64, String)> = self
-            .read(move |c| {
-                let sql = format!(
-                    "SELECT i.id, i.payload FROM inbox i WHERE i.status = 'pending'
-                     AND NOT EXISTS (SELECT 1 FROM leases l JOIN instances n ON n.id = l.holder
-                         WHERE l.name = 'chat:' || i.target AND l.holder <> ?1
-                         AND n.seen_at > {now} - ?2)
-                     AND (i.receiver = ?1 OR i.received_at <= ?4
-                         OR EXISTS (SELECT 1 FROM leases l WHERE l.name = 'chat:' || i.target))
-                     ORDER BY i.id LIMIT ?3",
-                    now = c.now_sql()
-                );
-                c.all(&sql, p![c.me(), ttl_ms, limit, free_before], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+    ) -> Result<Vec<(InboxId, String, String)>> {
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT i.id, i.target, i.payload FROM inbox i WHERE i.status = 'pending'
+                 AND NOT EXISTS (SELECT 1 FROM leases l JOIN instances n ON n.id = l.holder
+                     WHERE l.name = 'chat:' || i.target AND l.holder <> ?1
+                     AND n.seen_at > {now} - ?2)
+                 AND (i.receiver = ?1 OR i.received_at <= ?4
+                     OR EXISTS (SELECT 1 FROM leases l WHERE l.name = 'chat:' || i.target))
+                 ORDER BY i.id LIMIT ?3",
+                now = c.now_sql()
+            );
+            c.all(&sql, p![c.me(), ttl_ms, limit, free_before], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
-            .await?;
-        rows.into_iter()
-            .map(|(id, p)| {
-                let message = serde_json::from_str(&p)
-                    .map_err(|e| StoreError::Corrupt(format!("inbox {id}: {e}")))?;
-                Ok(InboxRow { id, message })
-            })
-            .collect()
+        })
+        .await
+    }
+
+    /// The unanswered messages of one chat, oldest first, as (id, payload).
+    pub async fn inbox_pending_in(&self, target: &str) -> Result<Vec<(InboxId, String)>> {
+        let target = target.to_owned();
+        self.read(move |c| {
+            c.all(
+                "SELECT id, payload FROM inbox WHERE status = 'pending' AND target = ?1 ORDER BY id",
+                p![target],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
     }
 
     /// Makes this gateway the deliverer of stored messages nobody alive is delivering: those of

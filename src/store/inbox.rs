@@ -39,11 +39,17 @@ impl Store {
                 })
                 .collect::<Result<Vec<Option<InboxId>>>>()?;
             // Other gateways may hold these chats: they hear of it at the commit.
-            if tx.dialect() == Dialect::Postgres && ids.iter().any(Option::is_some) {
-                tx.run(
-                    "SELECT pg_notify('switchboard', 'inbox ' || ?1)",
-                    p![tx.me()],
-                )?;
+            if tx.dialect() == Dialect::Postgres {
+                let mut told = std::collections::HashSet::new();
+                for (m, id) in ms.iter().zip(&ids) {
+                    let chat = m.chat.to_string();
+                    if id.is_some() && told.insert(chat.clone()) {
+                        tx.run(
+                            "SELECT pg_notify('switchboard', 'inbox ' || ?1 || ' ' || ?2)",
+                            p![tx.me(), chat],
+                        )?;
+                    }
+                }
             }
             Ok(ids)
         })
@@ -97,17 +103,13 @@ impl Store {
         let turns = turns.map(|(s, t)| (s, t.to_vec()));
         let reply = reply.cloned();
         self.write(move |tx| {
-            let status: Option<String> =
-                tx.opt("SELECT status FROM inbox WHERE id = ?1", p![id], |r| {
-                    r.get(0)
-                })?;
-            if status.as_deref() != Some("pending") {
-                return Ok(None);
-            }
-            tx.run(
-                "UPDATE inbox SET status = 'done', done_at = ?2 WHERE id = ?1",
+            let done = tx.run(
+                "UPDATE inbox SET status = 'done', done_at = ?2 WHERE id = ?1 AND status = 'pending'",
                 p![id, now_ms()],
             )?;
+            if done == 0 {
+                return Ok(None); // answered before (or unknown): nothing twice
+            }
             if let Some((session, turns)) = &turns {
                 insert_turns(tx, *session, Some(id), turns)?;
             }

@@ -8,7 +8,7 @@
 //! share of the cost of answering a message. The maintenance thread indexes new turns every half
 //! second (two when quiet) ([`index_new_turns`]), and a search first indexes whatever is still
 //! pending, so it always sees every turn. On PostgreSQL a turn's text is indexed in the
-//! transaction that stores it ([`index_turn`]): the server does the work, and several gateways
+//! statement that stores it (`sessions::insert_turns`): the server does the work, and several gateways
 //! writing turns at once could not agree on a "done up to" mark anyway.
 
 use super::sql::{Db, Dialect, p};
@@ -69,23 +69,6 @@ pub(crate) fn index_new_turns(tx: &Db, limit: i64) -> Result<usize> {
         p![last],
     )?;
     Ok(rows.len())
-}
-
-/// Indexes one stored turn at once (PostgreSQL; a no-op on SQLite, which batches them).
-pub(crate) fn index_turn(tx: &Db, session: i64, turn: i64, content: &str) -> Result<()> {
-    if tx.dialect() == Dialect::Sqlite {
-        return Ok(());
-    }
-    let text = turn_text(content);
-    if text.trim().is_empty() {
-        return Ok(());
-    }
-    tx.run(
-        "INSERT INTO memory_docs (agent, source, reference, turn_id, text)
-         SELECT agent, 'turn', CAST(id AS TEXT), ?2, ?3 FROM sessions WHERE id = ?1",
-        p![session, turn, text],
-    )?;
-    Ok(())
 }
 
 /// The words of a query, lower-cased: nothing a user types is search syntax.

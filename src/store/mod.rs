@@ -98,8 +98,9 @@ enum Backend {
 pub(in crate::store) struct Signals {
     /// Cron jobs or retries changed (the scheduler sleeps until the next slot otherwise).
     cron: tokio::sync::Notify,
-    /// Messages were stored by another gateway (PostgreSQL: told by `NOTIFY`).
+    /// Messages were stored by another gateway (PostgreSQL: told by `NOTIFY`), in these chats.
     inbox: tokio::sync::Notify,
+    inbox_chats: parking_lot::Mutex<std::collections::HashSet<String>>,
     /// This gateway's instance id, so that its own notices are not news to it.
     me: parking_lot::RwLock<Arc<str>>,
 }
@@ -153,6 +154,11 @@ impl Store {
         self.signals.inbox.notified().await
     }
 
+    /// The chats other gateways stored messages for since the last call.
+    pub fn inbox_changed_chats(&self) -> Vec<String> {
+        self.signals.inbox_chats.lock().drain().collect()
+    }
+
     /// This store as gateway instance `id` sees it (set once, at start-up, before it is shared).
     pub fn with_instance(mut self, id: &str) -> Store {
         self.instance = Arc::from(id);
@@ -189,8 +195,8 @@ impl Store {
     }
 
     /// Queues the write `f` without waiting for its commit (a failure is logged as `what`): for
-    /// records nobody waits on, such as usage. On SQLite, writes awaited after it commit with it
-    /// or later.
+    /// records nobody waits on, such as usage. Writes awaited after it commit with it or later.
+    /// Keep `f` to one statement: on PostgreSQL it runs outside a transaction.
     pub(crate) fn write_queued<F>(&self, what: &'static str, f: F) -> Result<()>
     where
         F: FnOnce(&Db) -> Result<()> + Send + 'static,
@@ -271,6 +277,11 @@ impl Store {
             Backend::Sqlite(e) => e.counts(),
             Backend::Postgres(p) => p.counts(),
         }
+    }
+
+    /// Statements this process has sent to PostgreSQL (0 on SQLite), for benchmarks.
+    pub fn round_trips() -> u64 {
+        sql::ROUND_TRIPS.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Writes a consistent copy of the whole database to `dest` (SQLite's `VACUUM INTO`: safe while

@@ -59,23 +59,26 @@ pub(crate) fn insert_turns(
 ) -> Result<()> {
     let now = now_ms();
     for t in turns {
-        let params = p![session, inbox, t.role, t.content, t.tokens, now];
         match c.dialect() {
             // Not indexed for search here: that is batched off the message path (store::memory).
             Dialect::Sqlite => {
                 c.run(
                     "INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params,
+                    p![session, inbox, t.role, t.content, t.tokens, now],
                 )?;
             }
+            // Indexed for search in the same statement (see store::memory).
             Dialect::Postgres => {
-                let id: i64 = c.value(
-                    "INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                    params,
+                let text = super::memory::turn_text(&t.content);
+                c.run(
+                    "WITH t AS (INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id)
+                     INSERT INTO memory_docs (agent, source, reference, turn_id, text)
+                     SELECT s.agent, 'turn', CAST(s.id AS TEXT), t.id, ?7 FROM t, sessions s
+                     WHERE s.id = ?1 AND ?8",
+                    p![session, inbox, t.role, t.content, t.tokens, now, text, !text.trim().is_empty()],
                 )?;
-                super::memory::index_turn(c, session, id, &t.content)?;
             }
         }
     }

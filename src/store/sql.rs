@@ -216,6 +216,7 @@ impl PgConn {
     }
 
     fn statement(&self, sql: &str) -> Result<postgres::Statement> {
+        ROUND_TRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(st) = self.statements.borrow().get(sql) {
             return Ok(st.clone());
         }
@@ -226,6 +227,10 @@ impl PgConn {
         Ok(st)
     }
 }
+
+/// Statements sent to PostgreSQL by this process (each a round trip to the server), for the
+/// benchmarks' "round trips per message".
+pub(crate) static ROUND_TRIPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// `?1` → `$1`, outside quoted strings.
 pub(crate) fn dollar_params(sql: &str) -> String {

@@ -123,12 +123,10 @@ async fn compaction_flushes_memory_summarizes_and_keeps_recent_turns() {
     assert!(!t.iter().any(|x| x.contains("note 0")), "{t:?}");
     assert!(t.iter().any(|x| x.contains("note 6")), "{t:?}");
     // Nothing deleted: compacted turns are kept, marked.
-    let (all, compacted): (i64, i64) = gw
-        .db()
-        .query_row("SELECT count(*), sum(compacted) FROM turns", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    let (all, compacted): (i64, i64) = (
+        gw.count("SELECT count(*) FROM turns"),
+        gw.count("SELECT count(*) FROM turns WHERE compacted = 1"),
+    );
     assert!(
         compacted > 0 && all > compacted,
         "{all} turns, {compacted} compacted"

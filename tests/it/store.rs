@@ -860,8 +860,14 @@ async fn cluster_body(a: Store, b: Store) {
     b.inbox_insert_many(&[m("1", "10"), m("2", "20")])
         .await
         .unwrap();
-    let ids = |rows: Vec<InboxRow>| -> Vec<String> {
-        rows.into_iter().map(|r| r.message.message_id).collect()
+    let ids = |rows: Vec<(i64, String, String)>| -> Vec<String> {
+        rows.into_iter()
+            .map(|(_, chat, payload)| {
+                let m: Inbound = serde_json::from_str(&payload).unwrap();
+                assert_eq!(m.chat.to_string(), chat);
+                m.message_id
+            })
+            .collect()
     };
     assert_eq!(ids(a.inbox_claimable(ttl, 0, 100).await.unwrap()), ["10"]);
     assert_eq!(ids(b.inbox_claimable(ttl, 0, 100).await.unwrap()), ["20"]);
@@ -870,6 +876,14 @@ async fn cluster_body(a: Store, b: Store) {
         ids(a.inbox_claimable(ttl, later, 100).await.unwrap()),
         ["10", "20"]
     );
+    let chat2: Vec<i64> = b
+        .inbox_pending_in("telegram:2")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(chat2.len(), 1);
     // Replies and tasks belong to their maker while it lives; a dead maker's are adopted once.
     let out = a
         .outbox_enqueue(&reply("telegram:1", "from a", "reply:a"))

@@ -247,5 +247,6 @@ CREATE INDEX leases_holder ON leases(holder);
 ALTER TABLE outbox ADD COLUMN owner TEXT;
 ALTER TABLE tasks ADD COLUMN owner TEXT;
 ALTER TABLE inbox ADD COLUMN receiver TEXT;
+CREATE INDEX inbox_pending_target ON inbox(target, id) WHERE status = 'pending';
 CREATE INDEX outbox_owner ON outbox(owner) WHERE status = 'pending';
 "#;

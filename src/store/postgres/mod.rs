@@ -111,6 +111,7 @@ impl Worker {
     /// or panics.
     fn transaction<T>(&mut self, me: &str, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
         let conn = self.conn()?;
+        super::sql::ROUND_TRIPS.fetch_add(2, Ordering::Relaxed); // BEGIN, COMMIT
         conn.client.borrow_mut().batch_execute("BEGIN")?;
         let out = catch_unwind(AssertUnwindSafe(|| f(&Db::postgres(conn, me))))
             .unwrap_or(Err(StoreError::Stopped));
@@ -219,7 +220,9 @@ impl Pool {
         let queued = self.queued.clone();
         let ticket = queued.take();
         let sent = self.submit(Box::new(move |w| {
-            if let Err(e) = w.transaction(&me, f) {
+            // One statement (a usage row, a notice): it commits on its own, without the two
+            // round trips of BEGIN and COMMIT.
+            if let Err(e) = w.read(&me, f) {
                 tracing::error!(error = %e, "cannot store {what}");
             }
             writes.fetch_add(1, Ordering::Relaxed);
@@ -294,15 +297,18 @@ fn listen(
             match notes.timeout_iter(pause).next() {
                 Ok(Some(note)) => {
                     let Some(s) = signals.upgrade() else { return };
-                    let (what, from) = note
-                        .payload()
-                        .split_once(' ')
-                        .unwrap_or((note.payload(), ""));
+                    let mut words = note.payload().splitn(3, ' ');
+                    let (what, from) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
                     if from == &**s.me.read() {
                         continue; // our own
                     }
                     match what {
-                        "inbox" => s.inbox.notify_one(),
+                        "inbox" => {
+                            if let Some(chat) = words.next() {
+                                s.inbox_chats.lock().insert(chat.to_string());
+                            }
+                            s.inbox.notify_one();
+                        }
                         "cron" => s.cron.notify_one(),
                         _ => {}
                     }

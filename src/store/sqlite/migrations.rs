@@ -291,6 +291,7 @@ CREATE INDEX leases_holder ON leases(holder);
 ALTER TABLE outbox ADD COLUMN owner TEXT;
 ALTER TABLE tasks ADD COLUMN owner TEXT;
 ALTER TABLE inbox ADD COLUMN receiver TEXT;
+CREATE INDEX inbox_pending_target ON inbox(target, id) WHERE status = 'pending';
 ";
 
 #[cfg(test)]
