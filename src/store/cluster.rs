@@ -30,10 +30,20 @@ pub struct InstanceRow {
 }
 
 impl Store {
-    /// Records this gateway as alive (again, after a restart under the same id).
+    /// Records this gateway as alive (again, after a restart under the same id), and forgets
+    /// gateways silent for a day (their leases went to others long ago).
     pub async fn instance_join(&self, pid: u32, version: &str) -> Result<()> {
         let version = version.to_owned();
         self.write(move |c| {
+            let gone = format!(
+                "SELECT id FROM instances WHERE seen_at < {} - 86400000",
+                c.now_sql()
+            );
+            c.run(
+                &format!("DELETE FROM leases WHERE holder IN ({gone})"),
+                p![],
+            )?;
+            c.run(&format!("DELETE FROM instances WHERE id IN ({gone})"), p![])?;
             let sql = format!(
                 "INSERT INTO instances (id, pid, version, started_at, seen_at)
                  VALUES (?1, ?2, ?3, {now}, {now})

@@ -171,11 +171,6 @@ impl Store {
         &self.instance
     }
 
-    /// Whether this is the embedded SQLite store (a file that `backup` copies).
-    pub fn is_sqlite(&self) -> bool {
-        matches!(self.backend, Backend::Sqlite(_))
-    }
-
     /// Runs the write `f` and returns once it is committed. On SQLite it runs on the writer's
     /// thread, in a transaction it may share with other writes queued at the same moment (inside
     /// a savepoint of its own, so its failure undoes only its part); on PostgreSQL, in a

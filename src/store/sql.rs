@@ -215,6 +215,12 @@ impl PgConn {
         }
     }
 
+    fn query(&self, sql: &str, params: &[&dyn Param]) -> Result<Vec<postgres::Row>> {
+        let st = self.statement(sql)?;
+        let binds = pg_params(params);
+        Ok(self.client.borrow_mut().query(&st, &pg_refs(&binds))?)
+    }
+
     fn statement(&self, sql: &str) -> Result<postgres::Statement> {
         ROUND_TRIPS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(st) = self.statements.borrow().get(sql) {
@@ -269,6 +275,15 @@ impl rusqlite::ToSql for LiteVal<'_> {
             Val::Blob(b) => ValueRef::Blob(b),
         }))
     }
+}
+
+fn pg_refs<'b>(
+    binds: &'b [super::postgres::Bind<'_>],
+) -> Vec<&'b (dyn postgres::types::ToSql + Sync)> {
+    binds
+        .iter()
+        .map(|b| b as &(dyn postgres::types::ToSql + Sync))
+        .collect()
 }
 
 fn pg_params<'p>(params: &'p [&'p dyn Param]) -> Vec<super::postgres::Bind<'p>> {
@@ -330,11 +345,7 @@ impl<'a> Db<'a> {
             Conn::Postgres(c) => {
                 let st = c.statement(sql)?;
                 let binds = pg_params(params);
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = binds
-                    .iter()
-                    .map(|b| b as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                Ok(c.client.borrow_mut().execute(&st, &refs)? as usize)
+                Ok(c.client.borrow_mut().execute(&st, &pg_refs(&binds))? as usize)
             }
         }
     }
@@ -357,13 +368,7 @@ impl<'a> Db<'a> {
                 Ok(out)
             }
             Conn::Postgres(c) => {
-                let st = c.statement(sql)?;
-                let binds = pg_params(params);
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = binds
-                    .iter()
-                    .map(|b| b as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                let rows = c.client.borrow_mut().query(&st, &refs)?;
+                let rows = c.query(sql, params)?;
                 rows.iter().map(|r| f(&Row::Postgres(r))).collect()
             }
         }
@@ -386,13 +391,7 @@ impl<'a> Db<'a> {
                 }
             }
             Conn::Postgres(c) => {
-                let st = c.statement(sql)?;
-                let binds = pg_params(params);
-                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = binds
-                    .iter()
-                    .map(|b| b as &(dyn postgres::types::ToSql + Sync))
-                    .collect();
-                let rows = c.client.borrow_mut().query(&st, &refs)?;
+                let rows = c.query(sql, params)?;
                 rows.first().map(|r| f(&Row::Postgres(r))).transpose()
             }
         }

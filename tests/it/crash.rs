@@ -151,6 +151,12 @@ fn in_flight_at_kill(gw: &TestGateway, tg: &FakeTelegram) -> Vec<(i64, usize)> {
         .unwrap()
         .filter_map(|r| r.ok().flatten()?.parse().ok())
         .collect();
+    unrecorded_sends(pending, tg)
+}
+
+/// Of the replies still pending here (`pending`, the messages they answer), those the platform
+/// already holds copies of, with how many: sends that went unrecorded.
+pub(crate) fn unrecorded_sends(pending: Vec<i64>, tg: &FakeTelegram) -> Vec<(i64, usize)> {
     let mut copies: HashMap<i64, usize> = HashMap::new();
     for id in tg.sent().iter().filter_map(|s| s.reply_to) {
         *copies.entry(id).or_default() += 1;

@@ -3,7 +3,7 @@
 //! chats, polling and replies taken over; a cron slot fired once; Telegram webhooks through a real
 //! load balancer (Debian's nginx) reaching both; Discord's shards split between two gateways.
 
-use crate::crash::{assert_once_in_order, drop_resends};
+use crate::crash::{assert_once_in_order, drop_resends, unrecorded_sends};
 use crate::support::fake_discord::FakeDiscord;
 use crate::support::fake_telegram::FakeTelegram;
 use crate::support::gateway::{config_text, free_port};
@@ -56,14 +56,7 @@ fn in_flight(url: &str, dead: u16, tg: &FakeTelegram) -> HashMap<i64, usize> {
     .lines()
     .filter_map(|l| l.trim().parse().ok())
     .collect();
-    let mut copies: HashMap<i64, usize> = HashMap::new();
-    for id in tg.sent().iter().filter_map(|s| s.reply_to) {
-        *copies.entry(id).or_default() += 1;
-    }
-    pending
-        .into_iter()
-        .filter_map(|id| Some((id, *copies.get(&id)?)))
-        .collect()
+    unrecorded_sends(pending, tg).into_iter().collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
