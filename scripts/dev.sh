@@ -78,8 +78,9 @@ case "${1:-}" in
     deps
     test_tools
     cargo test --workspace --locked
-    # The core end-to-end paths (chat, Telegram, cron, tasks, memory) once more, on PostgreSQL.
-    SWITCHBOARD_TEST_STORE=postgres cargo test --locked --test it -- chat:: telegram:: cron:: tasks:: memory:: ;;
+    # The core end-to-end paths (chat, Telegram, cron, tasks, memory, chat commands, /stop) once more,
+    # on PostgreSQL.
+    SWITCHBOARD_TEST_STORE=postgres cargo test --locked --test it -- chat:: telegram:: cron:: tasks:: memory:: slash:: stop:: ;;
   bench)
     deps
     test_tools

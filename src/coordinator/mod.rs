@@ -253,7 +253,8 @@ impl Coordinator {
         format!("{}|{}", m.chat, m.thread.as_deref().unwrap_or(""))
     }
 
-    async fn dispatch(&self, id: InboxId, m: Inbound) {
+    /// Queues message `id` in its chat's lane (true), or answers it here and now (false: `/stop`).
+    async fn dispatch(&self, id: InboxId, m: Inbound) -> bool {
         // `/stop` must not wait behind the turn it stops.
         if commands::parse(&m.text) == Some(commands::Command::Stop) {
             // The answer is stored before the turn is told to stop, so it goes out first.
@@ -262,14 +263,19 @@ impl Coordinator {
             if let Some(t) = running {
                 t.cancel();
             }
-            return;
+            return false;
         }
         let this = self.clone();
         let span = tracing::info_span!("inbound", inbox = id, chat = %m.chat);
         self.inner.lanes.push(
             Self::lane_key(&m),
-            async move { this.handle(id, m).await }.instrument(span),
+            async move {
+                this.handle(id, m).await;
+                this.handled(id).await;
+            }
+            .instrument(span),
         );
+        true
     }
 
     async fn handle(&self, id: InboxId, m: Inbound) {

@@ -12,11 +12,12 @@
 use super::{Coordinator, Recovered, workers};
 use crate::cluster::{BEAT, Cluster};
 use crate::store::InboxId;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use tokio_util::sync::CancellationToken;
 
-/// Messages already queued here: a sweep never queues one twice. Bounded: a message is only
-/// swept while unanswered, so only the recent ones matter.
+/// The messages queued here and not yet handled: a sweep never queues one twice. A message
+/// leaves it once handled, under the same lock the sweeps hold from their read to their last
+/// queueing, so a sweep that read it while unanswered still finds it here.
 #[derive(Default)]
 pub(super) struct Taken {
     queued: tokio::sync::Mutex<Seen>,
@@ -25,25 +26,11 @@ pub(super) struct Taken {
 #[derive(Default)]
 struct Seen {
     ids: HashSet<InboxId>,
-    order: VecDeque<InboxId>,
 }
 
-/// How many queued messages are remembered: far more than a gateway has unanswered at once.
-const REMEMBERED: usize = 20_000;
-
 impl Seen {
-    /// True if `id` was not taken before (and now is).
-    fn take(&mut self, id: InboxId) -> bool {
-        if !self.ids.insert(id) {
-            return false;
-        }
-        self.order.push_back(id);
-        if self.order.len() > REMEMBERED
-            && let Some(old) = self.order.pop_front()
-        {
-            self.ids.remove(&old);
-        }
-        true
+    fn take(&mut self, id: InboxId) {
+        self.ids.insert(id);
     }
 }
 
@@ -121,6 +108,7 @@ impl Coordinator {
         let message = match serde_json::from_str(payload) {
             Ok(m) => m,
             Err(e) => {
+                // Remembered as taken, so it is not read again on every beat.
                 tracing::error!(inbox = id, error = %e, "an unreadable stored message is skipped");
                 seen.take(id);
                 return 0;
@@ -134,8 +122,18 @@ impl Coordinator {
             return 0;
         }
         seen.take(id);
-        self.dispatch(id, message).await;
+        if !self.dispatch(id, message).await {
+            seen.ids.remove(&id); // answered on the spot
+        }
         1
+    }
+
+    /// Message `id` has been handled (answered, or left for a restart): sweeps may see it again
+    /// only if it is still unanswered.
+    pub(super) async fn handled(&self, id: InboxId) {
+        if self.inner.cluster.is_shared() {
+            self.inner.taken.queued.lock().await.ids.remove(&id);
+        }
     }
 
     /// Delivers the replies dead gateways stored but did not deliver.
