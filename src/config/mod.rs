@@ -252,6 +252,41 @@ mod tests {
     }
 
     #[test]
+    fn a_store_url_is_sqlite_or_postgres_and_its_password_is_never_echoed() {
+        let ok = |url: &str| {
+            Config::from_text(
+                Path::new("c.json5"),
+                &format!(
+                    "{{ providers: {{ a: {{}} }}, models: {{ default: \"a/m\" }}, store: {{ url: \"{url}\" }} }}"
+                ),
+            )
+        };
+        for good in [
+            "sqlite",
+            "postgres://bot:pw@db.internal:5432/switchboard?sslmode=require",
+            "postgresql://db/switchboard",
+        ] {
+            if let Err(e) = ok(good) {
+                panic!("{good}: {e}");
+            }
+        }
+        for bad in [
+            "mysql://bot:hunter2-pw@db/x",
+            "postgres://bot:hunter2-pw@db:notaport/x",
+        ] {
+            let e = err(&format!(
+                "{{ providers: {{ a: {{}} }}, models: {{ default: \"a/m\" }},\n store: {{ url: \"{bad}\" }} }}"
+            ));
+            assert!(e.starts_with("c.json5:2:"), "{e}");
+            assert!(
+                e.contains("store.url: must be \"sqlite\" or a PostgreSQL URL"),
+                "{e}"
+            );
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+    }
+
+    #[test]
     fn unset_variable_is_an_error_at_its_key() {
         let e = err("{\n gateway: {\n token: \"${SWITCHBOARD_TEST_SURELY_UNSET}\" } }");
         assert!(e.starts_with("c.json5:3:2: gateway.token:"), "{e}");

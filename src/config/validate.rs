@@ -17,6 +17,17 @@ pub fn validate(c: &Config) -> Vec<(String, String)> {
             format!("`{bind}` is not `loopback`, `lan` or an IP address"),
         );
     }
+    let store = c.store.url.trim();
+    if store != "sqlite" {
+        // Never echoes the value: it may hold a password.
+        let postgres = store.starts_with("postgres://") || store.starts_with("postgresql://");
+        if !postgres || store.parse::<postgres::Config>().is_err() {
+            err(
+                "store.url".into(),
+                "must be \"sqlite\" or a PostgreSQL URL (postgres://user:password@host:5432/database)".into(),
+            );
+        }
+    }
     if let Some(tz) = &c.timezone
         && tz.parse::<chrono_tz::Tz>().is_err()
     {
