@@ -371,9 +371,10 @@ async fn the_control_room_in_a_real_browser() {
     b.goto(&format!("{url}/chat/jarvis")).await;
     b.fill("#chat-text", "/task clu count the stars").await;
     b.click("#chat-form button[type=submit]").await;
+    // The page shows the task as it was when loaded: queued for a moment, then running.
     for _ in 0..100 {
         b.goto(&format!("{url}/tasks")).await;
-        if b.has("form[action$='/cancel'] button").await {
+        if b.has("form[action$='/cancel'] button").await && b.source().await.contains(">running<") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
