@@ -123,7 +123,9 @@ impl Worker {
         }
     }
 
-    fn read<T>(&mut self, me: &str, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+    /// Runs `f` outside any transaction: each statement commits on its own (reads, and writes
+    /// of a single statement).
+    fn autocommit<T>(&mut self, me: &str, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
         let conn = self.conn()?;
         catch_unwind(AssertUnwindSafe(|| f(&Db::postgres(conn, me))))
             .unwrap_or(Err(StoreError::Stopped))
@@ -222,7 +224,7 @@ impl Pool {
         let sent = self.submit(Box::new(move |w| {
             // One statement (a usage row, a notice): it commits on its own, without the two
             // round trips of BEGIN and COMMIT.
-            if let Err(e) = w.read(&me, f) {
+            if let Err(e) = w.autocommit(&me, f) {
                 tracing::error!(error = %e, "cannot store {what}");
             }
             writes.fetch_add(1, Ordering::Relaxed);
@@ -241,7 +243,7 @@ impl Pool {
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.submit(Box::new(move |w| {
-            let _ = tx.send(w.read(&me, f));
+            let _ = tx.send(w.autocommit(&me, f));
         }))?;
         rx.await.map_err(|_| StoreError::Stopped)?
     }
