@@ -71,36 +71,12 @@ impl Gateway {
         mut models: Models,
         extra: Vec<ChannelHandle>,
     ) -> Result<Gateway, GatewayError> {
-        let store = Store::for_config(&config)?
-            .with_instance(&crate::cluster::instance_id(config.gateway.port));
-        let clock = crate::cron::clock::from_env();
-        let notices = Arc::new(crate::notices::Notices::new(
-            config.owner.clone(),
-            store.clone(),
-            clock.clone(),
-        ));
-        let ledger = Arc::new(crate::usage::Ledger::new(
-            &config,
-            store.clone(),
-            clock.clone(),
-            notices.clone(),
-        ));
-        models.set_meter(ledger.clone());
+        // Telegram first: its handshake (getMe, deleteWebhook) goes out now and overlaps opening
+        // the store and resuming work.
         let shutdown = CancellationToken::new();
-        // In the background and in parallel: a slow MCP server delays nothing but its own tools.
-        let mcp = crate::tools::mcp::Servers::start(&config.mcp, shutdown.clone());
-        let agents = Agents::new(config.clone(), Arc::new(models), store.clone(), mcp)
-            .map_err(GatewayError::Workspace)?;
-        let local = Arc::new(LocalChannel::default());
-        let mut channels = Channels::default();
-        channels.add(ChannelHandle::new("local", local.clone()));
-        let web = Arc::new(WebChannel::new(config.state_dir().join("uploads")));
-        channels.add(
-            ChannelHandle::new("web", web.clone())
-                .with_live(web.clone())
-                .with_file_fetcher(web.clone())
-                .with_audio(web.clone()),
-        );
+        // A start that fails further down stops what was started here.
+        let started = shutdown.clone().drop_guard();
+        let mut telegram_handle = None;
         let mut telegram_poller = None;
         let mut telegram_webhook = None;
         match config.channels.telegram.as_ref() {
@@ -116,14 +92,48 @@ impl Gateway {
                 };
                 let (handle, poller) =
                     switchboard_telegram::connect(settings).map_err(GatewayError::Channel)?;
-                channels.add(handle);
+                telegram_handle = Some(handle);
                 telegram_webhook = poller.webhook().map(|hook| {
                     let path = t.webhook.as_ref().map(|w| w.path()).unwrap_or_default();
                     (path, hook)
                 });
+                let poller = Arc::new(poller);
+                poller.introduce(shutdown.clone());
                 telegram_poller = Some(poller);
             }
             _ => tracing::info!("telegram channel disabled (no token)"),
+        }
+        let store = Store::for_config(&config)?
+            .with_instance(&crate::cluster::instance_id(config.gateway.port));
+        let clock = crate::cron::clock::from_env();
+        let notices = Arc::new(crate::notices::Notices::new(
+            config.owner.clone(),
+            store.clone(),
+            clock.clone(),
+        ));
+        let ledger = Arc::new(crate::usage::Ledger::new(
+            &config,
+            store.clone(),
+            clock.clone(),
+            notices.clone(),
+        ));
+        models.set_meter(ledger.clone());
+        // In the background and in parallel: a slow MCP server delays nothing but its own tools.
+        let mcp = crate::tools::mcp::Servers::start(&config.mcp, shutdown.clone());
+        let agents = Agents::new(config.clone(), Arc::new(models), store.clone(), mcp)
+            .map_err(GatewayError::Workspace)?;
+        let local = Arc::new(LocalChannel::default());
+        let mut channels = Channels::default();
+        channels.add(ChannelHandle::new("local", local.clone()));
+        let web = Arc::new(WebChannel::new(config.state_dir().join("uploads")));
+        channels.add(
+            ChannelHandle::new("web", web.clone())
+                .with_live(web.clone())
+                .with_file_fetcher(web.clone())
+                .with_audio(web.clone()),
+        );
+        if let Some(handle) = telegram_handle {
+            channels.add(handle);
         }
         let mut discord_runner = None;
         match config.channels.discord.as_ref() {
@@ -204,7 +214,6 @@ impl Gateway {
             tokio::spawn(r.run(sink, shutdown.clone()));
         }
         if let Some(p) = telegram_poller {
-            let p = Arc::new(p);
             let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
             if telegram_webhook.is_some() {
                 // Every gateway behind the load balancer receives.
@@ -224,6 +233,7 @@ impl Gateway {
                 );
             }
         }
+        started.disarm();
         Ok(Gateway {
             coordinator,
             local,
@@ -327,7 +337,8 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
     gateway.serve(listener, shutdown_signal()).await
 }
 
-/// Once start-up is over (every channel connected or given up, ten seconds at most), drops the
+/// Once start-up is over (every channel connected or given up, ten seconds at most, and the
+/// store's upkeep caught up with start-up's writes), drops the
 /// code pages only start-up needed (see `resident::pages`); again once the MCP servers have made
 /// their first start (their handshakes fault in code the idle gateway does not need: ~5 MiB for
 /// two stdio servers).
@@ -348,8 +359,10 @@ fn spawn_startup_page_drop(
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        // The first round of polling and recovery settle.
+        // The first round of polling and recovery settle, and the store's upkeep catches up
+        // with start-up's writes (its checkpoint and indexing code would fault back in).
         tokio::time::sleep(Duration::from_millis(200)).await;
+        store.caught_up(Duration::from_secs(10)).await;
         store.shrink_memory().await;
         let bytes = tokio::task::spawn_blocking(|| {
             crate::resident::heap::trim_now();

@@ -56,7 +56,6 @@ struct Mapping {
     path: String,
     rss_kb: u64,
     anonymous_kb: u64,
-    private_dirty_kb: u64,
     locked_kb: u64,
 }
 
@@ -68,8 +67,11 @@ impl Mapping {
         read_only
             && self.path.starts_with('/')
             && self.rss_kb > 0
+            // No page of its own (copied on write, as relocations are): every page is the
+            // page cache's. Those may count as Private_Dirty when the file itself was written
+            // recently (a binary just built or installed, not yet written back); unmapping
+            // them loses nothing either.
             && self.anonymous_kb == 0
-            && self.private_dirty_kb == 0
             && self.locked_kb == 0
     }
 }
@@ -100,7 +102,6 @@ fn mappings(smaps: &str) -> Vec<Mapping> {
         match first {
             "Rss:" => m.rss_kb = kb,
             "Anonymous:" => m.anonymous_kb = kb,
-            "Private_Dirty:" => m.private_dirty_kb = kb,
             "Locked:" => m.locked_kb = kb,
             _ => {}
         }
@@ -138,6 +139,11 @@ Rss:                 500 kB
 Private_Dirty:       500 kB
 Anonymous:           500 kB
 Locked:                0 kB
+55d0c1700000-55d0c1800000 r-xp 00000000 fe:01 124 /usr/bin/just-built
+Rss:                 900 kB
+Private_Dirty:       900 kB
+Anonymous:             0 kB
+Locked:                0 kB
 7ffd0000-7ffd2000 r-xp 00000000 00:00 0                          [vdso]
 Rss:                   8 kB
 Private_Dirty:         0 kB
@@ -153,19 +159,22 @@ Locked:                0 kB
     #[test]
     fn only_clean_read_only_file_mappings_are_dropped() {
         let maps = mappings(SMAPS);
-        assert_eq!(maps.len(), 7);
+        assert_eq!(maps.len(), 8);
         let dropped: Vec<(&str, &str)> = maps
             .iter()
             .filter(|m| m.droppable())
             .map(|m| (m.perms.as_str(), m.path.as_str()))
             .collect();
-        // Code and read-only data of the binary, a library whose path has a space; never the
-        // relocated read-only data (it has anonymous pages), writable data, the heap or the vdso.
+        // Code and read-only data of the binary, the code of a binary whose file is not yet
+        // written back (its page cache is dirty, none of the pages is the process's own), a
+        // library whose path has a space; never the relocated read-only data (it has anonymous
+        // pages), writable data, the heap or the vdso.
         assert_eq!(
             dropped,
             vec![
                 ("r--p", "/usr/bin/switchboard"),
                 ("r-xp", "/usr/bin/switchboard"),
+                ("r-xp", "/usr/bin/just-built"),
                 ("r-xp", "/opt/my lib/libx.so"),
             ]
         );

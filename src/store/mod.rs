@@ -265,6 +265,15 @@ impl Store {
         }
     }
 
+    /// Resolves once the store's background upkeep (SQLite's indexing of new turns and WAL
+    /// checkpoints) has caught up with start-up's writes, or after `at_most`; at once on
+    /// PostgreSQL, whose upkeep is the server's.
+    pub async fn caught_up(&self, at_most: std::time::Duration) {
+        if let Backend::Sqlite(e) = &self.backend {
+            let _ = tokio::time::timeout(at_most, e.caught_up()).await;
+        }
+    }
+
     /// (writes, transactions that committed them) since the store was opened: how much group
     /// commit is grouping, for benchmarks and diagnostics.
     pub fn write_counts(&self) -> (u64, u64) {

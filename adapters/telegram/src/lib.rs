@@ -99,6 +99,7 @@ pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), Te
             settings,
             health,
             webhook,
+            hello: tokio::sync::OnceCell::new(),
         },
     ))
 }
@@ -109,9 +110,22 @@ pub struct Poller {
     settings: TelegramSettings,
     health: Health,
     webhook: Option<Arc<webhook::Webhook>>,
+    /// The bot's identity once `getMe` answered (`None`: the token was rejected, or shutdown).
+    hello: tokio::sync::OnceCell<Option<BotInfo>>,
 }
 
 impl Poller {
+    /// Starts identifying the bot (getMe, clearing a webhook left from webhook mode, the command
+    /// menu) in the background, so those round trips to Telegram overlap the rest of the
+    /// gateway's start-up (opening the store, resuming work) instead of following it.
+    /// [`Poller::run`] and [`Poller::standby`] use its answer.
+    pub fn introduce(self: &Arc<Self>, shutdown: CancellationToken) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            me.hello(&shutdown).await;
+        });
+    }
+
     /// Identifies the bot (getMe), clears any webhook, registers the command menu, then polls
     /// into `sink` until `shutdown`. Only a rejected token stops the channel (with the fix named
     /// in the log and in `gateway status`); any other failure is retried with backoff.
@@ -188,7 +202,15 @@ impl Poller {
         }
     }
 
+    /// The bot's identity: asked once (or joined while [`Poller::introduce`] asks).
     async fn hello(&self, shutdown: &CancellationToken) -> Option<BotInfo> {
+        self.hello
+            .get_or_init(|| self.identify(shutdown))
+            .await
+            .clone()
+    }
+
+    async fn identify(&self, shutdown: &CancellationToken) -> Option<BotInfo> {
         let mut wait = Duration::from_millis(500);
         let me = loop {
             match self.api.call(&GetMe::new()).await {

@@ -43,6 +43,8 @@ pub(in crate::store) struct Engine {
     reads: Sender<ReadJob>,
     reader: Arc<parking_lot::Mutex<Connection>>,
     counts: Arc<WriteCounts>,
+    /// Shared with the writer (which pokes it) and the maintenance thread.
+    written: Arc<Poke>,
 }
 
 /// Writes and the transactions that committed them, since the store was opened.
@@ -72,9 +74,10 @@ impl Engine {
         };
         let counts = Arc::new(WriteCounts::default());
         let tally = counts.clone();
+        let poke = written.clone();
         spawn(
             "db-writer",
-            Box::new(move || write_loop(writer, write_rx, written, tally)),
+            Box::new(move || write_loop(writer, write_rx, poke, tally)),
         )?;
         let reader = Arc::new(parking_lot::Mutex::new(reader));
         let shared = reader.clone();
@@ -84,7 +87,13 @@ impl Engine {
             reads,
             reader,
             counts,
+            written,
         })
+    }
+
+    /// Resolves once the maintenance thread has caught up with the writes so far.
+    pub(in crate::store) async fn caught_up(&self) {
+        self.written.caught_up().await
     }
 
     /// (writes run, transactions committed) so far.

@@ -8,12 +8,24 @@ use std::path::Path;
 use std::sync::{Arc, Weak};
 
 /// A flag with a condition variable: `poke` sets it (waking the waiter only when it was clear,
-/// so a busy writer pays one atomic check, not a syscall, per write).
-#[derive(Default)]
+/// so a busy writer pays one atomic check, not a syscall, per write). Beside it, whether the
+/// maintenance thread has caught up (see [`Poke::caught_up`]).
 pub(super) struct Poke {
     set: std::sync::atomic::AtomicBool,
     lock: std::sync::Mutex<()>,
     cond: std::sync::Condvar,
+    quiet: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Poke {
+    fn default() -> Self {
+        Poke {
+            set: Default::default(),
+            lock: Default::default(),
+            cond: Default::default(),
+            quiet: tokio::sync::watch::Sender::new(false),
+        }
+    }
 }
 
 impl Poke {
@@ -34,6 +46,15 @@ impl Poke {
             .wait_timeout_while(guard, timeout, |_| !self.set.load(Ordering::Acquire))
             .unwrap_or_else(|e| e.into_inner());
         self.set.swap(false, Ordering::AcqRel)
+    }
+
+    /// Resolves once the maintenance thread has found nothing left to do since it started (the
+    /// start-up's writes indexed and checkpointed). Start-up's page drop waits for it: the first
+    /// rounds run SQLite's checkpoint and the indexer, whose code would otherwise fault back in
+    /// (~2.5 MiB) right after the drop.
+    pub(super) async fn caught_up(&self) {
+        let mut quiet = self.quiet.subscribe();
+        let _ = quiet.wait_for(|q| *q).await;
     }
 }
 
@@ -91,11 +112,24 @@ pub(super) fn spawn_maintenance(path: &Path, engine: Weak<Engine>, poked: Arc<Po
                         }
                     }
                 }
+                // (frames in the log, frames copied back into the database).
                 let passive = engine.scan_wait(|c| {
-                    Ok(c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))?)
+                    Ok(c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                    })?)
                 });
-                quiet = indexed == 0 && passive.as_ref().ok() == Some(&last_log);
-                last_log = *passive.as_ref().unwrap_or(&-1);
+                let log = passive.as_ref().map_or(-1, |p| p.0);
+                // Nothing more to do: every frame is copied back, or none moved since the last
+                // round (a reader holds them; the next write pokes us again).
+                quiet = indexed == 0
+                    && passive
+                        .as_ref()
+                        .is_ok_and(|&(log, copied)| log == copied || log == last_log);
+                last_log = log;
+                if quiet {
+                    poked.quiet.send_replace(true);
+                }
+                let passive = passive.map(|p| p.0);
                 match passive {
                     Ok(frames) if frames > WAL_RESTART_FRAMES => {
                         let restart = engine.scan_wait(|c| {
