@@ -9,6 +9,8 @@
 //! - the first message after start, then 50 sequential round trips (p50, p99), from the update
 //!   becoming available to the reply being posted;
 //! - 200 messages from 200 chats at once: time until all are answered, and the CPU it took;
+//!   in the first run, the RSS a quiet minute later (not with the guard: it waits 65 s);
+//! - ours restarted on the state the run left: restart → first getUpdates;
 //! - Bot API calls (besides getUpdates) per message, and bytes stored per message (ours).
 //!
 //! Then ours alone under faults. Figures go to `target/bench-figures/telegram.json`; see
@@ -31,6 +33,11 @@ const ROWS: &[Row] = &[
     Row {
         label: "start → first getUpdates",
         key: "start_ms",
+        unit: "ms",
+    },
+    Row {
+        label: "restart → first getUpdates (after the burst)",
+        key: "restart_ms",
         unit: "ms",
     },
     Row {
@@ -71,6 +78,11 @@ const ROWS: &[Row] = &[
     Row {
         label: "RSS right after the burst",
         key: "burst_rss_mib",
+        unit: "MiB",
+    },
+    Row {
+        label: "RSS a quiet minute after the burst (first run)",
+        key: "quiet_rss_mib",
         unit: "MiB",
     },
     Row {
@@ -144,7 +156,7 @@ impl Bot {
     }
 }
 
-async fn one_run(ours: bool, runs: &mut Runs, smaps: bool) -> Option<TestGateway> {
+async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Option<TestGateway> {
     let model = FakeModel::start().await;
     let tg = FakeTelegram::start().await;
     let (bot, t0) = if ours {
@@ -246,8 +258,26 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool) -> Option<TestGateway
             (stored_bytes(db) - stored0) / (n + 201) as f64,
         );
     }
+    if quiet {
+        // Past the gateway's quiet minute, after which it drops the code the messages ran.
+        tokio::time::sleep(Duration::from_secs(65)).await;
+        runs.add("quiet_rss_mib", rss_mib(pid));
+    }
     match bot {
-        Bot::Ours(g) => Some(*g),
+        Bot::Ours(mut g) => {
+            g.stop("TERM").await;
+            tg.reset_first_poll();
+            g.restart().await;
+            let t0 = g.spawned_at.expect("spawned");
+            let first_poll = loop {
+                if let Some(t) = tg.first_poll() {
+                    break t;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            };
+            runs.add("restart_ms", ms(first_poll.duration_since(t0)));
+            Some(*g)
+        }
         Bot::Floor(_) => None,
     }
 }
@@ -294,14 +324,15 @@ async fn run() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let smaps = std::env::var_os("BENCH_SMAPS").is_some();
+    let quiet = std::env::var_os("SWITCHBOARD_BENCH_GUARD").is_none();
     let (mut floor, mut ours) = (Runs::default(), Runs::default());
     for i in 0..n {
         // Interleaved, alternating which goes first.
         for side in [i % 2 == 0, i % 2 == 1] {
             if side {
-                one_run(true, &mut ours, smaps && i == 0).await;
+                one_run(true, &mut ours, smaps && i == 0, quiet && i == 0).await;
             } else {
-                one_run(false, &mut floor, false).await;
+                one_run(false, &mut floor, false, quiet && i == 0).await;
             }
         }
         println!(

@@ -366,7 +366,7 @@ fn spawn_startup_page_drop(
         store.shrink_memory().await;
         let bytes = tokio::task::spawn_blocking(|| {
             crate::resident::heap::trim_now();
-            crate::resident::pages::drop_startup_pages()
+            crate::resident::pages::drop_clean_pages()
         })
         .await
         .unwrap_or(0);
@@ -379,7 +379,7 @@ fn spawn_startup_page_drop(
         }
         mcp.first_starts_done(Duration::from_secs(60)).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let bytes = tokio::task::spawn_blocking(crate::resident::pages::drop_startup_pages)
+        let bytes = tokio::task::spawn_blocking(crate::resident::pages::drop_clean_pages)
             .await
             .unwrap_or(0);
         tracing::debug!(kib = bytes / 1024, "dropped MCP start-up pages");

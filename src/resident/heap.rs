@@ -1,10 +1,15 @@
-//! Handing memory freed after a burst back to the system.
+//! Handing memory back after a burst of messages.
 //!
 //! glibc keeps what a burst of messages freed in its arenas (the gateway stayed 10–20 MiB above
 //! its idle size after 200 chats at once); `malloc_trim` returns the free pages. It used to run
 //! every five seconds, which woke an idle gateway twelve times a minute for nothing. Now the
 //! message path calls [`note_activity`], and the trimmer thread trims once activity has paused
 //! for [`QUIET`] (or every [`AT_MOST`] during a long stream), then sleeps until the next message.
+//!
+//! Messages also fault in code the idle gateway does not run (the turn, the model client, the
+//! store's statements: ~4 MiB, with the kernel's fault-around), which would otherwise stay for
+//! the gateway's whole life. After [`PAGES_AFTER`] without a message the trimmer drops them
+//! again (`resident::pages`), as start-up's drop and the control room's quiet minute do.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -14,6 +19,10 @@ use std::time::{Duration, Instant};
 const QUIET: Duration = Duration::from_secs(2);
 /// The longest a steady stream of messages goes without a trim.
 const AT_MOST: Duration = Duration::from_secs(30);
+/// How long without a message before code pages are dropped: the next message reads them back
+/// from the page cache (a few milliseconds of minor faults, hidden behind a model call after a
+/// pause this long), so a conversation in progress never pays it.
+const PAGES_AFTER: Duration = Duration::from_secs(60);
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static LOCK: Mutex<()> = Mutex::new(());
@@ -70,6 +79,16 @@ fn trimmer() {
         // SAFETY: malloc_trim only returns free memory to the OS; it is thread-safe.
         unsafe {
             libc::malloc_trim(0);
+        }
+        // A quiet minute more, and the code the messages ran goes too.
+        let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, waited) = WAKE
+            .wait_timeout_while(guard, PAGES_AFTER, |_| !ACTIVE.load(Ordering::Acquire))
+            .unwrap_or_else(|e| e.into_inner());
+        drop(guard);
+        if waited.timed_out() {
+            let bytes = super::pages::drop_clean_pages();
+            tracing::debug!(kib = bytes / 1024, "quiet: dropped code pages");
         }
     }
 }

@@ -6,7 +6,7 @@
 //! around, 64 KiB at a time, more when the page cache holds the binary in large folios): over
 //! 10 MiB of the 15 MiB an idle gateway had resident were clean pages of its own binary.
 //!
-//! Once the gateway is up, [`drop_startup_pages`] tells the kernel (`MADV_DONTNEED`) that the
+//! Once the gateway is up, [`drop_clean_pages`] tells the kernel (`MADV_DONTNEED`) that the
 //! process no longer needs the *clean, file-backed, read-only* mappings (code, read-only data of
 //! the binary and its libraries). Nothing is lost: those pages are unchanged copies of the files,
 //! which stay in the page cache; what the gateway runs next faults back in at the cost of a
@@ -15,7 +15,7 @@
 
 /// Drops the clean read-only file mappings of this process; returns the bytes they held.
 #[cfg(target_os = "linux")]
-pub fn drop_startup_pages() -> u64 {
+pub fn drop_clean_pages() -> u64 {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return 0;
     };
@@ -43,7 +43,7 @@ pub fn drop_startup_pages() -> u64 {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn drop_startup_pages() -> u64 {
+pub fn drop_clean_pages() -> u64 {
     0
 }
 
@@ -187,7 +187,7 @@ Locked:                0 kB
     fn dropping_keeps_the_process_working() {
         // Runs for real on this test process: afterwards code and constants still work.
         let before = format!("{:?}", (1..5).map(|i| i * 3).collect::<Vec<_>>());
-        let _ = drop_startup_pages();
+        let _ = drop_clean_pages();
         let after = format!("{:?}", (1..5).map(|i| i * 3).collect::<Vec<_>>());
         assert_eq!(before, after);
         assert_eq!(after, "[3, 6, 9, 12]");

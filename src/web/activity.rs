@@ -65,7 +65,7 @@ impl Activity {
                 continue;
             }
             self.dirty.store(false, Ordering::Relaxed);
-            let bytes = tokio::task::spawn_blocking(crate::resident::pages::drop_startup_pages)
+            let bytes = tokio::task::spawn_blocking(crate::resident::pages::drop_clean_pages)
                 .await
                 .unwrap_or(0);
             tracing::debug!(

@@ -40,7 +40,7 @@ pub(super) fn open(path: &Path) -> Result<Arc<Engine>> {
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // When the log starts over, a file larger than this is cut back to it.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
-    migrations::migrations().to_latest(&mut conn)?;
+    migrations::create_or_migrate(&mut conn)?;
     let reader = Connection::open(path)?;
     reader.busy_timeout(std::time::Duration::from_secs(5))?;
     reader.set_prepared_statement_cache_capacity(64);

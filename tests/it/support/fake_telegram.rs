@@ -445,6 +445,11 @@ impl FakeTelegram {
         self.inner.lock().unwrap().first_poll
     }
 
+    /// Forgets the first `getUpdates`, so the next one is recorded (a bot's restart).
+    pub fn reset_first_poll(&self) {
+        self.inner.lock().unwrap().first_poll = None;
+    }
+
     pub fn confirmed(&self) -> i64 {
         self.inner.lock().unwrap().confirmed
     }
