@@ -326,17 +326,24 @@ mod tests {
         super::migrations().validate().unwrap();
     }
 
-    /// The schema and rows of a database as SQL that creates them again: every object in the
-    /// order SQLite stored it (FTS5's own tables and SQLite's internal ones left out: creating
-    /// the virtual table makes them), then each table's rows.
-    fn dump(c: &Connection) -> String {
-        let shadow: Vec<String> = c
-            .prepare("SELECT name FROM pragma_table_list WHERE type IN ('shadow', 'virtual')")
+    /// The first column of every row `sql` returns.
+    fn strings(c: &Connection, sql: &str) -> Vec<String> {
+        c.prepare(sql)
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The schema and rows of a database as SQL that creates them again: every object in the
+    /// order SQLite stored it (FTS5's own tables and SQLite's internal ones left out: creating
+    /// the virtual table makes them), then each table's rows.
+    fn dump(c: &Connection) -> String {
+        let shadow = strings(
+            c,
+            "SELECT name FROM pragma_table_list WHERE type IN ('shadow', 'virtual')",
+        );
         let objects: Vec<(String, String, String)> = c
             .prepare(
                 "SELECT type, name, sql FROM sqlite_master
@@ -366,26 +373,13 @@ mod tests {
             }
         }
         for t in tables {
-            let cols: Vec<String> = c
-                .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+            let cols = strings(c, &format!("SELECT name FROM pragma_table_info('{t}')"));
             let values = cols
                 .iter()
                 .map(|c| format!("quote(\"{c}\")"))
                 .collect::<Vec<_>>()
                 .join(" || ', ' || ");
-            let rows: Vec<String> = c
-                .prepare(&format!("SELECT {values} FROM \"{t}\" ORDER BY 1"))
-                .unwrap()
-                .query_map([], |r| r.get(0))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
-            for row in rows {
+            for row in strings(c, &format!("SELECT {values} FROM \"{t}\" ORDER BY 1")) {
                 out.push_str(&format!("INSERT INTO {t} VALUES ({row});\n"));
             }
         }
