@@ -1,6 +1,9 @@
 //! The channels this gateway runs, by name. Platform adapters live in `adapters/`; this is only
-//! the registry the coordinator and the delivery loop look them up in, plus the local channel.
+//! the registry the coordinator and the delivery loop look them up in, plus the local channel,
+//! the control room's channel, and `late`: the sink a platform connects with before the
+//! coordinator exists.
 
+pub mod late;
 pub mod local;
 pub mod web;
 

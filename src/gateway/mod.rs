@@ -103,6 +103,28 @@ impl Gateway {
             }
             _ => tracing::info!("telegram channel disabled (no token)"),
         }
+        // Discord too: it connects (HELLO, IDENTIFY) now; a message that arrives before the
+        // coordinator exists waits in `late` until recovery is done.
+        let late = crate::channels::late::LateSink::new();
+        let mut discord_handle = None;
+        match config.channels.discord.as_ref() {
+            Some(d) if d.token.is_some() => {
+                let settings = switchboard_discord::DiscordSettings {
+                    token: d.token.clone().unwrap_or_default(),
+                    api_url: d.api_url.clone(),
+                    guilds: d.guilds.keys().cloned().collect(),
+                    shards: d
+                        .shards
+                        .as_ref()
+                        .and_then(|s| s.range().ok().map(|r| (r, s.total))),
+                };
+                let (handle, runner) = switchboard_discord::connect(settings)
+                    .map_err(|e| GatewayError::Discord(e.to_string()))?;
+                discord_handle = Some(handle);
+                tokio::spawn(runner.run(late.clone(), shutdown.clone()));
+            }
+            _ => tracing::info!("discord channel disabled (no token)"),
+        }
         let store = Store::for_config(&config)?
             .with_instance(&crate::cluster::instance_id(config.gateway.port));
         let clock = crate::cron::clock::from_env();
@@ -132,27 +154,8 @@ impl Gateway {
                 .with_file_fetcher(web.clone())
                 .with_audio(web.clone()),
         );
-        if let Some(handle) = telegram_handle {
+        for handle in [telegram_handle, discord_handle].into_iter().flatten() {
             channels.add(handle);
-        }
-        let mut discord_runner = None;
-        match config.channels.discord.as_ref() {
-            Some(d) if d.token.is_some() => {
-                let settings = switchboard_discord::DiscordSettings {
-                    token: d.token.clone().unwrap_or_default(),
-                    api_url: d.api_url.clone(),
-                    guilds: d.guilds.keys().cloned().collect(),
-                    shards: d
-                        .shards
-                        .as_ref()
-                        .and_then(|s| s.range().ok().map(|r| (r, s.total))),
-                };
-                let (handle, runner) = switchboard_discord::connect(settings)
-                    .map_err(|e| GatewayError::Discord(e.to_string()))?;
-                channels.add(handle);
-                discord_runner = Some(runner);
-            }
-            _ => tracing::info!("discord channel disabled (no token)"),
         }
         for h in extra {
             channels.add(h);
@@ -209,10 +212,7 @@ impl Gateway {
             coordinator.agents().tools().mcp().clone(),
             shutdown.clone(),
         ));
-        if let Some(r) = discord_runner {
-            let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
-            tokio::spawn(r.run(sink, shutdown.clone()));
-        }
+        late.set(Arc::new(coordinator.clone()));
         if let Some(p) = telegram_poller {
             let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
             if telegram_webhook.is_some() {
