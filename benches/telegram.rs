@@ -135,6 +135,16 @@ fn other_calls(tg: &FakeTelegram) -> u64 {
         .sum()
 }
 
+/// When the bot's first `getUpdates` (since the last `reset_first_poll`) arrived.
+async fn first_poll(tg: &FakeTelegram) -> Instant {
+    loop {
+        if let Some(t) = tg.first_poll() {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 async fn wait_sent(tg: &FakeTelegram, n: usize) {
     while tg.sent().len() < n {
         tokio::task::yield_now().await;
@@ -175,13 +185,7 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
         )
     };
     let pid = bot.pid();
-    let first_poll = loop {
-        if let Some(t) = tg.first_poll() {
-            break t;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    };
-    runs.add("start_ms", ms(first_poll.duration_since(t0)));
+    runs.add("start_ms", ms(first_poll(&tg).await.duration_since(t0)));
     if ours {
         // Connected: commands registered, polling.
         while tg.commands().is_empty() {
@@ -269,13 +273,7 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
             tg.reset_first_poll();
             g.restart().await;
             let t0 = g.spawned_at.expect("spawned");
-            let first_poll = loop {
-                if let Some(t) = tg.first_poll() {
-                    break t;
-                }
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            };
-            runs.add("restart_ms", ms(first_poll.duration_since(t0)));
+            runs.add("restart_ms", ms(first_poll(&tg).await.duration_since(t0)));
             Some(*g)
         }
         Bot::Floor(_) => None,

@@ -212,9 +212,10 @@ impl Gateway {
             coordinator.agents().tools().mcp().clone(),
             shutdown.clone(),
         ));
-        late.set(Arc::new(coordinator.clone()));
+        // The one sink every platform hands its messages to.
+        let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
+        late.set(sink.clone());
         if let Some(p) = telegram_poller {
-            let sink: Arc<dyn switchboard_channel::InboundSink> = Arc::new(coordinator.clone());
             if telegram_webhook.is_some() {
                 // Every gateway behind the load balancer receives.
                 let token = shutdown.clone();
@@ -338,10 +339,9 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
 }
 
 /// Once start-up is over (every channel connected or given up, ten seconds at most, and the
-/// store's upkeep caught up with start-up's writes), drops the
-/// code pages only start-up needed (see `resident::pages`); again once the MCP servers have made
-/// their first start (their handshakes fault in code the idle gateway does not need: ~5 MiB for
-/// two stdio servers).
+/// store's upkeep caught up with start-up's writes), drops the code pages only start-up needed
+/// (see `resident::pages`); again once the MCP servers have made their first start (their
+/// handshakes fault in code the idle gateway does not need: ~5 MiB for two stdio servers).
 fn spawn_startup_page_drop(
     store: crate::store::Store,
     channels: crate::channels::Channels,
