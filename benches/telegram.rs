@@ -194,13 +194,13 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     }
     tokio::time::sleep(settle()).await;
     runs.add("idle_rss_mib", rss_mib(pid));
-    if smaps {
+    if smaps && ours {
         println!("idle smaps of ours:\n{}", common::smaps_summary(pid));
     }
     let window = common::idle_window();
     let threads0 = common::thread_cpu(pid);
     let idle = common::cpu_over(pid, window).await;
-    if smaps {
+    if smaps && ours {
         println!(
             "idle CPU by thread over {window:?}:\n{}",
             common::thread_cpu_delta(&threads0, &common::thread_cpu(pid))
@@ -215,16 +215,92 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     let stored0 = db.as_deref().map_or(f64::NAN, stored_bytes);
     let calls0 = other_calls(&tg);
 
+    // `BENCH_TRACE=first`: a timeline of the first message's system calls.
+    let first_trace = (ours && std::env::var("BENCH_TRACE").as_deref() == Ok("first")).then(|| {
+        let child = std::process::Command::new("strace")
+            .args([
+                "-f",
+                "-ttt",
+                "-T",
+                "-o",
+                "/tmp/bench-first.txt",
+                "-p",
+                &pid.to_string(),
+            ])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("strace");
+        std::thread::sleep(Duration::from_millis(500));
+        child
+    });
+    let faults0 = common::faults(pid);
     let t = Instant::now();
     tg.dm(1000, "first message");
     wait_sent(&tg, 1).await;
     runs.add("first_ms", ms(t.elapsed()));
+    if let Some(mut child) = first_trace {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+    if smaps {
+        let f = common::faults(pid);
+        println!(
+            "first message ({}): {} minor, {} major page faults",
+            if ours { "ours" } else { "floor" },
+            f.0 - faults0.0,
+            f.1 - faults0.1
+        );
+    }
     if let (Bot::Ours(g), true) = (&bot, std::env::var_os("BENCH_LOG").is_some()) {
         // Start-up and the first message (with SWITCHBOARD_TEST_LOG=debug).
         tokio::time::sleep(Duration::from_millis(100)).await;
         println!("{}", g.log());
     }
 
+    // `BENCH_TRACE=strace`: count the system calls of the 50 round trips and the burst;
+    // `BENCH_TRACE=perf`: record where their CPU goes. The figures of such a run are slowed by
+    // the tracer; only the trace means something.
+    let strace = std::env::var("BENCH_TRACE")
+        .ok()
+        .filter(|t| t != "first")
+        .map(|tool| {
+            let side = if ours { "ours" } else { "floor" };
+            let pid = pid.to_string();
+            let (out, args) = if tool == "perf" {
+                let out = format!("/tmp/bench-perf-{side}.data");
+                let args = [
+                    "record",
+                    "-F",
+                    "2999",
+                    "--call-graph",
+                    "dwarf,32768",
+                    "-o",
+                    &out,
+                    "-p",
+                    &pid,
+                ]
+                .map(String::from);
+                (out, args.to_vec())
+            } else {
+                let out = format!("/tmp/bench-strace-{side}.txt");
+                (
+                    out.clone(),
+                    ["-f", "-c", "-o", &out, "-p", &pid]
+                        .map(String::from)
+                        .to_vec(),
+                )
+            };
+            let child = std::process::Command::new(&tool)
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("tracer");
+            std::thread::sleep(Duration::from_millis(500));
+            (child, out)
+        });
     let n = 50;
     let mut lat = Vec::with_capacity(n);
     for i in 0..n {
@@ -233,6 +309,21 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
         tg.dm(1000 + (i % 20) as i64, &format!("ping {i}"));
         wait_sent(&tg, before + 1).await;
         lat.push(t.elapsed());
+    }
+    if smaps {
+        // Which round trips were slowest (the p99 is the slowest but one of 50).
+        let mut slow: Vec<(usize, Duration)> = lat.iter().copied().enumerate().collect();
+        slow.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
+        let slow: Vec<String> = slow
+            .iter()
+            .take(4)
+            .map(|(i, d)| format!("#{i} {:.2} ms", ms(*d)))
+            .collect();
+        println!(
+            "slowest round trips ({}): {}",
+            if ours { "ours" } else { "floor" },
+            slow.join(", ")
+        );
     }
     lat.sort();
     runs.add("p50_ms", ms(pct(&lat, 0.5)));
@@ -254,6 +345,16 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     runs.add("burst_s", t.elapsed().as_secs_f64());
     runs.add("burst_cpu_s", cpu_secs(pid) - c0);
     runs.add("burst_rss_mib", rss_mib(pid));
+    if let Some((mut child, out)) = strace {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+        println!(
+            "trace ({}) of 50 round trips + 200 chats at once: {out}",
+            if ours { "ours" } else { "floor" }
+        );
+    }
     if let Some(db) = &db {
         // Let the last replies' bookkeeping commit.
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -330,7 +431,7 @@ async fn run() {
             if side {
                 one_run(true, &mut ours, smaps && i == 0, quiet && i == 0).await;
             } else {
-                one_run(false, &mut floor, false, quiet && i == 0).await;
+                one_run(false, &mut floor, smaps && i == 0, quiet && i == 0).await;
             }
         }
         println!(

@@ -16,6 +16,19 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// (minor, major) page faults of `pid` so far, summed over its threads (`/proc/PID/stat`).
+pub fn faults(pid: u32) -> (u64, u64) {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(7)?.parse().ok()?, f.get(9)?.parse().ok()?))
+        })
+        .unwrap_or((0, 0))
+}
+
 /// Resident set size of `pid`, in MiB.
 pub fn rss_mib(pid: u32) -> f64 {
     status_mib(pid, "VmRSS:")
@@ -266,7 +279,13 @@ impl FloorProcess {
     /// Runs `floor::main` of this binary for `kind` (`telegram`, `discord`).
     pub fn spawn(kind: &str, api_url: &str, model_url: &str) -> FloorProcess {
         let exe = std::env::current_exe().expect("own executable");
-        let child = Command::new(exe)
+        let mut cmd = Command::new(exe);
+        // The same environment as the gateway it is measured against.
+        match crate::support::gateway::user_library_path() {
+            Some(p) => cmd.env("LD_LIBRARY_PATH", p),
+            None => cmd.env_remove("LD_LIBRARY_PATH"),
+        };
+        let child = cmd
             .env(floor::ENV_KIND, kind)
             .env(floor::ENV_API, api_url)
             .env(floor::ENV_MODEL, model_url)

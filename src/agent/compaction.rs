@@ -51,7 +51,7 @@ impl Agents {
         // 1. The memory flush: a silent turn with tools; its messages are not kept.
         let mut messages = std::sync::Arc::new(self.history(ctx.session).await?);
         std::sync::Arc::make_mut(&mut messages).push(Message::user(FLUSH_PROMPT));
-        let specs = crate::tools::builtin::specs(true);
+        let specs = std::sync::Arc::new(crate::tools::builtin::specs(true));
         for _ in 0..FLUSH_STEPS {
             let req = Request {
                 model: String::new(),
@@ -118,7 +118,7 @@ impl Agents {
             messages: std::sync::Arc::new(vec![Message::user(format!(
                 "Summarize this conversation:\n\n{transcript}"
             ))]),
-            tools: Vec::new(),
+            tools: Default::default(),
             max_tokens: 1024,
         };
         let (resp, _) = self

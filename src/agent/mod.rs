@@ -293,7 +293,7 @@ impl Agents {
         std::sync::Arc::make_mut(&mut messages).push(user);
         let skills = self.skills(&ctx.agent);
         let system = self.system_prompt(ws, ctx, &skills).await;
-        let tools = self.tools.specs(ctx, &skills);
+        let tools = std::sync::Arc::new(self.tools.specs(ctx, &skills));
         let mut last_text = String::new();
         let mut context_tokens = 0;
         let live = ctx.live.as_deref().map(LiveText::new);

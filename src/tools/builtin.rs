@@ -5,7 +5,27 @@ use super::{CronRequest, ToolHost, TurnContext};
 use crate::providers::ToolSpec;
 use serde_json::{Value, json};
 
+/// The built-in tools offered to a turn (`spawn_task` only outside workers): copies of specs made
+/// once, whose schemas are shared.
 pub fn specs(is_worker: bool) -> Vec<ToolSpec> {
+    all()
+        .iter()
+        .filter(|s| !(is_worker && s.name == "spawn_task"))
+        .cloned()
+        .collect()
+}
+
+/// Whether `name` is a built-in tool.
+pub fn is_builtin(name: &str) -> bool {
+    all().iter().any(|s| s.name == name)
+}
+
+fn all() -> &'static [ToolSpec] {
+    static ALL: std::sync::LazyLock<Vec<ToolSpec>> = std::sync::LazyLock::new(build);
+    &ALL
+}
+
+fn build() -> Vec<ToolSpec> {
     let mut v = vec![
         spec(
             "remember",
@@ -59,16 +79,14 @@ pub fn specs(is_worker: bool) -> Vec<ToolSpec> {
         "Remove a scheduled job by its id.",
         json!({ "type": "object", "properties": { "id": { "type": "integer" } }, "required": ["id"] }),
     ));
-    if !is_worker {
-        v.push(spec(
-            "spawn_task",
-            "Hand a longer job to a worker agent; it runs in the background and reports to this chat when done.",
-            json!({ "type": "object", "properties": {
-                "agent": { "type": "string", "description": "worker agent name; default: yourself" },
-                "prompt": { "type": "string" }
-            }, "required": ["prompt"] }),
-        ));
-    }
+    v.push(spec(
+        "spawn_task",
+        "Hand a longer job to a worker agent; it runs in the background and reports to this chat when done.",
+        json!({ "type": "object", "properties": {
+            "agent": { "type": "string", "description": "worker agent name; default: yourself" },
+            "prompt": { "type": "string" }
+        }, "required": ["prompt"] }),
+    ));
     v
 }
 
@@ -76,7 +94,7 @@ pub(super) fn spec(name: &str, description: &str, schema: Value) -> ToolSpec {
     ToolSpec {
         name: name.into(),
         description: description.into(),
-        input_schema: schema,
+        input_schema: std::sync::Arc::new(schema),
     }
 }
 
@@ -136,5 +154,25 @@ pub async fn run(
         }
         "spawn_task" if !ctx.is_worker => host.spawn_task(ctx, s("agent"), need("prompt")?).await,
         other => Err(format!("no tool named `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_are_not_offered_spawn_task_and_schemas_go_out_as_json_objects() {
+        let names = |v: Vec<ToolSpec>| v.into_iter().map(|s| s.name).collect::<Vec<_>>();
+        let chat = names(specs(false));
+        let worker = names(specs(true));
+        assert!(chat.iter().any(|n| n == "spawn_task"), "{chat:?}");
+        assert!(!worker.iter().any(|n| n == "spawn_task"), "{worker:?}");
+        assert_eq!(chat.len(), worker.len() + 1);
+        assert!(is_builtin("remember") && !is_builtin("exec"));
+        // The shared schema is written out as the object itself, as the providers expect.
+        let wire = serde_json::to_value(&specs(false)[0]).unwrap();
+        assert_eq!(wire["name"], "remember");
+        assert_eq!(wire["input_schema"]["required"], json!(["text"]));
     }
 }

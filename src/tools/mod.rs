@@ -192,7 +192,7 @@ impl Toolbox {
             "exec" => self.config.tools.exec.enabled,
             "read_skill" => !skills.is_empty(),
             "web_fetch" | "web_search" => self.web.offers(name),
-            other => builtin::specs(false).iter().any(|s| s.name == other),
+            other => builtin::is_builtin(other),
         }
     }
 

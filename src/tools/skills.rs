@@ -187,14 +187,17 @@ pub fn prompt_section(skills: &[Skill]) -> Option<String> {
 
 /// `read_skill`, offered when the agent has skills.
 pub fn read_skill_spec() -> crate::providers::ToolSpec {
-    super::builtin::spec(
-        "read_skill",
-        "Load a skill's instructions by its name (listed under Skills); with `path`, read a file inside that skill's folder.",
-        serde_json::json!({ "type": "object", "properties": {
-            "name": { "type": "string" },
-            "path": { "type": "string", "description": "a file inside the skill's folder, e.g. `reference.md`" }
-        }, "required": ["name"] }),
-    )
+    static SPEC: std::sync::LazyLock<crate::providers::ToolSpec> = std::sync::LazyLock::new(|| {
+        super::builtin::spec(
+            "read_skill",
+            "Load a skill's instructions by its name (listed under Skills); with `path`, read a file inside that skill's folder.",
+            serde_json::json!({ "type": "object", "properties": {
+                "name": { "type": "string" },
+                "path": { "type": "string", "description": "a file inside the skill's folder, e.g. `reference.md`" }
+            }, "required": ["name"] }),
+        )
+    });
+    SPEC.clone()
 }
 
 /// `read_skill`: the instructions of skill `name` (with a list of the files beside them), or with

@@ -170,7 +170,7 @@ fn to_wire<'a>(req: &'a Request, stream: bool) -> Result<Vec<u8>, ProviderError>
         max_tokens: req.max_tokens,
         system: &req.system,
         messages,
-        tools: &req.tools,
+        tools: &req.tools[..],
         stream,
     })
     .map_err(|e| ProviderError::BadResponse(format!("cannot encode the request: {e}")))

@@ -69,7 +69,7 @@ pub fn index(lists: &[(String, Vec<rmcp::model::Tool>)]) -> BTreeMap<String, Mcp
                     spec: ToolSpec {
                         name,
                         description: format!("[MCP {server}] {description}"),
-                        input_schema: schema,
+                        input_schema: std::sync::Arc::new(schema),
                     },
                 },
             );

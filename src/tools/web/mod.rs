@@ -50,26 +50,34 @@ impl Web {
     }
 
     pub fn specs(&self) -> Vec<ToolSpec> {
+        // Built once (their schemas shared), offered per turn as the config says.
+        static SPECS: std::sync::LazyLock<[ToolSpec; 2]> = std::sync::LazyLock::new(|| {
+            [
+                spec(
+                    "web_fetch",
+                    "Fetch a web page (http/https) and read it as text; JSON and plain text come back as they are.",
+                    json!({ "type": "object", "properties": {
+                        "url": { "type": "string" },
+                        "max_chars": { "type": "integer", "description": "characters of text to return (default 40000)" }
+                    }, "required": ["url"] }),
+                ),
+                spec(
+                    "web_search",
+                    "Search the web; returns titles, URLs and snippets (read a result with web_fetch).",
+                    json!({ "type": "object", "properties": {
+                        "query": { "type": "string" },
+                        "count": { "type": "integer", "description": "results, 1-20 (default 8)" }
+                    }, "required": ["query"] }),
+                ),
+            ]
+        });
+        let [fetch, search] = &*SPECS;
         let mut v = Vec::new();
         if self.cfg.fetch {
-            v.push(spec(
-                "web_fetch",
-                "Fetch a web page (http/https) and read it as text; JSON and plain text come back as they are.",
-                json!({ "type": "object", "properties": {
-                    "url": { "type": "string" },
-                    "max_chars": { "type": "integer", "description": "characters of text to return (default 40000)" }
-                }, "required": ["url"] }),
-            ));
+            v.push(fetch.clone());
         }
         if self.search_on() {
-            v.push(spec(
-                "web_search",
-                "Search the web; returns titles, URLs and snippets (read a result with web_fetch).",
-                json!({ "type": "object", "properties": {
-                    "query": { "type": "string" },
-                    "count": { "type": "integer", "description": "results, 1-20 (default 8)" }
-                }, "required": ["query"] }),
-            ));
+            v.push(search.clone());
         }
         v
     }

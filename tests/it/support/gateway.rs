@@ -21,6 +21,22 @@ pub struct TestGateway {
     http: reqwest::Client,
 }
 
+/// `LD_LIBRARY_PATH` as a user's shell would hand it to the gateway: without the directories
+/// cargo adds under its target dir when it runs tests and benches (whisper's build script
+/// names 27 of them, and the dynamic loader then probes each, in four hardware-capability
+/// variants, for every shared library before it finds the system's: thousands of failed
+/// `openat`s that made every test gateway start tens of ms late). `None` when nothing is left.
+pub fn user_library_path() -> Option<std::ffi::OsString> {
+    let target = Path::new(BIN).parent()?.parent()?.to_path_buf();
+    let kept: Vec<PathBuf> = std::env::split_paths(&std::env::var_os("LD_LIBRARY_PATH")?)
+        .filter(|p| !p.starts_with(&target))
+        .collect();
+    if kept.is_empty() {
+        return None;
+    }
+    std::env::join_paths(kept).ok()
+}
+
 /// A free port on 127.0.0.1 (bound and released; the gateway binds it right after).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -134,6 +150,10 @@ impl TestGateway {
         let bin = std::env::var("SWITCHBOARD_TEST_BIN").unwrap_or_else(|_| BIN.to_string());
         self.spawned_at = Some(std::time::Instant::now());
         let mut cmd = Command::new(bin);
+        match user_library_path() {
+            Some(p) => cmd.env("LD_LIBRARY_PATH", p),
+            None => cmd.env_remove("LD_LIBRARY_PATH"),
+        };
         // Benchmarks run on the system clock, as a real gateway does (the test clock makes the
         // scheduler look at it every second).
         if std::env::var_os("SWITCHBOARD_TEST_SYSTEM_CLOCK").is_none() {
@@ -318,6 +338,10 @@ pub async fn run_cli_env(
 ) -> Output {
     use tokio::io::AsyncWriteExt;
     let mut cmd = Command::new(BIN);
+    match user_library_path() {
+        Some(p) => cmd.env("LD_LIBRARY_PATH", p),
+        None => cmd.env_remove("LD_LIBRARY_PATH"),
+    };
     for (k, v) in env {
         cmd.env(k, v);
     }
