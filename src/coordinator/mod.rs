@@ -378,18 +378,28 @@ impl Coordinator {
 
     /// The agent that answers this chat: `/agent` choice, else routing rules, else coordinator.
     pub async fn agent_for(&self, m: &Inbound) -> String {
-        if let Ok(Some(a)) = self.inner.store.chat_agent(&m.chat.to_string()).await
-            && self.inner.agents.exists(&a)
-        {
-            return a;
+        let chosen = self
+            .inner
+            .store
+            .chat_agent(&m.chat.to_string())
+            .await
+            .ok()
+            .flatten();
+        self.pick_agent(m, chosen)
+    }
+
+    /// `chosen` (the chat's `/agent`) if that agent exists, else the routing rules' choice.
+    fn pick_agent(&self, m: &Inbound, chosen: Option<String>) -> String {
+        match chosen {
+            Some(a) if self.inner.agents.exists(&a) => a,
+            _ => routing::route(&self.inner.config, m),
         }
-        routing::route(&self.inner.config, m)
     }
 
     /// Runs an agent turn in the chat's main session: the reply, and the turns to store with it.
     /// `None` when the session cannot be opened (the message stays pending).
     async fn converse(&self, id: InboxId, m: &Inbound, attached: Vec<Block>) -> Option<Answer> {
-        let (agent, target, session) = match self.main_session(m).await {
+        let (agent, target, session, model) = match self.main_session(m).await {
             Ok(Ok(open)) => open,
             Ok(Err(why)) => return Some(Answer::text(format!("⏸️ {why}"))),
             Err(e) => {
@@ -404,7 +414,7 @@ impl Coordinator {
             session,
             origin: Some(target),
             thread: m.thread.clone(),
-            model: self.chat_model(m).await,
+            model,
             is_worker: false,
             sender: Some(m.sender.id.clone()),
             cancel: Default::default(),
@@ -653,13 +663,19 @@ impl Coordinator {
         }
     }
 
-    /// The chat's agent, target and open main session; `Ok(Err(why))` when a budget refuses the
-    /// agent a turn now.
+    /// The chat's agent, target, open main session and chosen model; `Ok(Err(why))` when a
+    /// budget refuses the agent a turn now.
     async fn main_session(
         &self,
         m: &Inbound,
-    ) -> crate::store::Result<Result<(String, String, SessionId), String>> {
-        let agent = self.agent_for(m).await;
+    ) -> crate::store::Result<Result<(String, String, SessionId, Option<String>), String>> {
+        let (chosen, model) = self
+            .inner
+            .store
+            .chat_choices(&m.chat.to_string())
+            .await
+            .unwrap_or_default();
+        let agent = self.pick_agent(m, chosen);
         if let Some(why) = self.inner.oversight.ledger.refusal(&agent).await {
             return Ok(Err(why));
         }
@@ -676,12 +692,12 @@ impl Coordinator {
                 m.thread.as_deref(),
             )
             .await?;
-        Ok(Ok((agent, target, session)))
+        Ok(Ok((agent, target, session, model)))
     }
 
     /// Compacts this chat's main session now (`/compact`).
     pub(crate) async fn compact_chat(&self, m: &Inbound) -> String {
-        let (agent, target, session) = match self.main_session(m).await {
+        let (agent, target, session, model) = match self.main_session(m).await {
             Ok(Ok(open)) => open,
             Ok(Err(why)) => return format!("⏸️ {why}"),
             Err(e) => return format!("⚠️ {e}"),
@@ -691,7 +707,7 @@ impl Coordinator {
             session,
             origin: Some(target),
             thread: m.thread.clone(),
-            model: self.chat_model(m).await,
+            model,
             is_worker: false,
             sender: Some(m.sender.id.clone()),
             cancel: Default::default(),

@@ -284,6 +284,21 @@ impl Store {
         .await
     }
 
+    /// The agent (`/agent`) and the model (`/model`) this chat chose, if any, in one read: a
+    /// message needs both.
+    pub async fn chat_choices(&self, target: &str) -> Result<(Option<String>, Option<String>)> {
+        let target = target.to_owned();
+        self.read(move |c| {
+            Ok(c.opt(
+                "SELECT agent, model FROM chat_prefs WHERE target = ?1",
+                p![target],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+            .unwrap_or_default())
+        })
+        .await
+    }
+
     /// The model this chat switched to with `/model`, if any.
     pub async fn chat_model(&self, target: &str) -> Result<Option<String>> {
         let target = target.to_owned();
