@@ -16,7 +16,14 @@
 //! Then ours alone under faults. Figures go to `target/bench-figures/telegram.json`; see
 //! `common/mod.rs` for the regression guard.
 //!
-//! Run: `cargo bench --bench telegram` (`BENCH_SMAPS=1` also prints where ours' idle RSS is).
+//! Run: `cargo bench --bench telegram`. To look inside (the figures of such a run are not
+//! comparable):
+//! - `BENCH_SMAPS=1` prints where ours' idle RSS is, the first message's page faults and the
+//!   slowest round trips;
+//! - `BENCH_TRACE=perf` records call graphs of the round trips and the burst, ours and the
+//!   floor's (`/tmp/bench-perf-{ours,floor}.data`); `BENCH_TRACE=strace` counts their system
+//!   calls (`/tmp/bench-strace-*.txt`); `BENCH_TRACE=first` writes a timeline of our first
+//!   message's system calls (`/tmp/bench-first.txt`).
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;
@@ -215,40 +222,33 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     let stored0 = db.as_deref().map_or(f64::NAN, stored_bytes);
     let calls0 = other_calls(&tg);
 
+    let side = if ours { "ours" } else { "floor" };
+    let trace = std::env::var("BENCH_TRACE").ok();
     // `BENCH_TRACE=first`: a timeline of the first message's system calls.
-    let first_trace = (ours && std::env::var("BENCH_TRACE").as_deref() == Ok("first")).then(|| {
-        let child = std::process::Command::new("strace")
-            .args([
-                "-f",
-                "-ttt",
-                "-T",
-                "-o",
-                "/tmp/bench-first.txt",
-                "-p",
-                &pid.to_string(),
-            ])
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("strace");
-        std::thread::sleep(Duration::from_millis(500));
-        child
+    let first_trace = (ours && trace.as_deref() == Some("first")).then(|| {
+        let args = [
+            "-f",
+            "-ttt",
+            "-T",
+            "-o",
+            "/tmp/bench-first.txt",
+            "-p",
+            &pid.to_string(),
+        ];
+        common::Tracer::attach("strace", &args.map(String::from))
     });
     let faults0 = common::faults(pid);
     let t = Instant::now();
     tg.dm(1000, "first message");
     wait_sent(&tg, 1).await;
     runs.add("first_ms", ms(t.elapsed()));
-    if let Some(mut child) = first_trace {
-        let _ = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
+    if let Some(t) = first_trace {
+        t.stop();
     }
     if smaps {
         let f = common::faults(pid);
         println!(
-            "first message ({}): {} minor, {} major page faults",
-            if ours { "ours" } else { "floor" },
+            "first message ({side}): {} minor, {} major page faults",
             f.0 - faults0.0,
             f.1 - faults0.1
         );
@@ -262,45 +262,10 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     // `BENCH_TRACE=strace`: count the system calls of the 50 round trips and the burst;
     // `BENCH_TRACE=perf`: record where their CPU goes. The figures of such a run are slowed by
     // the tracer; only the trace means something.
-    let strace = std::env::var("BENCH_TRACE")
-        .ok()
-        .filter(|t| t != "first")
-        .map(|tool| {
-            let side = if ours { "ours" } else { "floor" };
-            let pid = pid.to_string();
-            let (out, args) = if tool == "perf" {
-                let out = format!("/tmp/bench-perf-{side}.data");
-                let args = [
-                    "record",
-                    "-F",
-                    "2999",
-                    "--call-graph",
-                    "dwarf,32768",
-                    "-o",
-                    &out,
-                    "-p",
-                    &pid,
-                ]
-                .map(String::from);
-                (out, args.to_vec())
-            } else {
-                let out = format!("/tmp/bench-strace-{side}.txt");
-                (
-                    out.clone(),
-                    ["-f", "-c", "-o", &out, "-p", &pid]
-                        .map(String::from)
-                        .to_vec(),
-                )
-            };
-            let child = std::process::Command::new(&tool)
-                .args(&args)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("tracer");
-            std::thread::sleep(Duration::from_millis(500));
-            (child, out)
-        });
+    let tracer = trace.filter(|t| t == "strace" || t == "perf").map(|tool| {
+        let (out, args) = trace_args(&tool, side, pid);
+        (common::Tracer::attach(&tool, &args), out)
+    });
     let n = 50;
     let mut lat = Vec::with_capacity(n);
     for i in 0..n {
@@ -319,11 +284,7 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
             .take(4)
             .map(|(i, d)| format!("#{i} {:.2} ms", ms(*d)))
             .collect();
-        println!(
-            "slowest round trips ({}): {}",
-            if ours { "ours" } else { "floor" },
-            slow.join(", ")
-        );
+        println!("slowest round trips ({side}): {}", slow.join(", "));
     }
     lat.sort();
     runs.add("p50_ms", ms(pct(&lat, 0.5)));
@@ -345,15 +306,9 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     runs.add("burst_s", t.elapsed().as_secs_f64());
     runs.add("burst_cpu_s", cpu_secs(pid) - c0);
     runs.add("burst_rss_mib", rss_mib(pid));
-    if let Some((mut child, out)) = strace {
-        let _ = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status();
-        let _ = child.wait();
-        println!(
-            "trace ({}) of 50 round trips + 200 chats at once: {out}",
-            if ours { "ours" } else { "floor" }
-        );
+    if let Some((t, out)) = tracer {
+        t.stop();
+        println!("trace ({side}) of 50 round trips + 200 chats at once: {out}");
     }
     if let Some(db) = &db {
         // Let the last replies' bookkeeping commit.
@@ -378,6 +333,30 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
             Some(*g)
         }
         Bot::Floor(_) => None,
+    }
+}
+
+/// Where `BENCH_TRACE=perf|strace` writes for `side`, and the tracer's arguments.
+fn trace_args(tool: &str, side: &str, pid: u32) -> (String, Vec<String>) {
+    let pid = pid.to_string();
+    if tool == "perf" {
+        let out = format!("/tmp/bench-perf-{side}.data");
+        let args = [
+            "record",
+            "-F",
+            "2999",
+            "--call-graph",
+            "dwarf,32768",
+            "-o",
+            &out,
+            "-p",
+            &pid,
+        ];
+        (out.clone(), args.map(String::from).to_vec())
+    } else {
+        let out = format!("/tmp/bench-strace-{side}.txt");
+        let args = ["-f", "-c", "-o", &out, "-p", &pid];
+        (out.clone(), args.map(String::from).to_vec())
     }
 }
 

@@ -16,6 +16,31 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// A tracer (strace, perf) attached to a process for part of a bench run. SIGINT makes both
+/// detach and write what they gathered.
+pub struct Tracer(Child);
+
+impl Tracer {
+    pub fn attach(program: &str, args: &[String]) -> Tracer {
+        let child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tracer");
+        // Let it attach before the traced work starts.
+        std::thread::sleep(Duration::from_millis(500));
+        Tracer(child)
+    }
+
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 /// (minor, major) page faults of `pid` so far, summed over its threads (`/proc/PID/stat`).
 pub fn faults(pid: u32) -> (u64, u64) {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
