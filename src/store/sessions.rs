@@ -272,16 +272,7 @@ impl Store {
 
     /// The agent this chat switched to with `/agent`, if any.
     pub async fn chat_agent(&self, target: &str) -> Result<Option<String>> {
-        let target = target.to_owned();
-        self.read(move |c| {
-            Ok(c.opt(
-                "SELECT agent FROM chat_prefs WHERE target = ?1",
-                p![target],
-                |r| r.get(0),
-            )?
-            .flatten())
-        })
-        .await
+        Ok(self.chat_choices(target).await?.0)
     }
 
     /// The agent (`/agent`) and the model (`/model`) this chat chose, if any, in one read: a
@@ -301,16 +292,7 @@ impl Store {
 
     /// The model this chat switched to with `/model`, if any.
     pub async fn chat_model(&self, target: &str) -> Result<Option<String>> {
-        let target = target.to_owned();
-        self.read(move |c| {
-            Ok(c.opt(
-                "SELECT model FROM chat_prefs WHERE target = ?1",
-                p![target],
-                |r| r.get(0),
-            )?
-            .flatten())
-        })
-        .await
+        Ok(self.chat_choices(target).await?.1)
     }
 
     /// Sets (or with `None` clears) this chat's model.
