@@ -24,4 +24,5 @@ pub mod tools;
 pub mod tts;
 pub mod usage;
 pub mod voice;
+pub mod watched;
 pub mod web;

@@ -158,6 +158,8 @@ pub struct Agents {
     tools: Toolbox,
     /// Malformed skills already warned about (file and reason).
     warned_skills: parking_lot::Mutex<std::collections::HashSet<String>>,
+    /// Each agent's skills as last found, and the file-change generation they were found in.
+    skills_seen: parking_lot::Mutex<HashMap<String, (crate::watched::Generation, Vec<Skill>)>>,
 }
 
 impl Agents {
@@ -179,6 +181,9 @@ impl Agents {
         mcp: Arc<crate::tools::mcp::Servers>,
     ) -> std::io::Result<Agents> {
         let tz = config.tz();
+        // Made now so that it can be watched for skills: a missing folder would be watched
+        // through the state dir, whose database files change with every message.
+        std::fs::create_dir_all(config.state_dir().join("skills"))?;
         let mut workspaces = HashMap::new();
         for name in config.agents.keys() {
             workspaces.insert(
@@ -193,6 +198,7 @@ impl Agents {
             store,
             workspaces,
             warned_skills: Default::default(),
+            skills_seen: Default::default(),
         })
     }
 
@@ -431,7 +437,22 @@ impl Agents {
     /// into a folder is there for the next message). A malformed `SKILL.md` is skipped with one
     /// warning naming the file, not one per turn.
     pub fn skills(&self, agent: &str) -> Vec<Skill> {
-        let (skills, skipped) = crate::tools::skills::discover(&self.config.skill_roots(agent));
+        use crate::watched::Generation;
+        let now = Generation::now();
+        if let Some(now) = now
+            && let Some((seen, skills)) = self.skills_seen.lock().get(agent)
+            && *seen == now
+        {
+            return skills.clone();
+        }
+        let roots = self.config.skill_roots(agent);
+        let watched = crate::tools::skills::watch(&roots);
+        let (skills, skipped) = crate::tools::skills::discover(&roots);
+        if let (Some(now), true) = (now, watched) {
+            self.skills_seen
+                .lock()
+                .insert(agent.to_string(), (now, skills.clone()));
+        }
         if !skipped.is_empty() {
             let mut warned = self.warned_skills.lock();
             for s in skipped {

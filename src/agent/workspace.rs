@@ -1,7 +1,8 @@
 //! An agent's workspace: Markdown files the user can read and edit by hand.
 //!
 //! `IDENTITY.md` (persona), `MEMORY.md` (durable facts) and `memory/YYYY-MM-DD.md` (daily notes, in
-//! the configured time zone). Files are read fresh on every turn, so hand edits apply at once.
+//! the configured time zone). Every turn sees the files as they are now, so hand edits apply at
+//! once; they are kept in memory between changes (see `crate::watched`).
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
@@ -19,6 +20,8 @@ impl Workspace {
     pub fn open(root: &Path, name: &str, tz: Tz) -> std::io::Result<Workspace> {
         std::fs::create_dir_all(root.join("memory"))?;
         std::fs::create_dir_all(root.join("projects"))?;
+        // Made now so that it can be watched for skills (see `crate::watched`).
+        std::fs::create_dir_all(root.join("skills"))?;
         let identity = root.join("IDENTITY.md");
         if !identity.exists() {
             std::fs::write(&identity, starter_identity(name))?;
@@ -131,8 +134,9 @@ fn starter_identity(name: &str) -> String {
     )
 }
 
+/// The file's text (empty if it does not exist), from memory until it changes on disk.
 fn read(p: &Path) -> String {
-    std::fs::read_to_string(p).unwrap_or_default()
+    crate::watched::read(p).to_string()
 }
 
 fn append(p: &Path, text: &str) -> std::io::Result<()> {

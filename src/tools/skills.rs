@@ -1,9 +1,9 @@
 //! Skills in the Agent Skills format: a folder holding `SKILL.md` (YAML front matter with `name`
 //! and `description`, then the instructions) and any files the instructions refer to.
 //!
-//! Skills are found afresh on every turn, so a folder dropped into `skills/` is usable by the next
-//! message without a restart; finding them is a few directory reads and the first lines of each
-//! `SKILL.md`. Only names and descriptions go into the prompt; `read_skill` loads the rest when the
+//! Skills are found afresh whenever their folders change (the kernel tells, see `watch`), so a
+//! folder dropped into `skills/` is usable by the next message without a restart; finding them
+//! is a few directory reads and the first lines of each `SKILL.md`. Only names and descriptions go into the prompt; `read_skill` loads the rest when the
 //! agent decides it needs it, which keeps the prompt small however many skills are installed.
 
 use serde::Deserialize;
@@ -68,6 +68,21 @@ pub fn discover(roots: &[PathBuf]) -> (Vec<Skill>, Vec<Skipped>) {
     }
     skills.sort_by(|a, b| a.name.cmp(&b.name));
     (skills, skipped)
+}
+
+/// Asks to be told (through [`crate::watched`]) when what [`discover`] would find under `roots`
+/// changes: a skill folder added, removed or renamed, a `SKILL.md` edited. Call it before
+/// `discover`, so a change while it reads is never missed. False if something cannot be
+/// watched: then `discover` must run every time.
+pub fn watch(roots: &[PathBuf]) -> bool {
+    roots.iter().all(|root| {
+        crate::watched::watch_dir(root)
+            && std::fs::read_dir(root).map_or(true, |entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .all(|e| crate::watched::watch_file(&e.path().join("SKILL.md")))
+            })
+    })
 }
 
 /// Reads and checks one skill folder's `SKILL.md`.

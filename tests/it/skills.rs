@@ -131,3 +131,82 @@ async fn without_skills_the_prompt_and_tools_stay_as_they_were() {
         stdout(&out)
     );
 }
+
+/// A running gateway keeps what a turn reads from the workspace in memory between changes: every
+/// kind of hand edit (in place, renamed over as editors save, a new file, a new or edited or
+/// removed skill) must still reach the very next message.
+#[tokio::test(flavor = "multi_thread")]
+async fn hand_edits_to_the_workspace_reach_the_next_message() {
+    let model = FakeModel::start().await;
+    model.on(None, Reply::Text("ok".into()));
+    let gw = TestGateway::start(&model, "").await;
+    let ws = gw.workspace("jarvis");
+    let system = || async {
+        gw.chat("a", "hi").await;
+        model.requests().pop().expect("a model request").system()
+    };
+    let first = system().await;
+    assert!(first.contains("You are Jarvis"), "{first}");
+
+    std::fs::write(
+        ws.join("IDENTITY.md"),
+        "# Jarvis\n\nYou are Jarvis, and you speak like a pirate.\n",
+    )
+    .unwrap();
+    assert!(system().await.contains("like a pirate"), "edited in place");
+
+    let tmp = ws.join(".MEMORY.md.swp");
+    std::fs::write(&tmp, "# Memory\n\n- The user's cat is called Biscuit.\n").unwrap();
+    std::fs::rename(&tmp, ws.join("MEMORY.md")).unwrap();
+    assert!(system().await.contains("Biscuit"), "renamed over");
+
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::London)
+        .date_naive();
+    std::fs::write(
+        ws.join("memory")
+            .join(format!("{}.md", today.format("%Y-%m-%d"))),
+        "- 09:00 Booked the dentist for Friday.\n",
+    )
+    .unwrap();
+    assert!(
+        system().await.contains("Booked the dentist"),
+        "a new daily note"
+    );
+
+    let skill = ws.join("skills/weather");
+    std::fs::create_dir_all(&skill).unwrap();
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: weather\ndescription: Look up the forecast\n---\n\nAsk wttr.in.\n",
+    )
+    .unwrap();
+    assert!(
+        system().await.contains("- `weather`: Look up the forecast"),
+        "a new skill"
+    );
+    std::fs::write(
+        skill.join("SKILL.md"),
+        "---\nname: weather\ndescription: Forecasts for any city\n---\n\nAsk wttr.in.\n",
+    )
+    .unwrap();
+    let edited = system().await;
+    assert!(
+        edited.contains("- `weather`: Forecasts for any city"),
+        "{edited}"
+    );
+    std::fs::remove_dir_all(&skill).unwrap();
+    assert!(!system().await.contains("weather"), "a removed skill");
+    // A skill in the state dir's shared folder.
+    let shared = gw.dir.path().join("state/skills/timer");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(
+        shared.join("SKILL.md"),
+        "---\nname: timer\ndescription: Set a timer\n---\n\nCount down.\n",
+    )
+    .unwrap();
+    assert!(
+        system().await.contains("- `timer`: Set a timer"),
+        "a shared skill"
+    );
+}
