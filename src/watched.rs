@@ -33,15 +33,14 @@ static WATCHER: LazyLock<Mutex<Watcher>> = LazyLock::new(|| Mutex::new(Watcher::
 pub fn read(path: &Path) -> Arc<str> {
     let mut w = WATCHER.lock();
     w.drain();
-    if let Some(text) = w.files.get(path) {
-        return text.clone();
-    }
-    let watched = w.watch_file(path);
-    let text: Arc<str> = std::fs::read_to_string(path).unwrap_or_default().into();
-    if watched {
-        w.files.insert(path.to_path_buf(), text.clone());
-    }
-    text
+    w.read(path)
+}
+
+/// [`read`] for several files at once, as of one moment (one look at the kernel's queue).
+pub fn read_all<const N: usize>(paths: [&Path; N]) -> [Arc<str>; N] {
+    let mut w = WATCHER.lock();
+    w.drain();
+    paths.map(|path| w.read(path))
 }
 
 /// A value worked out from files, cached by its owner along with [`Generation::now`]; it is
@@ -132,6 +131,20 @@ impl Watcher {
             by_path: HashMap::new(),
             files: HashMap::new(),
         }
+    }
+
+    /// The file's text, from memory if it has not changed since it was read (call [`drain`]
+    /// first).
+    fn read(&mut self, path: &Path) -> Arc<str> {
+        if let Some(text) = self.files.get(path) {
+            return text.clone();
+        }
+        let watched = self.watch_file(path);
+        let text: Arc<str> = std::fs::read_to_string(path).unwrap_or_default().into();
+        if watched {
+            self.files.insert(path.to_path_buf(), text.clone());
+        }
+        text
     }
 
     /// Takes in every event queued so far; one `read` that finds none when nothing changed.

@@ -465,6 +465,16 @@ impl Agents {
         skills
     }
 
+    /// Reads what every agent's turns read from disk (workspace files, skills), so that the
+    /// first message finds it in memory and watched (see `crate::watched`). Start-up calls it
+    /// once the gateway is ready.
+    pub fn warm(&self) {
+        for (name, ws) in &self.workspaces {
+            let _ = ws.prompt_files();
+            let _ = self.skills(name);
+        }
+    }
+
     /// IDENTITY.md + MEMORY.md + yesterday's and today's notes + skills + the session summary +
     /// context.
     pub(crate) async fn system_prompt(
@@ -473,7 +483,8 @@ impl Agents {
         ctx: &TurnContext,
         skills: &[Skill],
     ) -> String {
-        let mut p = ws.identity();
+        let files = ws.prompt_files();
+        let mut p = files.identity.to_string();
         // Within the budget: MEMORY.md first (from its top), then today's and yesterday's notes
         // (their latest lines). What does not fit is named, never silently dropped.
         let mut left = self
@@ -481,12 +492,12 @@ impl Agents {
             .memory
             .prompt_chars
             .saturating_sub(p.chars().count());
-        let mut sections = vec![("MEMORY.md".to_string(), ws.memory(), false)];
-        for (label, day) in [
-            ("Today's notes", ws.today()),
-            ("Yesterday's notes", ws.yesterday()),
+        let mut sections = vec![("MEMORY.md".to_string(), files.memory, false)];
+        for (label, (day, text)) in [
+            ("Today's notes", files.today),
+            ("Yesterday's notes", files.yesterday),
         ] {
-            sections.push((format!("{label} ({day})"), ws.daily(day), true));
+            sections.push((format!("{label} ({day})"), text, true));
         }
         let mut omitted = Vec::new();
         let mut parts = Vec::new();

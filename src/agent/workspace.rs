@@ -75,6 +75,21 @@ impl Workspace {
         read(&self.daily_path(day))
     }
 
+    /// What a turn's prompt is built from, read as of one moment: IDENTITY.md, MEMORY.md, and
+    /// today's and yesterday's notes with their dates.
+    pub fn prompt_files(&self) -> PromptFiles {
+        let (today, yesterday) = (self.today(), self.yesterday());
+        let (identity, memory) = (self.root.join("IDENTITY.md"), self.root.join("MEMORY.md"));
+        let (t, y) = (self.daily_path(today), self.daily_path(yesterday));
+        let [identity, memory, t, y] = crate::watched::read_all([&identity, &memory, &t, &y]);
+        PromptFiles {
+            identity,
+            memory,
+            today: (today, t),
+            yesterday: (yesterday, y),
+        }
+    }
+
     pub fn yesterday(&self) -> NaiveDate {
         let t = self.today();
         t.checked_sub_days(Days::new(1)).unwrap_or(t)
@@ -100,6 +115,14 @@ impl Workspace {
             &format!("- {} {}\n", now.format("%H:%M"), text.trim()),
         )
     }
+}
+
+/// See [`Workspace::prompt_files`].
+pub struct PromptFiles {
+    pub identity: std::sync::Arc<str>,
+    pub memory: std::sync::Arc<str>,
+    pub today: (NaiveDate, std::sync::Arc<str>),
+    pub yesterday: (NaiveDate, std::sync::Arc<str>),
 }
 
 /// Whether `text` is what a new workspace of agent `name` starts with in `file` (IDENTITY.md,

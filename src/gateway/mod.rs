@@ -324,6 +324,7 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
         .ok();
     crate::resident::heap::spawn_trimmer();
     spawn_startup_page_drop(
+        gateway.coordinator.clone(),
         gateway.coordinator.store().clone(),
         gateway.coordinator.channels().clone(),
         gateway.coordinator.agents().tools().mcp().clone(),
@@ -339,10 +340,12 @@ pub async fn run(config: Config) -> Result<(), GatewayError> {
 }
 
 /// Once start-up is over (every channel connected or given up, ten seconds at most, and the
-/// store's upkeep caught up with start-up's writes), drops the code pages only start-up needed
+/// store's upkeep caught up with start-up's writes), reads the agents' workspace files into
+/// memory (see `Agents::warm`) and drops the code pages only start-up needed
 /// (see `resident::pages`); again once the MCP servers have made their first start (their
 /// handshakes fault in code the idle gateway does not need: ~5 MiB for two stdio servers).
 fn spawn_startup_page_drop(
+    coordinator: Coordinator,
     store: crate::store::Store,
     channels: crate::channels::Channels,
     mcp: std::sync::Arc<crate::tools::mcp::Servers>,
@@ -362,6 +365,10 @@ fn spawn_startup_page_drop(
         // The first round of polling and recovery settle, and the store's upkeep catches up
         // with start-up's writes (its checkpoint and indexing code would fault back in).
         tokio::time::sleep(Duration::from_millis(200)).await;
+        // What the first message would otherwise read from disk (and, on a host that reclaims
+        // idle page cache, wait for).
+        let agents = coordinator.clone();
+        let _ = tokio::task::spawn_blocking(move || agents.agents().warm()).await;
         store.caught_up(Duration::from_secs(10)).await;
         store.shrink_memory().await;
         let bytes = tokio::task::spawn_blocking(|| {
