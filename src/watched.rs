@@ -245,7 +245,7 @@ impl Watcher {
             return false;
         };
         // The folder first: a file created between the two watches is then still seen.
-        if !self.watch_name(dir, name.to_os_string()) {
+        if !self.watch_in(dir, Some(name.to_os_string())) {
             return false;
         }
         // The file itself (through a symlink, its target), when it exists: an edit made through
@@ -253,34 +253,25 @@ impl Watcher {
         self.add(path, file_flags(), None) || !path.exists()
     }
 
-    /// Watches `name` in folder `dir`; a missing folder is watched for its creation, in turn.
-    fn watch_name(&mut self, dir: &Path, name: OsString) -> bool {
-        if self.add(dir, dir_flags(), Some(name)) {
+    /// Watches folder `dir`, for `name` in it or (`None`) for everything in it; a missing folder
+    /// is watched for its creation, in turn.
+    fn watch_in(&mut self, dir: &Path, name: Option<OsString>) -> bool {
+        if self.add(dir, dir_flags(), name) {
             return true;
         }
         if dir.exists() {
             return false; // there, but cannot be watched
         }
         match (dir.parent(), dir.file_name()) {
-            (Some(parent), Some(n)) if parent != dir => self.watch_name(parent, n.to_os_string()),
+            (Some(parent), Some(n)) if parent != dir => {
+                self.watch_in(parent, Some(n.to_os_string()))
+            }
             _ => false,
         }
     }
 
     fn watch_dir(&mut self, path: &Path) -> bool {
-        if self.fd.is_none() {
-            return false;
-        }
-        if self.add(path, dir_flags(), None) {
-            return true;
-        }
-        if path.exists() {
-            return false;
-        }
-        match (path.parent(), path.file_name()) {
-            (Some(parent), Some(n)) => self.watch_name(parent, n.to_os_string()),
-            _ => false,
-        }
+        self.fd.is_some() && self.watch_in(path, None)
     }
 }
 
