@@ -57,22 +57,10 @@ impl Workspace {
         t.with_timezone(&self.tz)
     }
 
-    pub fn identity(&self) -> String {
-        read(&self.root.join("IDENTITY.md"))
-    }
-
-    pub fn memory(&self) -> String {
-        read(&self.root.join("MEMORY.md"))
-    }
-
     pub fn daily_path(&self, day: NaiveDate) -> PathBuf {
         self.root
             .join("memory")
             .join(format!("{}.md", day.format("%Y-%m-%d")))
-    }
-
-    pub fn daily(&self, day: NaiveDate) -> String {
-        read(&self.daily_path(day))
     }
 
     /// What a turn's prompt is built from, read as of one moment: IDENTITY.md, MEMORY.md, and
@@ -182,14 +170,15 @@ mod tests {
     fn starter_files_and_remembering() {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::open(dir.path(), "jarvis", chrono_tz::Europe::London).unwrap();
-        assert!(ws.identity().contains("You are Jarvis"));
+        assert!(ws.prompt_files().identity.contains("You are Jarvis"));
         ws.remember("Alice's birthday is 3 March").unwrap();
         ws.note_today("Called the bank about the mortgage").unwrap();
-        assert!(ws.memory().contains("- Alice's birthday is 3 March"));
-        assert!(ws.daily(ws.today()).contains("Called the bank"));
+        let files = ws.prompt_files();
+        assert!(files.memory.contains("- Alice's birthday is 3 March"));
+        assert!(files.today.1.contains("Called the bank"));
         // An existing identity is never overwritten.
         std::fs::write(dir.path().join("IDENTITY.md"), "custom").unwrap();
         let ws = Workspace::open(dir.path(), "jarvis", chrono_tz::UTC).unwrap();
-        assert_eq!(ws.identity(), "custom");
+        assert_eq!(&*ws.prompt_files().identity, "custom");
     }
 }

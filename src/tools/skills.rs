@@ -3,8 +3,9 @@
 //!
 //! Skills are found afresh whenever their folders change (the kernel tells, see `watch`), so a
 //! folder dropped into `skills/` is usable by the next message without a restart; finding them
-//! is a few directory reads and the first lines of each `SKILL.md`. Only names and descriptions go into the prompt; `read_skill` loads the rest when the
-//! agent decides it needs it, which keeps the prompt small however many skills are installed.
+//! is a few directory reads and the first lines of each `SKILL.md`. Only names and descriptions
+//! go into the prompt; `read_skill` loads the rest when the agent decides it needs it, which
+//! keeps the prompt small however many skills are installed.
 
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -78,9 +79,12 @@ pub fn watch(roots: &[PathBuf]) -> bool {
     roots.iter().all(|root| {
         crate::watched::watch_dir(root)
             && std::fs::read_dir(root).map_or(true, |entries| {
+                // Folders only (through symlinks): a stray file beside them holds no skill.
                 entries
                     .filter_map(Result::ok)
-                    .all(|e| crate::watched::watch_file(&e.path().join("SKILL.md")))
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .all(|p| crate::watched::watch_file(&p.join("SKILL.md")))
             })
     })
 }
@@ -318,6 +322,21 @@ mod tests {
         let d = root.join(folder);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("SKILL.md"), text).unwrap();
+    }
+
+    /// What `discover` reads can be watched, so it is not re-read every turn: also with a
+    /// stray file beside the skill folders, and with a root that does not exist yet.
+    #[test]
+    fn skill_roots_can_be_watched_with_stray_files_and_missing_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("skills");
+        skill(
+            &root,
+            "weather",
+            "---\nname: weather\ndescription: Forecasts\n---\n",
+        );
+        std::fs::write(root.join("README.md"), "my skills").unwrap();
+        assert!(watch(&[root, dir.path().join("not-yet")]));
     }
 
     #[test]
