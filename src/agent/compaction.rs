@@ -46,7 +46,12 @@ impl Agents {
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
         let role = self.role_for(ctx);
-        let system = self.system_prompt(ws, ctx, &[]).await;
+        let previous = self
+            .store
+            .session_summary(ctx.session)
+            .await?
+            .unwrap_or_default();
+        let system = self.system_prompt(ws, ctx, &[], Some(&previous));
 
         // 1. The memory flush: a silent turn with tools; its messages are not kept.
         let mut messages = std::sync::Arc::new(self.history(ctx.session).await?);
@@ -98,11 +103,6 @@ impl Agents {
         }
 
         // 2. The summary of the older turns (and of the previous summary).
-        let previous = self
-            .store
-            .session_summary(ctx.session)
-            .await?
-            .unwrap_or_default();
         let mut transcript = String::new();
         if !previous.trim().is_empty() {
             transcript.push_str(&format!("Earlier summary:\n{previous}\n\nThen:\n"));

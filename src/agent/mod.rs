@@ -235,9 +235,10 @@ impl Agents {
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
         let skills = self.skills(&ctx.agent);
+        let (history, summary) = self.context(ctx.session).await?;
         Ok((
-            self.system_prompt(ws, ctx, &skills).await,
-            self.history(ctx.session).await?.len(),
+            self.system_prompt(ws, ctx, &skills, summary.as_deref()),
+            history.len(),
         ))
     }
 
@@ -289,7 +290,8 @@ impl Agents {
             .get(&ctx.agent)
             .ok_or_else(|| AgentError::UnknownAgent(ctx.agent.clone()))?;
         let role = self.role_for(ctx);
-        let mut messages = std::sync::Arc::new(self.history(ctx.session).await?);
+        let (history, summary) = self.context(ctx.session).await?;
+        let mut messages = std::sync::Arc::new(history);
         let mut user = Message::user(user_text);
         if user_text.trim().is_empty() && !attached.is_empty() {
             user.content.clear(); // providers refuse empty text blocks
@@ -298,7 +300,7 @@ impl Agents {
         let mut turns = vec![new_turn(&user, 0)?];
         std::sync::Arc::make_mut(&mut messages).push(user);
         let skills = self.skills(&ctx.agent);
-        let system = self.system_prompt(ws, ctx, &skills).await;
+        let system = self.system_prompt(ws, ctx, &skills, summary.as_deref());
         let tools = std::sync::Arc::new(self.tools.specs(ctx, &skills));
         let mut last_text = String::new();
         let mut context_tokens = 0;
@@ -410,27 +412,16 @@ impl Agents {
         &self,
         session: crate::store::SessionId,
     ) -> Result<Vec<Message>, AgentError> {
-        let mut out = Vec::new();
-        for t in self.store.turns(session).await? {
-            let role = if t.role == "assistant" {
-                Role::Assistant
-            } else {
-                Role::User
-            };
-            match serde_json::from_str::<Vec<Block>>(&t.content) {
-                Ok(content) => out.push(Message { role, content }),
-                Err(e) => tracing::warn!(turn = t.id, error = %e, "skipping unreadable turn"),
-            }
-        }
-        // A history must not start with tool results whose call is gone.
-        while out.first().is_some_and(|m| {
-            m.content
-                .iter()
-                .any(|b| matches!(b, Block::ToolResult { .. }))
-        }) {
-            out.remove(0);
-        }
-        Ok(out)
+        Ok(messages(self.store.turns(session).await?))
+    }
+
+    /// The session's history and its compaction summary, in one read of the store.
+    async fn context(
+        &self,
+        session: crate::store::SessionId,
+    ) -> Result<(Vec<Message>, Option<String>), AgentError> {
+        let (turns, summary) = self.store.session_context(session).await?;
+        Ok((messages(turns), summary))
     }
 
     /// The skills agent `agent` can load now (read from disk on every turn, so a skill dropped
@@ -477,11 +468,12 @@ impl Agents {
 
     /// IDENTITY.md + MEMORY.md + yesterday's and today's notes + skills + the session summary +
     /// context.
-    pub(crate) async fn system_prompt(
+    pub(crate) fn system_prompt(
         &self,
         ws: &Workspace,
         ctx: &TurnContext,
         skills: &[Skill],
+        summary: Option<&str>,
     ) -> String {
         let files = ws.prompt_files();
         let mut p = files.identity.to_string();
@@ -534,11 +526,9 @@ impl Agents {
             p.push_str("\n\n");
             p.push_str(&section);
         }
-        if let Ok(Some(summary)) = self.store.session_summary(ctx.session).await
-            && !summary.trim().is_empty()
-        {
+        if let Some(summary) = summary.filter(|s| !s.trim().is_empty()) {
             p.push_str("\n\n## Summary of this conversation so far\n\n");
-            p.push_str(&summary);
+            p.push_str(summary);
         }
         let now = ws.local(chrono::Utc::now());
         p.push_str(&format!(
@@ -572,4 +562,29 @@ pub(crate) fn meter_call(
         task: ctx.task,
         purpose,
     }
+}
+
+/// A session's stored turns as model messages; an unreadable turn is skipped with a warning.
+fn messages(rows: Vec<crate::store::TurnRow>) -> Vec<Message> {
+    let mut out = Vec::new();
+    for t in rows {
+        let role = if t.role == "assistant" {
+            Role::Assistant
+        } else {
+            Role::User
+        };
+        match serde_json::from_str::<Vec<Block>>(&t.content) {
+            Ok(content) => out.push(Message { role, content }),
+            Err(e) => tracing::warn!(turn = t.id, error = %e, "skipping unreadable turn"),
+        }
+    }
+    // A history must not start with tool results whose call is gone.
+    while out.first().is_some_and(|m| {
+        m.content
+            .iter()
+            .any(|b| matches!(b, Block::ToolResult { .. }))
+    }) {
+        out.remove(0);
+    }
+    out
 }

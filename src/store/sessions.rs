@@ -217,15 +217,7 @@ impl Store {
 
     /// The session's current (not compacted) turns, oldest first.
     pub async fn turns(&self, session: SessionId) -> Result<Vec<TurnRow>> {
-        self.read(move |c| {
-            c.all("SELECT id, role, content FROM turns WHERE session_id = ?1 AND compacted = 0 ORDER BY id", p![session], |r| {
-                    Ok(TurnRow {
-                        id: r.get(0)?,
-                        role: r.get(1)?,
-                        content: r.get(2)?,
-                    })
-                })
-        }).await
+        self.read(move |c| turn_rows(c, session)).await
     }
 
     /// Marks the turns up to `last_turn` compacted (they stay stored) and sets the summary.
@@ -255,6 +247,25 @@ impl Store {
         let turns = turns.to_vec();
         self.write(move |tx| insert_turns(tx, session, None, &turns))
             .await
+    }
+
+    /// What a turn starts from, in one read: the session's uncompacted turns (as [`Store::turns`])
+    /// and the summary compaction wrote, if any.
+    pub async fn session_context(
+        &self,
+        session: SessionId,
+    ) -> Result<(Vec<TurnRow>, Option<String>)> {
+        self.read(move |c| {
+            let summary = c
+                .opt(
+                    "SELECT summary FROM sessions WHERE id = ?1",
+                    p![session],
+                    |r| r.get(0),
+                )?
+                .flatten();
+            Ok((turn_rows(c, session)?, summary))
+        })
+        .await
     }
 
     /// The summary written by compaction, if any.
@@ -323,4 +334,19 @@ impl Store {
         })
         .await
     }
+}
+
+/// A session's uncompacted turns, oldest first.
+fn turn_rows(c: &Db, session: SessionId) -> Result<Vec<TurnRow>> {
+    c.all(
+        "SELECT id, role, content FROM turns WHERE session_id = ?1 AND compacted = 0 ORDER BY id",
+        p![session],
+        |r| {
+            Ok(TurnRow {
+                id: r.get(0)?,
+                role: r.get(1)?,
+                content: r.get(2)?,
+            })
+        },
+    )
 }
