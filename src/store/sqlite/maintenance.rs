@@ -136,13 +136,6 @@ pub(super) fn spawn_maintenance(path: &Path, engine: Weak<Engine>, poked: Arc<Po
                 // round (a reader holds them; the next write pokes us again).
                 quiet = indexed == 0 && (all_copied || log == last_log);
                 last_log = log;
-                if quiet {
-                    if indexed == 0 && all_copied {
-                        restart_log(&engine);
-                    }
-                    quiet_version = data_version(&engine);
-                    poked.quiet.send_replace(true);
-                }
                 let passive = passive.map(|p| p.0);
                 match passive {
                     Ok(frames) if frames > WAL_RESTART_FRAMES => {
@@ -157,6 +150,15 @@ pub(super) fn spawn_maintenance(path: &Path, engine: Weak<Engine>, poked: Arc<Po
                     }
                     Ok(_) => {}
                     Err(e) => tracing::debug!(error = %e, "checkpoint failed"),
+                }
+                if quiet {
+                    // After the RESTART above, if there was one: its wait for readers is what
+                    // lets the log start over.
+                    if all_copied {
+                        restart_log(&engine);
+                    }
+                    quiet_version = data_version(&engine);
+                    poked.quiet.send_replace(true);
                 }
             }
         });
