@@ -107,7 +107,7 @@ case "${1:-}" in
     # without a sanitizer instead, where Rust's own checks are on (integer overflow, and the
     # preconditions of unsafe slice and pointer operations, which covers what ASan finds in
     # our pure-Rust decoders): a third of the build's CPU time (740 s against 2,400 s on a
-    # 2-core VM) for 4-7x fewer executions a second. CI's short run uses it.
+    # 2-core VM) for 4-6x fewer executions a second. CI's short run uses it.
     mode=()
     [ "${3:-}" = dev ] && mode=(--dev --sanitizer none)
     for t in config split markdown_html decode telegram_update; do
