@@ -10,9 +10,8 @@
 //! (one non-blocking `read`). An edit that finished before a message arrived is always seen.
 //!
 //! Each file is watched (through a symlink, its target), and so is its folder (for files
-//! created, deleted or renamed over, which is how editors save). A
-//! folder's events only count for the names something here depends on, so a busy folder
-//! costs nothing. Any relevant event, a full event queue or a watch the kernel dropped clears
+//! created, deleted or renamed over, which is how editors save). A folder's events only count
+//! for the names something here depends on, and writes to other files in it queue nothing. Any relevant event, a full event queue or a watch the kernel dropped clears
 //! everything: the files are small and re-read once.
 //!
 //! Where inotify is unavailable (not Linux, or out of watches), every lookup reads the disk, as
@@ -73,9 +72,7 @@ pub fn watch_dir(path: &Path) -> bool {
 }
 
 /// What a watch is for: every name in its folder, or only some.
-#[derive(Default)]
 struct Watch {
-    path: PathBuf,
     /// `None`: every event counts (the file itself, or a folder whose listing matters).
     names: Option<HashSet<OsString>>,
 }
@@ -91,7 +88,9 @@ struct Watcher {
 
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 
-/// What makes a folder's listing or a name in it change.
+/// What changes a folder's listing: names added, removed or renamed. (The contents of a file
+/// read here come from its own watch, so writes to other files in a busy folder, such as the
+/// exec tool's in a workspace, queue nothing.)
 fn dir_flags() -> WatchFlags {
     WatchFlags::CREATE
         | WatchFlags::DELETE
@@ -99,10 +98,6 @@ fn dir_flags() -> WatchFlags {
         | WatchFlags::MOVED_TO
         | WatchFlags::DELETE_SELF
         | WatchFlags::MOVE_SELF
-        // A file's contents, seen through its folder (when the file is not watched itself).
-        | WatchFlags::MODIFY
-        | WatchFlags::CLOSE_WRITE
-        | WatchFlags::ATTRIB
         | WatchFlags::ONLYDIR
         | WatchFlags::MASK_ADD
 }
@@ -192,8 +187,9 @@ impl Watcher {
             changed |= counts;
         }
         for wd in dropped {
-            if let Some(w) = self.watches.remove(&wd) {
-                self.by_path.remove(&w.path);
+            if self.watches.remove(&wd).is_some() {
+                // Every path that led to it (two agents' files may be links to one).
+                self.by_path.retain(|_, w| *w != wd);
                 if let Some(fd) = &self.fd {
                     let _ = inotify::remove_watch(fd, wd);
                 }
@@ -216,7 +212,6 @@ impl Watcher {
                     self.by_path.insert(path.to_path_buf(), wd);
                     // Two paths to one inode (hard links, symlinks) share a watch descriptor.
                     self.watches.entry(wd).or_insert_with(|| Watch {
-                        path: path.to_path_buf(),
                         names: Some(HashSet::new()),
                     });
                     wd
@@ -328,6 +323,32 @@ mod tests {
         assert_eq!(&*read(&link), "I am Jarvis");
         std::fs::write(&target, "I am CLU").unwrap();
         assert_eq!(&*read(&link), "I am CLU");
+    }
+
+    /// Two agents' files may be links to one shared file: when it is replaced, neither path
+    /// may keep pointing at the dropped watch (it would go unwatched, read every turn).
+    #[test]
+    fn links_to_one_replaced_file_are_both_seen_and_watched_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared.md");
+        std::fs::write(&shared, "one").unwrap();
+        let (a, b) = (dir.path().join("a.md"), dir.path().join("b.md"));
+        std::os::unix::fs::symlink(&shared, &a).unwrap();
+        std::os::unix::fs::symlink(&shared, &b).unwrap();
+        assert_eq!((&*read(&a), &*read(&b)), ("one", "one"));
+        let tmp = dir.path().join("shared.tmp");
+        std::fs::write(&tmp, "two").unwrap();
+        std::fs::rename(&tmp, &shared).unwrap();
+        assert_eq!((&*read(&a), &*read(&b)), ("two", "two"));
+        let w = WATCHER.lock();
+        assert!(
+            w.by_path.values().all(|wd| w.watches.contains_key(wd)),
+            "a path still names a watch the kernel dropped"
+        );
+        assert!(
+            w.files.contains_key(&a) && w.files.contains_key(&b),
+            "both cached again"
+        );
     }
 
     #[test]
