@@ -10,11 +10,12 @@
 //! - Messages may be stored by any gateway (a webhook behind a load balancer reaches any); the
 //!   chat's holder answers them (`Coordinator::sweep`), woken by `NOTIFY`.
 //! - Stored replies and tasks belong to the gateway that made them; a dead one's are adopted by
-//!   exactly one other.
+//!   exactly one other. Its replies go with their chats, in the step that takes the chat, so the
+//!   taker queues them before it answers the chat's next message.
 //!
 //! On SQLite there is one gateway: every lease is its own and none of this touches the database.
 
-use crate::store::Store;
+use crate::store::{OutboxId, Store};
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
@@ -255,13 +256,63 @@ impl Cluster {
             .await
     }
 
+    /// Takes (or keeps) chat `target`: true if it is this gateway's. Taken anew, it comes with
+    /// the replies a dead holder stored but did not deliver (see `Store::chat_take`), handed to
+    /// `adopt` before the chat counts as held here, so that whatever answers the chat's next
+    /// message finds them queued ahead of it.
+    pub async fn take_chat(
+        &self,
+        target: &str,
+        adopt: impl FnOnce(Vec<(OutboxId, String)>),
+    ) -> bool {
+        let lease = Self::chat_lease(target);
+        if self.holds(&lease) {
+            return true;
+        }
+        match self.inner.store.chat_take(target, ttl_ms()).await {
+            Ok(Some(replies)) => {
+                adopt(replies);
+                self.mark_held(lease)
+            }
+            Ok(None) => {
+                self.inner.held.lock().remove(&lease);
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, chat = target, "cannot take a chat");
+                false
+            }
+        }
+    }
+
     /// Stored replies to deliver that nobody alive is delivering (with `mine`: this gateway's
-    /// from before a restart too).
+    /// from before a restart too), with their chats where free or a dead gateway's (see
+    /// `Store::outbox_adopt`): handed to `adopt`, oldest first, before the chats count as held.
     pub async fn orphaned_outbox(
         &self,
         mine: bool,
-    ) -> crate::store::Result<Vec<(crate::store::OutboxId, String)>> {
-        self.inner.store.outbox_adopt(ttl_ms(), mine).await
+        adopt: impl FnOnce(Vec<(OutboxId, String)>),
+    ) -> crate::store::Result<usize> {
+        if !self.inner.shared {
+            return Ok(0);
+        }
+        let adopted = self.inner.store.outbox_adopt(ttl_ms(), mine).await?;
+        let n = adopted.replies.len();
+        adopt(adopted.replies);
+        for chat in adopted.chats {
+            self.mark_held(Self::chat_lease(&chat));
+        }
+        Ok(n)
+    }
+
+    /// Records lease `name`, just taken, as held: true unless our last beat is too old for it
+    /// to count (see [`Cluster::hold`]).
+    fn mark_held(&self, name: String) -> bool {
+        if !self.fresh() {
+            return false;
+        }
+        self.inner.held.lock().insert(name);
+        true
     }
 
     /// Active tasks nobody alive is running (with `mine`: this gateway's from before a restart).

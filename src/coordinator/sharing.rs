@@ -11,7 +11,7 @@
 
 use super::{Coordinator, Recovered, workers};
 use crate::cluster::{BEAT, Cluster};
-use crate::store::InboxId;
+use crate::store::{InboxId, OutboxId};
 use std::collections::HashSet;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +21,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Default)]
 pub(super) struct Taken {
     queued: tokio::sync::Mutex<Seen>,
+    /// Held from adopting a dead gateway's replies to queueing them for delivery: a chat whose
+    /// replies one adoption has taken but not yet queued must not be answered meanwhile, or a
+    /// newer answer would go out first.
+    adopting: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -86,21 +90,25 @@ impl Coordinator {
         }
     }
 
-    /// Takes (or keeps) the lease of `chat`; true if it is this gateway's.
+    /// Takes (or keeps) the lease of `chat`; true if it is this gateway's. Perhaps taken from a
+    /// dead gateway: the replies it stored but did not deliver answer older messages, so they
+    /// are queued for delivery first.
     async fn take_chat(&self, chat: &str) -> bool {
-        let lease = Cluster::chat_lease(chat);
-        let had = self.inner.cluster.holds(&lease);
-        if had {
+        let cluster = &self.inner.cluster;
+        if cluster.holds(&Cluster::chat_lease(chat)) {
             return true;
         }
-        if !self.inner.cluster.hold(&lease).await {
-            return false;
+        let _one = self.inner.taken.adopting.lock().await;
+        cluster
+            .take_chat(chat, |rows| self.deliver_adopted(rows))
+            .await
+    }
+
+    fn deliver_adopted(&self, rows: Vec<(OutboxId, String)>) {
+        for (id, target) in rows {
+            tracing::info!(outbox = id, "delivering a reply a stopped gateway left");
+            self.inner.delivery.push(id, &target);
         }
-        // Perhaps taken from a dead gateway: the replies it stored but did not deliver answer
-        // older messages, so they go out first. (Its holder was dead when we took the lease, so
-        // it is dead for the adoption too.)
-        self.adopt_replies().await;
-        true
     }
 
     /// Queues stored message `id` in its chat's lane; 1 if it was.
@@ -136,17 +144,12 @@ impl Coordinator {
         }
     }
 
-    /// Delivers the replies dead gateways stored but did not deliver.
-    async fn adopt_replies(&self) {
-        match self.inner.cluster.orphaned_outbox(false).await {
-            Ok(rows) => {
-                for (id, target) in rows {
-                    tracing::info!(outbox = id, "delivering a reply a stopped gateway left");
-                    self.inner.delivery.push(id, &target);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot adopt undelivered replies"),
-        }
+    /// Delivers the replies dead gateways (with `mine`, this one before a restart) stored but
+    /// did not deliver (see `Cluster::orphaned_outbox`); how many.
+    async fn adopt_replies(&self, mine: bool) -> crate::store::Result<usize> {
+        let _one = self.inner.taken.adopting.lock().await;
+        let adopt = |rows| self.deliver_adopted(rows);
+        self.inner.cluster.orphaned_outbox(mine, adopt).await
     }
 
     /// Start-up on a shared store: this gateway's own work from before a restart, and whatever
@@ -154,11 +157,11 @@ impl Coordinator {
     pub(super) async fn recover_shared(&self) -> crate::store::Result<Recovered> {
         let cluster = &self.inner.cluster;
         cluster.join(self.inner.shutdown.clone()).await?;
-        let mut r = Recovered::default();
-        for (id, target) in cluster.orphaned_outbox(true).await? {
-            self.inner.delivery.push(id, &target);
-            r.outbox += 1;
-        }
+        // Undelivered replies first: they answer older messages than any the sweep queues.
+        let mut r = Recovered {
+            outbox: self.adopt_replies(true).await?,
+            ..Recovered::default()
+        };
         r.inbox = self.sweep().await;
         let (rerun, interrupted) =
             workers::recover_rows(self, cluster.orphaned_tasks(true).await?).await?;
@@ -198,7 +201,9 @@ impl Coordinator {
             }
             adopted = std::time::Instant::now();
             self.sweep().await;
-            self.adopt_replies().await;
+            if let Err(e) = self.adopt_replies(false).await {
+                tracing::warn!(error = %e, "cannot adopt undelivered replies");
+            }
             match cluster.orphaned_tasks(false).await {
                 Ok(rows) if !rows.is_empty() => {
                     if let Err(e) = workers::recover_rows(&self, rows).await {

@@ -9,7 +9,7 @@
 //! database's clock, so gateways on different machines agree on who is alive.
 
 use super::inbox::InboxId;
-use super::sql::p;
+use super::sql::{Db, p};
 use super::tasks::TaskRow;
 use super::{OutboxId, Result, Store};
 
@@ -27,6 +27,15 @@ pub struct InstanceRow {
     pub roles: Vec<String>,
     /// How many chats it holds.
     pub chats: i64,
+}
+
+/// What [`Store::outbox_adopt`] took over.
+#[derive(Debug, Default, PartialEq)]
+pub struct Adopted {
+    /// Stored replies to deliver (id, target), oldest first.
+    pub replies: Vec<(OutboxId, String)>,
+    /// The chats (targets) taken with them.
+    pub chats: Vec<String>,
 }
 
 impl Store {
@@ -132,17 +141,38 @@ impl Store {
     /// a gateway silent for `ttl_ms` or more is taken over.
     pub async fn lease_take(&self, name: &str, ttl_ms: i64) -> Result<bool> {
         let name = name.to_owned();
+        self.write(move |c| take_lease(c, &name, ttl_ms)).await
+    }
+
+    /// Takes (or keeps) the chat `target` for this gateway and, in the same transaction, makes
+    /// it the deliverer of the chat's stored replies nobody alive is delivering. `None` if
+    /// another live gateway holds the chat; else those replies (id, target), oldest first, which
+    /// answer older messages than any the taker is about to answer and so must be queued for
+    /// delivery before it answers the chat's next message.
+    pub async fn chat_take(
+        &self,
+        target: &str,
+        ttl_ms: i64,
+    ) -> Result<Option<Vec<(OutboxId, String)>>> {
+        let target = target.to_owned();
         self.write(move |c| {
+            if !take_lease(c, &format!("chat:{target}"), ttl_ms)? {
+                return Ok(None);
+            }
             let sql = format!(
-                "INSERT INTO leases (name, holder, since) VALUES (?1, ?2, {now})
-                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, since = excluded.since
-                 WHERE leases.holder = excluded.holder OR leases.holder NOT IN
-                     (SELECT id FROM instances WHERE seen_at > {now} - ?3)
-                 RETURNING holder",
-                now = c.now_sql()
+                "UPDATE outbox SET owner = ?1 WHERE id IN (
+                     SELECT id FROM outbox WHERE status = 'pending' AND target = ?4
+                     AND {orphaned} ORDER BY id {lock})
+                 RETURNING id, target",
+                orphaned = orphaned(c),
+                lock = c.skip_locked()
             );
-            let taken: Option<String> = c.opt(&sql, p![name, c.me(), ttl_ms], |r| r.get(0))?;
-            Ok(taken.as_deref() == Some(c.me()))
+            let mut rows: Vec<(i64, String)> =
+                c.all(&sql, p![c.me(), ttl_ms, false, target], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
+            rows.sort_unstable_by_key(|r| r.0);
+            Ok(Some(rows))
         })
         .await
     }
@@ -201,27 +231,48 @@ impl Store {
         .await
     }
 
-    /// Makes this gateway the deliverer of stored messages nobody alive is delivering: those of
-    /// dead gateways (silent `ttl_ms`), unowned ones, and with `mine` its own (a restart under
-    /// the same id). Returns them (id, target), oldest first.
-    pub async fn outbox_adopt(&self, ttl_ms: i64, mine: bool) -> Result<Vec<(OutboxId, String)>> {
+    /// Makes this gateway the deliverer of stored messages nobody alive is delivering (those of
+    /// dead gateways, silent `ttl_ms`; unowned ones; with `mine` its own, after a restart under
+    /// the same id), together with their chats: a chat's replies go out through the gateway
+    /// holding it, the one answering its next messages, or a newer answer could overtake an
+    /// older one. So it takes each such chat that is free or whose holder is dead, and adopts
+    /// the replies of the chats it then holds, in one transaction; another live gateway's chats'
+    /// replies are left to that gateway. Returns the replies (id, target), oldest first, and the
+    /// chats taken.
+    pub async fn outbox_adopt(&self, ttl_ms: i64, mine: bool) -> Result<Adopted> {
         self.write(move |c| {
+            let orphaned = orphaned(c);
+            // In name order, so two gateways taking overlapping chats lock them in one order.
+            let sql = format!(
+                "INSERT INTO leases (name, holder, since)
+                 SELECT name, ?1, {now} FROM (SELECT DISTINCT 'chat:' || target AS name
+                     FROM outbox WHERE status = 'pending' AND {orphaned}) o
+                 WHERE true ORDER BY name
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, since = excluded.since
+                 WHERE leases.holder <> excluded.holder AND leases.holder NOT IN
+                     (SELECT id FROM instances WHERE seen_at > {now} - ?2)
+                 RETURNING name",
+                now = c.now_sql()
+            );
+            let chats: Vec<String> = c.all(&sql, p![c.me(), ttl_ms, mine], |r| {
+                let name: String = r.get(0)?;
+                Ok(name.strip_prefix("chat:").unwrap_or(&name).to_string())
+            })?;
+            // A restarted gateway's own replies are its own whoever holds their chat now.
             let sql = format!(
                 "UPDATE outbox SET owner = ?1 WHERE id IN (
-                     SELECT id FROM outbox WHERE status = 'pending' AND (owner IS NULL
-                         OR (owner = ?1 AND ?3)
-                         OR (owner <> ?1 AND owner NOT IN
-                             (SELECT id FROM instances WHERE seen_at > {now} - ?2)))
+                     SELECT id FROM outbox o WHERE status = 'pending' AND {orphaned}
+                     AND ((owner = ?1 AND ?3) OR EXISTS (SELECT 1 FROM leases l
+                         WHERE l.name = 'chat:' || o.target AND l.holder = ?1))
                      ORDER BY id {lock})
                  RETURNING id, target",
-                now = c.now_sql(),
                 lock = c.skip_locked()
             );
-            let mut rows: Vec<(i64, String)> = c.all(&sql, p![c.me(), ttl_ms, mine], |r| {
+            let mut replies: Vec<(i64, String)> = c.all(&sql, p![c.me(), ttl_ms, mine], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
-            rows.sort_unstable_by_key(|r| r.0);
-            Ok(rows)
+            replies.sort_unstable_by_key(|r| r.0);
+            Ok(Adopted { replies, chats })
         })
         .await
     }
@@ -248,4 +299,28 @@ impl Store {
         })
         .await
     }
+}
+
+/// Takes (or keeps) lease `name` (see [`Store::lease_take`]).
+fn take_lease(c: &Db, name: &str, ttl_ms: i64) -> Result<bool> {
+    let sql = format!(
+        "INSERT INTO leases (name, holder, since) VALUES (?1, ?2, {now})
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, since = excluded.since
+         WHERE leases.holder = excluded.holder OR leases.holder NOT IN
+             (SELECT id FROM instances WHERE seen_at > {now} - ?3)
+         RETURNING holder",
+        now = c.now_sql()
+    );
+    let taken: Option<String> = c.opt(&sql, p![name, c.me(), ttl_ms], |r| r.get(0))?;
+    Ok(taken.as_deref() == Some(c.me()))
+}
+
+/// An outbox row's condition for nobody alive delivering it, with `?1` this gateway, `?2` the
+/// time to live (ms) and `?3` whether this gateway's own rows count (a restart).
+fn orphaned(c: &Db) -> String {
+    format!(
+        "(owner IS NULL OR (owner = ?1 AND ?3) OR (owner <> ?1 AND owner NOT IN
+             (SELECT id FROM instances WHERE seen_at > {now} - ?2)))",
+        now = c.now_sql()
+    )
 }

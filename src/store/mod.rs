@@ -31,7 +31,7 @@ mod usage;
 
 pub use access::{AllowedSender, PairingOutcome, PairingRequest};
 pub use approvals::{ApprovalId, ApprovalRow, ApprovalStatus, NewApproval};
-pub use cluster::InstanceRow;
+pub use cluster::{Adopted, InstanceRow};
 pub use cron::{CronHealth, CronJob, CronRun, CronRunLine, JobId, NewJob};
 pub use heartbeat::HeartbeatRun;
 pub use inbox::{InboxId, InboxRow};

@@ -894,22 +894,31 @@ async fn cluster_body(a: Store, b: Store) {
         .task_create("clu", "work", "telegram:1", None, None)
         .await
         .unwrap();
-    assert!(b.outbox_adopt(ttl, false).await.unwrap().is_empty());
+    assert_eq!(
+        b.outbox_adopt(ttl, false).await.unwrap(),
+        Adopted::default()
+    );
     assert!(b.tasks_adopt(ttl, false).await.unwrap().is_empty());
     // With a zero time to live every other gateway counts as dead.
+    // ...with its chat: the next answer there is b's, and must go out after it.
     assert_eq!(
         b.outbox_adopt(0, false).await.unwrap(),
-        vec![(out, "telegram:1".to_string())]
+        Adopted {
+            replies: vec![(out, "telegram:1".to_string())],
+            chats: vec!["telegram:1".to_string()],
+        }
     );
-    assert!(
-        b.outbox_adopt(0, false).await.unwrap().is_empty(),
+    assert_eq!(
+        b.outbox_adopt(0, false).await.unwrap(),
+        Adopted::default(),
         "adopted once"
     );
     assert_eq!(b.tasks_adopt(0, false).await.unwrap()[0].id, task);
     assert!(b.tasks_adopt(0, false).await.unwrap().is_empty());
     // A restarted gateway takes its own back.
-    assert_eq!(b.outbox_adopt(ttl, true).await.unwrap().len(), 1);
-    // `gateway status`: both alive, with what each holds.
+    assert_eq!(b.outbox_adopt(ttl, true).await.unwrap().replies.len(), 1);
+    // `gateway status`: both alive, with what each holds (chat 1 went to b with its reply).
+    assert!(a.lease_take("chat:telegram:3", ttl).await.unwrap());
     let all = a.instances(ttl).await.unwrap();
     assert_eq!(all.len(), 2);
     let first = all.iter().find(|i| i.id == "a:1").unwrap();
@@ -918,12 +927,113 @@ async fn cluster_body(a: Store, b: Store) {
     assert!(b.lease_take("role:scheduler", ttl).await.unwrap());
     let second = a.instances(ttl).await.unwrap();
     let second = second.iter().find(|i| i.id == "b:2").unwrap();
-    assert_eq!(second.roles, ["scheduler"]);
+    assert_eq!(
+        (second.roles.as_slice(), second.chats),
+        (&["scheduler".to_string()][..], 1)
+    );
     // Leaving hands the chats over at once.
     a.instance_leave().await.unwrap();
-    assert!(b.lease_take("chat:telegram:1", ttl).await.unwrap());
+    assert!(b.lease_take("chat:telegram:3", ttl).await.unwrap());
     b.lease_drop("role:scheduler").await.unwrap();
     assert!(a.lease_take("role:scheduler", ttl).await.unwrap());
+}
+
+/// Three gateways' handles on one database: `a:1` dies holding two chats with replies
+/// undelivered; `b:2` and `c:3` live on. A chat's undelivered replies go to whoever takes the
+/// chat, in the same step, so they are queued before that gateway answers the chat again.
+async fn replies_follow_chats_body(a: Store, b: Store, c: Store) {
+    let (a, b, c) = (
+        a.with_instance("a:1"),
+        b.with_instance("b:2"),
+        c.with_instance("c:3"),
+    );
+    for (s, pid) in [(&a, 1), (&b, 2), (&c, 3)] {
+        s.instance_join(pid, "test").await.unwrap();
+    }
+    let ttl = 5_000;
+    for chat in ["telegram:1", "telegram:2"] {
+        assert!(a.lease_take(&format!("chat:{chat}"), ttl).await.unwrap());
+    }
+    let mut replies = Vec::new();
+    for (n, chat) in ["telegram:1", "telegram:2", "telegram:1"]
+        .iter()
+        .enumerate()
+    {
+        let id = a
+            .outbox_enqueue(&reply(chat, "from a", &format!("reply:a{n}")))
+            .await
+            .unwrap()
+            .unwrap();
+        replies.push((id, chat.to_string()));
+    }
+    // While a lives its chats and replies are its own.
+    assert_eq!(b.chat_take("telegram:1", ttl).await.unwrap(), None);
+    assert_eq!(
+        b.outbox_adopt(ttl, false).await.unwrap(),
+        Adopted::default()
+    );
+    // a falls silent; b and c are seen since. (Only what is silent longer than `dead` is dead.)
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert!(b.instance_beat().await.unwrap());
+    assert!(c.instance_beat().await.unwrap());
+    let dead = 1_200;
+    // Taking chat 1 brings its two replies, oldest first; chat 2's stay.
+    assert_eq!(
+        b.chat_take("telegram:1", dead).await.unwrap(),
+        Some(vec![replies[0].clone(), replies[2].clone()])
+    );
+    assert_eq!(
+        c.chat_take("telegram:1", dead).await.unwrap(),
+        None,
+        "b's now"
+    );
+    // c adopts what is left, and takes chat 2 with it: not chat 1's replies, which are b's.
+    assert_eq!(
+        c.outbox_adopt(dead, false).await.unwrap(),
+        Adopted {
+            replies: vec![replies[1].clone()],
+            chats: vec!["telegram:2".to_string()],
+        }
+    );
+    assert!(!b.lease_take("chat:telegram:2", dead).await.unwrap());
+    // A dead gateway's reply in a chat a live gateway holds waits for that gateway.
+    let late = a
+        .outbox_enqueue(&reply("telegram:1", "late from a", "reply:late"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        c.outbox_adopt(dead, false).await.unwrap(),
+        Adopted::default()
+    );
+    assert_eq!(
+        b.outbox_adopt(dead, false).await.unwrap(),
+        Adopted {
+            replies: vec![(late, "telegram:1".to_string())],
+            chats: vec![],
+        }
+    );
+}
+
+mod a_dead_gateways_replies_go_with_its_chats {
+    use switchboard::store::Store;
+
+    #[tokio::test]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let open = || Store::open(&path).unwrap();
+        super::replies_follow_chats_body(open(), open(), open()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        let Some(url) = super::postgres::database() else {
+            return;
+        };
+        let open = || Store::connect(&url).unwrap();
+        super::replies_follow_chats_body(open(), open(), open()).await;
+    }
 }
 
 mod leases_and_adoption_between_two_gateways {
