@@ -61,7 +61,13 @@ impl Coordinator {
                 refused.insert(chat); // another gateway's now
                 continue;
             }
-            queued += self.queue(&mut seen, id, &payload, &[]).await;
+            match self.queue(&mut seen, id, &payload, &[]).await {
+                Some(n) => queued += n,
+                // Its later messages wait for the next sweep, behind it.
+                None => {
+                    refused.insert(chat);
+                }
+            }
         }
         queued
     }
@@ -83,8 +89,10 @@ impl Coordinator {
                 }
             };
             for (id, payload) in rows {
-                if !seen.ids.contains(&id) {
-                    self.queue(&mut seen, id, &payload, fresh).await;
+                if !seen.ids.contains(&id)
+                    && self.queue(&mut seen, id, &payload, fresh).await.is_none()
+                {
+                    break; // its later messages wait for the next sweep, behind it
                 }
             }
         }
@@ -111,15 +119,23 @@ impl Coordinator {
         }
     }
 
-    /// Queues stored message `id` in its chat's lane; 1 if it was.
-    async fn queue(&self, seen: &mut Seen, id: InboxId, payload: &str, fresh: &[InboxId]) -> usize {
+    /// Queues stored message `id` in its chat's lane; 1 if it was, 0 if it is skipped for good
+    /// (unreadable), `None` if it cannot be queued now (the chat's later messages must not be
+    /// queued ahead of it).
+    async fn queue(
+        &self,
+        seen: &mut Seen,
+        id: InboxId,
+        payload: &str,
+        fresh: &[InboxId],
+    ) -> Option<usize> {
         let message = match serde_json::from_str(payload) {
             Ok(m) => m,
             Err(e) => {
                 // Remembered as taken, so it is not read again on every beat.
                 tracing::error!(inbox = id, error = %e, "an unreadable stored message is skipped");
                 seen.take(id);
-                return 0;
+                return Some(0);
             }
         };
         // A dead gateway (or this one before a restart) may have begun it.
@@ -127,13 +143,13 @@ impl Coordinator {
             && let Err(e) = self.inner.store.inbox_discard_partial(id).await
         {
             tracing::warn!(error = %e, inbox = id, "cannot reset a message to answer it");
-            return 0;
+            return None;
         }
         seen.take(id);
         if !self.dispatch(id, message).await {
             seen.ids.remove(&id); // answered on the spot
         }
-        1
+        Some(1)
     }
 
     /// Message `id` has been handled (answered, or left for a restart): sweeps may see it again
