@@ -247,6 +247,9 @@ impl Coordinator {
                 "shutdown grace period over; unfinished messages will be answered after restart"
             );
         }
+        if let Err(e) = self.inner.store.flush().await {
+            tracing::warn!(error = %e, "cannot store the last usage records");
+        }
     }
 
     fn lane_key(m: &Inbound) -> String {
@@ -349,7 +352,7 @@ impl Coordinator {
             .inbox_finish(id, turns, Some(&out), size)
             .await
         {
-            Ok(Some(oid)) => self.inner.delivery.push(oid, &out.target),
+            Ok(Some(row)) => self.inner.delivery.push_row(row),
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(error = %e, "cannot store reply");
@@ -515,7 +518,7 @@ impl Coordinator {
             .inbox_finish(id, None, Some(&out), None)
             .await
         {
-            Ok(Some(oid)) => self.inner.delivery.push(oid, &out.target),
+            Ok(Some(row)) => self.inner.delivery.push_row(row),
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot store reply"),
         }

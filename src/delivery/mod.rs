@@ -13,7 +13,7 @@ pub mod preview;
 
 use crate::channels::Channels;
 use crate::lanes::Lanes;
-use crate::store::{OutboxId, OutboxStatus, Store};
+use crate::store::{OutboxId, OutboxRow, OutboxStatus, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard_channel::{ChannelError, OutFile, Outbound, Target, split_message};
@@ -47,11 +47,21 @@ impl Delivery {
 
     /// Queues stored message `id` for delivery behind earlier ones to `target`.
     pub fn push(&self, id: OutboxId, target: &str) {
+        self.queue(id, target, None);
+    }
+
+    /// [`Delivery::push`] for a message just stored as `row`: its first attempt needs no read.
+    pub fn push_row(&self, row: OutboxRow) {
+        let (id, target) = (row.id, row.target.clone());
+        self.queue(id, &target, Some(row));
+    }
+
+    fn queue(&self, id: OutboxId, target: &str, row: Option<OutboxRow>) {
         let this = self.clone();
         let span = tracing::info_span!("deliver", outbox = id, target = %target);
         self.lanes.push(
             target.to_string(),
-            tracing::Instrument::instrument(async move { this.deliver(id).await }, span),
+            tracing::Instrument::instrument(async move { this.deliver(id, row).await }, span),
         );
     }
 
@@ -68,12 +78,18 @@ impl Delivery {
         self.lanes.drain().await;
     }
 
-    async fn deliver(&self, id: OutboxId) {
+    /// Delivers stored message `id`; `stored`: the row as just stored, for the first attempt
+    /// (only delivery changes a stored message, and this lane is its only deliverer).
+    async fn deliver(&self, id: OutboxId, mut stored: Option<OutboxRow>) {
         loop {
             if self.shutdown.is_cancelled() {
                 return; // still pending in the database; resumed at next start
             }
-            let row = match self.store.outbox_get(id).await {
+            let read = match stored.take() {
+                Some(row) => Ok(Some(row)),
+                None => self.store.outbox_get(id).await,
+            };
+            let row = match read {
                 Ok(Some(r)) if r.status == OutboxStatus::Pending => r,
                 Ok(_) => return,
                 Err(e) => {

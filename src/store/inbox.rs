@@ -1,6 +1,6 @@
 //! Inbound messages, stored before the platform is told we have them.
 
-use super::outbox::{NewOutbox, OutboxId, insert_outbox};
+use super::outbox::{NewOutbox, OutboxRow, insert_outbox};
 use super::sessions::{NewTurn, SessionId, insert_turns};
 use super::sql::{Dialect, p};
 use super::{Result, Store, StoreError, now_ms};
@@ -92,14 +92,15 @@ impl Store {
 
     /// Marks `id` answered and stores the session turns it produced and its reply, in one
     /// transaction: all of it happens or none, so a crash can neither lose the reply nor cause it
-    /// twice, and a session never holds half a turn.
+    /// twice, and a session never holds half a turn. Returns the stored reply as delivery will
+    /// read it (no read back needed to deliver it).
     pub async fn inbox_finish(
         &self,
         id: InboxId,
         turns: Option<(SessionId, &[NewTurn])>,
         reply: Option<&NewOutbox>,
         context: Option<(SessionId, u64)>,
-    ) -> Result<Option<OutboxId>> {
+    ) -> Result<Option<OutboxRow>> {
         let turns = turns.map(|(s, t)| (s, t.to_vec()));
         let reply = reply.cloned();
         self.write(move |tx| {
@@ -126,13 +127,13 @@ impl Store {
             let Some(r) = &reply else {
                 return Ok(None);
             };
-            let oid = insert_outbox(tx, r)?;
-            if let Some(oid) = oid
-                && !previews.is_empty()
-            {
+            let Some(oid) = insert_outbox(tx, r)? else {
+                return Ok(None);
+            };
+            if !previews.is_empty() {
                 super::previews::attach(tx, oid, &previews)?;
             }
-            Ok(oid)
+            Ok(Some(OutboxRow::stored(oid, r, previews)))
         })
         .await
     }

@@ -191,7 +191,9 @@ impl Store {
 
     /// Queues the write `f` without waiting for its commit (a failure is logged as `what`): for
     /// records nobody waits on, such as usage. Writes awaited after it commit with it or later.
-    /// Keep `f` to one statement: on PostgreSQL it runs outside a transaction.
+    /// On SQLite it starts no transaction of its own: it rides in the next write's (or commits
+    /// alone within a second). Keep `f` to one statement: on PostgreSQL it runs outside a
+    /// transaction.
     pub(crate) fn write_queued<F>(&self, what: &'static str, f: F) -> Result<()>
     where
         F: FnOnce(&Db) -> Result<()> + Send + 'static,
@@ -203,6 +205,11 @@ impl Store {
             }
             Backend::Postgres(p) => p.write_queued(what, self.instance.clone(), f),
         }
+    }
+
+    /// Commits whatever was queued without a wait ([`Store::write_queued`]): at shutdown.
+    pub async fn flush(&self) -> Result<()> {
+        self.write(|_| Ok(())).await
     }
 
     /// Runs the point lookup `f`: it sees every write whose call has returned. Keep `f` to a few

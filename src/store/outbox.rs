@@ -62,6 +62,25 @@ pub struct OutboxRow {
     pub edits: Vec<String>,
 }
 
+impl OutboxRow {
+    /// The row [`insert_outbox`] just stored as `id` from `m`, replacing preview messages
+    /// `edits`: what reading it back would give.
+    pub(crate) fn stored(id: OutboxId, m: &NewOutbox, edits: Vec<String>) -> OutboxRow {
+        OutboxRow {
+            id,
+            target: m.target.clone(),
+            thread: m.thread.clone(),
+            reply_to: m.reply_to.clone(),
+            text: m.text.clone(),
+            status: OutboxStatus::Pending,
+            parts_sent: 0,
+            attempts: 0,
+            file: m.file.clone(),
+            edits,
+        }
+    }
+}
+
 pub(crate) fn insert_outbox(c: &Db, m: &NewOutbox) -> Result<Option<OutboxId>> {
     let file = match &m.file {
         Some(f) => {

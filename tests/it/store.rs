@@ -171,11 +171,14 @@ async fn inbox_body(s: Store) {
             None
         )
         .await
-        .unwrap(),
+        .unwrap()
+        .map(|r| r.id),
         None
     );
     assert_eq!(s.turns(session).await.unwrap().len(), 2);
-    let row = s.outbox_get(out).await.unwrap().unwrap();
+    let row = s.outbox_get(out.id).await.unwrap().unwrap();
+    // What finishing returned is what delivery would have read back.
+    assert_eq!(format!("{row:?}"), format!("{out:?}"));
     assert_eq!(row.text, "hello!");
     assert_eq!(
         row.edits,
@@ -192,7 +195,10 @@ async fn inbox_body(s: Store) {
         .unwrap();
     assert_eq!(s.inbox_discard_partial(second).await.unwrap(), 0);
     assert_eq!(
-        s.inbox_finish(second, None, None, None).await.unwrap(),
+        s.inbox_finish(second, None, None, None)
+            .await
+            .unwrap()
+            .map(|r| r.id),
         None,
         "no reply, nothing in the outbox"
     );

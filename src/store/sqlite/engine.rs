@@ -14,6 +14,11 @@
 //!   A message makes about six reads; a hop to another thread and back for each was half of the
 //!   added latency of a message.
 //!
+//! - **Riders**: a write nobody waits for (a model call's usage row) does not start a
+//!   transaction of its own; it rides in the next one any write starts, or commits alone after
+//!   [`RIDE_MAX`]. A message's usage row used to cost it a commit of its own (file locks, WAL
+//!   frames, a wake of the maintenance thread); now it commits with the answer it paid for.
+//!
 //! Why threads and not `spawn_blocking`: a connection is not `Sync`, its prepared-statement cache
 //! is per connection, and a thread that keeps it warm costs one stack, not a pool.
 
@@ -38,8 +43,38 @@ type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 /// Writes committed together at most: bounds how long the first of a batch waits.
 const MAX_BATCH: usize = 256;
 
+/// How long a rider (see [`Engine::write_queued`]) waits for a transaction to ride in before it
+/// commits alone.
+const RIDE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What the writer's channel carries.
+enum Msg {
+    Write(WriteJob),
+    /// A rider was queued while the writer slept with no deadline: it must start the clock.
+    Wake,
+}
+
+/// Writes waiting for the writer's next transaction (see [`Engine::write_queued`]).
+#[derive(Default)]
+struct Riders {
+    jobs: parking_lot::Mutex<Vec<WriteJob>>,
+    /// Set while the writer waits for a job with no deadline.
+    sleeping: std::sync::atomic::AtomicBool,
+}
+
+impl Riders {
+    fn take(&self) -> Vec<WriteJob> {
+        std::mem::take(&mut *self.jobs.lock())
+    }
+
+    fn pending(&self) -> bool {
+        !self.jobs.lock().is_empty()
+    }
+}
+
 pub(in crate::store) struct Engine {
-    writes: Sender<WriteJob>,
+    writes: Sender<Msg>,
+    riders: Arc<Riders>,
     reads: Sender<ReadJob>,
     reader: Arc<parking_lot::Mutex<Connection>>,
     counts: Arc<WriteCounts>,
@@ -62,7 +97,9 @@ impl Engine {
         reader: Connection,
         written: Arc<Poke>,
     ) -> Result<Self> {
-        let (writes, write_rx) = channel::<WriteJob>();
+        let (writes, write_rx) = channel::<Msg>();
+        let riders = Arc::new(Riders::default());
+        let waiting = riders.clone();
         let (reads, read_rx) = channel::<ReadJob>();
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -77,13 +114,14 @@ impl Engine {
         let poke = written.clone();
         spawn(
             "db-writer",
-            Box::new(move || write_loop(writer, write_rx, poke, tally)),
+            Box::new(move || write_loop(writer, write_rx, waiting, poke, tally)),
         )?;
         let reader = Arc::new(parking_lot::Mutex::new(reader));
         let shared = reader.clone();
         spawn("db-reader", Box::new(move || read_loop(shared, read_rx)))?;
         Ok(Engine {
             writes,
+            riders,
             reads,
             reader,
             counts,
@@ -126,18 +164,32 @@ impl Engine {
         rx.blocking_recv().map_err(|_| StoreError::Stopped)?
     }
 
-    /// Queues `f` for the writer's next transaction without waiting for it; a failure is
-    /// logged as `what`. Writes queued after it commit in the same transaction or a later one,
-    /// so whoever sees their effect sees this one's too.
+    /// Queues `f` for the writer's next transaction without waiting for it, and without
+    /// starting one: it rides in the next transaction another write starts, or commits alone
+    /// within [`RIDE_MAX`]. A failure is logged as `what`. Writes queued after it commit in the
+    /// same transaction or a later one, so whoever sees their effect sees this one's too.
     pub(in crate::store) fn write_queued<F>(&self, what: &'static str, f: F) -> Result<()>
     where
         F: FnOnce(&Connection) -> Result<()> + Send + 'static,
     {
-        self.submit_write(f, move |out| {
+        let job = write_job(f, move |out| {
             if let Err(e) = out {
                 tracing::error!(error = %e, "cannot store {what}");
             }
-        })
+        });
+        let first = {
+            let mut jobs = self.riders.jobs.lock();
+            jobs.push(job);
+            jobs.len() == 1
+        };
+        std::sync::atomic::fence(Ordering::SeqCst);
+        // The writer checks for riders after it says it sleeps, so one of the two sees the other.
+        if first && self.riders.sleeping.load(Ordering::SeqCst) {
+            self.writes
+                .send(Msg::Wake)
+                .map_err(|_| StoreError::Stopped)?;
+        }
+        Ok(())
     }
 
     /// Queues the write `f`; `answer` gets its outcome once its transaction has ended: its own
@@ -151,19 +203,9 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let job: WriteJob = Box::new(move |c| {
-            let out = c.map(f);
-            let ok = matches!(out, Some(Ok(_)));
-            let after: Answer = Box::new(move |commit: Option<&str>| {
-                answer(match (out, commit) {
-                    (None, why) => Err(StoreError::Commit(why.unwrap_or("not run").into())),
-                    (Some(Ok(_)), Some(why)) => Err(StoreError::Commit(why.to_string())),
-                    (Some(out), _) => out,
-                })
-            });
-            (ok, after)
-        });
-        self.writes.send(job).map_err(|_| StoreError::Stopped)
+        self.writes
+            .send(Msg::Write(write_job(f, answer)))
+            .map_err(|_| StoreError::Stopped)
     }
 
     /// Runs the point lookup `f` on the reader's connection (outside any transaction: each
@@ -215,6 +257,26 @@ impl Engine {
     }
 }
 
+/// The job that runs write `f` and gives `answer` its outcome once its transaction has ended.
+fn write_job<T, F>(f: F, answer: impl FnOnce(Result<T>) + Send + 'static) -> WriteJob
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    Box::new(move |c| {
+        let out = c.map(f);
+        let ok = matches!(out, Some(Ok(_)));
+        let after: Answer = Box::new(move |commit: Option<&str>| {
+            answer(match (out, commit) {
+                (None, why) => Err(StoreError::Commit(why.unwrap_or("not run").into())),
+                (Some(Ok(_)), Some(why)) => Err(StoreError::Commit(why.to_string())),
+                (Some(out), _) => out,
+            })
+        });
+        (ok, after)
+    })
+}
+
 /// How long a database thread keeps looking for the next job after finishing one, before it
 /// sleeps. A message makes a dozen calls a few microseconds apart; waking a sleeping thread
 /// (on a VM, often a halted CPU) costs tens of microseconds each time, which tripled the added
@@ -253,23 +315,41 @@ fn exec(c: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 fn write_loop(
     conn: Connection,
-    jobs: Receiver<WriteJob>,
+    jobs: Receiver<Msg>,
+    riders: Arc<Riders>,
     written: Arc<Poke>,
     counts: Arc<WriteCounts>,
 ) {
     let mut queue: VecDeque<WriteJob> = VecDeque::new();
     loop {
         if queue.is_empty() {
-            match next(&jobs) {
-                Some(job) => queue.push_back(job),
-                None => return, // every handle to the store is gone
+            match next_write(&jobs, &riders) {
+                Next::Write(job) => queue.push_back(job),
+                Next::Riders => {}
+                Next::Wake => continue,
+                Next::Closed => {
+                    // Every handle to the store is gone: the riders still commit.
+                    let mut last: VecDeque<WriteJob> = riders.take().into();
+                    if !last.is_empty() {
+                        commit_batch(&conn, &mut last);
+                    }
+                    return;
+                }
             }
         }
         while queue.len() < MAX_BATCH {
             match jobs.try_recv() {
-                Ok(job) => queue.push_back(job),
+                Ok(Msg::Write(job)) => queue.push_back(job),
+                Ok(Msg::Wake) => {}
                 Err(_) => break,
             }
+        }
+        // Riders first: each was queued before whatever its caller wrote next.
+        for job in riders.take().into_iter().rev() {
+            queue.push_front(job);
+        }
+        if queue.is_empty() {
+            continue;
         }
         let changes = conn.total_changes();
         let queued = queue.len();
@@ -283,6 +363,51 @@ fn write_loop(
             written.poke();
         }
     }
+}
+
+/// What the writer does next.
+enum Next {
+    Write(WriteJob),
+    /// Riders waited [`RIDE_MAX`] for a write: they commit alone.
+    Riders,
+    /// A rider came while the writer slept: wait again, with a deadline.
+    Wake,
+    /// Every sender is gone.
+    Closed,
+}
+
+/// The writer's next job: like [`next`], but while riders wait it sleeps [`RIDE_MAX`] at most.
+fn next_write(jobs: &Receiver<Msg>, riders: &Riders) -> Next {
+    let start = std::time::Instant::now();
+    loop {
+        match jobs.try_recv() {
+            Ok(Msg::Write(job)) => return Next::Write(job),
+            Ok(Msg::Wake) => continue,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Next::Closed,
+            Err(std::sync::mpsc::TryRecvError::Empty) if start.elapsed() < LINGER => {
+                std::thread::yield_now()
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => break,
+        }
+    }
+    riders.sleeping.store(true, Ordering::SeqCst);
+    std::sync::atomic::fence(Ordering::SeqCst);
+    let next = if riders.pending() {
+        match jobs.recv_timeout(RIDE_MAX) {
+            Ok(Msg::Write(job)) => Next::Write(job),
+            Ok(Msg::Wake) => Next::Wake,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Next::Riders,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Next::Closed,
+        }
+    } else {
+        match jobs.recv() {
+            Ok(Msg::Write(job)) => Next::Write(job),
+            Ok(Msg::Wake) => Next::Wake,
+            Err(_) => Next::Closed,
+        }
+    };
+    riders.sleeping.store(false, Ordering::SeqCst);
+    next
 }
 
 /// Runs the queued writes in one transaction and answers them after its commit. A write that
@@ -441,5 +566,81 @@ mod tests {
             .await;
         assert!(matches!(failed, Err(StoreError::Sqlite(_))), "{failed:?}");
         assert!(rows(&store).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_queued_write_rides_in_the_next_transaction_or_commits_alone_soon() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .write(|c| c.batch("CREATE TABLE t (x INTEGER)"))
+            .await
+            .unwrap();
+        let (_, before) = store.write_counts();
+        for round in 0..3 {
+            store
+                .write_queued("a test row", move |c| {
+                    c.run("INSERT INTO t (x) VALUES (?1)", p![round * 10 + 1])?;
+                    Ok(())
+                })
+                .unwrap();
+            store
+                .write(move |c| c.run("INSERT INTO t (x) VALUES (?1)", p![round * 10 + 2]))
+                .await
+                .unwrap();
+            // Both rows are there once the awaited write is.
+            let want: Vec<i64> = (0..=round).flat_map(|r| [r * 10 + 1, r * 10 + 2]).collect();
+            assert_eq!(rows(&store).await, want);
+        }
+        // One commit a round (each rider went with the write after it), and perhaps one of the
+        // maintenance thread's.
+        let (_, after) = store.write_counts();
+        assert!(
+            after - before <= 4,
+            "{} commits for three rounds",
+            after - before
+        );
+        // Nothing follows a rider: it commits on its own, without being waited for.
+        store
+            .write_queued("a lone row", |c| {
+                c.run("INSERT INTO t (x) VALUES (99)", p![])?;
+                Ok(())
+            })
+            .unwrap();
+        for _ in 0..200 {
+            if rows(&store).await.last() == Some(&99) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert_eq!(
+            rows(&store).await.last(),
+            Some(&99),
+            "the lone rider committed"
+        );
+        // And when the store goes, a rider still commits.
+        store
+            .write_queued("a last row", |c| {
+                c.run("INSERT INTO t (x) VALUES (100)", p![])?;
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        let path = dir.path().join("t.db");
+        let mut last = 0;
+        for _ in 0..200 {
+            let other = rusqlite::Connection::open(&path).unwrap();
+            last = other
+                .query_row("SELECT max(x) FROM t", [], |r| r.get(0))
+                .unwrap();
+            if last == 100 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        assert_eq!(
+            last, 100,
+            "a rider queued before the store closed is stored"
+        );
     }
 }
