@@ -262,12 +262,14 @@ impl Store {
         }
     }
 
-    /// Hands back the page caches' memory (SQLite's `shrink_memory` on both connections): once
-    /// start-up's reads are done, an idle gateway does not need them warm.
+    /// Hands back the reader's page cache (SQLite's `shrink_memory`) once start-up's reads are
+    /// done: every commit of the writer makes the reader read its pages again anyway. The
+    /// writer's cache stays: only the writer changes the database, so its pages stay valid,
+    /// and the first message after a long quiet finds them in memory instead of on a disk
+    /// from which the host may have evicted them (a read of 2 ms or more each on a VM).
     pub async fn shrink_memory(&self) {
         if let Backend::Sqlite(e) = &self.backend {
             let shrink = |c: &rusqlite::Connection| Ok(c.execute_batch("PRAGMA shrink_memory")?);
-            let _ = e.write(shrink).await;
             let _ = e.scan(shrink).await;
         }
     }
