@@ -474,6 +474,17 @@ mod tests {
     use crate::store::{Store, StoreError};
     use futures_util::FutureExt;
 
+    /// A new store holding an empty table `t (x)`, and its folder.
+    async fn table_t() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .write(|c| c.batch("CREATE TABLE t (x INTEGER)"))
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
     async fn rows(store: &Store) -> Vec<i64> {
         store
             .read(|c| c.all("SELECT x FROM t ORDER BY x", p![], |r| r.get(0)))
@@ -483,12 +494,7 @@ mod tests {
 
     #[tokio::test]
     async fn writes_queued_together_commit_together_and_a_failing_one_is_undone_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        store
-            .write(|c| c.batch("CREATE TABLE t (x INTEGER)"))
-            .await
-            .unwrap();
+        let (dir, store) = table_t().await;
         let (_, commits_before) = store.write_counts();
         // The writer is held inside a first write while 100 more are queued behind it.
         let (open, gate) = std::sync::mpsc::channel::<()>();
@@ -551,12 +557,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_alone_that_fails_leaves_nothing_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        store
-            .write(|c| c.batch("CREATE TABLE t (x INTEGER)"))
-            .await
-            .unwrap();
+        let (_dir, store) = table_t().await;
         let failed = store
             .write(|c| {
                 c.run("INSERT INTO t (x) VALUES (1)", p![])?;
@@ -570,12 +571,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queued_write_rides_in_the_next_transaction_or_commits_alone_soon() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        store
-            .write(|c| c.batch("CREATE TABLE t (x INTEGER)"))
-            .await
-            .unwrap();
+        let (dir, store) = table_t().await;
         let (_, before) = store.write_counts();
         for round in 0..3 {
             store
