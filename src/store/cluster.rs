@@ -9,7 +9,7 @@
 //! database's clock, so gateways on different machines agree on who is alive.
 
 use super::inbox::InboxId;
-use super::sql::{Db, p};
+use super::sql::{Db, Param, p};
 use super::tasks::TaskRow;
 use super::{OutboxId, Result, Store};
 
@@ -159,19 +159,7 @@ impl Store {
             if !take_lease(c, &format!("chat:{target}"), ttl_ms)? {
                 return Ok(None);
             }
-            let sql = format!(
-                "UPDATE outbox SET owner = ?1 WHERE id IN (
-                     SELECT id FROM outbox WHERE status = 'pending' AND target = ?4
-                     AND {orphaned} ORDER BY id {lock})
-                 RETURNING id, target",
-                orphaned = orphaned(c),
-                lock = c.skip_locked()
-            );
-            let mut rows: Vec<(i64, String)> =
-                c.all(&sql, p![c.me(), ttl_ms, false, target], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-            rows.sort_unstable_by_key(|r| r.0);
+            let rows = adopt_replies(c, "o.target = ?4", p![c.me(), ttl_ms, false, target])?;
             Ok(Some(rows))
         })
         .await
@@ -259,19 +247,12 @@ impl Store {
                 Ok(name.strip_prefix("chat:").unwrap_or(&name).to_string())
             })?;
             // A restarted gateway's own replies are its own whoever holds their chat now.
-            let sql = format!(
-                "UPDATE outbox SET owner = ?1 WHERE id IN (
-                     SELECT id FROM outbox o WHERE status = 'pending' AND {orphaned}
-                     AND ((owner = ?1 AND ?3) OR EXISTS (SELECT 1 FROM leases l
-                         WHERE l.name = 'chat:' || o.target AND l.holder = ?1))
-                     ORDER BY id {lock})
-                 RETURNING id, target",
-                lock = c.skip_locked()
-            );
-            let mut replies: Vec<(i64, String)> = c.all(&sql, p![c.me(), ttl_ms, mine], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
-            replies.sort_unstable_by_key(|r| r.0);
+            let replies = adopt_replies(
+                c,
+                "((owner = ?1 AND ?3) OR EXISTS (SELECT 1 FROM leases l
+                     WHERE l.name = 'chat:' || o.target AND l.holder = ?1))",
+                p![c.me(), ttl_ms, mine],
+            )?;
             Ok(Adopted { replies, chats })
         })
         .await
@@ -313,6 +294,23 @@ fn take_lease(c: &Db, name: &str, ttl_ms: i64) -> Result<bool> {
     );
     let taken: Option<String> = c.opt(&sql, p![name, c.me(), ttl_ms], |r| r.get(0))?;
     Ok(taken.as_deref() == Some(c.me()))
+}
+
+/// Makes this gateway the deliverer of the pending replies (`o`) nobody alive is delivering
+/// that also meet `and` (with the parameters of [`orphaned`], and any after them); returns them
+/// (id, target), oldest first.
+fn adopt_replies(c: &Db, and: &str, params: &[&dyn Param]) -> Result<Vec<(OutboxId, String)>> {
+    let sql = format!(
+        "UPDATE outbox SET owner = ?1 WHERE id IN (
+             SELECT id FROM outbox o WHERE status = 'pending' AND {orphaned} AND {and}
+             ORDER BY id {lock})
+         RETURNING id, target",
+        orphaned = orphaned(c),
+        lock = c.skip_locked()
+    );
+    let mut rows: Vec<(OutboxId, String)> = c.all(&sql, params, |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.sort_unstable_by_key(|r| r.0);
+    Ok(rows)
 }
 
 /// An outbox row's condition for nobody alive delivering it, with `?1` this gateway, `?2` the
