@@ -23,7 +23,8 @@
 //! - `BENCH_TRACE=perf` records call graphs of the round trips and the burst, ours and the
 //!   floor's (`/tmp/bench-perf-{ours,floor}.data`); `BENCH_TRACE=strace` counts their system
 //!   calls (`/tmp/bench-strace-*.txt`); `BENCH_TRACE=first` writes a timeline of our first
-//!   message's system calls (`/tmp/bench-first.txt`).
+//!   message's system calls (`/tmp/bench-first.txt`), `BENCH_TRACE=firstperf` its CPU samples
+//!   and page faults with call graphs (`/tmp/bench-first-perf.data`).
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;
@@ -225,18 +226,45 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     let side = if ours { "ours" } else { "floor" };
     let trace = std::env::var("BENCH_TRACE").ok();
     // `BENCH_TRACE=first`: a timeline of the first message's system calls.
-    let first_trace = (ours && trace.as_deref() == Some("first")).then(|| {
-        let args = [
-            "-f",
-            "-ttt",
-            "-T",
-            "-o",
-            "/tmp/bench-first.txt",
-            "-p",
-            &pid.to_string(),
-        ];
-        common::Tracer::attach("strace", &args.map(String::from))
-    });
+    // `BENCH_TRACE=firstperf`: where its CPU time and page faults go.
+    let first_trace = match (ours, trace.as_deref()) {
+        (true, Some("first")) => {
+            let args = [
+                "-f",
+                "-ttt",
+                "-T",
+                "-o",
+                "/tmp/bench-first.txt",
+                "-p",
+                &pid.to_string(),
+            ];
+            Some(common::Tracer::attach("strace", &args.map(String::from)))
+        }
+        (true, Some("firstperf")) => {
+            let args = [
+                "record",
+                "-e",
+                "cpu-clock/freq=25000/",
+                "-e",
+                "page-faults/period=1/",
+                "-e",
+                "sched:sched_switch",
+                "-e",
+                "sched:sched_wakeup",
+                "-e",
+                "raw_syscalls:sys_enter",
+                "-e",
+                "raw_syscalls:sys_exit",
+                "-g",
+                "-o",
+                "/tmp/bench-first-perf.data",
+                "-p",
+                &pid.to_string(),
+            ];
+            Some(common::Tracer::attach("perf", &args.map(String::from)))
+        }
+        _ => None,
+    };
     let faults0 = common::faults(pid);
     let t = Instant::now();
     tg.dm(1000, "first message");

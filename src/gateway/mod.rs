@@ -127,6 +127,19 @@ impl Gateway {
         }
         let store = Store::for_config(&config)?
             .with_instance(&crate::cluster::instance_id(config.gateway.port));
+        // On a store of its own this gateway is the one that polls: its first long poll goes out
+        // now, into `late`, and overlaps resuming stored work, as Discord's handshake does. An
+        // update that arrives meanwhile is acknowledged (the offset moves) only once stored,
+        // after recovery. On a shared store the polling is a role, taken further down.
+        let telegram_poller = match telegram_poller {
+            Some(p) if telegram_webhook.is_none() && !store.is_shared() => {
+                let sink: Arc<dyn switchboard_channel::InboundSink> = late.clone();
+                let token = shutdown.clone();
+                tokio::spawn(async move { p.run(sink, token).await });
+                None
+            }
+            other => other,
+        };
         let clock = crate::cron::clock::from_env();
         let notices = Arc::new(crate::notices::Notices::new(
             config.owner.clone(),

@@ -1,7 +1,7 @@
 //! Telegram in webhook mode: `setWebhook` with the secret at start (no polling), updates posted
 //! to the gateway's own path answered 200 only once stored, a missing or wrong secret refused,
 //! a retried update answered once, and a webhook path the gateway already serves refused by
-//! the config check.
+//! the config check; and back in polling mode, the webhook left is deleted before polling.
 
 use crate::support::fake_telegram::FakeTelegram;
 use crate::support::gateway::{config_text, free_port, run_cli};
@@ -114,4 +114,30 @@ async fn updates_arrive_by_webhook_with_the_secret_checked_and_are_answered_once
     assert_eq!(out.status.code(), Some(2));
     let err = crate::support::stderr(&out);
     assert!(err.contains("channels.telegram.webhook.url"), "{err}");
+}
+
+/// Back to polling after a run in webhook mode: Telegram refuses getUpdates while a webhook is
+/// set, so the gateway deletes the one left before it polls, and messages are answered.
+#[tokio::test(flavor = "multi_thread")]
+async fn polling_after_webhook_mode_deletes_the_webhook_left_and_answers() {
+    let model = FakeModel::start().await;
+    let tg = FakeTelegram::start().await;
+    tg.leave_webhook("https://bot.example.com/telegram/hook");
+    let extra = format!(
+        r#"channels: {{ telegram: {{ token: "123456:SECRET-TG", apiUrl: "{}", dmPolicy: "open" }} }},"#,
+        tg.url
+    );
+    let _gw = TestGateway::start(&model, &extra).await;
+    tg.dm(78, "hello by polling");
+    let sent = tg
+        .wait_sent(|s| s.iter().any(|m| m.text.contains("echo: hello by polling")))
+        .await;
+    assert!(
+        sent.iter()
+            .any(|m| m.chat_id == 78 && m.text.contains("echo: hello by polling")),
+        "not answered after the webhook was left set: {sent:?}"
+    );
+    let calls = tg.calls_by_method();
+    assert_eq!(calls.get("deletewebhook"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("getme"), Some(&1), "{calls:?}");
 }

@@ -210,7 +210,45 @@ impl Poller {
             .clone()
     }
 
+    /// getMe (retried until it answers), with deleteWebhook beside it when polling: a webhook
+    /// left from webhook mode would make getUpdates fail, and the two are independent, so the
+    /// first poll waits one round trip to Telegram instead of two (and the second connection
+    /// the pair opens is the one the first reply is sent on). A deleteWebhook that failed is
+    /// tried once more after getMe got through.
     async fn identify(&self, shutdown: &CancellationToken) -> Option<BotInfo> {
+        let delete = async {
+            match self.webhook {
+                None => Some(self.api.call(&DeleteWebhook::new()).await),
+                Some(_) => None,
+            }
+        };
+        let (info, deleted) = tokio::join!(self.get_me(shutdown), delete);
+        let info = info?;
+        if let Some(Err(_)) = deleted
+            && let Err(e) = self.api.call(&DeleteWebhook::new()).await
+        {
+            tracing::warn!(error = %e, "telegram: deleteWebhook failed; polling may conflict with a webhook");
+        }
+        let commands: Vec<BotCommand> = switchboard_channel::COMMANDS
+            .iter()
+            .map(|c| match c.arg {
+                Some(arg) => BotCommand::new(c.name, format!("{} ({arg})", c.description)),
+                None => BotCommand::new(c.name, c.description),
+            })
+            .collect();
+        // The command menu does not gate polling: registering it beside the first poll saves a
+        // round trip on every start.
+        let api = self.api.clone();
+        tokio::spawn(async move {
+            if let Err(e) = api.call(&SetMyCommands::new(commands)).await {
+                tracing::warn!(error = %e, "telegram: setMyCommands failed; the command menu stays as it was");
+            }
+        });
+        Some(info)
+    }
+
+    /// getMe, retried with backoff; `None` if the token is rejected or the gateway stops.
+    async fn get_me(&self, shutdown: &CancellationToken) -> Option<BotInfo> {
         let mut wait = Duration::from_millis(500);
         let me = loop {
             match self.api.call(&GetMe::new()).await {
@@ -237,27 +275,6 @@ impl Poller {
             username: me.user.username.clone().unwrap_or_default(),
         };
         tracing::info!(bot = %info.username, "telegram connected");
-        // Polling: a webhook left from webhook mode would make getUpdates fail.
-        if self.webhook.is_none()
-            && let Err(e) = self.api.call(&DeleteWebhook::new()).await
-        {
-            tracing::warn!(error = %e, "telegram: deleteWebhook failed; polling may conflict with a webhook");
-        }
-        let commands: Vec<BotCommand> = switchboard_channel::COMMANDS
-            .iter()
-            .map(|c| match c.arg {
-                Some(arg) => BotCommand::new(c.name, format!("{} ({arg})", c.description)),
-                None => BotCommand::new(c.name, c.description),
-            })
-            .collect();
-        // The command menu does not gate polling: registering it beside the first poll saves a
-        // round trip on every start.
-        let api = self.api.clone();
-        tokio::spawn(async move {
-            if let Err(e) = api.call(&SetMyCommands::new(commands)).await {
-                tracing::warn!(error = %e, "telegram: setMyCommands failed; the command menu stays as it was");
-            }
-        });
         Some(info)
     }
 }

@@ -88,6 +88,9 @@ struct Inner {
     commands: Vec<String>,
     /// `setWebhook` calls: the URL and the secret token.
     webhooks: Vec<(String, String)>,
+    /// Whether a webhook is set now: as on the real Bot API, getUpdates is refused (409) until
+    /// `deleteWebhook`.
+    webhook_set: bool,
     faults: HashMap<String, VecDeque<Fault>>,
     files: HashMap<String, (String, Vec<u8>)>,
     /// File downloads served (`/file/bot<token>/<path>`).
@@ -425,6 +428,14 @@ impl FakeTelegram {
         self.inner.lock().unwrap().actions.clone()
     }
 
+    /// A webhook left set (by an earlier run in webhook mode): getUpdates is refused until the
+    /// bot deletes it.
+    pub fn leave_webhook(&self, url: &str) {
+        let mut g = self.inner.lock().unwrap();
+        g.webhooks.push((url.to_string(), String::new()));
+        g.webhook_set = true;
+    }
+
     /// The webhooks set, in order: (url, secret token).
     pub fn webhooks(&self) -> Vec<(String, String)> {
         self.inner.lock().unwrap().webhooks.clone()
@@ -717,14 +728,19 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
             }
             ok(me)
         }
-        "deletewebhook" => ok(json!(true)),
+        "deletewebhook" => {
+            inner.lock().unwrap().webhook_set = false;
+            ok(json!(true))
+        }
         "setwebhook" => {
             let url = params["url"].as_str().unwrap_or_default().to_string();
             let secret = params["secret_token"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            inner.lock().unwrap().webhooks.push((url, secret));
+            let mut g = inner.lock().unwrap();
+            g.webhooks.push((url, secret));
+            g.webhook_set = true;
             ok(json!(true))
         }
         "setmycommands" => {
@@ -871,6 +887,11 @@ async fn act(inner: &Mutex<Inner>, notify: &Notify, name: &str, params: &Value) 
                 }),
             }
         }
+        "getupdates" if inner.lock().unwrap().webhook_set => fault_response(Fault::Error {
+            code: 409,
+            description: "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first".into(),
+            retry_after: None,
+        }),
         "getupdates" => {
             let offset = params["offset"].as_i64().unwrap_or(0);
             let timeout = params["timeout"].as_u64().unwrap_or(0).min(30);
