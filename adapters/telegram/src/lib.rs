@@ -212,9 +212,9 @@ impl Poller {
 
     /// getMe (retried until it answers), with deleteWebhook beside it when polling: a webhook
     /// left from webhook mode would make getUpdates fail, and the two are independent, so the
-    /// first poll waits one round trip to Telegram instead of two (and the second connection
-    /// the pair opens is the one the first reply is sent on). A deleteWebhook that failed is
-    /// tried once more after getMe got through.
+    /// first poll waits one round trip to Telegram instead of two (and a reply soon after start
+    /// is sent on the second connection the pair opens, while it is kept alive). A deleteWebhook
+    /// that failed is tried once more after getMe got through.
     async fn identify(&self, shutdown: &CancellationToken) -> Option<BotInfo> {
         let delete = async {
             match self.webhook {
