@@ -76,6 +76,10 @@ impl Gateway {
         let shutdown = CancellationToken::new();
         // A start that fails further down stops what was started here.
         let started = shutdown.clone().drop_guard();
+        // What the channels receive before the coordinator exists waits here until recovery is
+        // done: stored messages still enter their chats' lanes before any new one, and nothing
+        // is acknowledged before it is stored.
+        let late = crate::channels::late::LateSink::new();
         let mut telegram_handle = None;
         let mut telegram_poller = None;
         let mut telegram_webhook = None;
@@ -98,14 +102,23 @@ impl Gateway {
                     (path, hook)
                 });
                 let poller = Arc::new(poller);
-                poller.introduce(shutdown.clone());
-                telegram_poller = Some(poller);
+                if telegram_webhook.is_none() && !Store::shared_by_config(&config) {
+                    // On a store of its own this gateway is the one that polls: its first long
+                    // poll goes out as soon as the handshake is done, into `late`, overlapping
+                    // opening (or creating) the store and resuming stored work. On a shared
+                    // store the polling is a role, taken further down.
+                    let (p, sink) = (poller.clone(), late.clone());
+                    let token = shutdown.clone();
+                    tokio::spawn(async move { p.run(sink, token).await });
+                } else {
+                    poller.introduce(shutdown.clone());
+                    telegram_poller = Some(poller);
+                }
             }
             _ => tracing::info!("telegram channel disabled (no token)"),
         }
         // Discord too: it connects (HELLO, IDENTIFY) now; a message that arrives before the
         // coordinator exists waits in `late` until recovery is done.
-        let late = crate::channels::late::LateSink::new();
         let mut discord_handle = None;
         match config.channels.discord.as_ref() {
             Some(d) if d.token.is_some() => {
@@ -127,19 +140,6 @@ impl Gateway {
         }
         let store = Store::for_config(&config)?
             .with_instance(&crate::cluster::instance_id(config.gateway.port));
-        // On a store of its own this gateway is the one that polls: its first long poll goes out
-        // now, into `late`, and overlaps resuming stored work, as Discord's handshake does. An
-        // update that arrives meanwhile is acknowledged (the offset moves) only once stored,
-        // after recovery. On a shared store the polling is a role, taken further down.
-        let telegram_poller = match telegram_poller {
-            Some(p) if telegram_webhook.is_none() && !store.is_shared() => {
-                let sink: Arc<dyn switchboard_channel::InboundSink> = late.clone();
-                let token = shutdown.clone();
-                tokio::spawn(async move { p.run(sink, token).await });
-                None
-            }
-            other => other,
-        };
         let clock = crate::cron::clock::from_env();
         let notices = Arc::new(crate::notices::Notices::new(
             config.owner.clone(),

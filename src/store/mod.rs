@@ -126,13 +126,18 @@ impl Store {
     pub fn for_config(c: &crate::config::Config) -> Result<Store> {
         match c.store.url.trim() {
             "" | "sqlite" => Store::open(&c.db_path()),
-            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Store::connect(url)
-            }
+            url if Store::shared_by_config(c) => Store::connect(url),
             _ => Err(StoreError::Config(
                 "store.url must be \"sqlite\" or a postgres:// URL".into(),
             )),
         }
+    }
+
+    /// Whether the store `c` names may be shared by several gateways (PostgreSQL), known
+    /// before it is opened: start-up decides by it whether this gateway polls Telegram at once.
+    pub fn shared_by_config(c: &crate::config::Config) -> bool {
+        let url = c.store.url.trim();
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
     }
 
     fn with(backend: Backend, signals: Arc<Signals>) -> Store {
