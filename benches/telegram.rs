@@ -248,6 +248,8 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
                 "-e",
                 "page-faults/period=1/",
                 "-e",
+                "major-faults/period=1/",
+                "-e",
                 "sched:sched_switch",
                 "-e",
                 "sched:sched_wakeup",
@@ -266,6 +268,7 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
         _ => None,
     };
     let faults0 = common::faults(pid);
+    let rss0 = common::rss_mib(pid);
     let t = Instant::now();
     tg.dm(1000, "first message");
     wait_sent(&tg, 1).await;
@@ -276,9 +279,11 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     if smaps {
         let f = common::faults(pid);
         println!(
-            "first message ({side}): {} minor, {} major page faults",
+            "first message ({side}): {} minor, {} major page faults; RSS {:.2} → {:.2} MiB",
             f.0 - faults0.0,
-            f.1 - faults0.1
+            f.1 - faults0.1,
+            rss0,
+            common::rss_mib(pid)
         );
     }
     if let (Bot::Ours(g), true) = (&bot, std::env::var_os("BENCH_LOG").is_some()) {

@@ -153,6 +153,9 @@ impl Gateway {
             notices.clone(),
         ));
         models.set_meter(ledger.clone());
+        // Today's spending is read now, beside start-up, not by the first turn's budget check.
+        let loading = ledger.clone();
+        tokio::spawn(async move { loading.load().await });
         // In the background and in parallel: a slow MCP server delays nothing but its own tools.
         let mcp = crate::tools::mcp::Servers::start(&config.mcp, shutdown.clone());
         let agents = Agents::new(config.clone(), Arc::new(models), store.clone(), mcp)

@@ -41,7 +41,7 @@ pub use references::{ChatPref, OpenSession};
 pub use sessions::{NewTurn, SessionId, SessionKind, SessionRow, TurnRow, main_key};
 pub use sqlite::verify_file;
 pub use tasks::{TaskId, TaskRow, TaskStatus};
-pub use usage::{NewUsage, UsageBy, UsageLine};
+pub use usage::{AgentCost, NewUsage, UsageBy, UsageLine};
 
 use sql::{Db, p};
 use std::path::Path;

@@ -27,6 +27,15 @@ pub struct NewUsage {
 }
 
 /// How a report groups the calls.
+/// One agent's spending since the start of the day and of the month (see
+/// [`Store::usage_cost_by_agent`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentCost {
+    pub agent: String,
+    pub day_micros: i64,
+    pub month_micros: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageBy {
     Agent,
@@ -116,12 +125,26 @@ impl Store {
         self.write_queued("model usage", move |c| insert_usage(c, &u))
     }
 
-    /// Cost since `since` (ms), per agent: what budgets start from after a restart or at a new day.
-    pub async fn usage_cost_by_agent(&self, since: i64) -> Result<Vec<(String, i64)>> {
+    /// Cost per agent since `day` and since `month` (ms; `day` is the later), in one scan: what
+    /// budgets start from after a restart or at a new day.
+    pub async fn usage_cost_by_agent(&self, day: i64, month: i64) -> Result<Vec<AgentCost>> {
         self.scan(move |c| {
-            let rows = c.all("SELECT agent, CAST(coalesce(sum(cost_micros), 0) AS BIGINT) FROM usage WHERE at >= ?1 GROUP BY agent", p![since], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows)
-        }).await
+            c.all(
+                "SELECT agent,
+                        CAST(coalesce(sum(CASE WHEN at >= ?1 THEN cost_micros ELSE 0 END), 0) AS BIGINT),
+                        CAST(coalesce(sum(cost_micros), 0) AS BIGINT)
+                 FROM usage WHERE at >= ?2 GROUP BY agent",
+                p![day, month.min(day)],
+                |r| {
+                    Ok(AgentCost {
+                        agent: r.get(0)?,
+                        day_micros: r.get(1)?,
+                        month_micros: r.get(2)?,
+                    })
+                },
+            )
+        })
+        .await
     }
 
     /// The sums of calls in `[since, until)`, for one chat when `chat` is given.

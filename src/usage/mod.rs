@@ -99,26 +99,23 @@ impl Ledger {
             day: Some(today),
             ..Spent::default()
         };
-        let day = self
+        let sums = self
             .store
-            .usage_cost_by_agent(day_start(self.tz, today))
+            .usage_cost_by_agent(
+                day_start(self.tz, today),
+                day_start(self.tz, month_of(today)),
+            )
             .await;
-        let month = self
-            .store
-            .usage_cost_by_agent(day_start(self.tz, month_of(today)))
-            .await;
-        match (day, month) {
-            (Ok(day), Ok(month)) => {
-                for (agent, cost) in day {
-                    fresh.day_total += cost;
-                    fresh.day_by_agent.insert(agent, cost);
-                }
-                for (agent, cost) in month {
-                    fresh.month_total += cost;
-                    fresh.month_by_agent.insert(agent, cost);
+        match sums {
+            Ok(sums) => {
+                for a in sums {
+                    fresh.day_total += a.day_micros;
+                    fresh.month_total += a.month_micros;
+                    fresh.day_by_agent.insert(a.agent.clone(), a.day_micros);
+                    fresh.month_by_agent.insert(a.agent, a.month_micros);
                 }
             }
-            (Err(e), _) | (_, Err(e)) => {
+            Err(e) => {
                 // Without the sums, budgets count from zero: spending is not blocked by a
                 // database problem, and the next day tries again.
                 tracing::error!(error = %e, "cannot read today's usage; budgets count from zero")
@@ -128,6 +125,13 @@ impl Ledger {
         if g.day != Some(today) {
             *g = fresh;
         }
+    }
+
+    /// Loads today's and this month's sums now, at start-up, so the first turn's budget check
+    /// does not wait for them (a scan of the usage table on a cold connection: ~7 ms of a first
+    /// message's 12 ms before this).
+    pub async fn load(&self) {
+        self.roll_over(self.today(self.clock.now())).await;
     }
 
     /// Why a turn of `agent` must not start now (a budget is spent), or `None`. The owner is told

@@ -650,9 +650,26 @@ async fn usage_body(s: Store) {
     assert!(chats.iter().any(|l| l.key == "(chat)"), "{chats:?}");
     let models = s.usage_report(0, 10_000, UsageBy::Model).await.unwrap();
     assert_eq!(models[0].key, "anthropic/claude-sonnet-4-20250514");
-    let mut costs = s.usage_cost_by_agent(0).await.unwrap();
+    // What budgets start from: today's spending (from 1,500) and the month's (from 0), per agent.
+    let mut costs: Vec<(String, i64, i64)> = s
+        .usage_cost_by_agent(1_500, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.agent, a.day_micros, a.month_micros))
+        .collect();
     costs.sort();
-    assert_eq!(costs, vec![("clu".into(), 700), ("jarvis".into(), 300)]);
+    assert_eq!(
+        costs,
+        vec![("clu".into(), 700, 700), ("jarvis".into(), 0, 300)]
+    );
+    let mut late = s.usage_cost_by_agent(2_500, 1_500).await.unwrap();
+    late.sort_by(|a, b| a.agent.cmp(&b.agent));
+    let late: Vec<_> = late
+        .iter()
+        .map(|a| (a.agent.as_str(), a.day_micros, a.month_micros))
+        .collect();
+    assert_eq!(late, vec![("clu", 0, 700), ("jarvis", 0, 0)]);
 }
 
 contract!(memory_search_finds_files_and_turns_best_first, memory_body);
