@@ -64,6 +64,11 @@ const ROWS: &[Row] = &[
         unit: "ms",
     },
     Row {
+        label: "CPU for the first message (all threads)",
+        key: "first_cpu_ms",
+        unit: "ms",
+    },
+    Row {
         label: "round trip p50 (50 sequential)",
         key: "p50_ms",
         unit: "ms",
@@ -269,10 +274,12 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     };
     let faults0 = common::faults(pid);
     let rss0 = common::rss_mib(pid);
+    let cpu0 = common::cpu_secs(pid);
     let t = Instant::now();
     tg.dm(1000, "first message");
     wait_sent(&tg, 1).await;
     runs.add("first_ms", ms(t.elapsed()));
+    runs.add("first_cpu_ms", (common::cpu_secs(pid) - cpu0) * 1e3);
     if let Some(t) = first_trace {
         t.stop();
     }

@@ -153,9 +153,15 @@ impl Gateway {
             notices.clone(),
         ));
         models.set_meter(ledger.clone());
-        // Today's spending is read now, beside start-up, not by the first turn's budget check.
-        let loading = ledger.clone();
-        tokio::spawn(async move { loading.load().await });
+        // What the first message would otherwise do itself, done beside start-up: today's
+        // spending read (for the budget check) and the statements of a message compiled.
+        let (loading, preparing) = (ledger.clone(), store.clone());
+        tokio::spawn(async move {
+            let (_, prepared) = tokio::join!(loading.load(), preparing.prepare_message_path());
+            if let Err(e) = prepared {
+                tracing::warn!(error = %e, "cannot prepare the statements of a message");
+            }
+        });
         // In the background and in parallel: a slow MCP server delays nothing but its own tools.
         let mcp = crate::tools::mcp::Servers::start(&config.mcp, shutdown.clone());
         let agents = Agents::new(config.clone(), Arc::new(models), store.clone(), mcp)

@@ -8,6 +8,14 @@ use switchboard_channel::Inbound;
 
 pub type InboxId = i64;
 
+/// A message stored (once: a redelivery is a conflict, and no row).
+pub(super) const INSERT: &str =
+    "INSERT INTO inbox (target, message_id, payload, received_at, receiver)
+ VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (target, message_id) DO NOTHING RETURNING id";
+/// A message marked answered.
+pub(super) const FINISH: &str =
+    "UPDATE inbox SET status = 'done', done_at = ?2 WHERE id = ?1 AND status = 'pending'";
+
 #[derive(Debug, Clone)]
 pub struct InboxRow {
     pub id: InboxId,
@@ -30,12 +38,10 @@ impl Store {
                 .zip(&payloads)
                 .map(|(m, payload)| {
                     tx.opt(
-"INSERT INTO inbox (target, message_id, payload, received_at, receiver) VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (target, message_id) DO NOTHING
- RETURNING id",
+                        INSERT,
                         p![m.chat.to_string(), m.message_id, payload, now, tx.me()],
-                    |r| r.get(0),
-)
+                        |r| r.get(0),
+                    )
                 })
                 .collect::<Result<Vec<Option<InboxId>>>>()?;
             // Other gateways may hold these chats: they hear of it at the commit.
@@ -104,10 +110,7 @@ impl Store {
         let turns = turns.map(|(s, t)| (s, t.to_vec()));
         let reply = reply.cloned();
         self.write(move |tx| {
-            let done = tx.run(
-                "UPDATE inbox SET status = 'done', done_at = ?2 WHERE id = ?1 AND status = 'pending'",
-                p![id, now_ms()],
-            )?;
+            let done = tx.run(FINISH, p![id, now_ms()])?;
             if done == 0 {
                 return Ok(None); // answered before (or unknown): nothing twice
             }
@@ -116,10 +119,7 @@ impl Store {
             }
             // The session's context size, in the same commit (one fewer per message).
             if let Some((session, tokens)) = context {
-                tx.run(
-                    "UPDATE sessions SET context_tokens = ?2 WHERE id = ?1",
-                    p![session, tokens as i64],
-                )?;
+                tx.run(super::sessions::SET_CONTEXT, p![session, tokens as i64])?;
             }
             // A streamed preview of this reply is replaced by it, in place (or deleted when
             // there is no reply): the store, not each caller, keeps a preview from outliving it.

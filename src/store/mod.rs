@@ -267,6 +267,48 @@ impl Store {
         }
     }
 
+    /// Compiles the statements every message runs, on the connection that runs each, so the
+    /// first message after start-up does not: SQLite's parser and code generator (and the code
+    /// pages behind them, which the start-up page drop then hands back) stay out of its path.
+    /// On PostgreSQL a statement is prepared by the connection that first runs it; nothing to do.
+    pub async fn prepare_message_path(&self) -> Result<()> {
+        /// The reads of a message (the reader's connection)...
+        const READS: &[&str] = &[
+            sessions::CHAT_CHOICES,
+            sessions::LIVE,
+            sessions::SUMMARY,
+            sessions::CONTEXT_TURNS,
+        ];
+        /// ...and its writes (the writer's), in the order a message makes them.
+        const WRITES: &[&str] = &[
+            inbox::INSERT,
+            sessions::LIVE,
+            sessions::OPEN,
+            usage::INSERT,
+            inbox::FINISH,
+            sessions::INSERT_TURN,
+            sessions::SET_CONTEXT,
+            previews::OF_REPLY,
+            outbox::INSERT,
+            outbox::PROGRESS,
+        ];
+        fn prepare(c: &rusqlite::Connection, all: &[&str]) -> Result<()> {
+            for sql in all {
+                // Back into the connection's statement cache when dropped, compiled.
+                c.prepare_cached(sql)?;
+            }
+            Ok(())
+        }
+        if let Backend::Sqlite(e) = &self.backend {
+            let (reads, writes) = tokio::join!(
+                e.scan(|c| prepare(c, READS)),
+                e.write(|c| prepare(c, WRITES))
+            );
+            reads.and(writes)?;
+        }
+        Ok(())
+    }
+
     /// Hands back the reader's page cache (SQLite's `shrink_memory`) once start-up's reads are
     /// done: every commit of the writer makes the reader read its pages again anyway. The
     /// writer's cache stays: only the writer changes the database, so its pages stay valid,

@@ -81,6 +81,15 @@ impl OutboxRow {
     }
 }
 
+/// A reply stored (once per dedupe key).
+pub(super) const INSERT: &str =
+    "INSERT INTO outbox (target, thread, reply_to, text, dedupe_key, created_at, file, owner)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id";
+/// Parts of a reply delivered (all of them: sent).
+pub(super) const PROGRESS: &str = "UPDATE outbox SET parts_sent = ?2,
+ status = CASE WHEN ?3 THEN 'sent' ELSE status END, sent_at = CASE WHEN ?3 THEN ?4 ELSE sent_at END
+ WHERE id = ?1";
+
 pub(crate) fn insert_outbox(c: &Db, m: &NewOutbox) -> Result<Option<OutboxId>> {
     let file = match &m.file {
         Some(f) => {
@@ -89,9 +98,7 @@ pub(crate) fn insert_outbox(c: &Db, m: &NewOutbox) -> Result<Option<OutboxId>> {
         None => None,
     };
     c.opt(
-        "INSERT INTO outbox (target, thread, reply_to, text, dedupe_key, created_at, file, owner)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (dedupe_key) DO NOTHING
-         RETURNING id",
+        INSERT,
         p![
             m.target,
             m.thread,
@@ -167,13 +174,10 @@ impl Store {
     /// Records that the first `parts` parts were delivered (and, if `done`, all of them).
     pub async fn outbox_progress(&self, id: OutboxId, parts: usize, done: bool) -> Result<()> {
         self.write(move |c| {
-            c.run(
-                "UPDATE outbox SET parts_sent = ?2, status = CASE WHEN ?3 THEN 'sent' ELSE status END,
-                 sent_at = CASE WHEN ?3 THEN ?4 ELSE sent_at END WHERE id = ?1",
-                p![id, parts as i64, done, now_ms()],
-            )?;
+            c.run(PROGRESS, p![id, parts as i64, done, now_ms()])?;
             Ok(())
-        }).await
+        })
+        .await
     }
 
     /// Records a failed attempt; a permanent failure stops further attempts.

@@ -38,13 +38,13 @@ impl Store {
     }
 }
 
+/// The preview messages standing in for a reply, part by part.
+pub(super) const OF_REPLY: &str =
+    "SELECT message_id FROM previews WHERE inbox_id = ?1 ORDER BY part";
+
 /// Removes and returns the preview messages of the reply to `inbox`, by part.
 pub(super) fn take(c: &Db, inbox: InboxId) -> Result<Vec<String>> {
-    let ids = c.all(
-        "SELECT message_id FROM previews WHERE inbox_id = ?1 ORDER BY part",
-        p![inbox],
-        |r| r.get(0),
-    )?;
+    let ids = c.all(OF_REPLY, p![inbox], |r| r.get(0))?;
     if !ids.is_empty() {
         c.run("DELETE FROM previews WHERE inbox_id = ?1", p![inbox])?;
     }

@@ -50,6 +50,26 @@ pub struct NewTurn {
     pub tokens: u64,
 }
 
+/// The live session with a key (read before a message's turn; checked again by the writer
+/// before it creates one).
+pub(super) const LIVE: &str = "SELECT id FROM sessions WHERE key = ?1 AND ended_at IS NULL";
+/// A session created (a chat's first message, or its first after `/new`).
+pub(super) const OPEN: &str = "INSERT INTO sessions (key, kind, agent, target, thread, created_at)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id";
+/// The summary compaction wrote.
+pub(super) const SUMMARY: &str = "SELECT summary FROM sessions WHERE id = ?1";
+/// A session's turns since its last compaction: what a turn starts from.
+pub(super) const CONTEXT_TURNS: &str =
+    "SELECT id, role, content FROM turns WHERE session_id = ?1 AND compacted = 0 ORDER BY id";
+/// The agent and model a chat chose.
+pub(super) const CHAT_CHOICES: &str = "SELECT agent, model FROM chat_prefs WHERE target = ?1";
+/// One turn stored (SQLite; PostgreSQL indexes it for search in the same statement).
+pub(super) const INSERT_TURN: &str =
+    "INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+/// A session's context size after a turn.
+pub(super) const SET_CONTEXT: &str = "UPDATE sessions SET context_tokens = ?2 WHERE id = ?1";
+
 /// Stores the turns of one handled message (in the caller's transaction).
 pub(crate) fn insert_turns(
     c: &Db,
@@ -63,8 +83,7 @@ pub(crate) fn insert_turns(
             // Not indexed for search here: that is batched off the message path (store::memory).
             Dialect::Sqlite => {
                 c.run(
-                    "INSERT INTO turns (session_id, inbox_id, role, content, tokens, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    INSERT_TURN,
                     p![session, inbox, t.role, t.content, t.tokens, now],
                 )?;
             }
@@ -138,30 +157,18 @@ impl Store {
         // Nearly always the session is open already: a read answers that without the writer.
         let lookup = key.clone();
         let open: Option<i64> = self
-            .read(move |c| {
-                c.opt(
-                    "SELECT id FROM sessions WHERE key = ?1 AND ended_at IS NULL",
-                    p![lookup],
-                    |r| r.get(0),
-                )
-            })
+            .read(move |c| c.opt(LIVE, p![lookup], |r| r.get(0)))
             .await?;
         if let Some(id) = open {
             return Ok(id);
         }
         self.write(move |c| {
-            let existing: Option<i64> = c.opt(
-                "SELECT id FROM sessions WHERE key = ?1 AND ended_at IS NULL",
-                p![key],
-                |r| r.get(0),
-            )?;
+            let existing: Option<i64> = c.opt(LIVE, p![key], |r| r.get(0))?;
             if let Some(id) = existing {
                 return Ok(id);
             }
             c.value(
-                "INSERT INTO sessions (key, kind, agent, target, thread, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
- RETURNING id",
+                OPEN,
                 p![key, kind.as_str(), agent, target, thread, now_ms()],
             )
         })
@@ -256,13 +263,7 @@ impl Store {
         session: SessionId,
     ) -> Result<(Vec<TurnRow>, Option<String>)> {
         self.read(move |c| {
-            let summary = c
-                .opt(
-                    "SELECT summary FROM sessions WHERE id = ?1",
-                    p![session],
-                    |r| r.get(0),
-                )?
-                .flatten();
+            let summary = c.opt(SUMMARY, p![session], |r| r.get(0))?.flatten();
             Ok((turn_rows(c, session)?, summary))
         })
         .await
@@ -270,15 +271,8 @@ impl Store {
 
     /// The summary written by compaction, if any.
     pub async fn session_summary(&self, id: SessionId) -> Result<Option<String>> {
-        self.read(move |c| {
-            Ok(
-                c.opt("SELECT summary FROM sessions WHERE id = ?1", p![id], |r| {
-                    r.get(0)
-                })?
-                .flatten(),
-            )
-        })
-        .await
+        self.read(move |c| Ok(c.opt(SUMMARY, p![id], |r| r.get(0))?.flatten()))
+            .await
     }
 
     /// The agent this chat switched to with `/agent`, if any.
@@ -291,12 +285,10 @@ impl Store {
     pub async fn chat_choices(&self, target: &str) -> Result<(Option<String>, Option<String>)> {
         let target = target.to_owned();
         self.read(move |c| {
-            Ok(c.opt(
-                "SELECT agent, model FROM chat_prefs WHERE target = ?1",
-                p![target],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?
-            .unwrap_or_default())
+            Ok(
+                c.opt(CHAT_CHOICES, p![target], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .unwrap_or_default(),
+            )
         })
         .await
     }
@@ -338,15 +330,11 @@ impl Store {
 
 /// A session's uncompacted turns, oldest first.
 fn turn_rows(c: &Db, session: SessionId) -> Result<Vec<TurnRow>> {
-    c.all(
-        "SELECT id, role, content FROM turns WHERE session_id = ?1 AND compacted = 0 ORDER BY id",
-        p![session],
-        |r| {
-            Ok(TurnRow {
-                id: r.get(0)?,
-                role: r.get(1)?,
-                content: r.get(2)?,
-            })
-        },
-    )
+    c.all(CONTEXT_TURNS, p![session], |r| {
+        Ok(TurnRow {
+            id: r.get(0)?,
+            role: r.get(1)?,
+            content: r.get(2)?,
+        })
+    })
 }

@@ -88,11 +88,14 @@ fn line(key: String, r: &Row, at: usize) -> Result<UsageLine> {
     })
 }
 
+/// One model call's usage.
+pub(super) const INSERT: &str = "INSERT INTO usage (at, provider, model, input, output, cache_read,
+ cache_write, cost_micros, priced, agent, chat, session_id, task_id, purpose)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
 fn insert_usage(c: &Db, u: &NewUsage) -> Result<()> {
     c.run(
-        "INSERT INTO usage (at, provider, model, input, output, cache_read, cache_write,
-            cost_micros, priced, agent, chat, session_id, task_id, purpose)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        INSERT,
         p![
             u.at,
             u.provider,

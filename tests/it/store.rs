@@ -117,6 +117,9 @@ contract!(
     inbox_body
 );
 async fn inbox_body(s: Store) {
+    // The statements of a message, compiled at start-up, compile on this schema; what follows
+    // runs on them.
+    s.prepare_message_path().await.unwrap();
     let m = |id: &str| Inbound::direct(Target::new("telegram", "7"), "u", id, "hi");
     let first = s.inbox_insert_many(&[m("1"), m("2")]).await.unwrap();
     assert!(first.iter().all(Option::is_some));
