@@ -6,8 +6,10 @@
 //!
 //! - start → first getUpdates (from spawning the process);
 //! - idle RSS with Telegram connected, idle CPU per minute;
-//! - the first message after start, then 50 sequential round trips (p50, p99), from the update
-//!   becoming available to the reply being posted;
+//! - the first message after start, and the CPU all the bot's threads spent on it (on a VM
+//!   the wall time also holds the host's latency in waking idle vCPUs: the CPU figure is the
+//!   steadier one), then 50 sequential round trips (p50, p99), from the update becoming
+//!   available to the reply being posted;
 //! - 200 messages from 200 chats at once: time until all are answered, and the CPU it took;
 //!   in the first run, the RSS a quiet minute later (not with the guard: it waits 65 s);
 //! - ours restarted on the state the run left: restart → first getUpdates;
@@ -18,13 +20,13 @@
 //!
 //! Run: `cargo bench --bench telegram`. To look inside (the figures of such a run are not
 //! comparable):
-//! - `BENCH_SMAPS=1` prints where ours' idle RSS is, the first message's page faults and the
-//!   slowest round trips;
+//! - `BENCH_SMAPS=1` prints where ours' idle RSS is, the first message's page faults and how
+//!   much RSS it brought back, and the slowest round trips;
 //! - `BENCH_TRACE=perf` records call graphs of the round trips and the burst, ours and the
 //!   floor's (`/tmp/bench-perf-{ours,floor}.data`); `BENCH_TRACE=strace` counts their system
 //!   calls (`/tmp/bench-strace-*.txt`); `BENCH_TRACE=first` writes a timeline of our first
 //!   message's system calls (`/tmp/bench-first.txt`), `BENCH_TRACE=firstperf` its CPU samples
-//!   and page faults with call graphs (`/tmp/bench-first-perf.data`).
+//!   and page faults (minor and major) with call graphs (`/tmp/bench-first-perf.data`).
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;
