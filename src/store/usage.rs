@@ -26,7 +26,6 @@ pub struct NewUsage {
     pub purpose: String,
 }
 
-/// How a report groups the calls.
 /// One agent's spending since the start of the day and of the month (see
 /// [`Store::usage_cost_by_agent`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +35,7 @@ pub struct AgentCost {
     pub month_micros: i64,
 }
 
+/// How a report groups the calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageBy {
     Agent,

@@ -128,8 +128,8 @@ impl Ledger {
     }
 
     /// Loads today's and this month's sums now, at start-up, so the first turn's budget check
-    /// does not wait for them (a scan of the usage table on a cold connection: ~7 ms of a first
-    /// message's 12 ms before this).
+    /// does not wait for them (they were two scans of the usage table on the reader's thread,
+    /// cold after start-up: ~7 ms of a 12 ms first message in one traced run).
     pub async fn load(&self) {
         self.roll_over(self.today(self.clock.now())).await;
     }
