@@ -26,7 +26,10 @@
 //!   floor's (`/tmp/bench-perf-{ours,floor}.data`); `BENCH_TRACE=strace` counts their system
 //!   calls (`/tmp/bench-strace-*.txt`); `BENCH_TRACE=first` writes a timeline of our first
 //!   message's system calls (`/tmp/bench-first.txt`), `BENCH_TRACE=firstperf` its CPU samples
-//!   and page faults (minor and major) with call graphs (`/tmp/bench-first-perf.data`).
+//!   and page faults (minor and major, with the addresses that faulted) with call graphs
+//!   (`/tmp/bench-first-perf.data`);
+//! - `BENCH_TRACE=callgrind`, with ours started under callgrind (`scripts/dev.sh hot-path` does
+//!   it), profiles the first message alone and writes `link/hot-path.ld` from it.
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;
@@ -254,6 +257,7 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
                 "cpu-clock/freq=25000/",
                 "-e",
                 "page-faults/period=1/",
+                "-d",
                 "-e",
                 "major-faults/period=1/",
                 "-e",
@@ -272,6 +276,12 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
             ];
             Some(common::Tracer::attach("perf", &args.map(String::from)))
         }
+        (true, Some("callgrind")) => {
+            // The gateway runs under `valgrind --tool=callgrind --collect-atstart=no` (see
+            // `scripts/dev.sh hot-path`): collect the first message only.
+            callgrind_control(&["-i", "on"], pid);
+            None
+        }
         _ => None,
     };
     let faults0 = common::faults(pid);
@@ -284,6 +294,26 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     runs.add("first_cpu_ms", (common::cpu_secs(pid) - cpu0) * 1e3);
     if let Some(t) = first_trace {
         t.stop();
+    }
+    if ours && trace.as_deref() == Some("callgrind") {
+        // Let the message's bookkeeping (outbox, usage) commit, then write what was collected.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        callgrind_control(&["-d"], pid);
+        // `scripts/dev.sh hot-path` names the dump (the profile's first) and the script to write.
+        let (Some(dump), Some(dest)) = (
+            std::env::var_os("BENCH_CALLGRIND_DUMP"),
+            std::env::var_os("BENCH_HOT_PATH"),
+        ) else {
+            println!("callgrind: the first message's profile is written");
+            std::process::exit(0);
+        };
+        let n = common::hot_path::write_linker_script(dump.as_ref(), "/switchboard", dest.as_ref())
+            .expect("write the hot path's linker script");
+        println!(
+            "hot path: {n} section patterns written to {}",
+            dest.to_string_lossy()
+        );
+        std::process::exit(0);
     }
     if smaps {
         let f = common::faults(pid);
@@ -376,6 +406,17 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
         }
         Bot::Floor(_) => None,
     }
+}
+
+/// Runs `callgrind_control ARGS PID` (the gateway runs under callgrind).
+fn callgrind_control(args: &[&str], pid: u32) {
+    let ok = std::process::Command::new("callgrind_control")
+        .args(args)
+        .arg(pid.to_string())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "callgrind_control {args:?} failed");
 }
 
 /// Where `BENCH_TRACE=perf|strace` writes for `side`, and the tracer's arguments.

@@ -8,6 +8,8 @@
 #   bash scripts/dev.sh bench     print the benchmark figures
 #   bash scripts/dev.sh guard     the channel benches, failing on a regression against benches/baseline.json
 #   bash scripts/dev.sh soak      the long soak (20,000 messages over 200 chats), with figures
+#   bash scripts/dev.sh hot-path  regenerate link/hot-path.ld: the code a message runs, which
+#                                  the linker packs together (profiled with valgrind's callgrind)
 #   bash scripts/dev.sh fuzz [S] [dev]  every fuzz target for S seconds each (default 30);
 #                                  `dev`: an unoptimised build without ASan (see below)
 set -euo pipefail
@@ -94,6 +96,24 @@ case "${1:-}" in
       SWITCHBOARD_BENCH_GUARD="$PWD/benches/baseline.json" SWITCHBOARD_BENCH_RUNS=3 BENCH_IDLE_SECS=3 \
         cargo bench --locked --bench "$b"
     done ;;
+  hot-path)
+    deps
+    command -v valgrind >/dev/null || { PACKAGES=(valgrind); deps; }
+    cargo bench --locked --no-run --bench telegram
+    out="$PWD/target/hot-path"
+    rm -rf "$out" && mkdir -p "$out"
+    # The gateway runs under callgrind, instrumented only for the first message (the bench
+    # switches it on and dumps it); names stay mangled, as the linker sees them.
+    printf '#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no --demangle=no --callgrind-out-file=%s %s "$@"\n' \
+      "$out/callgrind.out" "$PWD/target/release/switchboard" >"$out/gateway.sh"
+    chmod +x "$out/gateway.sh"
+    SWITCHBOARD_TEST_BIN="$out/gateway.sh" SWITCHBOARD_TEST_START_SECS=120 SWITCHBOARD_TEST_LOG=info \
+      SWITCHBOARD_BENCH_RUNS=1 BENCH_IDLE_SECS=1 BENCH_TRACE=callgrind \
+      BENCH_CALLGRIND_DUMP="$out/callgrind.out.1" BENCH_HOT_PATH="$PWD/link/hot-path.ld" \
+      cargo bench --locked --bench telegram
+    # Relink with it and show what it packed.
+    cargo bench --locked --no-run --bench telegram
+    readelf -SW target/release/switchboard | grep -E ' \.text(\.hot_path)? ' ;;
   soak)
     deps
     cargo test --locked --test it soak -- --ignored --nocapture ;;
@@ -122,6 +142,6 @@ case "${1:-}" in
       echo "fuzz $t: $(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$') executions in ${secs}s"
     done ;;
   *)
-    echo "usage: bash scripts/dev.sh gateway|test|deps|bench|guard|soak|fuzz [SECONDS] [dev]" >&2
+    echo "usage: bash scripts/dev.sh gateway|test|deps|bench|guard|hot-path|soak|fuzz [SECONDS] [dev]" >&2
     exit 2 ;;
 esac

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod floor;
+pub mod hot_path;
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;

@@ -174,7 +174,12 @@ impl TestGateway {
             .spawn()
             .expect("spawn gateway");
         self.child = Some(child);
-        for _ in 0..200 {
+        // Five seconds, unless a bench runs the gateway under a slow tracer (valgrind).
+        let tries = std::env::var("SWITCHBOARD_TEST_START_SECS")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .map_or(200, |s| s * 40);
+        for _ in 0..tries {
             if self
                 .http
                 .get(format!("{}/health", self.url))
