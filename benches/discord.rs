@@ -10,7 +10,8 @@
 //! - ours with Telegram and Discord both connected: idle RSS and CPU;
 //! - ours: reconnect after a dropped connection.
 //!
-//! Run: `cargo bench --bench discord`.
+//! Run: `cargo bench --bench discord`. `BENCH_TRACE=callgrind`, with ours started under
+//! callgrind (`scripts/dev.sh hot-path` does it), profiles the first message alone.
 
 #[path = "../tests/it/support/mod.rs"]
 mod support;
@@ -141,10 +142,18 @@ async fn one_run(ours: bool, runs: &mut Runs) {
     runs.add("idle_cpu_s_per_min", idle_cpu(pid).await);
 
     let calls0 = d.rest_calls();
+    // `BENCH_TRACE=callgrind`: see `common/hot_path.rs` (`scripts/dev.sh hot-path`).
+    let profile = ours && std::env::var("BENCH_TRACE").as_deref() == Ok("callgrind");
+    if profile {
+        common::hot_path::callgrind_control(&["-i", "on"], pid);
+    }
     let t = Instant::now();
     d.message(1000, Some(40), 7, "first message", false);
     wait_sent(&d, 1).await;
     runs.add("first_ms", ms(t.elapsed()));
+    if profile {
+        common::hot_path::first_message_profiled(pid).await;
+    }
     let n = 50;
     let mut lat = Vec::with_capacity(n);
     for i in 0..n {

@@ -277,9 +277,9 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
             Some(common::Tracer::attach("perf", &args.map(String::from)))
         }
         (true, Some("callgrind")) => {
-            // The gateway runs under `valgrind --tool=callgrind --collect-atstart=no` (see
-            // `scripts/dev.sh hot-path`): collect the first message only.
-            callgrind_control(&["-i", "on"], pid);
+            // The gateway runs under callgrind with its instrumentation off (see
+            // `scripts/dev.sh hot-path`): profile the first message only.
+            common::hot_path::callgrind_control(&["-i", "on"], pid);
             None
         }
         _ => None,
@@ -296,24 +296,7 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
         t.stop();
     }
     if ours && trace.as_deref() == Some("callgrind") {
-        // Let the message's bookkeeping (outbox, usage) commit, then write what was collected.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        callgrind_control(&["-d"], pid);
-        // `scripts/dev.sh hot-path` names the dump (the profile's first) and the script to write.
-        let (Some(dump), Some(dest)) = (
-            std::env::var_os("BENCH_CALLGRIND_DUMP"),
-            std::env::var_os("BENCH_HOT_PATH"),
-        ) else {
-            println!("callgrind: the first message's profile is written");
-            std::process::exit(0);
-        };
-        let n = common::hot_path::write_linker_script(dump.as_ref(), "/switchboard", dest.as_ref())
-            .expect("write the hot path's linker script");
-        println!(
-            "hot path: {n} section patterns written to {}",
-            dest.to_string_lossy()
-        );
-        std::process::exit(0);
+        common::hot_path::first_message_profiled(pid).await;
     }
     if smaps {
         let f = common::faults(pid);
@@ -406,17 +389,6 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
         }
         Bot::Floor(_) => None,
     }
-}
-
-/// Runs `callgrind_control ARGS PID` (the gateway runs under callgrind).
-fn callgrind_control(args: &[&str], pid: u32) {
-    let ok = std::process::Command::new("callgrind_control")
-        .args(args)
-        .arg(pid.to_string())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "callgrind_control {args:?} failed");
 }
 
 /// Where `BENCH_TRACE=perf|strace` writes for `side`, and the tracer's arguments.

@@ -99,18 +99,23 @@ case "${1:-}" in
   hot-path)
     deps
     command -v valgrind >/dev/null || { PACKAGES=(valgrind); deps; }
-    cargo bench --locked --no-run --bench telegram
+    cargo bench --locked --no-run --bench telegram --bench discord
     out="$PWD/target/hot-path"
     rm -rf "$out" && mkdir -p "$out"
     # The gateway runs under callgrind, instrumented only for the first message (the bench
-    # switches it on and dumps it); names stay mangled, as the linker sees them.
+    # switches it on and dumps it); names stay mangled, as the linker sees them. A Telegram
+    # message, then a Discord one; the second bench writes the script from both profiles.
     printf '#!/bin/sh\nexec valgrind --tool=callgrind --instr-atstart=no --demangle=no --callgrind-out-file=%s %s "$@"\n' \
-      "$out/callgrind.out" "$PWD/target/release/switchboard" >"$out/gateway.sh"
+      "$out/%q{HOT_PATH_BENCH}.out" "$PWD/target/release/switchboard" >"$out/gateway.sh"
     chmod +x "$out/gateway.sh"
-    SWITCHBOARD_TEST_BIN="$out/gateway.sh" SWITCHBOARD_TEST_START_SECS=120 SWITCHBOARD_TEST_LOG=info \
-      SWITCHBOARD_BENCH_RUNS=1 BENCH_IDLE_SECS=1 BENCH_TRACE=callgrind \
-      BENCH_CALLGRIND_DUMP="$out/callgrind.out.1" BENCH_HOT_PATH="$PWD/link/hot-path.ld" \
-      cargo bench --locked --bench telegram
+    for b in telegram discord; do
+      hot=()
+      [ "$b" = discord ] && hot=(BENCH_HOT_PATH="$PWD/link/hot-path.ld")
+      env SWITCHBOARD_TEST_BIN="$out/gateway.sh" SWITCHBOARD_TEST_START_SECS=120 SWITCHBOARD_TEST_LOG=info \
+        SWITCHBOARD_BENCH_RUNS=1 BENCH_IDLE_SECS=1 BENCH_TRACE=callgrind HOT_PATH_BENCH="$b" \
+        BENCH_CALLGRIND_DUMPS="$out/telegram.out.1:$out/discord.out.1" "${hot[@]}" \
+        cargo bench --locked --bench "$b"
+    done
     # Relink with it and show what it packed.
     cargo bench --locked --no-run --bench telegram
     readelf -SW target/release/switchboard | grep -E ' \.text(\.hot_path)? ' ;;
