@@ -9,8 +9,9 @@
 //! The message path packed together (`link/hot-path.ld`, an `INSERT` linker script that GNU ld
 //! and lld both read): after start-up the gateway drops its code pages, and the first message
 //! faults back in what it runs, 64 KiB around each page touched. Scattered over the binary, that
-//! was ~230 faults and 12 MiB; packed, a tenth. Optimised builds only (the file is regenerated
-//! from a profile of one, see `benches/common/hot_path.rs`).
+//! was ~220 faults and 12 MiB back; packed, ~105 and 4.7 MiB. Optimised builds only (the file is
+//! regenerated from a profile of one, see `benches/common/hot_path.rs`); a linker that cannot
+//! read it (mold) builds with `SWITCHBOARD_NO_HOT_PATH=1`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
