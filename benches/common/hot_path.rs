@@ -127,27 +127,23 @@ fn parse(line: &str) -> Option<(&str, &str, Option<&str>)> {
 }
 
 /// Section-name patterns (after `.text.`) for the functions `names`, sorted and without
-/// repeats. Rust's legacy symbols lose their hash (`…17h<16 hex>E` → `…17h*`), v0 symbols their
-/// crates' disambiguators (`Cs<base62>_` → `Cs*_`); C functions keep their name, with or
-/// without the compiler's clone suffixes (`.constprop.0`, `.part.0`, `.isra.0`).
+/// repeats. Rust's (v0-mangled) symbols lose their crates' disambiguators (`Cs<base62>_` →
+/// `Cs*_`) and any `.llvm.<n>` suffix; other names (C's) are kept, with or without the
+/// compiler's clone suffixes (`.constprop.0`, `.part.0`, `.isra.0`).
 fn patterns(names: &BTreeSet<String>) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for name in names {
         // callgrind marks a recursive call's cost with `'2`, `'3` …
         let name = name.split('\'').next().unwrap_or(name);
-        let ok = |s: &str| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_$.".contains(&b))
-        };
-        if !ok(name) {
+        // Nothing the linker script's lexer would read as anything but a name.
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_$.".contains(&b))
+        {
             continue;
         }
-        if name.starts_with("_ZN") {
-            if let Some(cut) = legacy_hash(name) {
-                out.insert(format!("{}*", &name[..cut]));
-            }
-        } else if name.starts_with("_R") {
+        if name.starts_with("_R") {
             let base = name.split(".llvm.").next().unwrap_or(name);
             out.insert(format!("{}*", without_disambiguators(base)));
         } else {
@@ -157,14 +153,6 @@ fn patterns(names: &BTreeSet<String>) -> BTreeSet<String> {
         }
     }
     out
-}
-
-/// Where a legacy-mangled name's hash starts (just after its `17h`), if it has one.
-fn legacy_hash(name: &str) -> Option<usize> {
-    let at = name.rfind("17h")?;
-    let hash = name.get(at + 3..at + 19)?;
-    (hash.bytes().all(|b| b.is_ascii_hexdigit()) && name[at + 19..].starts_with('E'))
-        .then_some(at + 3)
 }
 
 /// A v0-mangled name with each crate's disambiguator (`Cs<base62>_` before the crate's name)
