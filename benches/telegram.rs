@@ -350,6 +350,7 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     );
 
     let before = tg.sent().len();
+    let threads0 = common::thread_cpu(pid);
     let c0 = cpu_secs(pid);
     let t = Instant::now();
     for i in 0..200 {
@@ -361,6 +362,12 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
     runs.add("burst_s", t.elapsed().as_secs_f64());
     runs.add("burst_cpu_s", cpu_secs(pid) - c0);
     runs.add("burst_rss_mib", rss_mib(pid));
+    if smaps {
+        println!(
+            "burst CPU by thread ({side}):\n{}",
+            common::thread_cpu_delta(&threads0, &common::thread_cpu(pid))
+        );
+    }
     if let Some((t, out)) = tracer {
         t.stop();
         println!("trace ({side}) of 50 round trips + 200 chats at once: {out}");

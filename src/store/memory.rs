@@ -138,7 +138,7 @@ impl Store {
             }
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let agent = agent.clone();
-            self.write(move |tx| {
+            self.write_long(move |tx| {
                 let lines = text
                     .lines()
                     .map(str::trim)
@@ -217,7 +217,9 @@ impl Store {
     pub async fn index_pending_turns(&self) -> Result<usize> {
         let mut total = 0;
         loop {
-            let n = self.write(move |c| index_new_turns(c, TURN_BATCH)).await?;
+            let n = self
+                .write_long(move |c| index_new_turns(c, TURN_BATCH))
+                .await?;
             total += n;
             if n < TURN_BATCH as usize {
                 return Ok(total);

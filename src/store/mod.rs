@@ -176,10 +176,11 @@ impl Store {
         &self.instance
     }
 
-    /// Runs the write `f` and returns once it is committed. On SQLite it runs on the writer's
-    /// thread, in a transaction it may share with other writes queued at the same moment (inside
-    /// a savepoint of its own, so its failure undoes only its part); on PostgreSQL, in a
-    /// transaction of its own on a pooled connection.
+    /// Runs the write `f` and returns once it is committed. On SQLite it runs on this thread in
+    /// a transaction of its own when the writer is free, else on the writer's thread, in a
+    /// transaction it may share with other writes queued at the same moment (inside a savepoint
+    /// of its own, so its failure undoes only its part); on PostgreSQL, in a transaction of its
+    /// own on a pooled connection. Keep `f` to a few statements: longer is [`Store::write_long`].
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -189,6 +190,24 @@ impl Store {
             Backend::Sqlite(e) => {
                 let me = self.instance.clone();
                 e.write(move |c| f(&Db::sqlite(c, &me))).await
+            }
+            Backend::Postgres(p) => p.write(self.instance.clone(), f).await,
+        }
+    }
+
+    /// [`Store::write`] for a write that may take a while (indexing a batch of turns or a memory
+    /// file, an import): on SQLite it always runs on the writer's thread, never on the caller's
+    /// (a quick write may run on the caller's own thread, a runtime worker, when the writer is
+    /// free). The same as `write` on PostgreSQL.
+    pub(crate) async fn write_long<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+    {
+        match &self.backend {
+            Backend::Sqlite(e) => {
+                let me = self.instance.clone();
+                e.write_long(move |c| f(&Db::sqlite(c, &me))).await
             }
             Backend::Postgres(p) => p.write(self.instance.clone(), f).await,
         }

@@ -252,7 +252,7 @@ impl Store {
     /// Stores turns outside a message's handling (imports, benchmarks).
     pub async fn turns_add(&self, session: SessionId, turns: &[NewTurn]) -> Result<()> {
         let turns = turns.to_vec();
-        self.write(move |tx| insert_turns(tx, session, None, &turns))
+        self.write_long(move |tx| insert_turns(tx, session, None, &turns))
             .await
     }
 

@@ -1,19 +1,24 @@
-//! The SQLite connections' own threads: callers await, and the runtime's workers never block on
-//! the database.
+//! The SQLite connections and their threads: callers await, and a runtime worker never waits
+//! on the database (it may run a short statement itself, never wait for a lock).
 //!
-//! - **The writer** owns the connection that writes. Writes queued while it was busy are
-//!   committed together, in one transaction (group commit): each runs inside a savepoint of it,
-//!   so one that fails is rolled back alone, and each caller is answered only after the commit
-//!   that holds its write. "Stored before acknowledged" is kept: an `accept` returns after the
-//!   commit, never before. Under a burst this turns a commit (with its WAL append and its file
-//!   locks) per write into one per batch.
+//! - **The writer** is the connection that writes. A write whose caller finds it free, with
+//!   nothing queued for it, runs at once on the caller's thread in a transaction of its own:
+//!   a message's three writes used to cost two thread hand-offs each (to the writer and back,
+//!   each a wake-up that on a VM can mean a halted CPU), and the writer's thread spun a little
+//!   after every job to catch the next one cheaply, which cost CPU on every message.
+//!   Writes that find it busy are queued for the writer's **thread**, which commits the writes
+//!   queued while it was busy together, in one transaction (group commit): each runs inside a
+//!   savepoint of it, so one that fails is rolled back alone, and each caller is answered only
+//!   after the commit that holds its write. While anything is queued, new writes queue behind
+//!   it, so under a burst writes group instead of racing for the connection. "Stored before
+//!   acknowledged" is kept either way: an `accept` returns after the commit, never before.
+//!   A write that runs long (indexing, imports) goes to the thread ([`Engine::write_long`]).
 //! - **The reader** is a second connection for reads, so a read never waits behind a batch of
 //!   writes (WAL lets it see the last commit while the writer works). A point lookup runs on the
 //!   caller's thread when the reader is free (a few microseconds of work, never a wait: a busy
 //!   reader sends it to the reader's thread instead); a scan (`scan`) always goes to the thread.
 //!   A message makes about six reads; a hop to another thread and back for each was half of the
 //!   added latency of a message.
-//!
 //! - **Riders**: a write nobody waits for (a model call's usage row) does not start a
 //!   transaction of its own; it rides in the next one any write starts, or commits alone after
 //!   [`RIDE_MAX`]. A message's usage row used to cost it a commit of its own (file locks, WAL
@@ -28,8 +33,9 @@ use rusqlite::Connection;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Duration;
 
 /// What a write's caller is told once its batch is committed (or not): `None` when the commit
 /// succeeded, else why it failed.
@@ -45,7 +51,10 @@ const MAX_BATCH: usize = 256;
 
 /// How long a rider (see [`Engine::write_queued`]) waits for a transaction to ride in before it
 /// commits alone.
-const RIDE_MAX: std::time::Duration = std::time::Duration::from_secs(1);
+const RIDE_MAX: Duration = Duration::from_secs(1);
+
+/// How long the writer's thread waits for a lock another process (or a checkpoint) holds.
+pub(super) const BUSY_WAIT: Duration = Duration::from_secs(5);
 
 /// What the writer's channel carries.
 enum Msg {
@@ -72,14 +81,76 @@ impl Riders {
     }
 }
 
+/// The writing side, shared by the writer's thread and the callers that write on their own.
+struct Writer {
+    /// Held for a whole transaction, by the thread or by a caller.
+    conn: parking_lot::Mutex<Connection>,
+    riders: Riders,
+    /// Writes sent to the thread that it has not yet taken with the connection held. While it
+    /// is not zero, a write queues behind them instead of running on its caller's thread: they
+    /// commit together, and none jumps ahead into the gap before the thread takes the lock.
+    backlog: AtomicUsize,
+    counts: WriteCounts,
+    /// Shared with the maintenance thread, which has indexing or a checkpoint to do after a
+    /// commit that changed something.
+    written: Arc<Poke>,
+}
+
+impl Writer {
+    /// Runs `queue` in one transaction begun on `conn` (see [`run_batch`]), keeping the counts
+    /// and poking the maintenance thread. What is left in `queue` is for the next transaction.
+    fn commit(&self, conn: &Connection, queue: &mut VecDeque<WriteJob>, began: bool) {
+        let changes = conn.total_changes();
+        let queued = queue.len();
+        let committed = if began {
+            run_batch(conn, queue)
+        } else {
+            commit_batch(conn, queue)
+        };
+        if committed {
+            self.counts.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        self.counts
+            .writes
+            .fetch_add((queued - queue.len()) as u64, Ordering::Relaxed);
+        if conn.total_changes() != changes {
+            self.written.poke();
+        }
+    }
+
+    /// Runs `job` here and now, with the riders waiting, if the connection is free, nothing is
+    /// queued for the thread, and no other process holds the database's write lock (this thread
+    /// must not wait for it). Gives the job back otherwise; gives back, too, jobs left over when
+    /// SQLite rolled the transaction back under us, for the thread to run.
+    fn run_here(&self, job: WriteJob) -> std::result::Result<(), Vec<WriteJob>> {
+        if self.backlog.load(Ordering::SeqCst) > 0 {
+            return Err(vec![job]);
+        }
+        let Some(conn) = self.conn.try_lock() else {
+            return Err(vec![job]);
+        };
+        let _ = conn.busy_timeout(Duration::ZERO);
+        let began = exec(&conn, "BEGIN IMMEDIATE");
+        let _ = conn.busy_timeout(BUSY_WAIT);
+        if began.is_err() {
+            return Err(vec![job]);
+        }
+        // Riders first: each was queued before whatever its caller wrote next.
+        let mut queue: VecDeque<WriteJob> = self.riders.take().into();
+        queue.push_back(job);
+        self.commit(&conn, &mut queue, true);
+        match queue.is_empty() {
+            true => Ok(()),
+            false => Err(queue.into()),
+        }
+    }
+}
+
 pub(in crate::store) struct Engine {
     writes: Sender<Msg>,
-    riders: Arc<Riders>,
+    writer: Arc<Writer>,
     reads: Sender<ReadJob>,
     reader: Arc<parking_lot::Mutex<Connection>>,
-    counts: Arc<WriteCounts>,
-    /// Shared with the writer (which pokes it) and the maintenance thread.
-    written: Arc<Poke>,
 }
 
 /// Writes and the transactions that committed them, since the store was opened.
@@ -98,8 +169,6 @@ impl Engine {
         written: Arc<Poke>,
     ) -> Result<Self> {
         let (writes, write_rx) = channel::<Msg>();
-        let riders = Arc::new(Riders::default());
-        let waiting = riders.clone();
         let (reads, read_rx) = channel::<ReadJob>();
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
@@ -109,47 +178,65 @@ impl Engine {
                 .spawn(f)
                 .map_err(|e| StoreError::Thread(e.to_string()))
         };
-        let counts = Arc::new(WriteCounts::default());
-        let tally = counts.clone();
-        let poke = written.clone();
-        spawn(
-            "db-writer",
-            Box::new(move || write_loop(writer, write_rx, waiting, poke, tally)),
-        )?;
+        let writer = Arc::new(Writer {
+            conn: parking_lot::Mutex::new(writer),
+            riders: Riders::default(),
+            backlog: AtomicUsize::new(0),
+            counts: WriteCounts::default(),
+            written,
+        });
+        let w = writer.clone();
+        spawn("db-writer", Box::new(move || write_loop(&w, write_rx)))?;
         let reader = Arc::new(parking_lot::Mutex::new(reader));
         let shared = reader.clone();
         spawn("db-reader", Box::new(move || read_loop(shared, read_rx)))?;
         Ok(Engine {
             writes,
-            riders,
+            writer,
             reads,
             reader,
-            counts,
-            written,
         })
     }
 
     /// Resolves once the maintenance thread has caught up with the writes so far.
     pub(in crate::store) async fn caught_up(&self) {
-        self.written.caught_up().await
+        self.writer.written.caught_up().await
     }
 
     /// (writes run, transactions committed) so far.
     pub(in crate::store) fn counts(&self) -> (u64, u64) {
+        let c = &self.writer.counts;
         (
-            self.counts.writes.load(Ordering::Relaxed),
-            self.counts.commits.load(Ordering::Relaxed),
+            c.writes.load(Ordering::Relaxed),
+            c.commits.load(Ordering::Relaxed),
         )
     }
 
-    /// Runs `f` in the writer's next transaction; returns once that transaction is committed.
+    /// Runs `f` in a transaction (its own on this thread when the writer is free, else the
+    /// writer thread's next one); returns once that transaction is committed. Keep `f` short:
+    /// it may run on a runtime worker. Longer ones are [`Engine::write_long`].
     pub(in crate::store) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit_write(f, move |out| drop(tx.send(out)))?;
+        let job = write_job(f, move |out| drop(tx.send(out)));
+        if let Err(left) = self.writer.run_here(job) {
+            self.queue(left)?;
+        }
+        rx.await.map_err(|_| StoreError::Stopped)?
+    }
+
+    /// [`Engine::write`], always on the writer's thread: for a write that may take a while
+    /// (indexing a batch of turns, an import), which must not hold a runtime worker.
+    pub(in crate::store) async fn write_long<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.queue(vec![write_job(f, move |out| drop(tx.send(out)))])?;
         rx.await.map_err(|_| StoreError::Stopped)?
     }
 
@@ -160,8 +247,23 @@ impl Engine {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.submit_write(f, move |out| drop(tx.send(out)))?;
+        let job = write_job(f, move |out| drop(tx.send(out)));
+        if let Err(left) = self.writer.run_here(job) {
+            self.queue(left)?;
+        }
         rx.blocking_recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Hands `jobs` to the writer's thread.
+    fn queue(&self, jobs: Vec<WriteJob>) -> Result<()> {
+        for job in jobs {
+            self.writer.backlog.fetch_add(1, Ordering::SeqCst);
+            if self.writes.send(Msg::Write(job)).is_err() {
+                self.writer.backlog.fetch_sub(1, Ordering::SeqCst);
+                return Err(StoreError::Stopped);
+            }
+        }
+        Ok(())
     }
 
     /// Queues `f` for the writer's next transaction without waiting for it, and without
@@ -177,35 +279,20 @@ impl Engine {
                 tracing::error!(error = %e, "cannot store {what}");
             }
         });
+        let riders = &self.writer.riders;
         let first = {
-            let mut jobs = self.riders.jobs.lock();
+            let mut jobs = riders.jobs.lock();
             jobs.push(job);
             jobs.len() == 1
         };
         std::sync::atomic::fence(Ordering::SeqCst);
         // The writer checks for riders after it says it sleeps, so one of the two sees the other.
-        if first && self.riders.sleeping.load(Ordering::SeqCst) {
+        if first && riders.sleeping.load(Ordering::SeqCst) {
             self.writes
                 .send(Msg::Wake)
                 .map_err(|_| StoreError::Stopped)?;
         }
         Ok(())
-    }
-
-    /// Queues the write `f`; `answer` gets its outcome once its transaction has ended: its own
-    /// error, the commit's failure, or its value once committed.
-    fn submit_write<T, F>(
-        &self,
-        f: F,
-        answer: impl FnOnce(Result<T>) + Send + 'static,
-    ) -> Result<()>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        self.writes
-            .send(Msg::Write(write_job(f, answer)))
-            .map_err(|_| StoreError::Stopped)
     }
 
     /// Runs the point lookup `f` on the reader's connection (outside any transaction: each
@@ -277,12 +364,12 @@ where
     })
 }
 
-/// How long a database thread keeps looking for the next job after finishing one, before it
-/// sleeps. A message makes a dozen calls a few microseconds apart; waking a sleeping thread
-/// (on a VM, often a halted CPU) costs tens of microseconds each time, which tripled the added
-/// latency of a message before the threads waited a little first. An idle gateway does not spin:
-/// this only follows work.
-const LINGER: std::time::Duration = std::time::Duration::from_micros(200);
+/// How long the reader's thread keeps looking for the next job after finishing one, before it
+/// sleeps. Scans come in runs a few microseconds apart; waking a sleeping thread (on a VM,
+/// often a halted CPU) costs tens of microseconds each time. An idle gateway does not spin:
+/// this only follows work. (The writer's thread does not linger: a quiet message's writes run
+/// on their callers' threads, and under a burst its queue is rarely empty.)
+const LINGER: Duration = Duration::from_micros(200);
 
 /// The next job: at once if one is queued, else looked for during [`LINGER`], else waited for.
 /// `None` when every sender is gone.
@@ -313,55 +400,57 @@ fn exec(c: &Connection, sql: &str) -> rusqlite::Result<()> {
     c.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-fn write_loop(
-    conn: Connection,
-    jobs: Receiver<Msg>,
-    riders: Arc<Riders>,
-    written: Arc<Poke>,
-    counts: Arc<WriteCounts>,
-) {
+fn write_loop(w: &Writer, jobs: Receiver<Msg>) {
     let mut queue: VecDeque<WriteJob> = VecDeque::new();
     loop {
+        // Jobs taken from the channel this round (`queue` may still hold some from the last
+        // round, when SQLite rolled its transaction back under us: those were counted then).
+        let mut taken = 0;
         if queue.is_empty() {
-            match next_write(&jobs, &riders) {
-                Next::Write(job) => queue.push_back(job),
+            match next_write(&jobs, &w.riders) {
+                Next::Write(job) => {
+                    queue.push_back(job);
+                    taken = 1;
+                }
                 Next::Riders => {}
                 Next::Wake => continue,
                 Next::Closed => {
                     // Every handle to the store is gone: the riders still commit.
-                    let mut last: VecDeque<WriteJob> = riders.take().into();
+                    let conn = w.conn.lock();
+                    let mut last: VecDeque<WriteJob> = w.riders.take().into();
                     if !last.is_empty() {
-                        commit_batch(&conn, &mut last);
+                        w.commit(&conn, &mut last, false);
                     }
                     return;
                 }
             }
         }
+        let conn = w.conn.lock();
+        // The backlog drops only now, with the connection held: until now, writes on other
+        // threads queued behind these instead of running first.
         while queue.len() < MAX_BATCH {
             match jobs.try_recv() {
-                Ok(Msg::Write(job)) => queue.push_back(job),
+                Ok(Msg::Write(job)) => {
+                    queue.push_back(job);
+                    taken += 1;
+                }
                 Ok(Msg::Wake) => {}
                 Err(_) => break,
             }
         }
+        let _ = w
+            .backlog
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
+                Some(b.saturating_sub(taken))
+            });
         // Riders first: each was queued before whatever its caller wrote next.
-        for job in riders.take().into_iter().rev() {
+        for job in w.riders.take().into_iter().rev() {
             queue.push_front(job);
         }
         if queue.is_empty() {
             continue;
         }
-        let changes = conn.total_changes();
-        let queued = queue.len();
-        if commit_batch(&conn, &mut queue) {
-            counts.commits.fetch_add(1, Ordering::Relaxed);
-        }
-        counts
-            .writes
-            .fetch_add((queued - queue.len()) as u64, Ordering::Relaxed);
-        if conn.total_changes() != changes {
-            written.poke();
-        }
+        w.commit(&conn, &mut queue, false);
     }
 }
 
@@ -376,19 +465,15 @@ enum Next {
     Closed,
 }
 
-/// The writer's next job: like [`next`], but while riders wait it sleeps [`RIDE_MAX`] at most.
+/// The writer's next job, waited for without spinning (only writes that found the connection
+/// busy come here, so waking the thread is not on a quiet message's path); while riders wait it
+/// sleeps [`RIDE_MAX`] at most.
 fn next_write(jobs: &Receiver<Msg>, riders: &Riders) -> Next {
-    let start = std::time::Instant::now();
-    loop {
-        match jobs.try_recv() {
-            Ok(Msg::Write(job)) => return Next::Write(job),
-            Ok(Msg::Wake) => continue,
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Next::Closed,
-            Err(std::sync::mpsc::TryRecvError::Empty) if start.elapsed() < LINGER => {
-                std::thread::yield_now()
-            }
-            Err(std::sync::mpsc::TryRecvError::Empty) => break,
-        }
+    match jobs.try_recv() {
+        Ok(Msg::Write(job)) => return Next::Write(job),
+        Ok(Msg::Wake) => return Next::Wake,
+        Err(std::sync::mpsc::TryRecvError::Disconnected) => return Next::Closed,
+        Err(std::sync::mpsc::TryRecvError::Empty) => {}
     }
     riders.sleeping.store(true, Ordering::SeqCst);
     std::sync::atomic::fence(Ordering::SeqCst);
@@ -410,11 +495,8 @@ fn next_write(jobs: &Receiver<Msg>, riders: &Riders) -> Next {
     next
 }
 
-/// Runs the queued writes in one transaction and answers them after its commit. A write that
-/// fails is rolled back to its savepoint and answered with its own error; if the commit fails,
-/// every write in it is answered with that failure. If SQLite rolled the whole transaction back
-/// (an I/O error), the writes that ran are answered with the failure and the rest wait for the
-/// next transaction, so none is ever committed on its own by accident. True if it committed.
+/// Begins a transaction and runs the queued writes in it (see [`run_batch`]); if it cannot
+/// begin, every write is answered with why. True if it committed.
 fn commit_batch(conn: &Connection, queue: &mut VecDeque<WriteJob>) -> bool {
     if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
         let why = e.to_string();
@@ -424,6 +506,16 @@ fn commit_batch(conn: &Connection, queue: &mut VecDeque<WriteJob>) -> bool {
         }
         return false;
     }
+    run_batch(conn, queue)
+}
+
+/// Runs the queued writes in the transaction just begun and answers them after its commit. A
+/// write that fails is rolled back to its savepoint and answered with its own error; if the
+/// commit fails, every write in it is answered with that failure. If SQLite rolled the whole
+/// transaction back (an I/O error), the writes that ran are answered with the failure and the
+/// rest wait for the next transaction, so none is ever committed on its own by accident. True
+/// if it committed.
+fn run_batch(conn: &Connection, queue: &mut VecDeque<WriteJob>) -> bool {
     // One write alone needs no savepoint: its failure rolls the transaction back.
     let single = queue.len() == 1;
     let mut answers: Vec<Answer> = Vec::with_capacity(queue.len());
@@ -496,9 +588,10 @@ mod tests {
     async fn writes_queued_together_commit_together_and_a_failing_one_is_undone_alone() {
         let (dir, store) = table_t().await;
         let (_, commits_before) = store.write_counts();
-        // The writer is held inside a first write while 100 more are queued behind it.
+        // The writer is held inside a first write (on its thread) while 100 more are queued
+        // behind it.
         let (open, gate) = std::sync::mpsc::channel::<()>();
-        let mut held = Box::pin(store.write(move |_| {
+        let mut held = Box::pin(store.write_long(move |_| {
             let _ = gate.recv();
             Ok(())
         }));
@@ -553,6 +646,55 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(rows(&store).await.last(), Some(&1000));
+    }
+
+    #[tokio::test]
+    async fn a_write_runs_on_its_callers_thread_when_the_writer_is_free_and_never_waits_for_a_lock()
+    {
+        let (dir, store) = table_t().await;
+        let here = std::thread::current().id();
+        let ran_on = store
+            .write(|c| {
+                c.run("INSERT INTO t (x) VALUES (1)", p![])?;
+                Ok(std::thread::current().id())
+            })
+            .await
+            .unwrap();
+        assert_eq!(ran_on, here, "a quiet write runs where it was called");
+        // Committed before it returned: another connection sees it.
+        let other = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+        let n: i64 = other
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        // Another process holds the write lock: the write must not block this thread (a
+        // runtime worker) waiting for it; it goes to the writer's thread, which waits.
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let mut w = Box::pin(store.write(|c| {
+            c.run("INSERT INTO t (x) VALUES (2)", p![])?;
+            Ok(std::thread::current().id())
+        }));
+        assert!((&mut w).now_or_never().is_none());
+        other
+            .execute_batch("INSERT INTO t (x) VALUES (3); COMMIT")
+            .unwrap();
+        let ran_on = w.await.unwrap();
+        assert_ne!(ran_on, here, "it waited on the writer's thread");
+        assert_eq!(rows(&store).await, vec![1, 2, 3]);
+        // Once the writer's thread has gone back to sleep, writes run here again.
+        let mut ran_on = None;
+        for _ in 0..200 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            let id = store
+                .write(|_| Ok(std::thread::current().id()))
+                .await
+                .unwrap();
+            if id == here {
+                ran_on = Some(id);
+                break;
+            }
+        }
+        assert_eq!(ran_on, Some(here));
     }
 
     #[tokio::test]
