@@ -186,13 +186,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
-        match &self.backend {
-            Backend::Sqlite(e) => {
-                let me = self.instance.clone();
-                e.write(move |c| f(&Db::sqlite(c, &me))).await
-            }
-            Backend::Postgres(p) => p.write(self.instance.clone(), f).await,
-        }
+        self.write_in(false, f).await
     }
 
     /// [`Store::write`] for a write that may take a while (indexing a batch of turns or a memory
@@ -204,10 +198,23 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
+        self.write_in(true, f).await
+    }
+
+    /// [`Store::write`], or [`Store::write_long`] when `long`.
+    async fn write_in<T, F>(&self, long: bool, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+    {
         match &self.backend {
             Backend::Sqlite(e) => {
                 let me = self.instance.clone();
-                e.write_long(move |c| f(&Db::sqlite(c, &me))).await
+                let f = move |c: &rusqlite::Connection| f(&Db::sqlite(c, &me));
+                match long {
+                    true => e.write_long(f).await,
+                    false => e.write(f).await,
+                }
             }
             Backend::Postgres(p) => p.write(self.instance.clone(), f).await,
         }
