@@ -221,10 +221,7 @@ impl Engine {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = write_job(f, move |out| drop(tx.send(out)));
-        if let Err(left) = self.writer.run_here(job) {
-            self.queue(left)?;
-        }
+        self.submit(write_job(f, move |out| drop(tx.send(out))))?;
         rx.await.map_err(|_| StoreError::Stopped)?
     }
 
@@ -247,11 +244,17 @@ impl Engine {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = write_job(f, move |out| drop(tx.send(out)));
-        if let Err(left) = self.writer.run_here(job) {
-            self.queue(left)?;
-        }
+        self.submit(write_job(f, move |out| drop(tx.send(out))))?;
         rx.blocking_recv().map_err(|_| StoreError::Stopped)?
+    }
+
+    /// Runs `job` here when the writer is free (see [`Writer::run_here`]), else hands it to the
+    /// writer's thread.
+    fn submit(&self, job: WriteJob) -> Result<()> {
+        match self.writer.run_here(job) {
+            Ok(()) => Ok(()),
+            Err(left) => self.queue(left),
+        }
     }
 
     /// Hands `jobs` to the writer's thread.
