@@ -53,7 +53,9 @@ const MAX_BATCH: usize = 256;
 /// commits alone.
 const RIDE_MAX: Duration = Duration::from_secs(1);
 
-/// How long the writer's thread waits for a lock another process (or a checkpoint) holds.
+/// How long a connection waits for a lock another process (or a checkpoint) holds: the
+/// connections are opened with it, and a write on its caller's thread, which must not wait at
+/// all, sets it back to this after its `BEGIN`.
 pub(super) const BUSY_WAIT: Duration = Duration::from_secs(5);
 
 /// What the writer's channel carries.

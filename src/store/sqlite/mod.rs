@@ -31,7 +31,7 @@ pub(super) fn open(path: &Path) -> Result<Arc<Engine>> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(engine::BUSY_WAIT)?;
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "cache_size", -4_000)?; // 4 MiB of page cache at most
     // Checkpoints copy the WAL into the database and fsync; done inline they put a multi-
@@ -42,7 +42,7 @@ pub(super) fn open(path: &Path) -> Result<Arc<Engine>> {
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     migrations::create_or_migrate(&mut conn)?;
     let reader = Connection::open(path)?;
-    reader.busy_timeout(std::time::Duration::from_secs(5))?;
+    reader.busy_timeout(engine::BUSY_WAIT)?;
     reader.set_prepared_statement_cache_capacity(64);
     // Reads are point lookups and short scans; the OS page cache holds the rest.
     reader.pragma_update(None, "cache_size", -2_000)?;
