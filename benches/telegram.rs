@@ -23,8 +23,9 @@
 //! - `BENCH_SMAPS=1` prints where ours' idle RSS is, the first message's page faults and how
 //!   much RSS it brought back, and the slowest round trips;
 //! - `BENCH_TRACE=perf` records call graphs of the round trips and the burst, ours and the
-//!   floor's (`/tmp/bench-perf-{ours,floor}.data`); `BENCH_TRACE=strace` counts their system
-//!   calls (`/tmp/bench-strace-*.txt`); `BENCH_TRACE=first` writes a timeline of our first
+//!   floor's (`/tmp/bench-perf-{ours,floor}.data`; `BENCH_PERF_HZ` samples more often);
+//!   `BENCH_TRACE=strace` counts their system calls (`/tmp/bench-strace-*.txt`;
+//!   `BENCH_STRACE_LOG=1` logs each call instead); `BENCH_TRACE=first` writes a timeline of our first
 //!   message's system calls (`/tmp/bench-first.txt`), `BENCH_TRACE=firstperf` its CPU samples
 //!   and page faults (minor and major, with the addresses that faulted) with call graphs
 //!   (`/tmp/bench-first-perf.data`);
@@ -403,10 +404,12 @@ fn trace_args(tool: &str, side: &str, pid: u32) -> (String, Vec<String>) {
     let pid = pid.to_string();
     if tool == "perf" {
         let out = format!("/tmp/bench-perf-{side}.data");
+        // `BENCH_PERF_HZ` samples more often (the default keeps perf's own cost small).
+        let hz = std::env::var("BENCH_PERF_HZ").unwrap_or_else(|_| "2999".into());
         let args = [
             "record",
             "-F",
-            "2999",
+            &hz,
             "--call-graph",
             "dwarf,32768",
             "-o",
@@ -417,7 +420,13 @@ fn trace_args(tool: &str, side: &str, pid: u32) -> (String, Vec<String>) {
         (out.clone(), args.map(String::from).to_vec())
     } else {
         let out = format!("/tmp/bench-strace-{side}.txt");
-        let args = ["-f", "-c", "-o", &out, "-p", &pid];
+        // `BENCH_STRACE_LOG=1` logs every call (with its time) instead of counting them.
+        let count = if std::env::var_os("BENCH_STRACE_LOG").is_some() {
+            "-tt"
+        } else {
+            "-c"
+        };
+        let args = ["-f", count, "-o", &out, "-p", &pid];
         (out.clone(), args.map(String::from).to_vec())
     }
 }

@@ -365,6 +365,14 @@ impl Store {
         }
     }
 
+    /// See `Engine::end_load` (SQLite only).
+    #[cfg(test)]
+    pub(crate) fn end_load_for_test(&self) {
+        if let Backend::Sqlite(e) = &self.backend {
+            e.end_load();
+        }
+    }
+
     /// Statements this process has sent to PostgreSQL (0 on SQLite), for benchmarks.
     pub fn round_trips() -> u64 {
         sql::ROUND_TRIPS.load(std::sync::atomic::Ordering::Relaxed)

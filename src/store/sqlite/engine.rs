@@ -49,6 +49,20 @@ type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 /// Writes committed together at most: bounds how long the first of a batch waits.
 const MAX_BATCH: usize = 256;
 
+/// How long the writer's thread lets writes gather before it begins a transaction, while the
+/// store is under load (see [`Writer::loaded_until`]). A commit costs the same few WAL frames
+/// (one per B-tree page it changed) whether it holds one write or twenty: under a burst of
+/// 200 chats, commits of one write each wrote ~7 frames apiece, most of the burst's kernel time.
+/// A quiet message never waits: it runs on its caller's thread.
+const GATHER: Duration = Duration::from_micros(500);
+
+/// How long the store counts as under load after a commit that grouped several writes.
+#[cfg(not(test))]
+const LOADED_FOR: Duration = Duration::from_millis(2);
+/// Long enough that a test on a busy machine still finds the store loaded when it looks.
+#[cfg(test)]
+const LOADED_FOR: Duration = Duration::from_secs(30);
+
 /// How long a rider (see [`Engine::write_queued`]) waits for a transaction to ride in before it
 /// commits alone.
 const RIDE_MAX: Duration = Duration::from_secs(1);
@@ -92,6 +106,13 @@ struct Writer {
     /// is not zero, a write queues behind them instead of running on its caller's thread: they
     /// commit together, and none jumps ahead into the gap before the thread takes the lock.
     backlog: AtomicUsize,
+    /// Until when (microseconds after [`Writer::epoch`]) the store counts as under load: set
+    /// when the thread commits writes that queued together, i.e. several callers write at once.
+    /// Until then a write queues for the thread even when the connection is free, and the thread
+    /// lets writes gather for [`GATHER`] first: a burst's writes commit in a few large
+    /// transactions instead of many small ones.
+    loaded_until: AtomicU64,
+    epoch: std::time::Instant,
     counts: WriteCounts,
     /// Shared with the maintenance thread, which has indexing or a checkpoint to do after a
     /// commit that changed something.
@@ -99,6 +120,15 @@ struct Writer {
 }
 
 impl Writer {
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    /// Whether several callers wrote at once a moment ago (see [`Writer::loaded_until`]).
+    fn loaded(&self) -> bool {
+        self.now_us() < self.loaded_until.load(Ordering::Relaxed)
+    }
+
     /// Runs `queue` in one transaction begun on `conn` (see [`run_batch`]), keeping the counts
     /// and poking the maintenance thread. What is left in `queue` is for the next transaction.
     fn commit(&self, conn: &Connection, queue: &mut VecDeque<WriteJob>, began: bool) {
@@ -125,7 +155,7 @@ impl Writer {
     /// must not wait for it). Gives the job back otherwise; gives back, too, jobs left over when
     /// SQLite rolled the transaction back under us, for the thread to run.
     fn run_here(&self, job: WriteJob) -> std::result::Result<(), Vec<WriteJob>> {
-        if self.backlog.load(Ordering::SeqCst) > 0 {
+        if self.backlog.load(Ordering::SeqCst) > 0 || self.loaded() {
             return Err(vec![job]);
         }
         let Some(conn) = self.conn.try_lock() else {
@@ -184,6 +214,8 @@ impl Engine {
             conn: parking_lot::Mutex::new(writer),
             riders: Riders::default(),
             backlog: AtomicUsize::new(0),
+            loaded_until: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
             counts: WriteCounts::default(),
             written,
         });
@@ -203,6 +235,13 @@ impl Engine {
     /// Resolves once the maintenance thread has caught up with the writes so far.
     pub(in crate::store) async fn caught_up(&self) {
         self.writer.written.caught_up().await
+    }
+
+    /// Ends the load the last grouped commit started (see [`Writer::loaded_until`]), as if
+    /// [`LOADED_FOR`] had passed.
+    #[cfg(test)]
+    pub(in crate::store) fn end_load(&self) {
+        self.writer.loaded_until.store(0, Ordering::Relaxed);
     }
 
     /// (writes run, transactions committed) so far.
@@ -430,6 +469,10 @@ fn write_loop(w: &Writer, jobs: Receiver<Msg>) {
                 }
             }
         }
+        if w.loaded() {
+            // Under load: let the other callers' writes join this transaction.
+            std::thread::sleep(GATHER);
+        }
         let conn = w.conn.lock();
         // The backlog drops only now, with the connection held: until now, writes on other
         // threads queued behind these instead of running first.
@@ -456,6 +499,10 @@ fn write_loop(w: &Writer, jobs: Receiver<Msg>) {
             continue;
         }
         w.commit(&conn, &mut queue, false);
+        if taken > 1 {
+            let until = w.now_us() + LOADED_FOR.as_micros() as u64;
+            w.loaded_until.store(until, Ordering::Relaxed);
+        }
     }
 }
 
@@ -700,6 +747,57 @@ mod tests {
             }
         }
         assert_eq!(ran_on, Some(here));
+    }
+
+    #[tokio::test]
+    async fn after_writes_came_together_the_next_ones_gather_on_the_writers_thread() {
+        let (_dir, store) = table_t().await;
+        let here = std::thread::current().id();
+        // Three writes at once: the first holds the writer's thread, the other two queue.
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let mut held = Box::pin(store.write_long(move |_| {
+            let _ = gate.recv();
+            Ok(())
+        }));
+        assert!((&mut held).now_or_never().is_none());
+        let mut queued: Vec<_> = (0..2i64)
+            .map(|i| Box::pin(store.write(move |c| c.run("INSERT INTO t (x) VALUES (?1)", p![i]))))
+            .collect();
+        for w in &mut queued {
+            assert!(w.now_or_never().is_none());
+        }
+        open.send(()).unwrap();
+        held.await.unwrap();
+        for w in queued {
+            w.await.unwrap();
+        }
+        // Now under load: a write that finds the connection free still goes to the thread,
+        // where it waits for others to join its transaction.
+        let (_, commits) = store.write_counts();
+        let first = Box::pin(store.write(|c| {
+            c.run("INSERT INTO t (x) VALUES (10)", p![])?;
+            Ok(std::thread::current().id())
+        }));
+        let second = Box::pin(store.write(|c| {
+            c.run("INSERT INTO t (x) VALUES (11)", p![])?;
+            Ok(std::thread::current().id())
+        }));
+        let (first, second) = futures_util::future::join(first, second).await;
+        assert_ne!(first.unwrap(), here, "it ran on the writer's thread");
+        assert_ne!(second.unwrap(), here);
+        assert_eq!(
+            store.write_counts().1,
+            commits + 1,
+            "the two writes made one transaction"
+        );
+        assert_eq!(rows(&store).await, vec![0, 1, 10, 11]);
+        // Once the load has passed, a write runs where it is called again.
+        store.end_load_for_test();
+        let ran_on = store
+            .write(|_| Ok(std::thread::current().id()))
+            .await
+            .unwrap();
+        assert_eq!(ran_on, here);
     }
 
     #[tokio::test]

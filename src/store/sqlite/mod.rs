@@ -40,6 +40,10 @@ pub(super) fn open(path: &Path) -> Result<Arc<Engine>> {
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // When the log starts over, a file larger than this is cut back to it.
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    // A batch of writes runs each in a savepoint, whose undo copies of pages past 64 KiB went
+    // to a temporary file (created, written and unlinked per batch under a burst); they are
+    // freed with the batch, so memory holds them.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     migrations::create_or_migrate(&mut conn)?;
     let reader = Connection::open(path)?;
     reader.busy_timeout(engine::BUSY_WAIT)?;
