@@ -7,7 +7,7 @@
 //! milliseconds since the epoch. The search index is `memory_docs`, a tsvector per line.
 
 /// Every migration, in order; the schema version is how many have run.
-pub(super) const ALL: [&str; 3] = [V1, V2, V3];
+pub(super) const ALL: [&str; 2] = [V1, V2];
 
 /// The whole schema of SQLite's versions 1–10.
 const V1: &str = r#"
@@ -250,6 +250,3 @@ ALTER TABLE inbox ADD COLUMN receiver TEXT;
 CREATE INDEX inbox_pending_target ON inbox(target, id) WHERE status = 'pending';
 CREATE INDEX outbox_owner ON outbox(owner) WHERE status = 'pending';
 "#;
-
-/// `inbox_pending` indexed the same rows as `inbox_pending_target` (SQLite's version 12).
-const V3: &str = "DROP INDEX inbox_pending;";

@@ -10,7 +10,9 @@
 //!   queued while it was busy together, in one transaction (group commit): each runs inside a
 //!   savepoint of it, so one that fails is rolled back alone, and each caller is answered only
 //!   after the commit that holds its write. While anything is queued, new writes queue behind
-//!   it, so under a burst writes group instead of racing for the connection. "Stored before
+//!   it, so under a burst writes group instead of racing for the connection; once a commit has
+//!   grouped several writes, writes go to the thread for a moment even when the connection is
+//!   free, and the thread lets them gather before it begins ([`GATHER`]). "Stored before
 //!   acknowledged" is kept either way: an `accept` returns after the commit, never before.
 //!   A write that runs long (indexing, imports) goes to the thread ([`Engine::write_long`]).
 //! - **The reader** is a second connection for reads, so a read never waits behind a batch of
@@ -52,8 +54,9 @@ const MAX_BATCH: usize = 256;
 /// How long the writer's thread lets writes gather before it begins a transaction, while the
 /// store is under load (see [`Writer::loaded_until`]). A commit costs the same few WAL frames
 /// (one per B-tree page it changed) whether it holds one write or twenty: under a burst of
-/// 200 chats, commits of one write each wrote ~7 frames apiece, most of the burst's kernel time.
-/// A quiet message never waits: it runs on its caller's thread.
+/// 200 chats, commits of one write each wrote ~7 frames apiece, and writing WAL frames was the
+/// largest single cost in the burst's profile. A quiet message never waits: it runs on its
+/// caller's thread.
 const GATHER: Duration = Duration::from_micros(500);
 
 /// How long the store counts as under load after a commit that grouped several writes.
@@ -629,6 +632,21 @@ mod tests {
         (dir, store)
     }
 
+    /// A write in progress, awaited for its answer.
+    type Pending<'a> =
+        std::pin::Pin<Box<dyn std::future::Future<Output = crate::store::Result<()>> + 'a>>;
+
+    /// A write that holds the writer's thread (already inside it) until `open` is sent.
+    fn hold_writer(store: &Store) -> (std::sync::mpsc::Sender<()>, Pending<'_>) {
+        let (open, gate) = std::sync::mpsc::channel::<()>();
+        let mut held = Box::pin(store.write_long(move |_| {
+            let _ = gate.recv();
+            Ok(())
+        }));
+        assert!((&mut held).now_or_never().is_none());
+        (open, held)
+    }
+
     async fn rows(store: &Store) -> Vec<i64> {
         store
             .read(|c| c.all("SELECT x FROM t ORDER BY x", p![], |r| r.get(0)))
@@ -642,12 +660,7 @@ mod tests {
         let (_, commits_before) = store.write_counts();
         // The writer is held inside a first write (on its thread) while 100 more are queued
         // behind it.
-        let (open, gate) = std::sync::mpsc::channel::<()>();
-        let mut held = Box::pin(store.write_long(move |_| {
-            let _ = gate.recv();
-            Ok(())
-        }));
-        assert!((&mut held).now_or_never().is_none());
+        let (open, held) = hold_writer(&store);
         let mut queued: Vec<_> = (0..100i64)
             .map(|i| {
                 Box::pin(store.write(move |c| {
@@ -754,12 +767,7 @@ mod tests {
         let (_dir, store) = table_t().await;
         let here = std::thread::current().id();
         // Three writes at once: the first holds the writer's thread, the other two queue.
-        let (open, gate) = std::sync::mpsc::channel::<()>();
-        let mut held = Box::pin(store.write_long(move |_| {
-            let _ = gate.recv();
-            Ok(())
-        }));
-        assert!((&mut held).now_or_never().is_none());
+        let (open, held) = hold_writer(&store);
         let mut queued: Vec<_> = (0..2i64)
             .map(|i| Box::pin(store.write(move |c| c.run("INSERT INTO t (x) VALUES (?1)", p![i]))))
             .collect();
@@ -772,8 +780,8 @@ mod tests {
             w.await.unwrap();
         }
         // Now under load: a write that finds the connection free still goes to the thread,
-        // where it waits for others to join its transaction.
-        let (_, commits) = store.write_counts();
+        // where it waits for others to join its transaction. (Whether the two below share one
+        // is not asserted: the maintenance thread's own write may land between them.)
         let first = Box::pin(store.write(|c| {
             c.run("INSERT INTO t (x) VALUES (10)", p![])?;
             Ok(std::thread::current().id())
@@ -785,11 +793,6 @@ mod tests {
         let (first, second) = futures_util::future::join(first, second).await;
         assert_ne!(first.unwrap(), here, "it ran on the writer's thread");
         assert_ne!(second.unwrap(), here);
-        assert_eq!(
-            store.write_counts().1,
-            commits + 1,
-            "the two writes made one transaction"
-        );
         assert_eq!(rows(&store).await, vec![0, 1, 10, 11]);
         // Once the load has passed, a write runs where it is called again.
         store.end_load_for_test();

@@ -33,6 +33,7 @@ CREATE TABLE inbox (
     done_at     INTEGER, receiver TEXT,
     UNIQUE (target, message_id)
 );
+CREATE INDEX inbox_pending ON inbox(id) WHERE status = 'pending';
 CREATE TABLE outbox (
     id              INTEGER PRIMARY KEY,
     target          TEXT NOT NULL,
