@@ -25,10 +25,10 @@
 //! - `BENCH_TRACE=perf` records call graphs of the round trips and the burst, ours and the
 //!   floor's (`/tmp/bench-perf-{ours,floor}.data`; `BENCH_PERF_HZ` samples more often);
 //!   `BENCH_TRACE=strace` counts their system calls (`/tmp/bench-strace-*.txt`;
-//!   `BENCH_STRACE_LOG=1` logs each call instead); `BENCH_TRACE=first` writes a timeline of our first
-//!   message's system calls (`/tmp/bench-first.txt`), `BENCH_TRACE=firstperf` its CPU samples
-//!   and page faults (minor and major, with the addresses that faulted) with call graphs
-//!   (`/tmp/bench-first-perf.data`);
+//!   `BENCH_STRACE_LOG=1` logs each call instead); `BENCH_TRACE=first` writes a timeline of
+//!   our first message's system calls (`/tmp/bench-first.txt`), `BENCH_TRACE=firstperf` its
+//!   CPU samples and page faults (minor and major, with the addresses that faulted) with call
+//!   graphs (`/tmp/bench-first-perf.data`);
 //! - `BENCH_TRACE=callgrind`, with ours started under callgrind (`scripts/dev.sh hot-path` does
 //!   it), profiles the first message alone and writes `link/hot-path.ld` from it.
 
