@@ -154,7 +154,8 @@ impl Writer {
     }
 
     /// Runs `job` here and now, with the riders waiting, if the connection is free, nothing is
-    /// queued for the thread, and no other process holds the database's write lock (this thread
+    /// queued for the thread, the store is not under load ([`Writer::loaded`]: then the thread
+    /// gathers writes into one transaction), and no other process holds the database's write lock (this thread
     /// must not wait for it). Gives the job back otherwise; gives back, too, jobs left over when
     /// SQLite rolled the transaction back under us, for the thread to run.
     fn run_here(&self, job: WriteJob) -> std::result::Result<(), Vec<WriteJob>> {
