@@ -20,7 +20,9 @@
 //!   caller's thread when the reader is free (a few microseconds of work, never a wait: a busy
 //!   reader sends it to the reader's thread instead); a scan (`scan`) always goes to the thread.
 //!   A message makes about six reads; a hop to another thread and back for each was half of the
-//!   added latency of a message.
+//!   added latency of a message. A point lookup that finds the writer idle runs on the writer's
+//!   connection instead: the reader's page cache is dropped whenever another connection has
+//!   committed since its last read, so there nearly every read re-read its pages.
 //! - **Riders**: a write nobody waits for (a model call's usage row) does not start a
 //!   transaction of its own; it rides in the next one any write starts, or commits alone after
 //!   [`RIDE_MAX`]. A message's usage row used to cost it a commit of its own (file locks, WAL
@@ -132,6 +134,15 @@ impl Writer {
         self.now_us() < self.loaded_until.load(Ordering::Relaxed)
     }
 
+    /// The connection, if it is free with nothing queued for it and the store is not under
+    /// load: a read may use it for a moment without delaying a write.
+    fn idle(&self) -> Option<parking_lot::MutexGuard<'_, Connection>> {
+        if self.backlog.load(Ordering::SeqCst) > 0 || self.loaded() {
+            return None;
+        }
+        self.conn.try_lock()
+    }
+
     /// Runs `queue` in one transaction begun on `conn` (see [`run_batch`]), keeping the counts
     /// and poking the maintenance thread. What is left in `queue` is for the next transaction.
     fn commit(&self, conn: &Connection, queue: &mut VecDeque<WriteJob>, began: bool) {
@@ -159,10 +170,7 @@ impl Writer {
     /// must not wait for it). Gives the job back otherwise; gives back, too, jobs left over when
     /// SQLite rolled the transaction back under us, for the thread to run.
     fn run_here(&self, job: WriteJob) -> std::result::Result<(), Vec<WriteJob>> {
-        if self.backlog.load(Ordering::SeqCst) > 0 || self.loaded() {
-            return Err(vec![job]);
-        }
-        let Some(conn) = self.conn.try_lock() else {
+        let Some(conn) = self.idle() else {
             return Err(vec![job]);
         };
         let _ = conn.busy_timeout(Duration::ZERO);
@@ -343,13 +351,20 @@ impl Engine {
         Ok(())
     }
 
-    /// Runs the point lookup `f` on the reader's connection (outside any transaction: each
-    /// statement sees the last commit): here and now if the reader is free, else on its thread.
+    /// Runs the point lookup `f` (outside any transaction: each statement sees the last commit)
+    /// here and now on a free connection, else on the reader's thread. The writer's connection
+    /// is tried first, when it is idle and the store is not under load: its page cache is
+    /// current, since it made the last commit. The reader's is thrown away at the first read
+    /// after every commit it did not see made (SQLite cannot tell which pages changed), so
+    /// each of a message's reads there began by re-reading the pages it needed from the WAL.
     pub(in crate::store) async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        if let Some(conn) = self.writer.idle() {
+            return f(&conn);
+        }
         if let Some(conn) = self.reader.try_lock() {
             return f(&conn);
         }
@@ -805,6 +820,29 @@ mod tests {
         assert_eq!(rows(&store).await, vec![0, 1, 10, 11]);
         // Once the load has passed, a write runs where it is called again.
         assert!(writes_run_here_again(&store).await);
+    }
+
+    #[tokio::test]
+    async fn a_read_sees_the_last_commit_and_never_waits_behind_writes() {
+        let (_dir, store) = table_t().await;
+        store
+            .write(|c| c.run("INSERT INTO t (x) VALUES (1)", p![]))
+            .await
+            .unwrap();
+        // Quiet: the lookup runs at once (on the idle writer's connection) and sees the commit.
+        let quiet = Box::pin(rows(&store)).now_or_never();
+        assert_eq!(quiet, Some(vec![1]));
+        // The writer is busy inside a transaction and more writes wait for it: a lookup still
+        // answers at once, from the last commit.
+        let (open, held) = hold_writer(&store);
+        let mut queued = Box::pin(store.write(|c| c.run("INSERT INTO t (x) VALUES (2)", p![])));
+        assert!((&mut queued).now_or_never().is_none());
+        let busy = Box::pin(rows(&store)).now_or_never();
+        assert_eq!(busy, Some(vec![1]));
+        open.send(()).unwrap();
+        held.await.unwrap();
+        queued.await.unwrap();
+        assert_eq!(rows(&store).await, vec![1, 2]);
     }
 
     #[tokio::test]
