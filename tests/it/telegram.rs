@@ -353,3 +353,42 @@ async fn commands_for_another_bot_are_ignored_and_ours_run() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(tg.sent().len(), 3, "{:#?}", tg.sent());
 }
+
+/// A second burst of replies to the same 40 chats goes out over the connections the first one
+/// opened: each new connection to the Bot API or a provider is, over TLS, a handshake, and
+/// keeping only a handful idle made every wave of a burst connect again.
+#[tokio::test(flavor = "multi_thread")]
+async fn bursts_of_replies_reuse_their_connections() {
+    // Without live previews: the outbox's sends (at most 16 at once) are all there is to count.
+    let (model, tg, _gw) = setup(r#"dmPolicy: "open", streaming: false"#).await;
+    let chats = 40;
+    let mut opened = Vec::new();
+    for round in 0..2 {
+        let before = tg.sent().len();
+        let counts = (model.connections(), tg.connections(), tg.actions().len());
+        for i in 0..chats {
+            tg.dm(7000 + i, &format!("burst {round}"));
+        }
+        tg.wait_sent(|s| s.len() >= before + chats as usize).await;
+        opened.push((
+            model.connections() - counts.0,
+            tg.connections() - counts.1,
+            tg.actions().len() - counts.2,
+        ));
+    }
+    println!("connections opened per burst (model, Telegram, typing indicators): {opened:?}");
+    let (to_model, to_telegram, typing) = opened[1];
+    // The first burst's connections were kept: the second opens few (one may open while
+    // another is on its way back to the pool). Keeping 8 to the model and 4 to Telegram, it
+    // opened 22–32 and 22–25 (0–2 and 1–5 now).
+    assert!(
+        to_model <= 10,
+        "the second burst opened {to_model} to the model"
+    );
+    // A slow machine may show typing indicators, which may need connections of their own while
+    // the sends hold theirs.
+    assert!(
+        to_telegram <= 10 + typing,
+        "the second burst opened {to_telegram} to Telegram ({typing} typing indicators)"
+    );
+}

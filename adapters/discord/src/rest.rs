@@ -38,7 +38,10 @@ impl Rest {
                 .tcp_nodelay(true)
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
-                .pool_max_idle_per_host(4)
+                // As many as the outbox sends at once; none kept 30 s after (see the Telegram
+                // adapter's client).
+                .pool_max_idle_per_host(16)
+                .pool_idle_timeout(Duration::from_secs(30))
                 .build()
                 .unwrap_or_default(),
             api: api.to_string(),

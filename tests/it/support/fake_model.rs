@@ -217,6 +217,7 @@ struct Inner {
 pub struct FakeModel {
     pub url: String,
     inner: Arc<Mutex<Inner>>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FakeModel {
@@ -232,11 +233,23 @@ impl FakeModel {
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let listener = axum::serve::ListenerExt::tap_io(listener, |t| {
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |t| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let _ = t.set_nodelay(true);
         });
         tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-        FakeModel { url, inner }
+        FakeModel {
+            url,
+            inner,
+            connections,
+        }
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Answers the next request whose last user message contains `when` (any, if `None`).

@@ -121,6 +121,7 @@ pub struct FakeTelegram {
     pub url: String,
     inner: Arc<Mutex<Inner>>,
     notify: Arc<Notify>,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 type St = (Arc<Mutex<Inner>>, Arc<Notify>);
@@ -139,11 +140,24 @@ impl FakeTelegram {
             .with_state((inner.clone(), notify.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let listener = axum::serve::ListenerExt::tap_io(listener, |t| {
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |t| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let _ = t.set_nodelay(true);
         });
         tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-        FakeTelegram { url, inner, notify }
+        FakeTelegram {
+            url,
+            inner,
+            notify,
+            connections,
+        }
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Queues a raw update (its `update_id` is assigned here) after checking that teloxide can
