@@ -23,26 +23,30 @@ use tokio_util::sync::CancellationToken;
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const MAX_IN_FLIGHT: usize = 16;
 
+/// Cheap to clone (one reference count): every queued send holds a copy, and copying the
+/// channel map and the shutdown token per message showed in a burst's profile.
 #[derive(Clone)]
-pub struct Delivery {
+pub struct Delivery(Arc<Inner>);
+
+struct Inner {
     store: Store,
     channels: Channels,
     lanes: Lanes<String>,
     /// Sends in flight at once, across all chats: platforms limit bursts anyway (Telegram about
     /// 30 messages a second), and each in-flight send holds a connection and its buffers.
-    sending: Arc<Semaphore>,
+    sending: Semaphore,
     shutdown: CancellationToken,
 }
 
 impl Delivery {
     pub fn new(store: Store, channels: Channels, shutdown: CancellationToken) -> Self {
-        Self {
+        Self(Arc::new(Inner {
             store,
             channels,
             lanes: Lanes::new(),
-            sending: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            sending: Semaphore::new(MAX_IN_FLIGHT),
             shutdown,
-        }
+        }))
     }
 
     /// Queues stored message `id` for delivery behind earlier ones to `target`.
@@ -59,7 +63,7 @@ impl Delivery {
     fn queue(&self, id: OutboxId, target: &str, row: Option<OutboxRow>) {
         let this = self.clone();
         let span = tracing::info_span!("deliver", outbox = id, target = %target);
-        self.lanes.push(
+        self.0.lanes.push(
             target.to_string(),
             tracing::Instrument::instrument(async move { this.deliver(id, row).await }, span),
         );
@@ -67,7 +71,7 @@ impl Delivery {
 
     /// Queues everything still undelivered (at start-up).
     pub async fn resume(&self) -> crate::store::Result<usize> {
-        let rows = self.store.outbox_pending().await?;
+        let rows = self.0.store.outbox_pending().await?;
         for r in &rows {
             self.push(r.id, &r.target);
         }
@@ -75,19 +79,19 @@ impl Delivery {
     }
 
     pub async fn drain(&self) {
-        self.lanes.drain().await;
+        self.0.lanes.drain().await;
     }
 
     /// Delivers stored message `id`; `stored`: the row as just stored, for the first attempt
     /// (only delivery changes a stored message, and this lane is its only deliverer).
     async fn deliver(&self, id: OutboxId, mut stored: Option<OutboxRow>) {
         loop {
-            if self.shutdown.is_cancelled() {
+            if self.0.shutdown.is_cancelled() {
                 return; // still pending in the database; resumed at next start
             }
             let read = match stored.take() {
                 Some(row) => Ok(Some(row)),
-                None => self.store.outbox_get(id).await,
+                None => self.0.store.outbox_get(id).await,
             };
             let row = match read {
                 Ok(Some(r)) if r.status == OutboxStatus::Pending => r,
@@ -97,7 +101,7 @@ impl Delivery {
                     return;
                 }
             };
-            let Some(channel) = self.channels.for_target(&row.target) else {
+            let Some(channel) = self.0.channels.for_target(&row.target) else {
                 let err = format!("channel for `{}` is not enabled", row.target);
                 tracing::warn!(target = %row.target, "{err}");
                 self.record(id, &err, true).await;
@@ -144,7 +148,7 @@ impl Delivery {
             let total = texts + with_file + stale.len();
             if total == 0 {
                 // Nothing visible to send (an empty reply): done.
-                let _ = self.store.outbox_progress(id, 0, true).await;
+                let _ = self.0.store.outbox_progress(id, 0, true).await;
                 return;
             }
             let mut failure: Option<ChannelError> = None;
@@ -165,7 +169,7 @@ impl Delivery {
                     reply_to: if i == 0 { row.reply_to.clone() } else { None },
                     text,
                 };
-                let _slot = self.sending.acquire().await;
+                let _slot = self.0.sending.acquire().await;
                 let sent = if i < texts {
                     match (edits, row.edits.get(i)) {
                         (Some(e), Some(preview)) => match e.edit(&target, preview, &out.text).await
@@ -196,7 +200,11 @@ impl Delivery {
                 };
                 match sent {
                     Ok(()) => {
-                        if let Err(e) = self.store.outbox_progress(id, i + 1, i + 1 == total).await
+                        if let Err(e) = self
+                            .0
+                            .store
+                            .outbox_progress(id, i + 1, i + 1 == total)
+                            .await
                         {
                             tracing::error!(error = %e, "cannot record delivery");
                             return;
@@ -226,7 +234,7 @@ impl Delivery {
             tracing::warn!(target = %row.target, error = %err, ?wait, "delivery failed; will retry");
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.shutdown.cancelled() => return,
+                _ = self.0.shutdown.cancelled() => return,
             }
         }
     }
@@ -268,7 +276,12 @@ impl Delivery {
     }
 
     async fn record(&self, id: OutboxId, error: &str, permanent: bool) {
-        if let Err(e) = self.store.outbox_failed_attempt(id, error, permanent).await {
+        if let Err(e) = self
+            .0
+            .store
+            .outbox_failed_attempt(id, error, permanent)
+            .await
+        {
             tracing::error!(error = %e, "cannot record delivery failure");
         }
     }

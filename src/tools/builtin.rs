@@ -91,11 +91,7 @@ fn build() -> Vec<ToolSpec> {
 }
 
 pub(super) fn spec(name: &str, description: &str, schema: Value) -> ToolSpec {
-    ToolSpec {
-        name: name.into(),
-        description: description.into(),
-        input_schema: std::sync::Arc::new(schema),
-    }
+    ToolSpec::new(name, description, &schema)
 }
 
 /// The string argument `key`, which must be present and not blank.

@@ -129,7 +129,7 @@ fn to_wire(req: &Request, stream: bool) -> Result<Vec<u8>, ProviderError> {
     struct ToolFn<'a> {
         name: &'a str,
         description: &'a str,
-        parameters: &'a Value,
+        parameters: &'a serde_json::value::RawValue,
     }
     let plain = |role, content| Wire {
         role,

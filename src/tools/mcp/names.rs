@@ -66,11 +66,7 @@ pub fn index(lists: &[(String, Vec<rmcp::model::Tool>)]) -> BTreeMap<String, Mcp
                     server: server.clone(),
                     name: t.name.to_string(),
                     exposed: name.clone(),
-                    spec: ToolSpec {
-                        name,
-                        description: format!("[MCP {server}] {description}"),
-                        input_schema: std::sync::Arc::new(schema),
-                    },
+                    spec: ToolSpec::new(name, format!("[MCP {server}] {description}"), &schema),
                 },
             );
         }
