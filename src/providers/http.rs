@@ -14,10 +14,10 @@ pub fn client() -> reqwest::Client {
         .tcp_nodelay(true)
         // A burst opens a connection per request in flight. Keeping only 8 idle closed most of
         // them as each wave of answers came back, and the next wave connected again (`connect`
-        // was the largest system call in a burst's profile); idle ones are closed after 30 s,
-        // so a quiet gateway holds none.
+        // was the largest system call in a burst's profile; over TLS each is a handshake). Idle
+        // ones still close after reqwest's 90 s: a conversation's next message, a minute later,
+        // should not wait for a handshake.
         .pool_max_idle_per_host(64)
-        .pool_idle_timeout(Duration::from_secs(30))
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
 }

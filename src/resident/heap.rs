@@ -9,7 +9,8 @@
 //! Messages also fault in code the idle gateway does not run (the turn, the model client, the
 //! store's statements: ~4 MiB, with the kernel's fault-around), which would otherwise stay for
 //! the gateway's whole life. After [`PAGES_AFTER`] without a message the trimmer drops them
-//! again (`resident::pages`), as start-up's drop and the control room's quiet minute do.
+//! again (`resident::pages`), as start-up's drop and the control room's quiet minute do; once
+//! the connections a burst left idle have closed ([`LATE_TRIM`]), it trims once more.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -23,6 +24,10 @@ const AT_MOST: Duration = Duration::from_secs(30);
 /// from the page cache (a few milliseconds of minor faults, hidden behind a model call after a
 /// pause this long), so a conversation in progress never pays it.
 const PAGES_AFTER: Duration = Duration::from_secs(60);
+
+/// How long after the code pages are dropped the heap is trimmed once more: idle HTTP
+/// connections close after 90 s unused, checked every 90 s, so all have closed by then.
+const LATE_TRIM: Duration = Duration::from_secs(150);
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static LOCK: Mutex<()> = Mutex::new(());
@@ -86,9 +91,23 @@ fn trimmer() {
             .wait_timeout_while(guard, PAGES_AFTER, |_| !ACTIVE.load(Ordering::Acquire))
             .unwrap_or_else(|e| e.into_inner());
         drop(guard);
+        if !waited.timed_out() {
+            continue;
+        }
+        let bytes = super::pages::drop_clean_pages();
+        tracing::debug!(kib = bytes / 1024, "quiet: dropped code pages");
+        // Connections a burst left idle close up to three minutes after their last use; once
+        // they have, what they held goes back too.
+        let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, waited) = WAKE
+            .wait_timeout_while(guard, LATE_TRIM, |_| !ACTIVE.load(Ordering::Acquire))
+            .unwrap_or_else(|e| e.into_inner());
+        drop(guard);
         if waited.timed_out() {
-            let bytes = super::pages::drop_clean_pages();
-            tracing::debug!(kib = bytes / 1024, "quiet: dropped code pages");
+            // SAFETY: as above.
+            unsafe {
+                libc::malloc_trim(0);
+            }
         }
     }
 }

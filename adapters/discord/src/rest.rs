@@ -38,10 +38,8 @@ impl Rest {
                 .tcp_nodelay(true)
                 .connect_timeout(Duration::from_secs(10))
                 .timeout(Duration::from_secs(30))
-                // As many as the outbox sends at once; none kept 30 s after (see the Telegram
-                // adapter's client).
+                // As many as the outbox sends at once (see the Telegram adapter's client).
                 .pool_max_idle_per_host(16)
-                .pool_idle_timeout(Duration::from_secs(30))
                 .build()
                 .unwrap_or_default(),
             api: api.to_string(),

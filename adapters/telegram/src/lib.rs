@@ -65,11 +65,10 @@ pub fn connect(settings: TelegramSettings) -> Result<(ChannelHandle, Poller), Te
     let url = reqwest_url(&settings.api_url)?;
     let client = teloxide::net::default_reqwest_settings()
         .tcp_nodelay(true)
-        // A burst to many chats sends on up to 16 connections at once (the outbox's limit, plus
-        // previews). Keeping only 4 idle closed the rest after each send and the next one
-        // connected again (over TLS, a handshake each); idle ones are closed after 30 s.
+        // A burst to many chats sends on up to 16 connections at once (the outbox's limit).
+        // Keeping only 4 idle closed the rest after each send and the next one connected again
+        // (over TLS, a handshake each). Idle ones close after reqwest's 90 s.
         .pool_max_idle_per_host(16)
-        .pool_idle_timeout(Duration::from_secs(30))
         // Long polls hold the request open for `poll_timeout`; allow for it.
         .timeout(settings.poll_timeout + Duration::from_secs(20))
         .build()
