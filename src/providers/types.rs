@@ -93,7 +93,7 @@ impl Message {
 /// A tool the model may call, with a JSON Schema for its input. The schema is shared and kept
 /// as the JSON text it is sent as: every turn offers the same tools, and building and copying
 /// their schemas (maps of maps) was ~8 % of the CPU of a message; writing them out again from a
-/// `Value` on every request was another ~1.5 %.
+/// `Value` on every request was another ~1 %.
 #[derive(Debug, Clone, Serialize)]
 pub struct ToolSpec {
     pub name: String,
