@@ -20,6 +20,8 @@
 //!
 //! Run: `cargo bench --bench telegram`. To look inside (the figures of such a run are not
 //! comparable):
+//! - `BENCH_LATE_RSS=1` also prints ours' RSS 225 s after the burst, once its idle connections
+//!   have closed;
 //! - `BENCH_SMAPS=1` prints where ours' idle RSS is, the first message's page faults and how
 //!   much RSS it brought back, and the slowest round trips;
 //! - `BENCH_TRACE=perf` records call graphs of the round trips and the burst, ours and the
@@ -385,6 +387,12 @@ async fn one_run(ours: bool, runs: &mut Runs, smaps: bool, quiet: bool) -> Optio
         // Past the gateway's quiet minute, after which it drops the code the messages ran.
         tokio::time::sleep(Duration::from_secs(65)).await;
         runs.add("quiet_rss_mib", rss_mib(pid));
+        // `BENCH_LATE_RSS=1`: and once the burst's idle connections have closed (reqwest closes
+        // them within 180 s) and the heap trimmer's late trim has run.
+        if ours && std::env::var_os("BENCH_LATE_RSS").is_some() {
+            tokio::time::sleep(Duration::from_secs(160)).await;
+            println!("RSS 225 s after the burst (ours): {:.2} MiB", rss_mib(pid));
+        }
     }
     match bot {
         Bot::Ours(mut g) => {
