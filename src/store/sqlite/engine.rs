@@ -164,11 +164,12 @@ impl Writer {
         }
     }
 
-    /// Runs `job` here and now, with the riders waiting, if the connection is free, nothing is
-    /// queued for the thread, the store is not under load ([`Writer::loaded`]: then the thread
-    /// gathers writes into one transaction), and no other process holds the database's write lock (this thread
-    /// must not wait for it). Gives the job back otherwise; gives back, too, jobs left over when
-    /// SQLite rolled the transaction back under us, for the thread to run.
+    /// Runs `job` here and now, with the riders waiting, if the connection is idle
+    /// ([`Writer::idle`]: free, nothing queued for the thread, and the store not under load,
+    /// when the thread gathers writes into one transaction) and no other process holds the
+    /// database's write lock (this thread must not wait for it). Gives the job back otherwise;
+    /// gives back, too, jobs left over when SQLite rolled the transaction back under us, for the
+    /// thread to run.
     fn run_here(&self, job: WriteJob) -> std::result::Result<(), Vec<WriteJob>> {
         let Some(conn) = self.idle() else {
             return Err(vec![job]);
